@@ -1,0 +1,98 @@
+//! CSRF protection for every state-changing request (any method but GET,
+//! HEAD and OPTIONS), in two layers:
+//!
+//! 1. Cross-site requests are refused outright: `Sec-Fetch-Site: cross-site`,
+//!    or an `Origin` that is not this host. This also covers the sign-in form,
+//!    which has no session yet.
+//! 2. A request signed in by cookie must carry its session's CSRF token, in an
+//!    `X-CSRF-Token` header or a `csrf_token` form field. Bearer-token requests
+//!    carry no ambient credential and need no token.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{Method, header};
+
+use super::constant_time_eq;
+use super::session::{ActiveSession, Via};
+use crate::error::AppError;
+
+pub const HEADER: &str = "x-csrf-token";
+pub const FORM_FIELD: &str = "csrf_token";
+/// Forms larger than this are refused before their token is looked for.
+const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+
+pub async fn check(req: &mut Request, session: Option<&ActiveSession>) -> Result<(), AppError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    refuse_cross_site(req)?;
+    let Some(session) = session else {
+        return Ok(());
+    };
+    if session.via == Via::Bearer {
+        return Ok(());
+    }
+    let presented = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
+        Some(token) => Some(token.to_string()),
+        None => token_from_form(req).await?,
+    };
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), session.csrf_token.as_bytes()) => Ok(()),
+        Some(_) => Err(AppError::Forbidden(
+            "the form's security token does not match your session (it may be from an older sign-in); reload the page and try again".into(),
+        )),
+        None => Err(AppError::Forbidden("the request has no security (CSRF) token; reload the page and try again".into())),
+    }
+}
+
+fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
+    let headers = req.headers();
+    let refused = || AppError::Forbidden("cross-site requests are not accepted".into());
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v == "cross-site")
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest);
+        if origin_host != Some(host) {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+/// Reads the token from an urlencoded body, then puts the body back.
+async fn token_from_form(req: &mut Request) -> Result<Option<String>, AppError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(None);
+    }
+    let body = std::mem::replace(req.body_mut(), Body::empty());
+    let bytes = to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
+        AppError::BadRequest(format!("the form is larger than {MAX_FORM_BYTES} bytes"))
+    })?;
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == FORM_FIELD)
+                .map(|(_, v)| v)
+        });
+    *req.body_mut() = Body::from(bytes);
+    Ok(token)
+}

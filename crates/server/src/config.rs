@@ -1,0 +1,93 @@
+//! Settings from flags and `SAFEPREF_*` environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where the database is: a server given by URL, or the embedded cluster.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Folder for safepref's own files, including its embedded PostgreSQL.
+    #[arg(
+        long,
+        env = "SAFEPREF_DATA_DIR",
+        default_value = "./safepref-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Use this PostgreSQL server instead of the embedded one.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// Settings of the web service.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SAFEPREF_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Mark the session cookie Secure (set when users reach safepref over https).
+    #[arg(long, env = "SAFEPREF_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Take the client address from X-Forwarded-For (only behind a proxy you run).
+    #[arg(long, env = "SAFEPREF_TRUST_PROXY")]
+    pub trust_proxy: bool,
+    /// Minutes without a request after which a session ends.
+    #[arg(long, env = "SAFEPREF_SESSION_IDLE_MINUTES", default_value_t = 12 * 60)]
+    pub session_idle_minutes: u64,
+    /// Hours after sign-in after which a session ends, however active.
+    #[arg(long, env = "SAFEPREF_SESSION_MAX_HOURS", default_value_t = 7 * 24)]
+    pub session_max_hours: u64,
+}
+
+/// What the running service needs to know; built from [`ServeArgs`] or by tests.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secure_cookies: bool,
+    pub trust_proxy: bool,
+    pub session_idle: Duration,
+    pub session_max: Duration,
+    pub throttle: ThrottleConfig,
+    /// Time limit for one request (a slow request gets 503, not a hang).
+    pub request_timeout: Duration,
+}
+
+/// Sign-in throttling: at most `max_failures_per_user` failed sign-ins for one
+/// username, and `max_failures_per_client` from one address, within `window`.
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    pub window: Duration,
+    pub max_failures_per_user: i64,
+    pub max_failures_per_client: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            secure_cookies: false,
+            trust_proxy: false,
+            session_idle: Duration::from_secs(12 * 3600),
+            session_max: Duration::from_secs(7 * 24 * 3600),
+            throttle: ThrottleConfig {
+                window: Duration::from_secs(15 * 60),
+                max_failures_per_user: 5,
+                max_failures_per_client: 30,
+            },
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl From<&ServeArgs> for Config {
+    fn from(args: &ServeArgs) -> Self {
+        Config {
+            secure_cookies: args.secure_cookies,
+            trust_proxy: args.trust_proxy,
+            session_idle: Duration::from_secs(args.session_idle_minutes * 60),
+            session_max: Duration::from_secs(args.session_max_hours * 3600),
+            ..Config::default()
+        }
+    }
+}

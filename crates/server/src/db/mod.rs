@@ -1,0 +1,165 @@
+//! The database: opening it (embedded or by URL), migrations, and one module
+//! per table group. Queries live here, never in handlers. Every function takes
+//! `impl PgExecutor` so it works on the pool and inside a transaction alike.
+
+pub mod audit;
+pub mod sessions;
+pub mod sign_in;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+
+use crate::config::DatabaseArgs;
+use crate::pg::{self, BinSearch, Cluster, ClusterOptions};
+
+/// The migrations in /migrations, compiled in. sqlx takes a PostgreSQL
+/// advisory lock while it applies them, so processes starting together wait
+/// for each other instead of colliding.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// The name of safepref's database inside the embedded cluster.
+pub const EMBEDDED_DATABASE: &str = "safepref";
+
+/// An open database: the pool, and the embedded cluster when we use one.
+pub struct Database {
+    pub pool: PgPool,
+    cluster: Option<Cluster>,
+}
+
+impl Database {
+    /// Opens the database named by `args`: the `DATABASE_URL` server, or the
+    /// embedded cluster in the data folder (started if it is not running).
+    pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
+        match &args.database_url {
+            Some(url) => {
+                let pool = pool_for(url).await.context("connecting to DATABASE_URL")?;
+                Ok(Database {
+                    pool,
+                    cluster: None,
+                })
+            }
+            None => {
+                let data_dir = args.data_dir.clone();
+                let cluster =
+                    tokio::task::spawn_blocking(move || -> Result<Cluster, pg::PgError> {
+                        let mut cluster = Cluster::prepare(
+                            &data_dir,
+                            &BinSearch::Default,
+                            &ClusterOptions::default(),
+                        )?;
+                        cluster.ensure_running()?;
+                        Ok(cluster)
+                    })
+                    .await??;
+                create_database_if_missing(&cluster.database_url("postgres"), EMBEDDED_DATABASE)
+                    .await?;
+                let pool = pool_for(&cluster.database_url(EMBEDDED_DATABASE)).await?;
+                Ok(Database {
+                    pool,
+                    cluster: Some(cluster),
+                })
+            }
+        }
+    }
+
+    pub fn embedded_cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
+    /// Closes the pool; the last safepref process to leave the embedded
+    /// cluster stops it.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        let Some(cluster) = self.cluster else {
+            return Ok(());
+        };
+        let others = other_clients(&cluster.database_url("postgres"))
+            .await
+            .unwrap_or(0);
+        tokio::task::spawn_blocking(move || cluster.stop_if_unused(others)).await??;
+        Ok(())
+    }
+}
+
+/// A pool with settings suited to a web service.
+pub async fn pool_for(url: &str) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+}
+
+/// Applies pending migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}
+
+/// `CREATE DATABASE`, tolerating another process doing the same at once.
+pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(admin_url)
+        .await
+        .context("connecting to the embedded PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let created = sqlx::query(AssertSqlSafe(format!(
+            "create database {}",
+            quote_ident(name)
+        )))
+        .execute(&mut conn)
+        .await;
+        match created {
+            Ok(_) => {}
+            // 42P04 duplicate_database, 23505 unique_violation: someone else won the race.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(e) => return Err(e).context(format!("creating database {name}")),
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// How many client connections other than ours the server has.
+async fn other_clients(admin_url: &str) -> anyhow::Result<i64> {
+    let mut conn = PgConnection::connect(admin_url).await?;
+    let count = sqlx::query_scalar(
+        "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(count)
+}
+
+/// One round trip to the database.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(|_| ())
+}
+
+/// Quotes an SQL identifier (for the few statements that cannot take parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The constraint a unique violation broke, if that is what `err` is.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(e) if e.code().as_deref() == Some("23505") => {
+            Some(e.constraint().unwrap_or_default().to_string())
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,75 @@
+//! Failed sign-ins, for throttling. Kept in the database, not in memory, so
+//! the limits hold across every safepref process.
+
+use sqlx::{AssertSqlSafe, PgExecutor};
+
+pub async fn record_failure(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    client: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("insert into sign_in_failures (username, client) values ($1, $2)")
+        .bind(username)
+        .bind(client)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Failures within the window: how many, and the seconds until the oldest of
+/// them leaves the window.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct Failures {
+    pub count: i64,
+    pub seconds_until_oldest_expires: Option<f64>,
+}
+
+/// Whose failures to count.
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    Username(&'a str),
+    Client(&'a str),
+}
+
+pub async fn within_window(
+    db: impl PgExecutor<'_>,
+    key: Key<'_>,
+    window_seconds: i64,
+) -> Result<Failures, sqlx::Error> {
+    let (filter, value) = match key {
+        Key::Username(name) => ("lower(username) = lower($1)", name),
+        Key::Client(client) => ("client = $1", client),
+    };
+    sqlx::query_as(AssertSqlSafe(format!(
+        "select count(*) as count,
+                extract(epoch from min(at) + make_interval(secs => $2) - now())::float8 as seconds_until_oldest_expires
+         from sign_in_failures
+         where {filter} and at > now() - make_interval(secs => $2)"
+    )))
+    .bind(value)
+    .bind(window_seconds as f64)
+    .fetch_one(db)
+    .await
+}
+
+/// A successful sign-in forgives the username's failures.
+pub async fn clear_username(db: impl PgExecutor<'_>, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from sign_in_failures where lower(username) = lower($1)")
+        .bind(username)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Drops failures older than the window (housekeeping).
+pub async fn delete_older_than(
+    db: impl PgExecutor<'_>,
+    window_seconds: i64,
+) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("delete from sign_in_failures where at <= now() - make_interval(secs => $1)")
+            .bind(window_seconds as f64)
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected())
+}

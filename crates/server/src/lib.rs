@@ -1,0 +1,14 @@
+//! safepref-server: the web service and the `safepref` command line.
+//! See docs/ARCHITECTURE.md for how the pieces fit together.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod pg;
+pub mod routes;
+
+pub use app::{AppState, app, serve};

@@ -1,0 +1,139 @@
+//! The start page and the signed-in user's own account page.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::Chrome;
+use crate::app::AppState;
+use crate::auth::{CurrentUser, password};
+use crate::db::{self, users::Role};
+use crate::error::Result;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/account", get(account))
+        .route("/account/password", post(change_password))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/home.html")]
+struct HomePage {
+    chrome: Chrome,
+    username: String,
+    role_description: &'static str,
+}
+
+async fn home(CurrentUser(session): CurrentUser) -> HomePage {
+    let role_description = match session.user.role {
+        Role::Annotator => "an annotator: you label items",
+        Role::Lead => "a lead: you label items, review agreement and adjudicate disputes",
+        Role::Admin => {
+            "an admin: you manage users, projects, imports and exports, and can do everything leads do"
+        }
+    };
+    HomePage {
+        username: session.user.username.clone(),
+        role_description,
+        chrome: Chrome::new(Some(&session)),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    username: String,
+    role: Role,
+    min_length: usize,
+    error: Option<String>,
+}
+
+impl AccountPage {
+    fn new(
+        session: &crate::auth::ActiveSession,
+        notice: Option<&'static str>,
+        error: Option<String>,
+    ) -> Self {
+        AccountPage {
+            chrome: Chrome::new(Some(session)).with_notice(notice),
+            username: session.user.username.clone(),
+            role: session.user.role,
+            min_length: password::MIN_LENGTH,
+            error,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn account(
+    CurrentUser(session): CurrentUser,
+    query: axum::extract::Query<DoneQuery>,
+) -> AccountPage {
+    let notice =
+        (query.done.as_deref() == Some("password")).then_some("Your password was changed.");
+    AccountPage::new(&session, notice, None)
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Form(form): Form<PasswordChange>,
+) -> Result<Response> {
+    let refuse = |message: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            AccountPage::new(&session, None, Some(message)),
+        )
+            .into_response()
+    };
+    let hash = db::users::credentials(&state.pool, &session.user.username)
+        .await?
+        .and_then(|(_, hash)| hash);
+    if !password::verify(form.current, hash).await? {
+        return Ok(refuse("The current password is wrong.".into()));
+    }
+    if let Err(problem) = password::check_new(&form.new) {
+        return Ok(refuse(format!(
+            "The new password was not saved: {problem}."
+        )));
+    }
+    let hash = password::hash(form.new).await?;
+    let mut tx = state.pool.begin().await?;
+    db::users::set_password_hash(&mut *tx, session.user.id, &hash).await?;
+    // Sign out every other device; keep this one.
+    db::sessions::delete_for_user(&mut *tx, session.user.id).await?;
+    db::audit::record(
+        &mut *tx,
+        Some(session.user.id),
+        "password changed",
+        &format!("user:{}", session.user.id),
+        None,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    let new = crate::auth::session::create(&state, &session.user, None).await?;
+    let mut response = Redirect::to("/account?done=password").into_response();
+    response.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        crate::auth::session::cookie_for(&state, &new),
+    );
+    Ok(response)
+}

@@ -1,0 +1,312 @@
+//! Admin pages: users. Destructive steps (disable, reset a password) go
+//! through a confirmation page; every change is audited by `accounts`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, Pager};
+use crate::accounts;
+use crate::app::AppState;
+use crate::auth::{ActiveSession, RequireAdmin, password};
+use crate::db::{
+    self,
+    audit::Entry,
+    users::{Role, User},
+};
+use crate::error::{AppError, Result};
+
+const USERS_PER_PAGE: i64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users", get(list).post(create))
+        .route("/admin/users/new", get(new_form))
+        .route("/admin/users/{id}", get(show))
+        .route("/admin/users/{id}/role", post(change_role))
+        .route(
+            "/admin/users/{id}/disable",
+            get(confirm_disable).post(disable),
+        )
+        .route("/admin/users/{id}/enable", post(enable))
+        .route(
+            "/admin/users/{id}/password",
+            get(confirm_reset).post(reset_password),
+        )
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/admin_users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<User>,
+    total: i64,
+    pager: Pager,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Query(query): Query<PageQuery>,
+) -> Result<UsersPage> {
+    let pager = Pager::new(query.page, USERS_PER_PAGE);
+    let (users, total) = db::users::page(&state.pool, pager.offset(), pager.per_page).await?;
+    Ok(UsersPage {
+        chrome: Chrome::new(Some(&session)),
+        users,
+        total,
+        pager: pager.with_total(total),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/admin_user_new.html")]
+struct NewUserPage {
+    chrome: Chrome,
+    roles: [Role; 3],
+    role: Role,
+    username: String,
+    min_length: usize,
+    error: Option<String>,
+}
+
+impl NewUserPage {
+    fn new(session: &ActiveSession, username: String, role: Role, error: Option<String>) -> Self {
+        NewUserPage {
+            chrome: Chrome::new(Some(session)),
+            roles: Role::ALL,
+            role,
+            username,
+            min_length: password::MIN_LENGTH,
+            error,
+        }
+    }
+}
+
+async fn new_form(RequireAdmin(session): RequireAdmin) -> NewUserPage {
+    NewUserPage::new(&session, String::new(), Role::Annotator, None)
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    role: Role,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/password_shown.html")]
+struct PasswordShown {
+    chrome: Chrome,
+    username: String,
+    user_id: Uuid,
+    password: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Form(form): Form<NewUser>,
+) -> Result<Response> {
+    let username = form.username.trim().to_string();
+    match accounts::create(
+        &state.pool,
+        Some(session.user.id),
+        &username,
+        form.role,
+        &form.password,
+    )
+    .await
+    {
+        Ok((user, Some(password))) => Ok(PasswordShown {
+            chrome: Chrome::new(Some(&session)).with_notice(Some("The user was created.")),
+            username: user.username,
+            user_id: user.id,
+            password,
+        }
+        .into_response()),
+        Ok((user, None)) => {
+            Ok(Redirect::to(&format!("/admin/users/{}?done=created", user.id)).into_response())
+        }
+        Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
+            let page = NewUserPage::new(&session, username, form.role, Some(err.to_string()));
+            Ok((err.status(), page).into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/admin_user.html")]
+struct UserPage {
+    chrome: Chrome,
+    user: User,
+    roles: [Role; 3],
+    history: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+/// Fixed notices for `?done=…`: nothing from the query string is echoed.
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "created" => "The user was created.",
+        "role" => "The role was changed.",
+        "disabled" => "The account was disabled and its sessions ended.",
+        "enabled" => "The account was enabled.",
+        "password" => "The password was reset and the user's sessions ended.",
+        _ => return None,
+    })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Query(query): Query<DoneQuery>,
+) -> Result<UserPage> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    let history = db::audit::for_subject(&state.pool, &format!("user:{id}"), 20).await?;
+    Ok(UserPage {
+        chrome: Chrome::new(Some(&session)).with_notice(notice(query.done.as_deref())),
+        user,
+        roles: Role::ALL,
+        history,
+    })
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    role: Role,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<RoleForm>,
+) -> Result<Redirect> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    accounts::set_role(&state.pool, Some(session.user.id), &user, form.role).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=role")))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    title: String,
+    explanation: String,
+    action: String,
+    confirm_label: &'static str,
+    cancel_href: String,
+    ask_password: bool,
+    min_length: usize,
+}
+
+async fn confirm_disable(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<ConfirmPage> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    Ok(ConfirmPage {
+        chrome: Chrome::new(Some(&session)),
+        title: format!("Disable {}?", user.username),
+        explanation: format!(
+            "{} will be signed out at once and cannot sign in until an admin enables the account again. Their work is kept.",
+            user.username
+        ),
+        action: format!("/admin/users/{id}/disable"),
+        confirm_label: "Disable the account",
+        cancel_href: format!("/admin/users/{id}"),
+        ask_password: false,
+        min_length: password::MIN_LENGTH,
+    })
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<Redirect> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    accounts::set_disabled(&state.pool, Some(session.user.id), &user, true).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=disabled")))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<Redirect> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    accounts::set_disabled(&state.pool, Some(session.user.id), &user, false).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=enabled")))
+}
+
+async fn confirm_reset(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<ConfirmPage> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    Ok(ConfirmPage {
+        chrome: Chrome::new(Some(&session)),
+        title: format!("Reset the password of {}?", user.username),
+        explanation: format!(
+            "{}'s current password stops working and they are signed out everywhere. You will see the new password once.",
+            user.username
+        ),
+        action: format!("/admin/users/{id}/password"),
+        confirm_label: "Reset the password",
+        cancel_href: format!("/admin/users/{id}"),
+        ask_password: true,
+        min_length: password::MIN_LENGTH,
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ResetForm>,
+) -> Result<Response> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    let generated =
+        accounts::reset_password(&state.pool, Some(session.user.id), &user, &form.password).await?;
+    Ok(match generated {
+        Some(password) => (
+            StatusCode::OK,
+            PasswordShown {
+                chrome: Chrome::new(Some(&session)),
+                username: user.username,
+                user_id: user.id,
+                password,
+            },
+        )
+            .into_response(),
+        None => Redirect::to(&format!("/admin/users/{id}?done=password")).into_response(),
+    })
+}

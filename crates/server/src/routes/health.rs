@@ -1,0 +1,30 @@
+//! Probes for load balancers and orchestrators.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// The process is alive and answering.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The process can reach its database.
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError> {
+    let ping = crate::db::ping(&state.pool);
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Ok("ready"),
+        _ => Err(AppError::Unavailable),
+    }
+}

@@ -1,0 +1,146 @@
+//! HTTP routes, one module per area. Handlers parse, call `db`/`auth`/`core`,
+//! and choose a template or JSON; they never write SQL.
+
+pub mod account;
+pub mod admin;
+pub mod api;
+pub mod assets;
+pub mod health;
+pub mod review;
+pub mod sign_in;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+
+use crate::app::AppState;
+use crate::auth::ActiveSession;
+use crate::db::users::{Role, User};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(sign_in::router())
+        .merge(account::router())
+        .merge(review::router())
+        .merge(admin::router())
+        .merge(api::router())
+        .merge(health::router())
+        .merge(assets::router())
+}
+
+/// What every page's layout shows: who is signed in (navigation by role),
+/// the CSRF token for its forms, and an optional notice.
+pub struct Chrome {
+    pub user: Option<User>,
+    pub csrf_token: String,
+    pub notice: Option<&'static str>,
+    pub asset_version: &'static str,
+}
+
+impl Chrome {
+    pub fn new(session: Option<&ActiveSession>) -> Self {
+        Chrome {
+            user: session.map(|s| s.user.clone()),
+            csrf_token: session.map(|s| s.csrf_token.clone()).unwrap_or_default(),
+            notice: None,
+            asset_version: assets::version(),
+        }
+    }
+
+    pub fn with_notice(mut self, notice: Option<&'static str>) -> Self {
+        self.notice = notice;
+        self
+    }
+
+    pub fn is_lead(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role >= Role::Lead)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == Role::Admin)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub status: String,
+    pub message: String,
+}
+
+/// Page numbers for a list: `page` is 1-based.
+pub struct Pager {
+    pub page: i64,
+    pub pages: i64,
+    pub per_page: i64,
+}
+
+impl Pager {
+    pub fn new(requested: Option<i64>, per_page: i64) -> Self {
+        Pager {
+            page: requested.unwrap_or(1).max(1),
+            pages: 1,
+            per_page,
+        }
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+
+    /// Records the total once it is known.
+    pub fn with_total(mut self, total: i64) -> Self {
+        self.pages = ((total + self.per_page - 1) / self.per_page).max(1);
+        self
+    }
+
+    pub fn prev(&self) -> Option<i64> {
+        (self.page > 1).then(|| self.page - 1)
+    }
+
+    pub fn next(&self) -> Option<i64> {
+        (self.page < self.pages).then(|| self.page + 1)
+    }
+}
+
+/// A redirect target taken from user input: only a path on this site.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_redirects() {
+        assert_eq!(
+            local_path(Some("/admin/users?page=2")),
+            "/admin/users?page=2"
+        );
+        assert_eq!(local_path(Some("//evil.example/")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(Some("/\\evil.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn pager_counts_pages() {
+        let pager = Pager::new(Some(2), 50).with_total(101);
+        assert_eq!(
+            (pager.pages, pager.offset(), pager.prev(), pager.next()),
+            (3, 50, Some(1), Some(3))
+        );
+        let first = Pager::new(Some(0), 50).with_total(0);
+        assert_eq!(
+            (first.page, first.pages, first.prev(), first.next()),
+            (1, 1, None, None)
+        );
+    }
+}
