@@ -1,1 +1,4 @@
+//! safepref-core: the annotation domain, pure — no IO, no async, no SQL.
+//! The server, the exports and the load generator build on it.
+
 pub mod taxonomy;

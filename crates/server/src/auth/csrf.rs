@@ -6,7 +6,8 @@
 //!    which has no session yet.
 //! 2. A request signed in by cookie must carry its session's CSRF token, in an
 //!    `X-CSRF-Token` header or a `csrf_token` form field. Bearer-token requests
-//!    carry no ambient credential and need no token.
+//!    carry no ambient credential and need no token. Sign-in itself needs
+//!    none either: it does not use the session it replaces.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -17,6 +18,8 @@ use super::session::{ActiveSession, Via};
 use crate::error::AppError;
 
 pub const HEADER: &str = "x-csrf-token";
+/// Where a session is created rather than used (see `is_sign_in`).
+const SIGN_IN_PATHS: [&str; 2] = ["/login", "/api/v1/session"];
 pub const FORM_FIELD: &str = "csrf_token";
 /// Forms larger than this are refused before their token is looked for.
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
@@ -29,7 +32,7 @@ pub async fn check(req: &mut Request, session: Option<&ActiveSession>) -> Result
     let Some(session) = session else {
         return Ok(());
     };
-    if session.via == Via::Bearer {
+    if session.via == Via::Bearer || is_sign_in(req) {
         return Ok(());
     }
     let presented = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
@@ -43,6 +46,12 @@ pub async fn check(req: &mut Request, session: Option<&ActiveSession>) -> Result
         )),
         None => Err(AppError::Forbidden("the request has no security (CSRF) token; reload the page and try again".into())),
     }
+}
+
+/// Signing in does not act with the current session, it replaces it; a
+/// page left open from an earlier session must still be able to sign in.
+fn is_sign_in(req: &Request) -> bool {
+    *req.method() == Method::POST && SIGN_IN_PATHS.contains(&req.uri().path())
 }
 
 fn refuse_cross_site(req: &Request) -> Result<(), AppError> {

@@ -1,0 +1,594 @@
+//! Sign-in, sign-out, throttling, expiry, session fixation, CSRF, disabled users.
+
+use std::time::Duration;
+
+use safepref_server::config::Config;
+use safepref_server::db::users::Role;
+use safepref_tests::{TestApp, client};
+use serde_json::{Value, json};
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("safepref_session="))
+        .map(str::to_string)
+}
+
+fn token_of(cookie: &str) -> &str {
+    cookie
+        .trim_start_matches("safepref_session=")
+        .split(';')
+        .next()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_hardened_cookie_and_reaches_the_page_asked_for() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Admin).await;
+
+    let anonymous = app.browser().get("/admin/users?page=1").await;
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(
+        anonymous.headers()["location"],
+        "/login?next=%2Fadmin%2Fusers%3Fpage%3D1"
+    );
+
+    let browser = app.browser();
+    let response = browser
+        .post_raw(
+            "/login",
+            &[
+                ("username", &username),
+                ("password", &password),
+                ("next", "/admin/users?page=1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/admin/users?page=1");
+    let cookie = session_cookie(&response).expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "not Secure unless configured: {cookie}"
+    );
+    assert_eq!(token_of(&cookie).len(), 43, "256 random bits, base64url");
+
+    let page = browser.get("/admin/users").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(&username));
+
+    // Only a hash of the token is stored.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("select token_hash from sessions")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], token_of(&cookie).as_bytes());
+    assert_eq!(stored[0].len(), 32);
+}
+
+#[tokio::test]
+async fn a_redirect_after_sign_in_never_leaves_the_site() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let response = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[
+                ("username", &username),
+                ("password", &password),
+                ("next", "//evil.example/x"),
+            ],
+        )
+        .await;
+    assert_eq!(response.headers()["location"], "/");
+}
+
+#[tokio::test]
+async fn the_secure_flag_is_set_when_configured_for_https() {
+    let app = TestApp::spawn_with(Config {
+        secure_cookies: true,
+        ..Config::default()
+    })
+    .await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let response = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[("username", &username), ("password", &password)],
+        )
+        .await;
+    assert!(session_cookie(&response).unwrap().contains("; Secure"));
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let (username, _) = app.user(Role::Annotator).await;
+    let wrong = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[("username", &username), ("password", "not the password")],
+        )
+        .await;
+    let unknown = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[
+                ("username", "nobody-here"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    for response in [wrong, unknown] {
+        assert_eq!(response.status(), 401);
+        assert!(session_cookie(&response).is_none());
+        let page = response.text().await.unwrap();
+        assert!(page.contains("wrong username or password"), "{page}");
+    }
+    let sessions: i64 = sqlx::query_scalar("select count(*) from sessions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0);
+}
+
+#[tokio::test]
+async fn the_json_sign_in_gives_a_token_that_works_as_a_bearer() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Lead).await;
+    let http = client();
+    let response = http
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(session_cookie(&response).is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "lead");
+    let token = body["token"].as_str().unwrap();
+
+    let me: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], username.as_str());
+
+    let bad = http
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": username, "password": "nope nope nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let error: Value = bad.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn throttling_counts_failures_per_username_and_says_when_to_retry() {
+    let mut config = Config::default();
+    config.throttle.max_failures_per_user = 3;
+    let app = TestApp::spawn_with(config).await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let browser = app.browser();
+    for _ in 0..3 {
+        let response = browser
+            .post_raw(
+                "/login",
+                &[("username", &username), ("password", "wrong password!")],
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    // Now even the right password waits.
+    let blocked = browser
+        .post_raw(
+            "/login",
+            &[("username", &username), ("password", &password)],
+        )
+        .await;
+    assert_eq!(blocked.status(), 429);
+    let page = blocked.text().await.unwrap();
+    let seconds: u64 = page
+        .split("Try again in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 'Try again in N seconds' in {page}"));
+    assert!(
+        (850..=900).contains(&seconds),
+        "about 15 minutes, got {seconds}"
+    );
+
+    let api = client()
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 429);
+    assert!(api.headers().contains_key("retry-after"));
+    let error: Value = api.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "too_many_requests");
+
+    // Another user is not affected by this user's failures.
+    let (other, other_password) = app.user(Role::Annotator).await;
+    let fine = browser
+        .post_raw(
+            "/login",
+            &[("username", &other), ("password", &other_password)],
+        )
+        .await;
+    assert_eq!(fine.status(), 303);
+}
+
+#[tokio::test]
+async fn throttling_counts_failures_per_client_address() {
+    let mut config = Config::default();
+    config.throttle.max_failures_per_client = 4;
+    let app = TestApp::spawn_with(config).await;
+    let browser = app.browser();
+    for n in 0..4 {
+        let name = format!("nobody-{n}");
+        let response = browser
+            .post_raw(
+                "/login",
+                &[("username", &name), ("password", "wrong password!")],
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let (username, password) = app.user(Role::Annotator).await;
+    let blocked = browser
+        .post_raw(
+            "/login",
+            &[("username", &username), ("password", &password)],
+        )
+        .await;
+    assert_eq!(blocked.status(), 429);
+    assert!(blocked.text().await.unwrap().contains("from your address"));
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server() {
+    let app = TestApp::spawn().await;
+    let (browser, _) = app.signed_in(Role::Annotator).await;
+    let response = browser.post("/logout", &[]).await;
+    assert_eq!(response.status(), 303);
+    let cleared = session_cookie(&response).unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let sessions: i64 = sqlx::query_scalar("select count(*) from sessions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0);
+    assert_eq!(browser.get("/account").await.status(), 303);
+}
+
+#[tokio::test]
+async fn a_stolen_cookie_is_worthless_after_sign_out() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let response = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[("username", &username), ("password", &password)],
+        )
+        .await;
+    let token = token_of(&session_cookie(&response).unwrap()).to_string();
+    let with_token = || {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/me"))
+            .header("cookie", format!("safepref_session={token}"))
+    };
+    assert_eq!(with_token().send().await.unwrap().status(), 200);
+    reqwest::Client::new()
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token().send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let app = TestApp::spawn_with(Config {
+        session_idle: Duration::from_secs(1),
+        ..Config::default()
+    })
+    .await;
+    let (browser, _) = app.signed_in(Role::Annotator).await;
+    assert_eq!(browser.get("/account").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(browser.get("/account").await.status(), 303);
+}
+
+#[tokio::test]
+async fn sessions_expire_at_their_absolute_limit_however_active() {
+    let app = TestApp::spawn().await;
+    let (browser, _) = app.signed_in(Role::Annotator).await;
+    assert_eq!(browser.get("/account").await.status(), 200);
+    sqlx::query("update sessions set expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(browser.get("/account").await.status(), 303);
+}
+
+#[tokio::test]
+async fn sign_in_always_issues_a_new_token_and_ends_a_planted_one() {
+    let app = TestApp::spawn().await;
+    // The attacker signs in and plants their token in the victim's browser.
+    let (attacker, attacker_password) = app.user(Role::Annotator).await;
+    let planted = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[("username", &attacker), ("password", &attacker_password)],
+        )
+        .await;
+    let planted_token = token_of(&session_cookie(&planted).unwrap()).to_string();
+
+    let (victim, victim_password) = app.user(Role::Annotator).await;
+    let response = client()
+        .post(app.url("/login"))
+        .header("cookie", format!("safepref_session={planted_token}"))
+        .form(&[
+            ("username", victim.as_str()),
+            ("password", victim_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let fresh = token_of(&session_cookie(&response).unwrap()).to_string();
+    assert_ne!(fresh, planted_token);
+    let planted_now = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&planted_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        planted_now.status(),
+        401,
+        "the planted session ended at sign-in"
+    );
+
+    // Signing in again gives yet another token.
+    let again = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[("username", &victim), ("password", &victim_password)],
+        )
+        .await;
+    assert_ne!(token_of(&session_cookie(&again).unwrap()), fresh);
+}
+
+async fn user_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn state_changes_without_the_right_csrf_token_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let (browser, _) = app.signed_in(Role::Admin).await;
+    let before = user_count(&app).await;
+    let fields = [
+        ("username", "sneaky"),
+        ("role", "admin"),
+        ("password", "a long password"),
+    ];
+
+    let missing = browser.post_raw("/admin/users", &fields).await;
+    assert_eq!(missing.status(), 403);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("security (CSRF) token")
+    );
+
+    let mut wrong = fields.to_vec();
+    wrong.push(("csrf_token", "not-the-token"));
+    assert_eq!(browser.post_raw("/admin/users", &wrong).await.status(), 403);
+
+    let header_wrong = browser
+        .client
+        .post(format!("{}/logout", browser.base))
+        .header("x-csrf-token", "nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header_wrong.status(), 403);
+
+    let cross_site = browser
+        .client
+        .post(format!("{}/admin/users", browser.base))
+        .header("origin", "http://evil.example")
+        .form(
+            &[
+                fields.as_slice(),
+                &[("csrf_token", browser.csrf_token.as_deref().unwrap())],
+            ]
+            .concat(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert_eq!(user_count(&app).await, before, "nothing was created");
+    assert_eq!(
+        browser.get("/account").await.status(),
+        200,
+        "still signed in after the refused sign-out"
+    );
+
+    // The same form with the right token works.
+    let ok = browser.post("/admin/users", &fields).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(user_count(&app).await, before + 1);
+}
+
+#[tokio::test]
+async fn the_sign_in_form_refuses_cross_site_posts() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let response = client()
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("username", username.as_str()),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(session_cookie(&response).is_none());
+}
+
+#[tokio::test]
+async fn json_requests_by_cookie_need_the_csrf_header_and_bearer_requests_do_not() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let http = client();
+    let body: Value = http
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let without = http
+        .delete(app.url("/api/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 403);
+    let error: Value = without.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "forbidden");
+    let with = http
+        .delete(app.url("/api/v1/session"))
+        .header("x-csrf-token", body["csrf_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), 204);
+
+    let second: Value = client()
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = reqwest::Client::new()
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(second["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 204);
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_signed_out_at_the_next_request() {
+    let app = TestApp::spawn().await;
+    let (annotator, username) = app.signed_in(Role::Annotator).await;
+    assert_eq!(annotator.get("/account").await.status(), 200);
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let id: uuid::Uuid = sqlx::query_scalar("select id from users where username = $1")
+        .bind(&username)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let confirm = admin.get(&format!("/admin/users/{id}/disable")).await;
+    assert_eq!(confirm.status(), 200);
+    assert!(
+        confirm
+            .text()
+            .await
+            .unwrap()
+            .contains("Disable the account")
+    );
+    assert_eq!(
+        admin
+            .post(&format!("/admin/users/{id}/disable"), &[])
+            .await
+            .status(),
+        303
+    );
+
+    assert_eq!(annotator.get("/account").await.status(), 303);
+    let sessions: i64 = sqlx::query_scalar("select count(*) from sessions where user_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0);
+}
+
+#[tokio::test]
+async fn a_disabled_user_with_the_right_password_is_told_the_account_is_disabled() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    sqlx::query("update users set disabled = true where username = $1")
+        .bind(&username)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app
+        .browser()
+        .post_raw(
+            "/login",
+            &[("username", &username), ("password", &password)],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("disabled"));
+}
+
+#[tokio::test]
+async fn stored_password_hashes_are_argon2id_phc_strings() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let hash: String = sqlx::query_scalar("select password_hash from users where username = $1")
+        .bind(&username)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!hash.contains(&password));
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: one test binary (one private PostgreSQL cluster for the
+//! whole run), one module per area.
+
+mod auth;
+mod cli;
+mod pages;
+mod roles;
+mod supervisor;

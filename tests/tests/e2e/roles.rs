@@ -1,0 +1,129 @@
+//! The role matrix: every route × anonymous / annotator / lead / admin.
+//! A new route must be added to `ROUTES`, or this test does not cover it.
+//! (POST /login and POST /logout are covered by the sign-in tests in auth.rs.)
+
+use safepref_server::db::users::Role;
+use safepref_tests::{Browser, TestApp};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug)]
+enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+/// (method, path with `{id}` for another user's id, least role allowed; None = public)
+const ROUTES: &[(Method, &str, Option<Role>)] = &[
+    (Method::Get, "/", Some(Role::Annotator)),
+    (Method::Get, "/account", Some(Role::Annotator)),
+    (Method::Post, "/account/password", Some(Role::Annotator)),
+    (Method::Get, "/review", Some(Role::Lead)),
+    (Method::Get, "/admin/users", Some(Role::Admin)),
+    (Method::Post, "/admin/users", Some(Role::Admin)),
+    (Method::Get, "/admin/users/new", Some(Role::Admin)),
+    (Method::Get, "/admin/users/{id}", Some(Role::Admin)),
+    (Method::Post, "/admin/users/{id}/role", Some(Role::Admin)),
+    (Method::Get, "/admin/users/{id}/disable", Some(Role::Admin)),
+    (Method::Post, "/admin/users/{id}/disable", Some(Role::Admin)),
+    (Method::Post, "/admin/users/{id}/enable", Some(Role::Admin)),
+    (Method::Get, "/admin/users/{id}/password", Some(Role::Admin)),
+    (
+        Method::Post,
+        "/admin/users/{id}/password",
+        Some(Role::Admin),
+    ),
+    (Method::Get, "/api/v1/me", Some(Role::Annotator)),
+    (Method::Get, "/api/v1/users", Some(Role::Admin)),
+    (Method::Delete, "/api/v1/session", Some(Role::Annotator)),
+    (Method::Get, "/login", None),
+    (Method::Get, "/healthz", None),
+    (Method::Get, "/readyz", None),
+    (Method::Get, "/static/app.css", None),
+];
+
+async fn call(browser: &Browser, method: Method, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", browser.base);
+    let token = browser.csrf_token.clone().unwrap_or_default();
+    let request = match method {
+        Method::Get => browser.client.get(url),
+        Method::Post => browser
+            .client
+            .post(url)
+            .form(&[("csrf_token", token.as_str())]),
+        Method::Delete => browser.client.delete(url).header("x-csrf-token", token),
+    };
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_it_should() {
+    let app = TestApp::spawn().await;
+    let (target, _) = app.user(Role::Annotator).await;
+    let target_id: uuid::Uuid = sqlx::query_scalar("select id from users where username = $1")
+        .bind(&target)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let mut who: Vec<(Option<Role>, Browser)> = vec![(None, app.browser())];
+    for role in Role::ALL {
+        who.push((Some(role), app.signed_in(role).await.0));
+    }
+
+    let mut failures = Vec::new();
+    for &(method, pattern, least) in ROUTES {
+        let path = pattern.replace("{id}", &target_id.to_string());
+        let is_api = path.starts_with("/api/");
+        for (role, browser) in &who {
+            // Sign-out ends the session; keep it for last so other rows still run signed in.
+            if matches!(method, Method::Delete) && role.is_some() && *role != Some(Role::Admin) {
+                continue;
+            }
+            let response = call(browser, method, &path).await;
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string());
+            let body = response.text().await.unwrap();
+            let verdict = match (least, role) {
+                (None, _) => status < 400,
+                (Some(_), None) if is_api => {
+                    status == 401
+                        && serde_json::from_str::<Value>(&body)
+                            .is_ok_and(|v| v["error"]["code"] == "unauthorized")
+                }
+                (Some(_), None) => {
+                    status == 303
+                        && location
+                            .as_deref()
+                            .is_some_and(|l| l.starts_with("/login?next="))
+                }
+                (Some(least), Some(role)) if role < &least => {
+                    status == 403
+                        && if is_api {
+                            serde_json::from_str::<Value>(&body)
+                                .is_ok_and(|v| v["error"]["code"] == "forbidden")
+                        } else {
+                            body.contains("This page is for")
+                        }
+                }
+                (Some(_), Some(_)) => {
+                    status != 401
+                        && status != 403
+                        && !location.as_deref().is_some_and(|l| l.starts_with("/login"))
+                }
+            };
+            if !verdict {
+                failures.push(format!(
+                    "{method:?} {pattern} as {role:?}: {status} {location:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "wrong answers:\n{}",
+        failures.join("\n")
+    );
+}
