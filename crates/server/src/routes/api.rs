@@ -2,13 +2,14 @@
 //! queue). Errors are `{"error": {"code", "message"}}`, drawn by `app`.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Pager;
 use crate::app::AppState;
 use crate::auth::{CurrentUser, MaybeUser, PeerAddr, RequireAdmin, session, sign_in};
 use crate::db::{self, users::User};
@@ -83,10 +84,22 @@ async fn me(CurrentUser(session): CurrentUser) -> Json<Value> {
     Json(user_json(&session.user))
 }
 
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// All accounts, a page at a time (`?page=1&per_page=100`, at most 1000 a page).
 async fn users(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,
+    Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>> {
-    let (users, total) = db::users::page(&state.pool, 0, 1000).await?;
-    Ok(Json(json!({"total": total, "users": users})))
+    let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000));
+    let (users, total) = db::users::page(&state.pool, pager.offset(), pager.per_page).await?;
+    let pager = pager.with_total(total);
+    Ok(Json(
+        json!({"total": total, "page": pager.page, "pages": pager.pages, "users": users}),
+    ))
 }
