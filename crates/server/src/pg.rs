@@ -7,6 +7,14 @@
 //! out, [`Cluster::stop_if_unused`] stops it when no other client is connected,
 //! so the last safepref process to leave turns the light off.
 //!
+//! Two files in the cluster's folder make this safe between processes:
+//! `supervisor.lock`, held exclusively while creating, starting or stopping
+//! the cluster, and `clients.lock`, on which every safepref process using the
+//! cluster holds a shared lock from `ensure_running` until it leaves (the
+//! kernel drops it when a process dies). A process about to stop the cluster
+//! holds the first and checks that it can lock the second exclusively, so a
+//! process that has just found the cluster running is never stopped under.
+//!
 //! PostgreSQL refuses to run as root; as root, its binaries run as the
 //! `postgres` system user, which then owns the cluster's folders.
 //!
@@ -209,6 +217,9 @@ pub struct Cluster {
     root: PathBuf,
     socket_dir: PathBuf,
     started_here: bool,
+    /// The shared lock on `clients.lock` saying "this process uses the
+    /// cluster", held from `ensure_running` until `stop_if_unused`.
+    client_lock: Option<fs::File>,
 }
 
 /// Settings written once into a new cluster's postgresql.conf.
@@ -235,9 +246,13 @@ impl Cluster {
             root,
             socket_dir,
             started_here: false,
+            client_lock: None,
         };
         cluster.make_owned_dir(&cluster.root)?;
         cluster.make_owned_dir(&cluster.socket_dir)?;
+        // Two processes preparing a new folder at once: one runs initdb, the
+        // other waits and then finds a finished cluster.
+        let _lock = cluster.lock()?;
         if cluster.pgdata().join("PG_VERSION").is_file() {
             cluster.check_version()?;
         } else if cluster.pgdata().exists()
@@ -249,6 +264,10 @@ impl Cluster {
                 dir: cluster.pgdata().display().to_string(),
             });
         } else {
+            // An empty pg/ someone else made: initdb must be able to use it.
+            if cluster.pgdata().exists() {
+                cluster.make_owned_dir(&cluster.pgdata())?;
+            }
             cluster.initdb(options)?;
         }
         Ok(cluster)
@@ -339,18 +358,44 @@ impl Cluster {
             .map_err(io_err(format!("writing {}", path.display())))
     }
 
-    /// Connects to the cluster if it is up, or starts it. Safe to call from
-    /// several processes at once: a file lock serialises the check-and-start.
-    pub fn ensure_running(&mut self) -> Result<()> {
-        let lock_path = self.root.join("supervisor.lock");
-        let lock = fs::OpenOptions::new()
+    /// Opens (creating it if need be) one of the cluster's lock files.
+    fn lock_file(&self, name: &str) -> Result<(fs::File, PathBuf)> {
+        let path = self.root.join(name);
+        let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&lock_path)
-            .map_err(io_err(format!("opening {}", lock_path.display())))?;
+            .open(&path)
+            .map_err(io_err(format!("opening {}", path.display())))?;
+        Ok((file, path))
+    }
+
+    /// Takes the supervisor's file lock (released when the file is dropped),
+    /// which serialises creating, starting and stopping the cluster.
+    fn lock(&self) -> Result<fs::File> {
+        let (lock, path) = self.lock_file("supervisor.lock")?;
         lock.lock()
-            .map_err(io_err(format!("locking {}", lock_path.display())))?;
+            .map_err(io_err(format!("locking {}", path.display())))?;
+        Ok(lock)
+    }
+
+    /// Connects to the cluster if it is up, or starts it, and marks this
+    /// process as one of its users until [`Cluster::stop_if_unused`]. Safe to
+    /// call from several processes at once: a file lock serialises the
+    /// check-and-start.
+    pub fn ensure_running(&mut self) -> Result<()> {
+        let _lock = self.lock()?;
+        self.start_locked()?;
+        if self.client_lock.is_none() {
+            let (file, path) = self.lock_file("clients.lock")?;
+            file.lock_shared()
+                .map_err(io_err(format!("locking {}", path.display())))?;
+            self.client_lock = Some(file);
+        }
+        Ok(())
+    }
+
+    fn start_locked(&mut self) -> Result<()> {
         self.clear_stale_pid_file()?;
         if self.server_pid().is_some() {
             self.wait_until_ready(Duration::from_secs(30))?;
@@ -381,12 +426,25 @@ impl Cluster {
         Ok(())
     }
 
-    /// The PID in postmaster.pid when it belongs to a live postgres process.
+    /// The PID in postmaster.pid when it belongs to a live postgres process
+    /// serving this cluster. After a reboot the PID may belong to another
+    /// PostgreSQL (the system's own cluster, say): the postmaster works in its
+    /// data folder, so a server whose working folder is elsewhere is not ours.
     fn server_pid(&self) -> Option<i32> {
         let text = fs::read_to_string(self.pgdata().join("postmaster.pid")).ok()?;
         let pid: i32 = text.lines().next()?.trim().parse().ok()?;
         let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        (comm.trim() == "postgres").then_some(pid)
+        if comm.trim() != "postgres" {
+            return None;
+        }
+        // Unreadable (another user's process, without root): trust the name.
+        if let Ok(cwd) = fs::read_link(format!("/proc/{pid}/cwd")) {
+            let pgdata = fs::canonicalize(self.pgdata()).unwrap_or_else(|_| self.pgdata());
+            if cwd != pgdata {
+                return None;
+            }
+        }
+        Some(pid)
     }
 
     /// After a crash (of the machine, or kill -9), postmaster.pid may name a
@@ -423,8 +481,14 @@ impl Cluster {
         }
     }
 
-    /// Stops the cluster (fast mode: open transactions are rolled back).
+    /// Stops the cluster (fast mode: open transactions are rolled back),
+    /// whoever else uses it.
     pub fn stop(&self) -> Result<()> {
+        let _lock = self.lock()?;
+        self.stop_locked()
+    }
+
+    fn stop_locked(&self) -> Result<()> {
         if self.server_pid().is_none() {
             return Ok(());
         }
@@ -435,9 +499,25 @@ impl Cluster {
         run(&mut cmd, "stopping PostgreSQL (pg_ctl stop)").map(|_| ())
     }
 
-    /// Stops the cluster when no client but the caller's own is connected.
-    /// `other_clients` is the number the caller counted just before.
-    pub fn stop_if_unused(&self, other_clients: i64) -> Result<()> {
+    /// Leaves the cluster: stops it when no other safepref process uses it
+    /// and no other client is connected. `other_clients` is the number of
+    /// connections, not counting safepref's own, the caller counted just before.
+    pub fn stop_if_unused(mut self, other_clients: i64) -> Result<()> {
+        let _lock = self.lock()?;
+        self.client_lock = None;
+        let (clients, path) = self.lock_file("clients.lock")?;
+        match clients.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                tracing::info!(
+                    "leaving the embedded PostgreSQL running for the other safepref processes using it"
+                );
+                return Ok(());
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(io_err(format!("locking {}", path.display()))(e));
+            }
+        }
         if other_clients > 0 {
             tracing::info!(
                 other_clients,
@@ -445,7 +525,7 @@ impl Cluster {
             );
             return Ok(());
         }
-        self.stop()
+        self.stop_locked()
     }
 
     /// Ties the cluster's life to this process: when the process ends, however

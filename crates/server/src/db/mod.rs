@@ -85,9 +85,24 @@ impl Database {
     }
 }
 
+/// The `application_name` of safepref's own connections. The embedded
+/// cluster tracks safepref processes with a file lock, so [`other_clients`]
+/// leaves these out: it looks for anyone else (a `psql` session, say).
+pub const APPLICATION_NAME: &str = "safepref";
+
+/// Connection options for `url`, named as safepref's unless the URL names them.
+fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(if options.get_application_name().is_some() {
+        options
+    } else {
+        options.application_name(APPLICATION_NAME)
+    })
+}
+
 /// A pool with settings suited to a web service.
 pub async fn pool_for(url: &str) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = url.parse()?;
+    let options = connect_options(url)?;
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(5))
@@ -105,7 +120,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 
 /// `CREATE DATABASE`, tolerating another process doing the same at once.
 pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(admin_url)
+    let mut conn = PgConnection::connect_with(&connect_options(admin_url)?)
         .await
         .context("connecting to the embedded PostgreSQL")?;
     let exists: bool =
@@ -132,12 +147,15 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::
     Ok(())
 }
 
-/// How many client connections other than ours the server has.
+/// How many client connections the server has that are not safepref's (those
+/// of a process that just left may linger a moment; they do not count).
 async fn other_clients(admin_url: &str) -> anyhow::Result<i64> {
-    let mut conn = PgConnection::connect(admin_url).await?;
+    let mut conn = PgConnection::connect_with(&connect_options(admin_url)?).await?;
     let count = sqlx::query_scalar(
-        "select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()",
+        "select count(*) from pg_stat_activity where backend_type = 'client backend' \
+         and pid <> pg_backend_pid() and application_name is distinct from $1",
     )
+    .bind(APPLICATION_NAME)
     .fetch_one(&mut conn)
     .await?;
     conn.close().await?;
