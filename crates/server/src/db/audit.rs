@@ -34,6 +34,14 @@ pub struct Entry {
     pub at: time::OffsetDateTime,
 }
 
+impl Entry {
+    /// When, to the minute, in UTC: what a person reading the history needs.
+    pub fn when(&self) -> String {
+        let at = self.at.to_offset(time::UtcOffset::UTC);
+        format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
+    }
+}
+
 /// The newest entries about one subject.
 pub async fn for_subject(
     db: impl PgExecutor<'_>,
