@@ -1,4 +1,6 @@
 //! safepref-core: the annotation domain, pure — no IO, no async, no SQL.
 //! The server, the exports and the load generator build on it.
 
+pub mod labels;
+pub mod records;
 pub mod taxonomy;

@@ -8,7 +8,10 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod import;
+pub mod markdown;
 pub mod pg;
+pub mod projects;
 pub mod routes;
 
 pub use app::{AppState, app, serve};

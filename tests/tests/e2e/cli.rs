@@ -655,3 +655,104 @@ async fn two_migrates_at_once_on_database_url() {
     assert_success(&b, "migrating a migrated database, twice at once");
     assert_each_migration_once(&applied_migrations(&url).await);
 }
+
+#[tokio::test]
+async fn projects_imports_and_the_demo_from_the_command_line() {
+    let data = DataDir::new();
+    let out = data
+        .run(
+            &["project", "create", "--name", "Round 1", "--overlap", "2"],
+            None,
+        )
+        .await;
+    assert_success(&out, "project create");
+    assert!(
+        stdout(&out).contains("k = 2 annotations per item, 19 categories"),
+        "{}",
+        stdout(&out)
+    );
+    let out = data
+        .run(&["project", "create", "--name", "Round 1"], None)
+        .await;
+    assert_fails_with(
+        &out,
+        "a project named \"Round 1\" exists already",
+        "a duplicate project",
+    );
+    let out = data
+        .run(
+            &["project", "create", "--name", "Wide", "--responses", "9"],
+            None,
+        )
+        .await;
+    assert_fails_with(
+        &out,
+        "responses per item (K) must be 2 to 8",
+        "K out of range",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("sample.jsonl");
+    fs::write(&good, crate::import::SAMPLE).unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    fs::write(&bad, "{\"prompt\": \"p\", \"responses\": [\"one\"]}\n{\"prompt\": \"\", \"responses\": [\"a\", \"b\"]}\n").unwrap();
+    let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
+
+    // Two files in one command: one is bad, so neither is imported.
+    let out = data
+        .run(&["import", "--project", "Round 1", good, bad], None)
+        .await;
+    assert_fails_with(&out, "nothing was imported: 2 problems found", "a bad file");
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.jsonl line 1: responses") && err.contains("bad.jsonl line 2: prompt"),
+        "{err}"
+    );
+    let out = data.run(&["project", "list"], None).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("Round 1")
+                && l.split_whitespace().rev().take(3).all(|n| n == "0")),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = data
+        .run(&["import", "--project", "Round 1", good], None)
+        .await;
+    assert_success(&out, "import");
+    assert!(
+        stdout(&out).contains(
+            "sample.jsonl: batch 1 — 76 rows read, 76 items imported, 0 duplicates skipped"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let out = data.run(&["import", "--project", "Nope", good], None).await;
+    assert_fails_with(
+        &out,
+        "there is no project named \"Nope\"",
+        "an unknown project",
+    );
+
+    let out = data.run(&["demo"], None).await;
+    assert_success(&out, "demo");
+    let text = stdout(&out);
+    assert!(text.contains("with 76 items"), "{text}");
+    for name in ["admin", "lead", "annotator1", "annotator2", "annotator3"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(name)),
+            "{name} in {text}"
+        );
+    }
+    let again = data.run(&["demo"], None).await;
+    assert_success(&again, "demo again");
+    assert!(
+        stdout(&again).contains("exists already")
+            && stdout(&again).contains("passwords are unchanged"),
+        "{}",
+        stdout(&again)
+    );
+    data.assert_cluster_stopped("after the project commands");
+}

@@ -3,6 +3,9 @@
 
 mod auth;
 mod cli;
+mod formats;
+mod import;
 mod pages;
+mod projects;
 mod roles;
 mod supervisor;

@@ -13,7 +13,8 @@ enum Method {
     Delete,
 }
 
-/// (method, path with `{id}` for another user's id, least role allowed; None = public)
+/// (method, path with `{id}` for another user's id, `{project}` and `{batch}`
+/// for a project and one of its batches; least role allowed; None = public)
 const ROUTES: &[(Method, &str, Option<Role>)] = &[
     (Method::Get, "/", Some(Role::Annotator)),
     (Method::Get, "/account", Some(Role::Annotator)),
@@ -31,6 +32,31 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     (
         Method::Post,
         "/admin/users/{id}/password",
+        Some(Role::Admin),
+    ),
+    (Method::Get, "/admin/projects", Some(Role::Admin)),
+    (Method::Post, "/admin/projects", Some(Role::Admin)),
+    (Method::Get, "/admin/projects/new", Some(Role::Admin)),
+    (Method::Get, "/admin/projects/{project}", Some(Role::Admin)),
+    (Method::Post, "/admin/projects/{project}", Some(Role::Admin)),
+    (
+        Method::Get,
+        "/admin/projects/{project}/edit",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/admin/projects/{project}/import",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Get,
+        "/admin/projects/{project}/batches/{batch}/delete",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/admin/projects/{project}/batches/{batch}/delete",
         Some(Role::Admin),
     ),
     (Method::Get, "/api/v1/me", Some(Role::Annotator)),
@@ -65,6 +91,7 @@ async fn every_route_answers_each_role_as_it_should() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    let (project, batch) = project_with_a_batch(&app).await;
     let mut who: Vec<(Option<Role>, Browser)> = vec![(None, app.browser())];
     for role in Role::ALL {
         who.push((Some(role), app.signed_in(role).await.0));
@@ -72,7 +99,10 @@ async fn every_route_answers_each_role_as_it_should() {
 
     let mut failures = Vec::new();
     for &(method, pattern, least) in ROUTES {
-        let path = pattern.replace("{id}", &target_id.to_string());
+        let path = pattern
+            .replace("{id}", &target_id.to_string())
+            .replace("{project}", &project.to_string())
+            .replace("{batch}", &batch.to_string());
         let is_api = path.starts_with("/api/");
         for (role, browser) in &who {
             // Sign-out ends the session; keep it for last so other rows still run signed in.
@@ -126,4 +156,22 @@ async fn every_route_answers_each_role_as_it_should() {
         "wrong answers:\n{}",
         failures.join("\n")
     );
+}
+
+async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
+    use safepref_server::import::{self, Options, Source};
+    let project = crate::import::project(&app.pool, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.jsonl");
+    std::fs::write(&path, crate::import::SAMPLE).unwrap();
+    let reports = import::import_files(
+        &app.pool,
+        &project,
+        &[Source::from_path(&path)],
+        None,
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    (project.id, reports[0].batch_id)
 }

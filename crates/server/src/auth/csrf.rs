@@ -5,7 +5,7 @@
 //!    or an `Origin` that is not this host. This also covers the sign-in form,
 //!    which has no session yet.
 //! 2. A request signed in by cookie must carry its session's CSRF token, in an
-//!    `X-CSRF-Token` header or a `csrf_token` form field. Bearer-token requests
+//!    `X-CSRF-Token` header or a `csrf_token` form field (for a file upload, in the query string). Bearer-token requests
 //!    carry no ambient credential and need no token. Sign-in itself needs
 //!    none either: it does not use the session it replaces.
 
@@ -80,28 +80,38 @@ fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Reads the token from an urlencoded body, then puts the body back.
+/// Reads the token from an urlencoded body (then puts the body back), or,
+/// for a file upload (multipart), from the query string: an upload's body is
+/// streamed to disk by its handler and is not read here.
 async fn token_from_form(req: &mut Request) -> Result<Option<String>, AppError> {
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default()
+        .to_string();
+    if content_type.starts_with("multipart/form-data") {
+        return Ok(field_in(req.uri().query().unwrap_or_default().as_bytes()));
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok(None);
     }
     let body = std::mem::replace(req.body_mut(), Body::empty());
     let bytes = to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
         AppError::BadRequest(format!("the form is larger than {MAX_FORM_BYTES} bytes"))
     })?;
-    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+    let token = field_in(&bytes);
+    *req.body_mut() = Body::from(bytes);
+    Ok(token)
+}
+
+fn field_in(urlencoded: &[u8]) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(urlencoded)
         .ok()
         .and_then(|pairs| {
             pairs
                 .into_iter()
                 .find(|(k, _)| k == FORM_FIELD)
                 .map(|(_, v)| v)
-        });
-    *req.body_mut() = Body::from(bytes);
-    Ok(token)
+        })
 }

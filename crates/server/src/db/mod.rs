@@ -3,6 +3,9 @@
 //! `impl PgExecutor` so it works on the pool and inside a transaction alike.
 
 pub mod audit;
+pub mod batches;
+pub mod items;
+pub mod projects;
 pub mod sessions;
 pub mod sign_in;
 pub mod users;

@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Chrome, Pager};
+use super::{Chrome, ConfirmPage, Pager};
 use crate::accounts;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin, password};
@@ -204,19 +204,6 @@ async fn change_role(
     let user = accounts::find_by_id(&state.pool, id).await?;
     accounts::set_role(&state.pool, Some(session.user.id), &user, form.role).await?;
     Ok(Redirect::to(&format!("/admin/users/{id}?done=role")))
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/confirm.html")]
-struct ConfirmPage {
-    chrome: Chrome,
-    title: String,
-    explanation: String,
-    action: String,
-    confirm_label: &'static str,
-    cancel_href: String,
-    ask_password: bool,
-    min_length: usize,
 }
 
 async fn confirm_disable(

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod health;
+pub mod projects;
 pub mod review;
 pub mod sign_in;
 
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(review::router())
         .merge(admin::router())
+        .merge(projects::router())
         .merge(api::router())
         .merge(health::router())
         .merge(assets::router())
@@ -67,6 +69,20 @@ pub struct ErrorPage {
     pub chrome: Chrome,
     pub status: String,
     pub message: String,
+}
+
+/// "Are you sure?" before a destructive step; works without JavaScript.
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/confirm.html")]
+pub struct ConfirmPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub explanation: String,
+    pub action: String,
+    pub confirm_label: &'static str,
+    pub cancel_href: String,
+    pub ask_password: bool,
+    pub min_length: usize,
 }
 
 /// Page numbers for a list: `page` is 1-based.

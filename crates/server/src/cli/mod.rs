@@ -2,10 +2,13 @@
 //! `serve` (the embedded cluster in --data-dir, or DATABASE_URL), whether or
 //! not a server is running, and applies pending migrations first.
 
-use std::io::{BufRead, IsTerminal};
+mod demo;
+mod projects;
+mod users;
+
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::accounts;
@@ -35,6 +38,63 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage annotation projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Import files into a project, each file as one batch, all or nothing.
+    Import(ImportArgs),
+    /// Set up a demo project with the PKU-SafeRLHF sample and demo accounts.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project (change the rest of its settings on its admin page).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Responses per item (K), 2 to 8.
+        #[arg(long, default_value_t = 2)]
+        responses: i32,
+        /// Annotations per item (k, the overlap), 1 to 10.
+        #[arg(long, default_value_t = 3)]
+        overlap: i32,
+        #[arg(long, value_enum, default_value_t = TaxonomyArg::Pku19)]
+        taxonomy: TaxonomyArg,
+        /// Minutes an annotator holds an item before it goes back to the queue.
+        #[arg(long, default_value_t = 10)]
+        lease_minutes: i32,
+        /// A Markdown file with the annotation guidelines.
+        #[arg(long)]
+        guidelines: Option<std::path::PathBuf>,
+    },
+    /// List projects with their counts.
+    List,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TaxonomyArg {
+    Pku19,
+    Beavertails14,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The project's name.
+    #[arg(long)]
+    pub project: String,
+    /// PKU-SafeRLHF or generic JSONL, CSV or Parquet, optionally gzip-compressed.
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// Accept empty prompts and responses.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Import records whose stored response_N_sha256 does not match their text (counted; exports recompute the hash).
+    #[arg(long)]
+    pub accept_hash_mismatch: bool,
+    /// Keep items that repeat one already in the project.
+    #[arg(long)]
+    pub allow_duplicates: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +150,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("The database schema is up to date.");
             Ok(())
         }
-        Command::User(command) => user(&database, command).await,
+        Command::User(command) => users::run(&database, command).await,
+        Command::Project(command) => projects::run(&database, command).await,
+        Command::Import(args) => projects::import(&database, args).await,
+        Command::Demo => demo::run(&database).await,
     };
     database.close().await.context("closing the database")?;
     outcome
@@ -148,79 +211,4 @@ async fn housekeeping(state: AppState) {
             tracing::warn!(error = %e, "removing old sign-in failures");
         }
     }
-}
-
-async fn user(database: &Database, command: UserCommand) -> anyhow::Result<()> {
-    let pool = &database.pool;
-    match command {
-        UserCommand::Add {
-            username,
-            role,
-            password_stdin,
-        } => {
-            let password = read_password(password_stdin, &format!("Password for {username}: "))?;
-            let (user, _) = accounts::create(pool, None, &username, role.into(), &password).await?;
-            println!("Created {} ({}).", user.username, user.role);
-        }
-        UserCommand::List => {
-            let (users, _) = db::users::page(pool, 0, i64::MAX).await?;
-            println!("{:<32} {:<10} {:<9} created", "username", "role", "status");
-            for user in users {
-                let status = if user.disabled { "disabled" } else { "active" };
-                println!(
-                    "{:<32} {:<10} {:<9} {}",
-                    user.username,
-                    user.role,
-                    status,
-                    user.created_at.date()
-                );
-            }
-        }
-        UserCommand::Disable { username } => {
-            let user = accounts::find(pool, &username).await?;
-            accounts::set_disabled(pool, None, &user, true).await?;
-            println!("Disabled {username}; their sessions have ended.");
-        }
-        UserCommand::Enable { username } => {
-            let user = accounts::find(pool, &username).await?;
-            accounts::set_disabled(pool, None, &user, false).await?;
-            println!("Enabled {username}.");
-        }
-        UserCommand::SetPassword {
-            username,
-            password_stdin,
-        } => {
-            let user = accounts::find(pool, &username).await?;
-            let password =
-                read_password(password_stdin, &format!("New password for {username}: "))?;
-            accounts::reset_password(pool, None, &user, &password).await?;
-            println!("Set a new password for {username}; their sessions have ended.");
-        }
-    }
-    Ok(())
-}
-
-/// The password from stdin's first line, or asked twice at the terminal.
-fn read_password(from_stdin: bool, prompt: &str) -> anyhow::Result<String> {
-    if from_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        let password = line.trim_end_matches(['\r', '\n']).to_string();
-        if password.is_empty() {
-            bail!("standard input held no password (--password-stdin reads its first line)");
-        }
-        return Ok(password);
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("there is no terminal to ask for the password on; pass it with --password-stdin");
-    }
-    let first = rpassword::prompt_password(prompt)?;
-    let again = rpassword::prompt_password("Again: ")?;
-    if first != again {
-        bail!("the two passwords differ; nothing was changed");
-    }
-    Ok(first)
 }

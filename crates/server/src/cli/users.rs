@@ -1,0 +1,84 @@
+//! `safepref user …`
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+
+use super::UserCommand;
+use crate::accounts;
+use crate::db::{self, Database};
+
+pub async fn run(database: &Database, command: UserCommand) -> anyhow::Result<()> {
+    let pool = &database.pool;
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin, &format!("Password for {username}: "))?;
+            let (user, _) = accounts::create(pool, None, &username, role.into(), &password).await?;
+            println!("Created {} ({}).", user.username, user.role);
+        }
+        UserCommand::List => {
+            let (users, _) = db::users::page(pool, 0, i64::MAX).await?;
+            println!("{:<32} {:<10} {:<9} created", "username", "role", "status");
+            for user in users {
+                let status = if user.disabled { "disabled" } else { "active" };
+                println!(
+                    "{:<32} {:<10} {:<9} {}",
+                    user.username,
+                    user.role,
+                    status,
+                    user.created_at.date()
+                );
+            }
+        }
+        UserCommand::Disable { username } => {
+            let user = accounts::find(pool, &username).await?;
+            accounts::set_disabled(pool, None, &user, true).await?;
+            println!("Disabled {username}; their sessions have ended.");
+        }
+        UserCommand::Enable { username } => {
+            let user = accounts::find(pool, &username).await?;
+            accounts::set_disabled(pool, None, &user, false).await?;
+            println!("Enabled {username}.");
+        }
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            let user = accounts::find(pool, &username).await?;
+            let password =
+                read_password(password_stdin, &format!("New password for {username}: "))?;
+            accounts::reset_password(pool, None, &user, &password).await?;
+            println!("Set a new password for {username}; their sessions have ended.");
+        }
+    }
+    Ok(())
+}
+
+/// The password from stdin's first line, or asked twice at the terminal.
+fn read_password(from_stdin: bool, prompt: &str) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("standard input held no password (--password-stdin reads its first line)");
+        }
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("there is no terminal to ask for the password on; pass it with --password-stdin");
+    }
+    let first = rpassword::prompt_password(prompt)?;
+    let again = rpassword::prompt_password("Again: ")?;
+    if first != again {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}

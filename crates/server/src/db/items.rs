@@ -1,0 +1,80 @@
+//! The `items` and `responses` tables.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// The columns, in order, of the rows `copy_items` takes (COPY text format).
+pub const ITEM_COPY_COLUMNS: &str = "id, project_id, batch_id, seq, external_id, prompt, prompt_source, content_hash, source_labels, gold";
+/// The columns, in order, of the rows `copy_responses` takes.
+pub const RESPONSE_COPY_COLUMNS: &str = "item_id, position, text, source";
+
+/// Bulk-loads item rows already encoded in COPY's text format.
+pub async fn copy_items(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
+    copy(conn, "items", ITEM_COPY_COLUMNS, rows).await
+}
+
+/// Bulk-loads response rows already encoded in COPY's text format.
+pub async fn copy_responses(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
+    copy(conn, "responses", RESPONSE_COPY_COLUMNS, rows).await
+}
+
+async fn copy(
+    conn: &mut PgConnection,
+    table: &str,
+    columns: &str,
+    rows: &[u8],
+) -> Result<u64, sqlx::Error> {
+    let statement = format!("copy {table} ({columns}) from stdin (format text)");
+    let mut copy = conn.copy_in_raw(&statement).await?;
+    copy.send(rows).await?;
+    copy.finish().await
+}
+
+/// The content hashes of a project's items, for duplicate detection.
+pub async fn content_hashes(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar("select content_hash from items where project_id = $1")
+        .bind(project_id)
+        .fetch_all(db)
+        .await
+}
+
+/// One item with its responses, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredItem {
+    pub id: Uuid,
+    pub seq: i32,
+    pub external_id: Option<String>,
+    pub prompt: String,
+    pub prompt_source: Option<String>,
+    pub source_labels: Option<serde_json::Value>,
+    pub gold: Option<serde_json::Value>,
+    /// (text, source) by position.
+    pub responses: sqlx::types::Json<Vec<(String, Option<String>)>>,
+}
+
+/// A batch's items in file order, responses included.
+pub async fn of_batch(
+    db: impl PgExecutor<'_>,
+    batch_id: Uuid,
+) -> Result<Vec<StoredItem>, sqlx::Error> {
+    sqlx::query_as(
+        "select i.id, i.seq, i.external_id, i.prompt, i.prompt_source, i.source_labels, i.gold,
+                (select jsonb_agg(jsonb_build_array(r.text, r.source) order by r.position)
+                 from responses r where r.item_id = i.id) as responses
+         from items i where i.batch_id = $1 order by i.seq",
+    )
+    .bind(batch_id)
+    .fetch_all(db)
+    .await
+}
+
+/// How many items a project has.
+pub async fn count(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from items where project_id = $1")
+        .bind(project_id)
+        .fetch_one(db)
+        .await
+}

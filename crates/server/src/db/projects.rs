@@ -1,0 +1,211 @@
+//! The `projects` table.
+
+use safepref_core::labels::Questions;
+use safepref_core::taxonomy::Taxonomy;
+use serde::{Deserialize, Serialize};
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How a project looks after the people who read harmful text all day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wellbeing {
+    /// Response text stays blurred until the annotator reveals it.
+    pub blur_responses: bool,
+    /// A content note before items whose source labels say "severe".
+    pub content_note_for_severe: bool,
+    /// Suggest a break after this many items in a row (None: never).
+    pub break_every_items: Option<u32>,
+    /// Suggest a break after this many minutes of work (None: never).
+    pub break_every_minutes: Option<u32>,
+    /// Items one annotator may do per day in this project (None: no cap).
+    pub daily_cap: Option<u32>,
+}
+
+impl Default for Wellbeing {
+    fn default() -> Self {
+        Wellbeing {
+            blur_responses: true,
+            content_note_for_severe: true,
+            break_every_items: Some(50),
+            break_every_minutes: Some(45),
+            daily_cap: None,
+        }
+    }
+}
+
+/// Everything about a project that people set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub name: String,
+    pub guidelines: String,
+    pub responses_per_item: i32,
+    pub annotations_per_item: i32,
+    pub lease_seconds: i32,
+    pub questions: Questions,
+    pub taxonomy: Taxonomy,
+    pub gold_rate: f64,
+    pub wellbeing: Wellbeing,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            name: String::new(),
+            guidelines: String::new(),
+            responses_per_item: 2,
+            annotations_per_item: 3,
+            lease_seconds: 600,
+            questions: Questions::default(),
+            taxonomy: Taxonomy::default(),
+            gold_rate: 0.0,
+            wellbeing: Wellbeing::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Project {
+    pub id: Uuid,
+    pub name: String,
+    pub guidelines: String,
+    pub responses_per_item: i32,
+    pub annotations_per_item: i32,
+    pub lease_seconds: i32,
+    pub questions: Json<Questions>,
+    pub taxonomy: Json<Taxonomy>,
+    pub gold_rate: f64,
+    pub wellbeing: Json<Wellbeing>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Project {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            name: self.name.clone(),
+            guidelines: self.guidelines.clone(),
+            responses_per_item: self.responses_per_item,
+            annotations_per_item: self.annotations_per_item,
+            lease_seconds: self.lease_seconds,
+            questions: self.questions.0,
+            taxonomy: self.taxonomy.0.clone(),
+            gold_rate: self.gold_rate,
+            wellbeing: self.wellbeing.0.clone(),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds, \
+     questions, taxonomy, gold_rate, wellbeing, created_at";
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    s: &Settings,
+    created_by: Option<Uuid>,
+) -> Result<Project, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "insert into projects (id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds,
+                               questions, taxonomy, gold_rate, wellbeing, created_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(&s.name)
+    .bind(&s.guidelines)
+    .bind(s.responses_per_item)
+    .bind(s.annotations_per_item)
+    .bind(s.lease_seconds)
+    .bind(Json(&s.questions))
+    .bind(Json(&s.taxonomy))
+    .bind(s.gold_rate)
+    .bind(Json(&s.wellbeing))
+    .bind(created_by)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update projects set name = $2, guidelines = $3, responses_per_item = $4, annotations_per_item = $5,
+                lease_seconds = $6, questions = $7, taxonomy = $8, gold_rate = $9, wellbeing = $10, updated_at = now()
+         where id = $1",
+    )
+    .bind(id)
+    .bind(&s.name)
+    .bind(&s.guidelines)
+    .bind(s.responses_per_item)
+    .bind(s.annotations_per_item)
+    .bind(s.lease_seconds)
+    .bind(Json(&s.questions))
+    .bind(Json(&s.taxonomy))
+    .bind(s.gold_rate)
+    .bind(Json(&s.wellbeing))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Project>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from projects where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn find_by_name(
+    db: impl PgExecutor<'_>,
+    name: &str,
+) -> Result<Option<Project>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from projects where name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(db)
+    .await
+}
+
+/// A project with its counts, for lists.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Summary {
+    pub id: Uuid,
+    pub name: String,
+    pub responses_per_item: i32,
+    pub annotations_per_item: i32,
+    pub batches: i64,
+    pub items: i64,
+    pub complete: i64,
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn summaries(db: impl PgExecutor<'_>) -> Result<Vec<Summary>, sqlx::Error> {
+    sqlx::query_as(
+        "select p.id, p.name, p.responses_per_item, p.annotations_per_item, p.created_at,
+                (select count(*) from batches b where b.project_id = p.id) as batches,
+                (select count(*) from items i where i.project_id = p.id) as items,
+                (select count(*) from items i where i.project_id = p.id and i.state <> 'pending') as complete
+         from projects p order by p.name",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Whether anyone has annotated an item of the project: from then on the
+/// settings that give labels their meaning are frozen.
+pub async fn has_annotations(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from annotations a join items i on i.id = a.item_id where i.project_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether the project has items (K cannot change under them).
+pub async fn has_items(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from items where project_id = $1)")
+        .bind(id)
+        .fetch_one(db)
+        .await
+}

@@ -1,0 +1,1590 @@
+//! Streaming input readers for the importer: JSON Lines, CSV and Parquet,
+//! each optionally gzip-compressed.
+//!
+//! [`rows`] turns a file into an iterator of [`Row`]s, one JSON object per
+//! input record, each carrying the line (JSONL, CSV) or row (Parquet) it came
+//! from. Nothing reads the whole file: JSONL is read line by line into one
+//! reused buffer, CSV record by record, Parquet one record batch (about 1024
+//! rows) at a time, and gzip is decompressed as it is read. The one exception
+//! is a gzip-compressed Parquet file: Parquet needs to seek, so it is first
+//! decompressed into an anonymous temporary file (on disk, not in memory).
+//!
+//! Errors about one record (a line that is not JSON, a CSV row with the wrong
+//! number of cells, …) are yielded as `Err` for that record and reading goes
+//! on with the next, so the importer can report many at once. Errors that make
+//! the rest of the file unreadable (an I/O error, a damaged gzip stream, a
+//! Parquet page that fails to decode) are yielded once and end the iterator;
+//! [`ReadError::is_fatal`] tells them apart.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use flate2::bufread::MultiGzDecoder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use serde_json::{Map, Value};
+
+/// Rows per Parquet record batch.
+const PARQUET_BATCH_ROWS: usize = 1024;
+/// A JSONL line longer than this is reported as an error and skipped, so one
+/// runaway line cannot take all the memory.
+const MAX_LINE_BYTES: usize = 64 << 20;
+/// After a line this long, the line buffer is shrunk again.
+const SHRINK_ABOVE_BYTES: usize = 16 << 20;
+/// Read buffer for files and decompressors.
+const BUF_BYTES: usize = 64 << 10;
+/// How much of a file of unknown type is looked at to guess its format.
+const SNIFF_BYTES: usize = 64 << 10;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
+const UTF8_BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// The input formats the importer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    /// A short lower-case name: "jsonl", "csv", "parquet".
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What [`detect`] found out about a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detected {
+    pub format: Format,
+    /// The file starts with the gzip magic bytes (whatever its name says).
+    pub gzip: bool,
+}
+
+/// One input row as a JSON object, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The 1-based line (JSONL: the line; CSV: the line where the record
+    /// starts, the header being line 1) or the 1-based row (Parquet).
+    pub number: u64,
+    pub fields: Map<String, Value>,
+}
+
+/// Where a row came from, the way messages say it: "line 812" for JSONL and
+/// CSV, "row 812" for Parquet.
+pub fn place(format: Format, number: u64) -> String {
+    match format {
+        Format::Jsonl | Format::Csv => format!("line {number}"),
+        Format::Parquet => format!("row {number}"),
+    }
+}
+
+/// Everything that can go wrong reading an input file. Each message says what
+/// is wrong and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file cannot be opened (or its first bytes read).
+    #[error("cannot open {}: {source}", path.display())]
+    Open { path: PathBuf, source: io::Error },
+
+    /// Reading failed part-way (an I/O error, a damaged gzip stream). Fatal.
+    #[error("{place}: cannot read the file: {source}")]
+    Io { place: String, source: io::Error },
+
+    /// A gzip-compressed Parquet file could not be decompressed to a
+    /// temporary file. Fatal.
+    #[error("cannot decompress {} to a temporary file: {source}", path.display())]
+    Decompress { path: PathBuf, source: io::Error },
+
+    /// A JSONL line that is not valid UTF-8; `offset` is the byte offset of
+    /// the first bad byte within the line.
+    #[error("line {line}: not valid UTF-8 (byte offset {offset})")]
+    Utf8 { line: u64, offset: usize },
+
+    /// A JSONL line that is not valid JSON (serde_json's message).
+    #[error("line {line}: invalid JSON: {message}")]
+    Json { line: u64, message: String },
+
+    /// A JSONL line that is valid JSON but not an object.
+    #[error("line {line}: expected a JSON object, found {found}")]
+    NotObject { line: u64, found: &'static str },
+
+    /// A JSONL line longer than the limit; it is skipped.
+    #[error("line {line}: longer than {limit} bytes; skipped")]
+    LineTooLong { line: u64, limit: usize },
+
+    /// The file is one JSON array rather than JSON Lines. Fatal.
+    #[error(
+        "line {line}: this is a JSON array, not JSON Lines; write one object per line \
+         (for example with `jq -c '.[]'`)"
+    )]
+    JsonArray { line: u64 },
+
+    /// The CSV header is unusable (not UTF-8, a repeated column name). Fatal.
+    #[error("line {line}: CSV header: {message}")]
+    CsvHeader { line: u64, message: String },
+
+    /// A CSV row whose number of cells differs from the header's.
+    #[error("line {line}: {found} cells, but the header has {expected} columns")]
+    CellCount {
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
+
+    /// A CSV cell that is not valid UTF-8; `offset` is the byte offset of the
+    /// first bad byte within the cell.
+    #[error(
+        "line {line}: column \"{column}\" is not valid UTF-8 (byte offset {offset} in the cell)"
+    )]
+    CsvUtf8 {
+        line: u64,
+        column: String,
+        offset: usize,
+    },
+
+    /// The file is not a Parquet file this reader can open. Fatal.
+    #[error("not a readable Parquet file: {message}")]
+    ParquetOpen { message: String },
+
+    /// A Parquet column of a type the importer does not read. Fatal (found
+    /// when the file is opened, before any row is read).
+    #[error("Parquet column \"{column}\" has type {data_type}, which safepref cannot read")]
+    ParquetType { column: String, data_type: String },
+
+    /// A Parquet record batch failed to decode; `row` is the first row of the
+    /// batch. Fatal.
+    #[error("row {row}: cannot read the Parquet data: {message}")]
+    Parquet { row: u64, message: String },
+
+    /// One Parquet value could not be turned into JSON (binary data that is
+    /// not UTF-8, say).
+    #[error("row {row}: column \"{column}\": {message}")]
+    ParquetValue {
+        row: u64,
+        column: String,
+        message: String,
+    },
+}
+
+impl ReadError {
+    /// True when the error ends the iterator (nothing after it can be read);
+    /// false when it concerns one record and reading goes on.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            ReadError::Open { .. }
+            | ReadError::Io { .. }
+            | ReadError::Decompress { .. }
+            | ReadError::JsonArray { .. }
+            | ReadError::CsvHeader { .. }
+            | ReadError::ParquetOpen { .. }
+            | ReadError::ParquetType { .. }
+            | ReadError::Parquet { .. } => true,
+            ReadError::Utf8 { .. }
+            | ReadError::Json { .. }
+            | ReadError::NotObject { .. }
+            | ReadError::LineTooLong { .. }
+            | ReadError::CellCount { .. }
+            | ReadError::CsvUtf8 { .. }
+            | ReadError::ParquetValue { .. } => false,
+        }
+    }
+}
+
+fn open_error(path: &Path) -> impl FnOnce(io::Error) -> ReadError + '_ {
+    move |source| ReadError::Open {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns how much was read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Works out a file's format: by extension (.jsonl/.ndjson/.json, .csv,
+/// .parquet, each optionally followed by .gz), with gzip recognised by its
+/// magic bytes (1f 8b) whatever the name. A file with any other extension is
+/// sniffed (after decompression, when gzip): the Parquet magic `PAR1` means
+/// Parquet, a first non-blank byte `{` means JSONL, anything else CSV.
+pub fn detect(path: &Path) -> Result<Detected, ReadError> {
+    let mut file = File::open(path).map_err(open_error(path))?;
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut file, &mut magic).map_err(open_error(path))?;
+    let gzip = n == 2 && magic == GZIP_MAGIC;
+
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let base = name.strip_suffix(".gz").unwrap_or(&name);
+    let by_name = match base.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+        Some("csv") => Some(Format::Csv),
+        Some("parquet") => Some(Format::Parquet),
+        _ => None,
+    };
+    if let Some(format) = by_name {
+        return Ok(Detected { format, gzip });
+    }
+
+    file.seek(SeekFrom::Start(0)).map_err(open_error(path))?;
+    let mut head = vec![0u8; SNIFF_BYTES];
+    let n = if gzip {
+        read_up_to(
+            &mut MultiGzDecoder::new(BufReader::with_capacity(BUF_BYTES, file)),
+            &mut head,
+        )
+    } else {
+        read_up_to(&mut file, &mut head)
+    };
+    let n = n.map_err(|source| ReadError::Io {
+        place: format!("{}", path.display()),
+        source,
+    })?;
+    Ok(Detected {
+        format: sniff(&head[..n]),
+        gzip,
+    })
+}
+
+fn sniff(head: &[u8]) -> Format {
+    if head.starts_with(PARQUET_MAGIC) {
+        return Format::Parquet;
+    }
+    let text = head.strip_prefix(UTF8_BOM).unwrap_or(head);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Format::Jsonl,
+        _ => Format::Csv,
+    }
+}
+
+/// The rows of a file, streamed. The format is found with [`detect`]. Opening
+/// problems (missing file, unusable CSV header, not a Parquet file, a Parquet
+/// column of an unreadable type) are returned here; problems with single
+/// records come out of the iterator.
+pub fn rows(
+    path: &Path,
+) -> Result<Box<dyn Iterator<Item = Result<Row, ReadError>> + Send>, ReadError> {
+    let detected = detect(path)?;
+    Ok(match detected.format {
+        Format::Jsonl => Box::new(JsonlRows::new(BufReader::with_capacity(
+            BUF_BYTES,
+            open_stream(path, detected.gzip)?,
+        ))),
+        Format::Csv => Box::new(CsvRows::new(open_stream(path, detected.gzip)?)?),
+        Format::Parquet => Box::new(ParquetRows::open(path, detected.gzip)?),
+    })
+}
+
+/// The file's bytes, decompressed on the fly when gzip.
+fn open_stream(path: &Path, gzip: bool) -> Result<Box<dyn Read + Send>, ReadError> {
+    let file = File::open(path).map_err(open_error(path))?;
+    let buffered = BufReader::with_capacity(BUF_BYTES, file);
+    Ok(if gzip {
+        // Multi-member, so files from pigz/bgzip or `cat a.gz b.gz` read whole.
+        Box::new(MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    })
+}
+
+// ---------------------------------------------------------------- JSONL
+
+struct JsonlRows<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// Longer lines are reported and skipped.
+    max_line: usize,
+    /// The number of the last line read.
+    line: u64,
+    seen_content: bool,
+    done: bool,
+}
+
+impl<R: BufRead> JsonlRows<R> {
+    fn new(reader: R) -> Self {
+        JsonlRows {
+            reader,
+            buf: Vec::with_capacity(16 << 10),
+            max_line: MAX_LINE_BYTES,
+            line: 0,
+            seen_content: false,
+            done: false,
+        }
+    }
+
+    /// Skips the rest of an over-long line.
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(());
+            }
+            match available.iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    self.reader.consume(p + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = available.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
+
+    fn fatal(&mut self, error: ReadError) -> Option<Result<Row, ReadError>> {
+        self.done = true;
+        Some(Err(error))
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json's message without its "at line 1 column N" (always line 1
+/// here: it parsed one line), with the column kept.
+fn json_message(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    match full.strip_suffix(&suffix) {
+        Some(message) => format!("{message} (column {})", error.column()),
+        None => full,
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlRows<R> {
+    type Item = Result<Row, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            self.buf.clear();
+            if self.buf.capacity() > SHRINK_ABOVE_BYTES {
+                // Give back what one unusually long line made us take.
+                self.buf.shrink_to(16 << 10);
+            }
+            let read = (&mut self.reader)
+                .take(self.max_line as u64 + 1)
+                .read_until(b'\n', &mut self.buf);
+            let n = match read {
+                Ok(n) => n,
+                Err(source) => {
+                    let place = format!("line {}", self.line + 1);
+                    return self.fatal(ReadError::Io { place, source });
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                return None;
+            }
+            self.line += 1;
+            let line = self.line;
+
+            let mut bytes = &self.buf[..];
+            if let Some(rest) = bytes.strip_suffix(b"\n") {
+                bytes = rest.strip_suffix(b"\r").unwrap_or(rest);
+            } else if bytes.len() > self.max_line {
+                if let Err(source) = self.skip_line() {
+                    let place = format!("line {line}");
+                    return self.fatal(ReadError::Io { place, source });
+                }
+                self.seen_content = true;
+                return Some(Err(ReadError::LineTooLong {
+                    line,
+                    limit: self.max_line,
+                }));
+            } else {
+                bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            }
+
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    self.seen_content = true;
+                    return Some(Err(ReadError::Utf8 {
+                        line,
+                        offset: e.valid_up_to(),
+                    }));
+                }
+            };
+            let text = if line == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
+            let trimmed = text.trim_start();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if !self.seen_content && trimmed.starts_with('[') {
+                return self.fatal(ReadError::JsonArray { line });
+            }
+            self.seen_content = true;
+            return Some(match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(fields)) => Ok(Row {
+                    number: line,
+                    fields,
+                }),
+                Ok(other) => Err(ReadError::NotObject {
+                    line,
+                    found: json_kind(&other),
+                }),
+                Err(e) => Err(ReadError::Json {
+                    line,
+                    message: json_message(&e),
+                }),
+            });
+        }
+    }
+}
+
+// ---------------------------------------------------------------- CSV
+
+struct CsvRows {
+    reader: csv::Reader<EndWithNewline<Box<dyn Read + Send>>>,
+    headers: Vec<String>,
+    record: csv::ByteRecord,
+    done: bool,
+}
+
+/// Passes bytes through and adds a final `\n` when the input does not end
+/// with one, so that every CSV record ends with a newline and its lines can
+/// be counted from where the reader stands after it.
+struct EndWithNewline<R> {
+    inner: R,
+    last: u8,
+    finished: bool,
+}
+
+impl<R: Read> Read for EndWithNewline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.finished || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last = buf[n - 1];
+            return Ok(n);
+        }
+        self.finished = true;
+        if self.last == b'\n' {
+            Ok(0)
+        } else {
+            buf[0] = b'\n';
+            Ok(1)
+        }
+    }
+}
+
+impl CsvRows {
+    fn new(input: Box<dyn Read + Send>) -> Result<Self, ReadError> {
+        let input = EndWithNewline {
+            inner: input,
+            // An empty input stays empty.
+            last: b'\n',
+            finished: false,
+        };
+        // The header is read as an ordinary record, and records end at `\n`
+        // only (a `\r` before it is dropped from the last cell): the csv
+        // crate's own record positions point at the end of the previous
+        // record, before any blank lines, so the line where a record starts
+        // is worked out here from where it ends.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .terminator(csv::Terminator::Any(b'\n'))
+            // Rows with the wrong number of cells are reported by us, with
+            // the line, and reading goes on.
+            .flexible(true)
+            .buffer_capacity(BUF_BYTES)
+            .from_reader(input);
+        let mut header = csv::ByteRecord::new();
+        let Some(header_line) = next_record(&mut reader, &mut header)? else {
+            // No header at all: an empty file, no rows.
+            return Ok(CsvRows {
+                reader,
+                headers: Vec::new(),
+                record: header,
+                done: true,
+            });
+        };
+        let mut headers: Vec<String> = Vec::with_capacity(header.len());
+        for i in 0..header.len() {
+            let name = cell(&header, i);
+            let name = if i == 0 {
+                name.strip_prefix(UTF8_BOM).unwrap_or(name)
+            } else {
+                name
+            };
+            let name = std::str::from_utf8(name).map_err(|e| ReadError::CsvHeader {
+                line: header_line,
+                message: format!(
+                    "the name of column {} is not valid UTF-8 (byte offset {})",
+                    i + 1,
+                    e.valid_up_to()
+                ),
+            })?;
+            if let Some(first) = headers.iter().position(|h| h == name) {
+                return Err(ReadError::CsvHeader {
+                    line: header_line,
+                    message: format!(
+                        "column name \"{name}\" appears twice (columns {} and {})",
+                        first + 1,
+                        i + 1
+                    ),
+                });
+            }
+            headers.push(name.to_owned());
+        }
+        Ok(CsvRows {
+            reader,
+            headers,
+            record: csv::ByteRecord::new(),
+            done: false,
+        })
+    }
+}
+
+/// Cell `i` of a record, without the `\r` of a CRLF line end on the last.
+fn cell(record: &csv::ByteRecord, i: usize) -> &[u8] {
+    let value = &record[i];
+    if i + 1 == record.len() {
+        value.strip_suffix(b"\r").unwrap_or(value)
+    } else {
+        value
+    }
+}
+
+/// Reads the next record that is not a blank line; returns the line where
+/// it starts, or `None` at the end of the input.
+fn next_record<R: Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+) -> Result<Option<u64>, ReadError> {
+    loop {
+        match reader.read_byte_record(record) {
+            Ok(false) => return Ok(None),
+            Ok(true) => {
+                if record.len() == 1 && cell(record, 0).is_empty() {
+                    continue; // a blank line (CRLF ones reach us as "\r")
+                }
+                // Every record ends with a `\n` (see EndWithNewline), which
+                // the line counter has already passed.
+                let last_line = reader.position().line().saturating_sub(1);
+                let inside: usize = record
+                    .iter()
+                    .map(|field| field.iter().filter(|&&b| b == b'\n').count())
+                    .sum();
+                return Ok(Some(last_line.saturating_sub(inside as u64).max(1)));
+            }
+            Err(e) => {
+                let line = reader.position().line();
+                return Err(csv_fatal(e, line));
+            }
+        }
+    }
+}
+
+/// A csv error other than on a single record: with byte records and flexible
+/// rows, only I/O errors remain, and they end the file.
+fn csv_fatal(error: csv::Error, line: u64) -> ReadError {
+    let place = format!("line {line}");
+    let source = if error.is_io_error() {
+        match error.into_kind() {
+            csv::ErrorKind::Io(source) => source,
+            other => io::Error::other(format!("{other:?}")),
+        }
+    } else {
+        io::Error::other(error.to_string())
+    };
+    ReadError::Io { place, source }
+}
+
+impl Iterator for CsvRows {
+    type Item = Result<Row, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let line = match next_record(&mut self.reader, &mut self.record) {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
+        };
+        if self.record.len() != self.headers.len() {
+            return Some(Err(ReadError::CellCount {
+                line,
+                expected: self.headers.len(),
+                found: self.record.len(),
+            }));
+        }
+        let mut fields = Map::new();
+        for (i, name) in self.headers.iter().enumerate() {
+            let bytes = cell(&self.record, i);
+            let value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => Value::String(text.to_owned()),
+                    Err(e) => {
+                        return Some(Err(ReadError::CsvUtf8 {
+                            line,
+                            column: name.clone(),
+                            offset: e.valid_up_to(),
+                        }));
+                    }
+                }
+            };
+            fields.insert(name.clone(), value);
+        }
+        Some(Ok(Row {
+            number: line,
+            fields,
+        }))
+    }
+}
+
+// ---------------------------------------------------------------- Parquet
+
+struct ParquetRows {
+    reader: ParquetRecordBatchReader,
+    names: Vec<String>,
+    batch: Option<RecordBatch>,
+    /// The next row to yield within `batch`.
+    index: usize,
+    /// The 1-based number of the next row in the file.
+    next_row: u64,
+    done: bool,
+}
+
+impl ParquetRows {
+    fn open(path: &Path, gzip: bool) -> Result<Self, ReadError> {
+        let file = if gzip {
+            let decompress_error = |source| ReadError::Decompress {
+                path: path.to_path_buf(),
+                source,
+            };
+            let compressed = File::open(path).map_err(open_error(path))?;
+            let mut decoder = MultiGzDecoder::new(BufReader::with_capacity(BUF_BYTES, compressed));
+            // Anonymous: the operating system removes it when it is closed.
+            let mut plain = tempfile::tempfile().map_err(decompress_error)?;
+            io::copy(&mut decoder, &mut plain).map_err(decompress_error)?;
+            plain.seek(SeekFrom::Start(0)).map_err(decompress_error)?;
+            plain
+        } else {
+            File::open(path).map_err(open_error(path))?
+        };
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ReadError::ParquetOpen {
+                message: e.to_string(),
+            })?;
+        let schema = builder.schema().clone();
+        let mut names = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            if !readable(field.data_type()) {
+                return Err(ReadError::ParquetType {
+                    column: field.name().clone(),
+                    data_type: field.data_type().to_string(),
+                });
+            }
+            names.push(field.name().clone());
+        }
+        let reader = builder
+            .with_batch_size(PARQUET_BATCH_ROWS)
+            .build()
+            .map_err(|e| ReadError::ParquetOpen {
+                message: e.to_string(),
+            })?;
+        Ok(ParquetRows {
+            reader,
+            names,
+            batch: None,
+            index: 0,
+            next_row: 1,
+            done: false,
+        })
+    }
+}
+
+impl Iterator for ParquetRows {
+    type Item = Result<Row, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(batch) = &self.batch
+                && self.index < batch.num_rows()
+            {
+                let i = self.index;
+                self.index += 1;
+                let number = self.next_row;
+                self.next_row += 1;
+                let mut fields = Map::new();
+                for (name, column) in self.names.iter().zip(batch.columns()) {
+                    match json_value(column.as_ref(), i) {
+                        Ok(value) => {
+                            fields.insert(name.clone(), value);
+                        }
+                        Err(message) => {
+                            return Some(Err(ReadError::ParquetValue {
+                                row: number,
+                                column: name.clone(),
+                                message,
+                            }));
+                        }
+                    }
+                }
+                return Some(Ok(Row { number, fields }));
+            }
+            self.batch = None;
+            match self.reader.next() {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Ok(batch)) => {
+                    self.batch = Some(batch);
+                    self.index = 0;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(ReadError::Parquet {
+                        row: self.next_row,
+                        message: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Whether [`json_value`] can turn values of this type into JSON.
+fn readable(data_type: &DataType) -> bool {
+    use DataType::*;
+    match data_type {
+        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+        | Float16 | Float32 | Float64 | Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary
+        | BinaryView => true,
+        List(item) | LargeList(item) | FixedSizeList(item, _) => readable(item.data_type()),
+        Struct(fields) => fields.iter().all(|f| readable(f.data_type())),
+        Map(entries, _) => readable(entries.data_type()),
+        Dictionary(key, value) => key.is_dictionary_key_type() && readable(value),
+        _ => false,
+    }
+}
+
+fn float(value: f64) -> Value {
+    // NaN and the infinities have no JSON form.
+    serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
+}
+
+fn float32(value: f32) -> Value {
+    // Through the shortest decimal form, so 0.1f32 becomes 0.1, not
+    // 0.10000000149011612.
+    match value.to_string().parse::<f64>() {
+        Ok(v) if value.is_finite() => float(v),
+        _ => Value::Null,
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Result<Value, String> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Value::String(text.to_owned())),
+        Err(e) => Err(format!(
+            "binary value is not valid UTF-8 text (byte offset {})",
+            e.valid_up_to()
+        )),
+    }
+}
+
+fn json_values(values: &dyn Array, range: std::ops::Range<usize>) -> Result<Value, String> {
+    range
+        .map(|j| json_value(values, j))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn dictionary_key(keys: &dyn Array, i: usize) -> Result<usize, String> {
+    let key = match keys.data_type() {
+        DataType::Int8 => usize::try_from(keys.as_primitive::<Int8Type>().value(i)).ok(),
+        DataType::Int16 => usize::try_from(keys.as_primitive::<Int16Type>().value(i)).ok(),
+        DataType::Int32 => usize::try_from(keys.as_primitive::<Int32Type>().value(i)).ok(),
+        DataType::Int64 => usize::try_from(keys.as_primitive::<Int64Type>().value(i)).ok(),
+        DataType::UInt8 => Some(usize::from(keys.as_primitive::<UInt8Type>().value(i))),
+        DataType::UInt16 => Some(usize::from(keys.as_primitive::<UInt16Type>().value(i))),
+        DataType::UInt32 => usize::try_from(keys.as_primitive::<UInt32Type>().value(i)).ok(),
+        DataType::UInt64 => usize::try_from(keys.as_primitive::<UInt64Type>().value(i)).ok(),
+        _ => None,
+    };
+    key.ok_or_else(|| "dictionary key out of range".to_owned())
+}
+
+/// Value `i` of an Arrow array as JSON: strings, booleans, integers, floats
+/// and nulls as themselves, lists as arrays, structs and maps as objects,
+/// dictionary-encoded values as the values they stand for. Binary values
+/// become strings when they are UTF-8 text.
+fn json_value(array: &dyn Array, i: usize) -> Result<Value, String> {
+    if array.is_null(i) {
+        return Ok(Value::Null);
+    }
+    Ok(match array.data_type() {
+        DataType::Null => Value::Null,
+        DataType::Boolean => Value::Bool(array.as_boolean().value(i)),
+        DataType::Int8 => array.as_primitive::<Int8Type>().value(i).into(),
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(i).into(),
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(i).into(),
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(i).into(),
+        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(i).into(),
+        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(i).into(),
+        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(i).into(),
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(i).into(),
+        DataType::Float16 => float(array.as_primitive::<Float16Type>().value(i).to_f64()),
+        DataType::Float32 => float32(array.as_primitive::<Float32Type>().value(i)),
+        DataType::Float64 => float(array.as_primitive::<Float64Type>().value(i)),
+        DataType::Utf8 => Value::String(array.as_string::<i32>().value(i).to_owned()),
+        DataType::LargeUtf8 => Value::String(array.as_string::<i64>().value(i).to_owned()),
+        DataType::Utf8View => Value::String(array.as_string_view().value(i).to_owned()),
+        DataType::Binary => utf8(array.as_binary::<i32>().value(i))?,
+        DataType::LargeBinary => utf8(array.as_binary::<i64>().value(i))?,
+        DataType::BinaryView => utf8(array.as_binary_view().value(i))?,
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            let offsets = list.value_offsets();
+            let range = offsets[i] as usize..offsets[i + 1] as usize;
+            json_values(list.values().as_ref(), range)?
+        }
+        DataType::LargeList(_) => {
+            let list = array.as_list::<i64>();
+            let offsets = list.value_offsets();
+            let range = offsets[i] as usize..offsets[i + 1] as usize;
+            json_values(list.values().as_ref(), range)?
+        }
+        DataType::FixedSizeList(_, _) => {
+            let list = array.as_fixed_size_list();
+            let start = list.value_offset_at(i);
+            let range = start..start + list.value_length() as usize;
+            json_values(list.values().as_ref(), range)?
+        }
+        DataType::Struct(fields) => {
+            let structs = array.as_struct();
+            let mut object = Map::new();
+            for (field, column) in fields.iter().zip(structs.columns()) {
+                object.insert(field.name().clone(), json_value(column.as_ref(), i)?);
+            }
+            Value::Object(object)
+        }
+        DataType::Map(_, _) => {
+            let map = array.as_map();
+            let offsets = map.value_offsets();
+            let (keys, values) = (map.keys().as_ref(), map.values().as_ref());
+            let mut object = Map::new();
+            for j in offsets[i] as usize..offsets[i + 1] as usize {
+                let key = match json_value(keys, j)? {
+                    Value::String(key) => key,
+                    other => other.to_string(),
+                };
+                object.insert(key, json_value(values, j)?);
+            }
+            Value::Object(object)
+        }
+        DataType::Dictionary(_, _) => {
+            let dictionary = array.as_any_dictionary();
+            let key = dictionary_key(dictionary.keys(), i)?;
+            let values = dictionary.values();
+            if key >= values.len() {
+                return Err("dictionary key out of range".to_owned());
+            }
+            json_value(values.as_ref(), key)?
+        }
+        other => return Err(format!("values of type {other} cannot be read")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, StructArray};
+    use arrow_schema::{Field, Schema};
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression as ParquetCompression, GzipLevel, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    use serde_json::json;
+
+    fn records() -> Vec<Map<String, Value>> {
+        let records = json!([
+            {"prompt": "How do I bake bread?", "id": 1, "score": 0.5, "is_safe": true,
+             "note": null,
+             "harm": {"Violence": false, "Drugs": false},
+             "responses": ["Mix flour and water.", "Buy some: \"quoted\", with a comma"]},
+            {"prompt": "Line one\nline two, with a comma", "id": -2, "score": 1.25,
+             "is_safe": false, "note": "ünïcode ✓",
+             "harm": {"Violence": true, "Drugs": false},
+             "responses": ["a", "b", "c"]},
+            {"prompt": "third", "id": 30000000000_i64, "score": -3.0, "is_safe": true,
+             "note": "x",
+             "harm": {"Violence": false, "Drugs": true},
+             "responses": []}
+        ]);
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect()
+    }
+
+    fn read_all(path: &Path) -> Vec<Result<Row, ReadError>> {
+        rows(path).expect("open").collect()
+    }
+
+    fn read_ok(path: &Path) -> Vec<Row> {
+        read_all(path)
+            .into_iter()
+            .map(|r| r.expect("row"))
+            .collect()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn jsonl_bytes() -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in records() {
+            serde_json::to_writer(&mut out, &r).unwrap();
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// A cell's text: strings as they are, anything else as compact JSON,
+    /// null as an empty cell.
+    fn cell_text(value: &Value) -> String {
+        match value {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    const COLUMNS: [&str; 7] = [
+        "prompt",
+        "id",
+        "score",
+        "is_safe",
+        "note",
+        "harm",
+        "responses",
+    ];
+
+    fn csv_bytes() -> Vec<u8> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(COLUMNS).unwrap();
+        for r in records() {
+            writer
+                .write_record(COLUMNS.iter().map(|c| cell_text(&r[*c])))
+                .unwrap();
+        }
+        writer.into_inner().unwrap()
+    }
+
+    fn parquet_bytes(compression: ParquetCompression) -> Vec<u8> {
+        let records = records();
+        let strings = |key: &str| -> ArrayRef {
+            Arc::new(StringArray::from(
+                records
+                    .iter()
+                    .map(|r| r[key].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let bools = |f: &dyn Fn(&Map<String, Value>) -> bool| -> ArrayRef {
+            Arc::new(BooleanArray::from(
+                records.iter().map(f).collect::<Vec<_>>(),
+            ))
+        };
+        let harm = StructArray::from(vec![
+            (
+                Arc::new(Field::new("Violence", DataType::Boolean, false)),
+                bools(&|r| r["harm"]["Violence"].as_bool().unwrap()),
+            ),
+            (
+                Arc::new(Field::new("Drugs", DataType::Boolean, false)),
+                bools(&|r| r["harm"]["Drugs"].as_bool().unwrap()),
+            ),
+        ]);
+        let mut responses = ListBuilder::new(StringBuilder::new());
+        for r in &records {
+            for text in r["responses"].as_array().unwrap() {
+                responses.values().append_value(text.as_str().unwrap());
+            }
+            responses.append(true);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            strings("prompt"),
+            Arc::new(Int64Array::from(
+                records
+                    .iter()
+                    .map(|r| r["id"].as_i64().unwrap())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                records
+                    .iter()
+                    .map(|r| r["score"].as_f64().unwrap())
+                    .collect::<Vec<_>>(),
+            )),
+            bools(&|r| r["is_safe"].as_bool().unwrap()),
+            strings("note"),
+            Arc::new(harm),
+            Arc::new(responses.finish()),
+        ];
+        let fields: Vec<Field> = COLUMNS
+            .iter()
+            .zip(&columns)
+            .map(|(name, column)| Field::new(*name, column.data_type().clone(), true))
+            .collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(compression)
+            .build();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        out
+    }
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn place_says_line_or_row() {
+        assert_eq!(place(Format::Jsonl, 812), "line 812");
+        assert_eq!(place(Format::Csv, 812), "line 812");
+        assert_eq!(place(Format::Parquet, 812), "row 812");
+    }
+
+    #[test]
+    fn the_same_records_read_alike_in_every_format_and_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = records();
+
+        let jsonl = jsonl_bytes();
+        let csv = csv_bytes();
+        let mut files = vec![
+            (write(dir.path(), "r.jsonl", &jsonl), Format::Jsonl, false),
+            (
+                write(dir.path(), "r.jsonl.gz", &gzip(&jsonl)),
+                Format::Jsonl,
+                true,
+            ),
+            (write(dir.path(), "r.csv", &csv), Format::Csv, false),
+            (
+                write(dir.path(), "r.csv.gz", &gzip(&csv)),
+                Format::Csv,
+                true,
+            ),
+        ];
+        for (name, compression) in [
+            ("snappy", ParquetCompression::SNAPPY),
+            ("zstd", ParquetCompression::ZSTD(ZstdLevel::default())),
+            ("gzip", ParquetCompression::GZIP(GzipLevel::default())),
+            ("none", ParquetCompression::UNCOMPRESSED),
+        ] {
+            let bytes = parquet_bytes(compression);
+            files.push((
+                write(dir.path(), &format!("r-{name}.parquet"), &bytes),
+                Format::Parquet,
+                false,
+            ));
+            files.push((
+                write(dir.path(), &format!("r-{name}.parquet.gz"), &gzip(&bytes)),
+                Format::Parquet,
+                true,
+            ));
+        }
+
+        for (path, format, gz) in files {
+            assert_eq!(
+                detect(&path).unwrap(),
+                Detected { format, gzip: gz },
+                "{path:?}"
+            );
+            let rows = read_ok(&path);
+            assert_eq!(rows.len(), expected.len(), "{path:?}");
+            for (row, want) in rows.iter().zip(&expected) {
+                match format {
+                    Format::Jsonl | Format::Parquet => {
+                        assert_eq!(&row.fields, want, "{path:?}");
+                    }
+                    Format::Csv => {
+                        let strings: Map<String, Value> = want
+                            .iter()
+                            .map(|(k, v)| {
+                                let v = match v {
+                                    Value::Null => Value::Null,
+                                    other => Value::String(cell_text(other)),
+                                };
+                                (k.clone(), v)
+                            })
+                            .collect();
+                        assert_eq!(row.fields, strings, "{path:?}");
+                    }
+                }
+            }
+            let numbers: Vec<u64> = rows.iter().map(|r| r.number).collect();
+            match format {
+                Format::Jsonl => assert_eq!(numbers, [1, 2, 3]),
+                // Record 2's prompt holds a newline, so record 3 starts on line 5.
+                Format::Csv => assert_eq!(numbers, [2, 3, 5]),
+                Format::Parquet => assert_eq!(numbers, [1, 2, 3]),
+            }
+        }
+    }
+
+    #[test]
+    fn parquet_reads_in_batches_and_numbers_rows_across_them() {
+        let n = 2500;
+        let ids = Int64Array::from((0..n).collect::<Vec<i64>>());
+        let texts = StringArray::from(
+            (0..n)
+                .map(|i| (i % 7 != 0).then(|| format!("text {i}")))
+                .collect::<Vec<_>>(),
+        );
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(ids) as ArrayRef),
+            ("text", Arc::new(texts) as ArrayRef),
+        ])
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1000))
+            .set_compression(ParquetCompression::SNAPPY)
+            .build();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rows = read_ok(&write(dir.path(), "many.parquet", &out));
+        assert_eq!(rows.len(), n as usize);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.number, i as u64 + 1);
+            assert_eq!(row.fields["id"], json!(i));
+            let text = if i % 7 == 0 {
+                Value::Null
+            } else {
+                json!(format!("text {i}"))
+            };
+            assert_eq!(row.fields["text"], text);
+        }
+    }
+
+    #[test]
+    fn parquet_maps_dictionaries_nested_lists_and_odd_numbers() {
+        use arrow_array::builder::{
+            BooleanBuilder, Int32Builder, MapBuilder, StringDictionaryBuilder,
+        };
+        use arrow_array::types::Int32Type;
+        use arrow_array::{Float32Array, LargeStringArray};
+
+        let mut map = MapBuilder::new(None, StringBuilder::new(), BooleanBuilder::new());
+        map.keys().append_value("Violence");
+        map.values().append_value(true);
+        map.append(true).unwrap();
+        map.append(false).unwrap(); // null
+        let mut dictionary = StringDictionaryBuilder::<Int32Type>::new();
+        dictionary.append_value("Alpaca-7B");
+        dictionary.append_null();
+        let mut nested = ListBuilder::new(ListBuilder::new(Int32Builder::new()));
+        nested.values().values().append_value(1);
+        nested.values().values().append_null();
+        nested.values().append(true);
+        nested.values().append(true);
+        nested.append(true);
+        nested.append(false);
+        let batch = RecordBatch::try_from_iter([
+            ("map", Arc::new(map.finish()) as ArrayRef),
+            ("source", Arc::new(dictionary.finish()) as ArrayRef),
+            ("nested", Arc::new(nested.finish()) as ArrayRef),
+            (
+                "f32",
+                Arc::new(Float32Array::from(vec![0.1, f32::NAN])) as ArrayRef,
+            ),
+            (
+                "large",
+                Arc::new(LargeStringArray::from(vec![Some("ü"), None])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rows = read_ok(&write(dir.path(), "types.parquet", &out));
+        let got: Vec<Value> = rows.into_iter().map(|r| Value::Object(r.fields)).collect();
+        assert_eq!(
+            got,
+            [
+                json!({"map": {"Violence": true}, "source": "Alpaca-7B",
+                       "nested": [[1, null], []], "f32": 0.1, "large": "ü"}),
+                json!({"map": null, "source": null, "nested": null, "f32": null,
+                       "large": null}),
+            ]
+        );
+    }
+
+    #[test]
+    fn parquet_column_of_an_unreadable_type_is_refused_at_open() {
+        use arrow_array::TimestampSecondArray;
+        let batch = RecordBatch::try_from_iter([(
+            "when",
+            Arc::new(TimestampSecondArray::from(vec![0])) as ArrayRef,
+        )])
+        .unwrap();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let error = rows(&write(dir.path(), "ts.parquet", &out)).err().unwrap();
+        assert!(error.is_fatal());
+        assert_eq!(
+            error.to_string(),
+            "Parquet column \"when\" has type Timestamp(s), which safepref cannot read"
+        );
+    }
+
+    #[test]
+    fn jsonl_counts_blank_lines_and_takes_crlf() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "\n{\"a\": 1}\r\n\n   \n{\"a\": 2}\n\r\n{\"a\": 3}";
+        let rows = read_ok(&write(dir.path(), "blank.jsonl", text.as_bytes()));
+        let got: Vec<(u64, Value)> = rows
+            .into_iter()
+            .map(|r| (r.number, Value::Object(r.fields)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, json!({"a": 1})),
+                (5, json!({"a": 2})),
+                (7, json!({"a": 3}))
+            ]
+        );
+    }
+
+    #[test]
+    fn jsonl_reports_bad_lines_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"{\"a\": 1}\n");
+        bytes.extend_from_slice(b"{\"a\": \"caf\xE9 au lait\"}\n"); // Latin-1, not UTF-8
+        bytes.extend_from_slice(b"[1, 2]\n");
+        bytes.extend_from_slice(b"\"just a string\"\n");
+        bytes.extend_from_slice(b"{\"a\": \n");
+        bytes.extend_from_slice(b"{\"a\": 6}\n");
+        let path = write(dir.path(), "bad.jsonl", &bytes);
+        let results = read_all(&path);
+        assert_eq!(results.len(), 6);
+        assert_eq!(results[0].as_ref().unwrap().number, 1);
+        let messages: Vec<String> = results[1..5]
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().to_string())
+            .collect();
+        assert_eq!(messages[0], "line 2: not valid UTF-8 (byte offset 10)");
+        assert_eq!(
+            messages[1],
+            "line 3: expected a JSON object, found an array"
+        );
+        assert_eq!(
+            messages[2],
+            "line 4: expected a JSON object, found a string"
+        );
+        assert!(
+            messages[3].starts_with("line 5: invalid JSON: EOF while parsing a value"),
+            "{}",
+            messages[3]
+        );
+        assert!(!messages[3].contains("line 1"), "{}", messages[3]);
+        for r in &results[1..5] {
+            assert!(!r.as_ref().unwrap_err().is_fatal());
+        }
+        let last = results[5].as_ref().unwrap();
+        assert_eq!((last.number, &last.fields["a"]), (6, &json!(6)));
+    }
+
+    #[test]
+    fn jsonl_overlong_line_is_skipped_with_an_error() {
+        let text = format!(
+            "{{\"a\": 1}}\n{{\"b\": \"{}\"}}\n{{\"a\": 3}}",
+            "x".repeat(100)
+        );
+        let mut reader = JsonlRows::new(io::BufReader::with_capacity(8, text.as_bytes()));
+        reader.max_line = 32;
+        let results: Vec<_> = reader.collect();
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[0].as_ref().unwrap().number, 1);
+        let error = results[1].as_ref().unwrap_err();
+        assert_eq!(error.to_string(), "line 2: longer than 32 bytes; skipped");
+        assert!(!error.is_fatal());
+        let last = results[2].as_ref().unwrap();
+        assert_eq!((last.number, &last.fields["a"]), (3, &json!(3)));
+    }
+
+    #[test]
+    fn jsonl_array_file_is_one_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "array.json",
+            b"\n[\n  {\"a\": 1},\n  {\"a\": 2}\n]\n",
+        );
+        let results = read_all(&path);
+        assert_eq!(results.len(), 1);
+        let error = results[0].as_ref().unwrap_err();
+        assert!(error.is_fatal());
+        assert!(
+            error
+                .to_string()
+                .starts_with("line 2: this is a JSON array"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn jsonl_strips_a_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "bom.jsonl", b"\xEF\xBB\xBF{\"a\": 1}\n");
+        assert_eq!(detect(&path).unwrap().format, Format::Jsonl);
+        let rows = read_ok(&path);
+        assert_eq!(rows[0].fields["a"], json!(1));
+    }
+
+    #[test]
+    fn damaged_gzip_is_a_fatal_error_naming_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = Vec::new();
+        for i in 0..5000 {
+            plain.extend_from_slice(
+                format!("{{\"i\": {i}, \"pad\": \"{}\"}}\n", "x".repeat(i % 50)).as_bytes(),
+            );
+        }
+        let mut compressed = gzip(&plain);
+        let cut = compressed.len() / 2;
+        compressed.truncate(cut);
+        let results = read_all(&write(dir.path(), "cut.jsonl.gz", &compressed));
+        let last = results.last().unwrap().as_ref().unwrap_err();
+        assert!(last.is_fatal());
+        assert!(last.to_string().starts_with("line "), "{last}");
+        assert!(results[..results.len() - 1].iter().all(Result::is_ok));
+        assert!(results.len() > 10);
+    }
+
+    #[test]
+    fn csv_multi_line_field_keeps_its_start_line_and_empty_cells_are_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let crlf = "prompt,response_0,id\r\n\
+                    \"first\r\nspans\nthree lines\",\"r\",1\r\n\
+                    second,,2\r\n\
+                    \r\n\
+                    \"third, quoted \"\"here\"\"\",r3,\"3\"\r\n";
+        // The same with bare LF, two blank lines before the header and no
+        // newline at the end.
+        let lf = "\n\nprompt,response_0,id\n\
+                  \"first\nspans\nthree lines\",\"r\",1\n\
+                  second,,2\n\
+                  \n\
+                  \"third, quoted \"\"here\"\"\",r3,\"3\"";
+        for (name, text, numbers, first) in [
+            ("crlf.csv", crlf, [2, 5, 7], "first\r\nspans\nthree lines"),
+            ("lf.csv", lf, [4, 7, 9], "first\nspans\nthree lines"),
+        ] {
+            let rows = read_ok(&write(dir.path(), name, text.as_bytes()));
+            let got: Vec<u64> = rows.iter().map(|r| r.number).collect();
+            assert_eq!(got, numbers, "{name}");
+            assert_eq!(rows[0].fields["prompt"], json!(first), "{name}");
+            assert_eq!(rows[0].fields["id"], json!("1"), "{name}");
+            assert_eq!(rows[1].fields["response_0"], Value::Null, "{name}");
+            assert_eq!(rows[1].fields["id"], json!("2"), "{name}");
+            assert_eq!(
+                rows[2].fields["prompt"],
+                json!("third, quoted \"here\""),
+                "{name}"
+            );
+            assert_eq!(rows[2].fields["id"], json!("3"), "{name}");
+        }
+    }
+
+    #[test]
+    fn csv_reports_wrong_cell_counts_and_bad_utf8_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = b"\xEF\xBB\xBFprompt,response_0\n".to_vec();
+        bytes.extend_from_slice(b"ok,fine\n");
+        bytes.extend_from_slice(b"too,many,cells\n");
+        bytes.extend_from_slice(b"few\n");
+        bytes.extend_from_slice(b"good,caf\xE9\n");
+        bytes.extend_from_slice(b"last,one\n");
+        let results = read_all(&write(dir.path(), "bad.csv", &bytes));
+        assert_eq!(results.len(), 5);
+        let first = results[0].as_ref().unwrap();
+        assert_eq!(first.number, 2);
+        assert_eq!(
+            first.fields["prompt"],
+            json!("ok"),
+            "BOM stripped from the header"
+        );
+        let messages: Vec<String> = results[1..4]
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().to_string())
+            .collect();
+        assert_eq!(messages[0], "line 3: 3 cells, but the header has 2 columns");
+        assert_eq!(messages[1], "line 4: 1 cells, but the header has 2 columns");
+        assert_eq!(
+            messages[2],
+            "line 5: column \"response_0\" is not valid UTF-8 (byte offset 3 in the cell)"
+        );
+        assert_eq!(results[4].as_ref().unwrap().number, 6);
+    }
+
+    #[test]
+    fn csv_header_with_a_repeated_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "dup.csv", b"a,b,a\n1,2,3\n");
+        let error = rows(&path).err().expect("refused");
+        assert_eq!(
+            error.to_string(),
+            "line 1: CSV header: column name \"a\" appears twice (columns 1 and 3)"
+        );
+        assert!(error.is_fatal());
+    }
+
+    #[test]
+    fn unknown_extensions_are_sniffed() {
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = jsonl_bytes();
+        let csv = csv_bytes();
+        let parquet = parquet_bytes(ParquetCompression::SNAPPY);
+        let cases = [
+            ("a.txt", b"  \n {\"a\": 1}\n".to_vec(), Format::Jsonl, false),
+            ("a.dat", csv.clone(), Format::Csv, false),
+            ("a", parquet.clone(), Format::Parquet, false),
+            ("a.bin", gzip(&parquet), Format::Parquet, true),
+            ("a.gz", gzip(&jsonl), Format::Jsonl, true),
+            ("a.data.gz", gzip(&csv), Format::Csv, true),
+            // gzip by its magic bytes, whatever the name says
+            ("plain.jsonl", gzip(&jsonl), Format::Jsonl, true),
+            ("empty.unknown", Vec::new(), Format::Csv, false),
+        ];
+        for (name, bytes, format, gz) in cases {
+            let path = write(dir.path(), name, &bytes);
+            assert_eq!(
+                detect(&path).unwrap(),
+                Detected { format, gzip: gz },
+                "{name}"
+            );
+        }
+        let sniffed = read_ok(&dir.path().join("a.bin"));
+        assert_eq!(sniffed.len(), 3);
+        assert_eq!(sniffed[0].fields, records()[0]);
+        assert!(read_ok(&dir.path().join("empty.unknown")).is_empty());
+    }
+
+    #[test]
+    fn opening_problems_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.jsonl");
+        let error = rows(&missing).err().unwrap();
+        assert!(error.to_string().starts_with("cannot open "), "{error}");
+        let path = write(dir.path(), "fake.parquet", b"prompt\nnot parquet\n");
+        let error = rows(&path).err().unwrap();
+        assert!(
+            error.to_string().starts_with("not a readable Parquet file"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn reads_the_real_pku_sample() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/pku-saferlhf-sample.jsonl");
+        let rows = read_ok(&path);
+        assert_eq!(rows.len(), 76);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.number, i as u64 + 1);
+            assert_eq!(row.fields.len(), 16);
+            assert_eq!(
+                row.fields["response_0_harm_category"]
+                    .as_object()
+                    .unwrap()
+                    .len(),
+                19
+            );
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Project rules shared by the admin pages and `safepref project …`: valid
+//! settings, settings that freeze once labels exist, and the audit trail.
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::{
+    self,
+    projects::{Project, Settings},
+};
+use crate::error::AppError;
+
+/// Why label-defining settings cannot change any more, for pages and errors.
+pub const FROZEN_REASON: &str = "Responses per item, the taxonomy and the questions are frozen because this \
+     project has annotations: changing them would change the meaning of labels already given.";
+
+/// Says everything that is wrong with `s`, one message per problem.
+pub fn check(s: &Settings) -> Result<(), AppError> {
+    let mut problems = Vec::new();
+    let name_len = s.name.trim().chars().count();
+    if name_len == 0 || name_len > 200 {
+        problems.push("the name must have 1 to 200 characters".to_string());
+    }
+    if !(2..=8).contains(&s.responses_per_item) {
+        problems.push(format!(
+            "responses per item (K) must be 2 to 8, not {}",
+            s.responses_per_item
+        ));
+    }
+    if !(1..=10).contains(&s.annotations_per_item) {
+        problems.push(format!(
+            "annotations per item (k) must be 1 to 10, not {}",
+            s.annotations_per_item
+        ));
+    }
+    if !(30..=86_400).contains(&s.lease_seconds) {
+        problems.push(format!(
+            "the lease time must be 30 seconds to 24 hours, not {} seconds",
+            s.lease_seconds
+        ));
+    }
+    if !(0.0..=0.2).contains(&s.gold_rate) {
+        problems.push(format!(
+            "the gold rate must be 0% to 20%, not {}%",
+            s.gold_rate * 100.0
+        ));
+    }
+    let q = &s.questions;
+    if !(q.safety || q.helpfulness || q.harmlessness || q.overall) {
+        problems.push(
+            "ask at least one of: safety labels, helpfulness, harmlessness, overall preference"
+                .into(),
+        );
+    }
+    if s.taxonomy.categories.is_empty() && q.safety {
+        problems.push("the safety question needs a taxonomy with at least one category".into());
+    }
+    let w = &s.wellbeing;
+    for (what, value) in [
+        ("a break every N items", w.break_every_items),
+        ("a break every N minutes", w.break_every_minutes),
+        ("the daily cap", w.daily_cap),
+    ] {
+        if value == Some(0) {
+            problems.push(format!(
+                "{what} must be at least 1 (leave it empty for none)"
+            ));
+        }
+    }
+    if s.guidelines.len() > 200_000 {
+        problems.push("the guidelines must be under 200,000 characters".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(problems.join("; ")))
+    }
+}
+
+pub async fn create(
+    pool: &PgPool,
+    actor: Option<Uuid>,
+    settings: Settings,
+) -> Result<Project, AppError> {
+    let settings = Settings {
+        name: settings.name.trim().to_string(),
+        ..settings
+    };
+    check(&settings)?;
+    let mut tx = pool.begin().await?;
+    let project = match db::projects::insert(&mut *tx, &settings, actor).await {
+        Ok(project) => project,
+        Err(e) if db::unique_violation(&e).is_some() => {
+            return Err(AppError::Conflict(format!(
+                "a project named {:?} exists already",
+                settings.name
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let after = json!({"name": project.name, "K": project.responses_per_item, "k": project.annotations_per_item});
+    db::audit::record(
+        &mut *tx,
+        actor,
+        "project created",
+        &subject(project.id),
+        None,
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(project)
+}
+
+/// Saves new settings, refusing changes to frozen ones.
+pub async fn update(
+    pool: &PgPool,
+    actor: Option<Uuid>,
+    project: &Project,
+    new: Settings,
+) -> Result<(), AppError> {
+    let new = Settings {
+        name: new.name.trim().to_string(),
+        ..new
+    };
+    check(&new)?;
+    let old = project.settings();
+    let meaning_changed = new.responses_per_item != old.responses_per_item
+        || new.taxonomy != old.taxonomy
+        || new.questions != old.questions;
+    if meaning_changed && db::projects::has_annotations(pool, project.id).await? {
+        return Err(AppError::Conflict(FROZEN_REASON.into()));
+    }
+    if new.responses_per_item != old.responses_per_item
+        && db::projects::has_items(pool, project.id).await?
+    {
+        return Err(AppError::Conflict(format!(
+            "responses per item (K) cannot change from {} to {}: the project already has items with {} responses each",
+            old.responses_per_item, new.responses_per_item, old.responses_per_item
+        )));
+    }
+    let mut tx = pool.begin().await?;
+    match db::projects::update(&mut *tx, project.id, &new).await {
+        Ok(()) => {}
+        Err(e) if db::unique_violation(&e).is_some() => {
+            return Err(AppError::Conflict(format!(
+                "a project named {:?} exists already",
+                new.name
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let (before, after) = (summary(&old), summary(&new));
+    db::audit::record(
+        &mut *tx,
+        actor,
+        "project settings changed",
+        &subject(project.id),
+        Some(before),
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn summary(s: &Settings) -> serde_json::Value {
+    json!({
+        "name": s.name, "K": s.responses_per_item, "k": s.annotations_per_item, "lease_seconds": s.lease_seconds,
+        "questions": s.questions, "taxonomy": s.taxonomy.preset, "categories": s.taxonomy.names(),
+        "gold_rate": s.gold_rate, "wellbeing": s.wellbeing, "guidelines_chars": s.guidelines.chars().count(),
+    })
+}
+
+pub fn subject(id: Uuid) -> String {
+    format!("project:{id}")
+}
+
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Project, AppError> {
+    db::projects::find(pool, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("there is no such project".into()))
+}
+
+pub async fn find_by_name(pool: &PgPool, name: &str) -> Result<Project, AppError> {
+    db::projects::find_by_name(pool, name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no project named {name:?}")))
+}
+
+/// Deletes a batch nobody has annotated, with its items, and audits it.
+pub async fn delete_batch(
+    pool: &PgPool,
+    actor: Option<Uuid>,
+    batch: &db::batches::Batch,
+) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    if db::batches::has_annotations(&mut *tx, batch.id).await? {
+        return Err(AppError::Conflict(
+            "this batch has annotations and cannot be deleted".into(),
+        ));
+    }
+    db::batches::delete(&mut *tx, batch.id).await?;
+    let before =
+        json!({"batch": batch.seq, "file": batch.file_name, "items": batch.items_imported});
+    db::audit::record(
+        &mut *tx,
+        actor,
+        "batch deleted",
+        &subject(batch.project_id),
+        Some(before),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
