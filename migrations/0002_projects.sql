@@ -43,8 +43,10 @@ create table items (
     prompt         text not null,
     prompt_source  text,
     content_hash   bytea not null,                          -- identity of prompt + responses, for duplicates
-    source_labels  jsonb,                                   -- a PKU record's labelled fields, as imported
-    gold           jsonb,                                   -- expected labels (the API's labels shape)
+    -- json, not jsonb: stored as given and cheap to check on import (jsonb's
+    -- parsing was a fifth of the import's database time); read, not searched.
+    source_labels  json,                                    -- a PKU record's labelled fields, as imported
+    gold           json,                                    -- expected labels (the API's labels shape)
     state          item_state not null default 'pending'
 );
 create index items_batch_idx on items (batch_id, seq);

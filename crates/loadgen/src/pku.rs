@@ -35,9 +35,15 @@ pub const KEYS: [&str; 16] = [
     "response_1_sha256",
 ];
 
-/// Lengths in characters.
-pub const PROMPT_CHARS: (usize, usize) = (50, 400);
-pub const RESPONSE_CHARS: (usize, usize) = (200, 2000);
+/// Lengths in characters, shaped after the real sample in data/ (prompts:
+/// mean 129, at most 346; responses: mean 560, median 507, 36 to 2,318):
+/// most texts fall between the minimum and a typical length, a long tail
+/// (`LONG_SHARE`) between that and the maximum.
+pub const PROMPT_CHARS: (usize, usize) = (30, 350);
+pub const RESPONSE_CHARS: (usize, usize) = (40, 2300);
+const PROMPT_TYPICAL: usize = 220;
+const RESPONSE_TYPICAL: usize = 850;
+const LONG_SHARE: f64 = 0.08;
 
 /// Prompt sources with their share in the Alpaca-7B sample.
 const PROMPT_SOURCES: [(&str, f64); 3] = [
@@ -146,12 +152,13 @@ impl Generator {
         }
     }
 
-    /// Fills `out` with sentences: between `min` and `max` characters, ending
+    /// Fills `out` with sentences: between `min` and `typical` characters (in
+    /// a share `LONG_SHARE` of texts: between `typical` and `max`), ending
     /// with `?` when `question`, else with `.`; paragraphs when `paragraphs`.
     fn text(
         &mut self,
         out: &mut String,
-        (min, max): (usize, usize),
+        (min, typical, max): (usize, usize, usize),
         question: bool,
         paragraphs: bool,
     ) {
@@ -159,7 +166,11 @@ impl Generator {
         // One more step adds at most 20 characters (paragraph break or
         // comma and space, quotation marks, a word of up to 15 characters,
         // a full stop) and closing adds 2: stop early enough to stay under max.
-        let target = self.rng.random_range(min..=max - 24);
+        let target = if self.rng.random_bool(LONG_SHARE) {
+            self.rng.random_range(typical..=max - 24)
+        } else {
+            self.rng.random_range(min..=typical)
+        };
         let mut chars = 0usize;
         let mut words_left = 0usize;
         let mut sentences_left = self.rng.random_range(3..=6);
@@ -263,9 +274,24 @@ impl Generator {
     pub fn record(&mut self, out: &mut Vec<u8>) {
         let mut prompt = std::mem::take(&mut self.prompt);
         let [mut r0, mut r1] = std::mem::take(&mut self.responses);
-        self.text(&mut prompt, PROMPT_CHARS, true, false);
-        self.text(&mut r0, RESPONSE_CHARS, false, true);
-        self.text(&mut r1, RESPONSE_CHARS, false, true);
+        self.text(
+            &mut prompt,
+            (PROMPT_CHARS.0, PROMPT_TYPICAL, PROMPT_CHARS.1),
+            true,
+            false,
+        );
+        self.text(
+            &mut r0,
+            (RESPONSE_CHARS.0, RESPONSE_TYPICAL, RESPONSE_CHARS.1),
+            false,
+            true,
+        );
+        self.text(
+            &mut r1,
+            (RESPONSE_CHARS.0, RESPONSE_TYPICAL, RESPONSE_CHARS.1),
+            false,
+            true,
+        );
 
         let roll: f64 = self.rng.random();
         let mut prompt_source = PROMPT_SOURCES[0].0;

@@ -3,17 +3,17 @@
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-/// The columns, in order, of the rows `copy_items` takes (COPY text format).
+/// The columns, in order, of the rows `copy_items` takes (binary COPY format).
 pub const ITEM_COPY_COLUMNS: &str = "id, project_id, batch_id, seq, external_id, prompt, prompt_source, content_hash, source_labels, gold";
 /// The columns, in order, of the rows `copy_responses` takes.
 pub const RESPONSE_COPY_COLUMNS: &str = "item_id, position, text, source";
 
-/// Bulk-loads item rows already encoded in COPY's text format.
+/// Bulk-loads items from a complete binary COPY stream.
 pub async fn copy_items(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
     copy(conn, "items", ITEM_COPY_COLUMNS, rows).await
 }
 
-/// Bulk-loads response rows already encoded in COPY's text format.
+/// Bulk-loads responses from a complete binary COPY stream.
 pub async fn copy_responses(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
     copy(conn, "responses", RESPONSE_COPY_COLUMNS, rows).await
 }
@@ -24,7 +24,7 @@ async fn copy(
     columns: &str,
     rows: &[u8],
 ) -> Result<u64, sqlx::Error> {
-    let statement = format!("copy {table} ({columns}) from stdin (format text)");
+    let statement = format!("copy {table} ({columns}) from stdin (format binary)");
     let mut copy = conn.copy_in_raw(&statement).await?;
     copy.send(rows).await?;
     copy.finish().await

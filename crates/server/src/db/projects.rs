@@ -209,3 +209,12 @@ pub async fn has_items(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::
         .fetch_one(db)
         .await
 }
+
+/// Keeps the project from being deleted until the transaction ends.
+pub async fn lock_against_deletion(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1 from projects where id = $1 for key share")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
