@@ -516,7 +516,8 @@ async fn upload(
                 if name.is_empty() {
                     continue;
                 }
-                let path = dir.path().join("upload");
+                // Keep the name: its extension tells the reader the format.
+                let path = dir.path().join(&name);
                 let mut file = tokio::fs::File::create(&path)
                     .await
                     .map_err(anyhow::Error::from)?;
@@ -574,7 +575,12 @@ async fn upload(
 fn upload_name(name: Option<&str>) -> String {
     let name = name.unwrap_or_default();
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    base.chars().filter(|c| !c.is_control()).take(200).collect()
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean == "." || clean == ".." {
+        String::new()
+    } else {
+        clean
+    }
 }
 
 async fn batch_of(
@@ -622,4 +628,31 @@ async fn delete_batch(
     let batch = batch_of(&state, id, batch_id).await?;
     projects::delete_batch(&state.pool, Some(session.user.id), &batch).await?;
     Ok(Redirect::to(&format!("/admin/projects/{id}?done=deleted")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_names_lose_their_folders() {
+        assert_eq!(upload_name(Some("../../etc/passwd")), "passwd");
+        assert_eq!(
+            upload_name(Some("C:\\Users\\me\\batch 3.csv.gz")),
+            "batch 3.csv.gz"
+        );
+        assert_eq!(upload_name(Some("..")), "");
+        assert_eq!(upload_name(Some("a\u{0}b.jsonl")), "ab.jsonl");
+        assert_eq!(upload_name(None), "");
+    }
+
+    #[test]
+    fn form_values_round_trip_settings() {
+        let settings = Settings {
+            name: "x".into(),
+            ..Settings::default()
+        };
+        let values = FormValues::from(&settings);
+        assert_eq!(values.settings(None).unwrap(), settings);
+    }
 }
