@@ -40,3 +40,11 @@ ensure_rust_component() {
     fi
   fi
 }
+
+# Headless Chromium and its WebDriver server, which the browser tests drive
+# (Debian's builds: a browser that downloads itself cannot work offline).
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
+  echo "Installing Chromium and chromedriver (Debian packages chromium, chromium-driver)..."
+  apt_install chromium chromium-driver
+}

@@ -8,6 +8,8 @@
 //! - [`TestApp::spawn`] serves the whole app on 127.0.0.1:0; [`Browser`] is a
 //!   cookie-aware HTTP client that fills in CSRF tokens like a page would.
 
+pub mod browser;
+
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::{Mutex, OnceLock};

@@ -12,6 +12,7 @@ pub mod import;
 pub mod markdown;
 pub mod pg;
 pub mod projects;
+pub mod queue;
 pub mod routes;
 
 pub use app::{AppState, app, serve};

@@ -12,8 +12,9 @@ use crate::db::{
 use crate::error::AppError;
 
 /// Why label-defining settings cannot change any more, for pages and errors.
-pub const FROZEN_REASON: &str = "Responses per item, the taxonomy and the questions are frozen because this \
-     project has annotations: changing them would change the meaning of labels already given.";
+pub const FROZEN_REASON: &str = "Responses per item, annotations per item, the taxonomy and the questions are \
+     frozen because this project has annotations: changing them would change the meaning of labels already \
+     given, or the queue's count of them.";
 
 /// Says everything that is wrong with `s`, one message per problem.
 pub fn check(s: &Settings) -> Result<(), AppError> {
@@ -38,6 +39,12 @@ pub fn check(s: &Settings) -> Result<(), AppError> {
         problems.push(format!(
             "the lease time must be 30 seconds to 24 hours, not {} seconds",
             s.lease_seconds
+        ));
+    }
+    if !(0..=50).contains(&s.revisable_recent) {
+        problems.push(format!(
+            "the number of recent submissions an annotator may revise must be 0 to 50, not {}",
+            s.revisable_recent
         ));
     }
     if !(0.0..=0.2).contains(&s.gold_rate) {
@@ -126,7 +133,9 @@ pub async fn update(
     };
     check(&new)?;
     let old = project.settings();
+    // k is frozen too: the queue's counters and item states follow it.
     let meaning_changed = new.responses_per_item != old.responses_per_item
+        || new.annotations_per_item != old.annotations_per_item
         || new.taxonomy != old.taxonomy
         || new.questions != old.questions;
     if meaning_changed && db::projects::has_annotations(pool, project.id).await? {
@@ -168,7 +177,7 @@ pub async fn update(
 fn summary(s: &Settings) -> serde_json::Value {
     json!({
         "name": s.name, "K": s.responses_per_item, "k": s.annotations_per_item, "lease_seconds": s.lease_seconds,
-        "questions": s.questions, "taxonomy": s.taxonomy.preset, "categories": s.taxonomy.names(),
+        "revisable_recent": s.revisable_recent, "questions": s.questions, "taxonomy": s.taxonomy.preset, "categories": s.taxonomy.names(),
         "gold_rate": s.gold_rate, "wellbeing": s.wellbeing, "guidelines_chars": s.guidelines.chars().count(),
     })
 }

@@ -1,11 +1,14 @@
 //! End-to-end tests: one test binary (one private PostgreSQL cluster for the
 //! whole run), one module per area.
 
+mod annotate;
 mod auth;
+mod browser;
 mod cli;
 mod formats;
 mod import;
 mod pages;
 mod projects;
+mod queue;
 mod roles;
 mod supervisor;

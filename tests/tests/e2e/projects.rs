@@ -156,7 +156,7 @@ async fn label_defining_settings_freeze_once_an_annotation_exists() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    sqlx::query("insert into annotations (id, item_id, annotator_id, labels) select gen_random_uuid(), id, $1, '{}' from items where project_id = $2 limit 1")
+    sqlx::query("insert into annotations (id, project_id, item_id, annotator_id, labels) select gen_random_uuid(), project_id, id, $1, '{}' from items where project_id = $2 limit 1")
         .bind(annotator)
         .bind(id)
         .execute(&app.pool)
@@ -181,21 +181,24 @@ async fn label_defining_settings_freeze_once_an_annotation_exists() {
     let mut sneaky = default_form("Freeze renamed");
     sneaky[9].1 = "beavertails14".into();
     sneaky[3].1 = "5".into();
+    sneaky[4].1 = "15".into();
     let saved = post_form(&admin, &format!("/admin/projects/{id}"), &sneaky).await;
     assert_eq!(
         saved.status(),
         303,
         "the frozen fields are ignored, the rest saved"
     );
-    let (name, k, taxonomy): (String, i32, Value) =
-        sqlx::query_as("select name, annotations_per_item, taxonomy from projects where id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let (name, k, lease, taxonomy): (String, i32, i32, Value) = sqlx::query_as(
+        "select name, annotations_per_item, lease_seconds, taxonomy from projects where id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(
-        (name.as_str(), k, taxonomy["preset"].as_str()),
-        ("Freeze renamed", 5, Some("pku19"))
+        (name.as_str(), k, lease, taxonomy["preset"].as_str()),
+        ("Freeze renamed", 3, 900, Some("pku19")),
+        "name and lease saved; K, k and the taxonomy frozen"
     );
 }
 
@@ -302,7 +305,7 @@ async fn a_batch_is_deleted_after_confirmation_only_while_unannotated() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    sqlx::query("insert into annotations (id, item_id, annotator_id, labels) select gen_random_uuid(), id, $1, '{}' from items limit 1")
+    sqlx::query("insert into annotations (id, project_id, item_id, annotator_id, labels) select gen_random_uuid(), project_id, id, $1, '{}' from items limit 1")
         .bind(someone)
         .execute(&app.pool)
         .await

@@ -61,6 +61,49 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     ),
     (Method::Get, "/api/v1/me", Some(Role::Annotator)),
     (Method::Get, "/api/v1/users", Some(Role::Admin)),
+    (Method::Get, "/annotate/{project}", Some(Role::Annotator)),
+    (
+        Method::Post,
+        "/annotate/{project}/submit",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Post,
+        "/annotate/{project}/skip",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Get,
+        "/annotate/{project}/guidelines",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Get,
+        "/annotate/{project}/revise/{id}",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Post,
+        "/annotate/{project}/revise/{id}",
+        Some(Role::Annotator),
+    ),
+    (Method::Get, "/api/v1/projects", Some(Role::Annotator)),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/lease",
+        Some(Role::Annotator),
+    ),
+    // {id} is no assignment: a signed-in caller gets past the role check to a 4xx.
+    (
+        Method::Post,
+        "/api/v1/assignments/{id}/submit",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Post,
+        "/api/v1/assignments/{id}/skip",
+        Some(Role::Annotator),
+    ),
     (Method::Delete, "/api/v1/session", Some(Role::Annotator)),
     (Method::Get, "/login", None),
     (Method::Get, "/healthz", None),

@@ -172,6 +172,7 @@ async fn serve(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let state = AppState::new(database.pool.clone(), Config::from(args));
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let lease_sweep = tokio::spawn(crate::queue::sweep_periodically(state.pool.clone()));
     println!("safepref is running at http://{address}/ (Ctrl-C to stop)");
     if let Some(cluster) = database.embedded_cluster() {
         println!(
@@ -182,6 +183,7 @@ async fn serve(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
     }
     app::serve(listener, state, shutdown_signal()).await?;
     housekeeping.abort();
+    lease_sweep.abort();
     println!("safepref stopped.");
     Ok(())
 }

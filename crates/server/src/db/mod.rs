@@ -2,6 +2,8 @@
 //! per table group. Queries live here, never in handlers. Every function takes
 //! `impl PgExecutor` so it works on the pool and inside a transaction alike.
 
+pub mod annotations;
+pub mod assignments;
 pub mod audit;
 pub mod batches;
 pub mod items;

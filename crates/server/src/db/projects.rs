@@ -43,6 +43,8 @@ pub struct Settings {
     pub responses_per_item: i32,
     pub annotations_per_item: i32,
     pub lease_seconds: i32,
+    /// How many of an annotator's newest submissions they may still revise.
+    pub revisable_recent: i32,
     pub questions: Questions,
     pub taxonomy: Taxonomy,
     pub gold_rate: f64,
@@ -57,6 +59,7 @@ impl Default for Settings {
             responses_per_item: 2,
             annotations_per_item: 3,
             lease_seconds: 600,
+            revisable_recent: 5,
             questions: Questions::default(),
             taxonomy: Taxonomy::default(),
             gold_rate: 0.0,
@@ -73,6 +76,7 @@ pub struct Project {
     pub responses_per_item: i32,
     pub annotations_per_item: i32,
     pub lease_seconds: i32,
+    pub revisable_recent: i32,
     pub questions: Json<Questions>,
     pub taxonomy: Json<Taxonomy>,
     pub gold_rate: f64,
@@ -88,6 +92,7 @@ impl Project {
             responses_per_item: self.responses_per_item,
             annotations_per_item: self.annotations_per_item,
             lease_seconds: self.lease_seconds,
+            revisable_recent: self.revisable_recent,
             questions: self.questions.0,
             taxonomy: self.taxonomy.0.clone(),
             gold_rate: self.gold_rate,
@@ -97,7 +102,7 @@ impl Project {
 }
 
 const COLUMNS: &str = "id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds, \
-     questions, taxonomy, gold_rate, wellbeing, created_at";
+     revisable_recent, questions, taxonomy, gold_rate, wellbeing, created_at";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -106,8 +111,8 @@ pub async fn insert(
 ) -> Result<Project, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into projects (id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds,
-                               questions, taxonomy, gold_rate, wellbeing, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning {COLUMNS}"
+                               questions, taxonomy, gold_rate, wellbeing, created_by, revisable_recent)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {COLUMNS}"
     )))
     .bind(Uuid::now_v7())
     .bind(&s.name)
@@ -120,6 +125,7 @@ pub async fn insert(
     .bind(s.gold_rate)
     .bind(Json(&s.wellbeing))
     .bind(created_by)
+    .bind(s.revisable_recent)
     .fetch_one(db)
     .await
 }
@@ -127,7 +133,8 @@ pub async fn insert(
 pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update projects set name = $2, guidelines = $3, responses_per_item = $4, annotations_per_item = $5,
-                lease_seconds = $6, questions = $7, taxonomy = $8, gold_rate = $9, wellbeing = $10, updated_at = now()
+                lease_seconds = $6, questions = $7, taxonomy = $8, gold_rate = $9, wellbeing = $10,
+                revisable_recent = $11, updated_at = now()
          where id = $1",
     )
     .bind(id)
@@ -140,6 +147,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     .bind(Json(&s.taxonomy))
     .bind(s.gold_rate)
     .bind(Json(&s.wellbeing))
+    .bind(s.revisable_recent)
     .execute(db)
     .await?;
     Ok(())

@@ -11,6 +11,8 @@ pub struct ItemKeys {
     pub id: Uuid,
     pub project_id: Uuid,
     pub batch_id: Uuid,
+    /// The batch's place in the project (the queue's order).
+    pub batch_seq: i32,
     pub seq: i32,
 }
 
@@ -50,10 +52,11 @@ impl Chunk {
             .as_ref()
             .map(|g| serde_json::to_string(g).expect("labels serialise"));
         let row = &mut self.items;
-        row.extend_from_slice(&10i16.to_be_bytes());
+        row.extend_from_slice(&11i16.to_be_bytes());
         field(row, Some(keys.id.as_bytes()));
         field(row, Some(keys.project_id.as_bytes()));
         field(row, Some(keys.batch_id.as_bytes()));
+        field(row, Some(&keys.batch_seq.to_be_bytes()));
         field(row, Some(&keys.seq.to_be_bytes()));
         field(row, record.external_id.as_deref().map(str::as_bytes));
         field(row, Some(record.prompt.as_bytes()));

@@ -195,6 +195,7 @@ pub async fn import_files(
             id: Uuid::nil(),
             project_id: project.id,
             batch_id,
+            batch_seq,
             seq: 0,
         };
         let parsed = load_file(

@@ -28,9 +28,14 @@ struct HomePage {
     chrome: Chrome,
     username: String,
     role_description: &'static str,
+    projects: Vec<db::projects::Summary>,
 }
 
-async fn home(CurrentUser(session): CurrentUser) -> HomePage {
+async fn home(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+) -> Result<HomePage> {
+    let projects = db::projects::summaries(&state.pool).await?;
     let role_description = match session.user.role {
         Role::Annotator => "an annotator: you label items",
         Role::Lead => "a lead: you label items, review agreement and adjudicate disputes",
@@ -38,11 +43,12 @@ async fn home(CurrentUser(session): CurrentUser) -> HomePage {
             "an admin: you manage users, projects, imports and exports, and can do everything leads do"
         }
     };
-    HomePage {
+    Ok(HomePage {
         username: session.user.username.clone(),
         role_description,
         chrome: Chrome::new(Some(&session)),
-    }
+        projects,
+    })
 }
 
 #[derive(Template, WebTemplate)]

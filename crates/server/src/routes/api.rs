@@ -1,25 +1,40 @@
-//! The JSON API under /api/v1 (more endpoints arrive with projects and the
-//! queue). Errors are `{"error": {"code", "message"}}`, drawn by `app`.
+//! The JSON API under /api/v1: sessions, users, and the task queue (the
+//! same `queue` code as the annotation page). Errors are
+//! `{"error": {"code", "message"}}`, drawn by `app`.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use safepref_core::labels::Labels;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::Pager;
 use crate::app::AppState;
 use crate::auth::{CurrentUser, MaybeUser, PeerAddr, RequireAdmin, session, sign_in};
 use crate::db::{self, users::User};
-use crate::error::Result;
+use crate::error::{AppError, Result};
+use crate::{projects, queue};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/session", post(create_session).delete(end_session))
         .route("/api/v1/me", get(me))
         .route("/api/v1/users", get(users))
+        .route("/api/v1/projects", get(project_list))
+        .route("/api/v1/projects/{id}/lease", post(lease))
+        .route("/api/v1/assignments/{id}/submit", post(submit))
+        .route("/api/v1/assignments/{id}/skip", post(skip))
+}
+
+/// Reads a JSON body into `T`; a body of the wrong shape is a 400 that says
+/// what is wrong (axum's own rejection covers bodies that are not JSON).
+fn parse<T: DeserializeOwned>(body: Value) -> Result<T> {
+    serde_json::from_value(body).map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -68,7 +83,7 @@ async fn end_session(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
 ) -> Result<Response> {
-    db::sessions::delete(&state.pool, session.token_hash()).await?;
+    super::end_session(&state, &session).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
@@ -102,4 +117,102 @@ async fn users(
     Ok(Json(
         json!({"total": total, "page": pager.page, "pages": pager.pages, "users": users}),
     ))
+}
+
+/// The projects the caller may annotate, with their progress.
+async fn project_list(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+) -> Result<Json<Value>> {
+    let projects = queue::projects_for(&state.pool, &session.user).await?;
+    Ok(Json(json!({ "projects": projects })))
+}
+
+/// The caller's next item (their live lease, if they have one): 200 with
+/// the lease, or 204 when nothing is left for them.
+async fn lease(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let project = projects::find(&state.pool, id).await?;
+    Ok(
+        match queue::lease(&state.pool, &project, session.user.id).await? {
+            Some(lease) => Json(lease_json(&lease)).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
+
+/// `{assignment_id, item: {id, prompt, prompt_source, responses: [{position, text}], severe}, expires_at}`.
+fn lease_json(lease: &queue::Lease) -> Value {
+    json!({
+        "assignment_id": lease.assignment_id,
+        "item": lease.item,
+        "expires_at": lease
+            .expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    submission_id: Uuid,
+    labels: Value,
+    /// Active seconds the client measured; absent: not measured.
+    seconds_spent: Option<f64>,
+}
+
+/// Stores the labels for an assignment; idempotent on `submission_id`.
+async fn submit(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>> {
+    let body: SubmitBody = parse(body)?;
+    let labels: Labels = serde_json::from_value(body.labels)
+        .map_err(|e| AppError::BadRequest(format!("labels: {e}")))?;
+    let project = queue::project_of_assignment(&state.pool, session.user.id, id).await?;
+    let annotation_id = queue::submit(
+        &state.pool,
+        &project,
+        session.user.id,
+        id,
+        body.submission_id,
+        &labels,
+        body.seconds_spent.unwrap_or(f64::NAN),
+    )
+    .await?;
+    Ok(Json(json!({ "annotation_id": annotation_id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkipBody {
+    reason: queue::SkipReason,
+    note: Option<String>,
+}
+
+/// Gives an item back with a reason: 204.
+async fn skip(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Value>,
+) -> Result<StatusCode> {
+    let body: SkipBody = parse(body)?;
+    let project = queue::project_of_assignment(&state.pool, session.user.id, id).await?;
+    queue::skip(
+        &state.pool,
+        &project,
+        session.user.id,
+        id,
+        body.reason,
+        body.note.as_deref(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

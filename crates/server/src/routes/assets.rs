@@ -14,11 +14,18 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::error::AppError;
 
-const FILES: &[(&str, &str, &str)] = &[(
-    "app.css",
-    "text/css; charset=utf-8",
-    include_str!("../../../../static/app.css"),
-)];
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../../static/app.css"),
+    ),
+    (
+        "js/annotate.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../static/js/annotate.js"),
+    ),
+];
 
 static VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut hasher = Sha256::new();

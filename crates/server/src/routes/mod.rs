@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod annotate;
 pub mod api;
 pub mod assets;
 pub mod health;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(sign_in::router())
         .merge(account::router())
+        .merge(annotate::router())
         .merge(review::router())
         .merge(admin::router())
         .merge(projects::router())
@@ -118,6 +120,17 @@ impl Pager {
     pub fn next(&self) -> Option<i64> {
         (self.page < self.pages).then(|| self.page + 1)
     }
+}
+
+/// Signs out (page or API alike): gives back the items the user holds, so
+/// others need not wait for the leases to expire, and ends the session.
+pub async fn end_session(
+    state: &AppState,
+    session: &ActiveSession,
+) -> Result<(), crate::error::AppError> {
+    crate::queue::release_all(&state.pool, session.user.id).await?;
+    crate::db::sessions::delete(&state.pool, session.token_hash()).await?;
+    Ok(())
 }
 
 /// A redirect target taken from user input: only a path on this site.

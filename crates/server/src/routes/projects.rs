@@ -87,6 +87,7 @@ struct FormValues {
     responses_per_item: String,
     annotations_per_item: String,
     lease_minutes: String,
+    revisable_recent: String,
     q_safety: bool,
     q_helpfulness: bool,
     q_harmlessness: bool,
@@ -125,6 +126,7 @@ impl From<&Settings> for FormValues {
             responses_per_item: s.responses_per_item.to_string(),
             annotations_per_item: s.annotations_per_item.to_string(),
             lease_minutes: format_minutes(s.lease_seconds),
+            revisable_recent: s.revisable_recent.to_string(),
             q_safety: s.questions.safety,
             q_helpfulness: s.questions.helpfulness,
             q_harmlessness: s.questions.harmlessness,
@@ -175,6 +177,7 @@ impl FormValues {
             responses_per_item: text("responses_per_item"),
             annotations_per_item: text("annotations_per_item"),
             lease_minutes: text("lease_minutes"),
+            revisable_recent: text("revisable_recent"),
             q_safety: ticked("q_safety"),
             q_helpfulness: ticked("q_helpfulness"),
             q_harmlessness: ticked("q_harmlessness"),
@@ -225,10 +228,16 @@ impl FormValues {
                 )
             })?
         };
-        let (responses_per_item, questions, taxonomy) = match frozen {
-            Some(s) => (s.responses_per_item, s.questions, s.taxonomy.clone()),
+        let (responses_per_item, annotations_per_item, questions, taxonomy) = match frozen {
+            Some(s) => (
+                s.responses_per_item,
+                s.annotations_per_item,
+                s.questions,
+                s.taxonomy.clone(),
+            ),
             None => (
                 number("responses per item (K)", &self.responses_per_item)?,
+                number("annotations per item (k)", &self.annotations_per_item)?,
                 self.questions(),
                 self.taxonomy()?,
             ),
@@ -237,8 +246,17 @@ impl FormValues {
             name: self.name.clone(),
             guidelines: self.guidelines.replace("\r\n", "\n"),
             responses_per_item,
-            annotations_per_item: number("annotations per item (k)", &self.annotations_per_item)?,
+            annotations_per_item,
             lease_seconds: (lease_minutes * 60.0).round() as i32,
+            // Empty (or left out by a script): the default.
+            revisable_recent: if self.revisable_recent.trim().is_empty() {
+                Settings::default().revisable_recent
+            } else {
+                number(
+                    "the number of recent submissions that may be revised",
+                    &self.revisable_recent,
+                )?
+            },
             questions,
             taxonomy,
             gold_rate: gold_percent / 100.0,

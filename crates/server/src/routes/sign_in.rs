@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::{Chrome, local_path};
 use crate::app::AppState;
 use crate::auth::{MaybeUser, PeerAddr, session, sign_in};
-use crate::db;
 use crate::error::{AppError, Result};
 
 pub fn router() -> Router<AppState> {
@@ -109,7 +108,7 @@ async fn sign_out(
     MaybeUser(session): MaybeUser,
 ) -> Result<Response> {
     if let Some(session) = session {
-        db::sessions::delete(&state.pool, session.token_hash()).await?;
+        super::end_session(&state, &session).await?;
     }
     let mut response = Redirect::to("/login").into_response();
     response

@@ -1,0 +1,477 @@
+//! The `assignments` table (leases) and the queue counters on `items`.
+//!
+//! The locking rules these statements follow, and why they cannot deadlock,
+//! are set out in `crate::queue`; each function says which rule it relies on.
+
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::projects::Project;
+
+/// The columns of an item as an annotator sees it, for `ItemContent`; `i`
+/// is the item. A macro, so statements stay `&'static str`.
+macro_rules! item_content {
+    () => {
+        "i.id as item_id, i.prompt, i.prompt_source,
+         coalesce((select json_agg(json_build_array(r.position, r.text) order by r.position)
+                   from responses r where r.item_id = i.id), '[]') as responses,
+         exists (select 1
+                 from json_each(case when json_typeof(i.source_labels) = 'object' then i.source_labels end) e
+                 where e.key like 'response\\_%\\_severity\\_level' and e.value::text = '3') as severe"
+    };
+}
+pub(crate) use item_content;
+
+/// An item with its responses, as an annotator sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ItemContent {
+    pub item_id: Uuid,
+    pub prompt: String,
+    pub prompt_source: Option<String>,
+    /// (position, text), in position order.
+    pub responses: Json<Vec<(i16, String)>>,
+    /// The source labels say severity 3 for some response.
+    pub severe: bool,
+}
+
+/// A live lease with its item.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LeaseRow {
+    pub assignment_id: Uuid,
+    pub expires_at: OffsetDateTime,
+    #[sqlx(flatten)]
+    pub item: ItemContent,
+}
+
+/// What one lease statement found.
+#[derive(Debug)]
+pub enum LeaseOutcome {
+    /// The annotator's lease: the live one (renewed) or a new one.
+    Leased(LeaseRow),
+    /// No item is free for this annotator.
+    Empty,
+    /// An item was locked but the lease could not be written, because the
+    /// same annotator leased it at the same moment: try again.
+    Raced,
+}
+
+#[derive(sqlx::FromRow)]
+struct LeaseResult {
+    found: i64,
+    assignment_id: Option<Uuid>,
+    expires_at: Option<OffsetDateTime>,
+    item_id: Option<Uuid>,
+    prompt: Option<String>,
+    prompt_source: Option<String>,
+    responses: Option<Json<Vec<(i16, String)>>>,
+    severe: Option<bool>,
+}
+
+/// The annotator's lease in the project, in ONE statement (one round trip,
+/// one transaction):
+///
+/// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
+///    gives the same item; a lease past its time but not yet swept still
+///    holds its slot, so it is simply taken up again).
+/// 2. otherwise `candidate`: the first free item in queue order — pending,
+///    `done + leased < k`, not one this annotator holds, submitted or
+///    skipped — locked `for no key update skip locked`, so concurrent
+///    leases (in any process) never wait for each other and never get the
+///    same row. PostgreSQL re-checks the counters on the newest row version
+///    before it hands the row over.
+/// 3. `leased`: the assignment row — new, or the annotator's own expired row
+///    for this item taken up again (same id, so a page holding it still works).
+/// 4. `counted`: `leased + 1` on the item, whose lock we hold.
+///
+/// A concurrent lease by the same annotator ends in a unique violation
+/// (`assignments_live_idx`) or in [`LeaseOutcome::Raced`]; the caller retries.
+pub async fn lease(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    annotator: Uuid,
+    k: i32,
+    lease_seconds: i32,
+    new_id: Uuid,
+) -> Result<LeaseOutcome, sqlx::Error> {
+    let row: LeaseResult = sqlx::query_as(concat!(
+        "with renewed as (
+             update assignments
+                set expires_at = now() + $4 * interval '1 second'
+              where project_id = $1 and annotator_id = $2 and state = 'leased'
+          returning id, item_id, expires_at
+         ),
+         candidate as (
+             select i.id
+               from items i
+              where i.project_id = $1 and i.state = 'pending' and i.done + i.leased < $3
+                and not exists (select 1 from renewed)
+                and not exists (select 1 from assignments a
+                                 where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
+              order by i.done desc, i.batch_seq, i.seq
+              limit 1
+                for no key update skip locked
+         ),
+         leased as (
+             insert into assignments as a (id, project_id, item_id, annotator_id, state, leased_at, expires_at)
+             select $5, $1, c.id, $2, 'leased', now(), now() + $4 * interval '1 second' from candidate c
+             on conflict (item_id, annotator_id) do update
+                set state = 'leased', leased_at = excluded.leased_at, expires_at = excluded.expires_at,
+                    ended_at = null
+              where a.state = 'expired'
+          returning a.id, a.item_id, a.expires_at
+         ),
+         counted as (
+             update items set leased = items.leased + 1
+               from leased where items.id = leased.item_id
+         ),
+         lease as (
+             select id, item_id, expires_at from renewed
+             union all
+             select id, item_id, expires_at from leased
+         )
+         select f.found, l.id as assignment_id, l.expires_at, ",
+        item_content!(),
+        "
+           from (select count(*) as found from candidate) f
+           left join lease l on true
+           left join items i on i.id = l.item_id"
+    ))
+    .bind(project_id)
+    .bind(annotator)
+    .bind(k)
+    .bind(lease_seconds)
+    .bind(new_id)
+    .fetch_one(db)
+    .await?;
+    Ok(
+        match (
+            row.assignment_id,
+            row.expires_at,
+            row.item_id,
+            row.prompt,
+            row.responses,
+        ) {
+            (
+                Some(assignment_id),
+                Some(expires_at),
+                Some(item_id),
+                Some(prompt),
+                Some(responses),
+            ) => LeaseOutcome::Leased(LeaseRow {
+                assignment_id,
+                expires_at,
+                item: ItemContent {
+                    item_id,
+                    prompt,
+                    prompt_source: row.prompt_source,
+                    responses,
+                    severe: row.severe.unwrap_or(false),
+                },
+            }),
+            _ if row.found > 0 => LeaseOutcome::Raced,
+            _ => LeaseOutcome::Empty,
+        },
+    )
+}
+
+/// The queue counters of an item, read under its lock.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct LockedItem {
+    pub item_id: Uuid,
+    pub done: i32,
+    pub leased: i32,
+    pub adjudicated: bool,
+}
+
+/// Locks the item of the annotator's assignment in the project (waiting for
+/// it): the first statement of every submit and skip, so that they take an
+/// item lock before anything else and hold no other lock while they wait.
+/// None: no such assignment of theirs. `item_id` of an assignment never
+/// changes, so reading it without a lock is safe.
+pub async fn lock_item(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+    annotator: Uuid,
+    project_id: Uuid,
+) -> Result<Option<LockedItem>, sqlx::Error> {
+    sqlx::query_as(
+        "select i.id as item_id, i.done, i.leased, i.state = 'adjudicated' as adjudicated
+           from items i
+          where i.id = (select a.item_id from assignments a
+                         where a.id = $1 and a.annotator_id = $2 and a.project_id = $3)
+            for no key update",
+    )
+    .bind(assignment_id)
+    .bind(annotator)
+    .bind(project_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// What a submit found and did (see [`submit`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubmitResult {
+    /// The assignment's state before the statement.
+    pub state: String,
+    pub expired: bool,
+    pub done: i32,
+    pub leased: i32,
+    pub item_state: String,
+    /// The new annotation, when it was stored.
+    pub annotation_id: Option<Uuid>,
+    /// The annotation this assignment had already, and its submission id.
+    pub existing_id: Option<Uuid>,
+    pub existing_submission: Option<Uuid>,
+}
+
+/// Shards of `project_progress` (see the migration).
+const PROGRESS_SHARDS: u8 = 16;
+
+/// What a new annotation records.
+#[derive(Debug, Clone)]
+pub struct NewAnnotation<'a> {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub annotator: Uuid,
+    pub assignment_id: Uuid,
+    pub submission_id: Uuid,
+    pub labels: &'a serde_json::Value,
+    pub seconds_spent: Option<f64>,
+    pub k: i32,
+}
+
+/// Stores the annotation if the assignment may still be submitted, in one
+/// statement. Call it after [`lock_item`] in the same transaction: this
+/// statement's snapshot is then taken under the item's lock, and every
+/// change of an assignment's state happens under its item's lock, so what
+/// it reads is current and stays so until commit.
+///
+/// Accepted: a lease (live, or past its time but not yet swept: its slot is
+/// still held), or an expired lease while the item has a free slot (a late
+/// submit). The item's counters move with it: `done + 1`, `leased - 1` for a
+/// lease, `complete` at k (counted in `project_progress`, in a shard picked
+/// by the annotation id's random last byte; that row's lock is the last
+/// lock the transaction takes).
+pub async fn submit(
+    conn: &mut PgConnection,
+    new: &NewAnnotation<'_>,
+) -> Result<SubmitResult, sqlx::Error> {
+    sqlx::query_as(
+        "with cur as (
+             select a.id, a.state, a.item_id, a.expires_at <= now() as expired,
+                    i.done, i.leased, i.state as item_state
+               from assignments a join items i on i.id = a.item_id
+              where a.id = $1
+         ),
+         ok as (
+             select * from cur
+              where item_state = 'pending' and done < $8
+                and (state = 'leased' or (state = 'expired' and done + leased < $8))
+         ),
+         stored as (
+             insert into annotations (id, project_id, item_id, annotator_id, assignment_id, submission_id,
+                                      labels, seconds_spent)
+             select $2, $3, ok.item_id, $4, ok.id, $5, $6, $7 from ok
+          returning id
+         ),
+         ended as (
+             update assignments a set state = 'submitted', ended_at = now()
+               from ok where a.id = ok.id
+         ),
+         counted as (
+             update items i
+                set done = i.done + 1,
+                    leased = i.leased - (ok.state = 'leased')::int,
+                    state = case when i.done + 1 >= $8 then 'complete'::item_state else i.state end
+               from ok where i.id = ok.item_id
+         ),
+         completed as (
+             insert into project_progress as p (project_id, shard, complete)
+             select $3, $9, 1 from ok where ok.done + 1 >= $8
+             on conflict (project_id, shard) do update set complete = p.complete + 1
+         )
+         select cur.state::text as state, cur.expired, cur.done, cur.leased, cur.item_state::text as item_state,
+                (select id from stored) as annotation_id,
+                an.id as existing_id, an.submission_id as existing_submission
+           from cur left join annotations an on an.assignment_id = cur.id",
+    )
+    .bind(new.assignment_id)
+    .bind(new.id)
+    .bind(new.project_id)
+    .bind(new.annotator)
+    .bind(new.submission_id)
+    .bind(new.labels)
+    .bind(new.seconds_spent)
+    .bind(new.k)
+    .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
+    .fetch_one(conn)
+    .await
+}
+
+/// Ends a lease that can no longer be submitted (its item was completed or
+/// adjudicated under it) and frees its slot. Under the item's lock.
+pub async fn end_dead_lease(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with ended as (
+             update assignments set state = 'expired', ended_at = now()
+              where id = $1 and state = 'leased'
+          returning item_id
+         )
+         update items i set leased = i.leased - 1 from ended where i.id = ended.item_id",
+    )
+    .bind(assignment_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks the assignment skipped (from leased: its slot is freed; from
+/// expired: it only records the skip, so the item never comes back to this
+/// annotator). Returns the state it had. Call after [`lock_item`], in the
+/// same transaction, for the reason given at [`submit`].
+pub async fn skip(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+    reason: &str,
+    note: Option<&str>,
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "with cur as (
+             select id, state, item_id from assignments where id = $1
+         ),
+         skipped as (
+             update assignments a
+                set state = 'skipped', skip_reason = $2::skip_reason, skip_note = $3, ended_at = now()
+               from cur where a.id = cur.id and cur.state in ('leased', 'expired')
+         ),
+         freed as (
+             update items i set leased = i.leased - 1
+               from cur where i.id = cur.item_id and cur.state = 'leased'
+         )
+         select state::text from cur",
+    )
+    .bind(assignment_id)
+    .bind(reason)
+    .bind(note)
+    .fetch_one(db)
+    .await
+}
+
+/// The advisory lock key of the expiry sweep ("safepref sweep").
+const SWEEP_LOCK: i64 = 0x7361_6665_7377_6570;
+
+/// One pass of the expiry sweep, in the caller's transaction: marks up to
+/// `limit` leases past their time `expired` and frees their slots. Returns
+/// how many, or None when another sweep holds the sweep's lock.
+///
+/// It never waits for an item: it locks them in id order with `skip locked`
+/// (an item busy right now is swept next time), so it takes part in no
+/// lock cycle. A lease renewed meanwhile is left alone: PostgreSQL re-checks
+/// `expires_at` on the newest row version before updating it.
+pub async fn sweep(conn: &mut PgConnection, limit: i64) -> Result<Option<u64>, sqlx::Error> {
+    let mine: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !mine {
+        return Ok(None);
+    }
+    let ended: i64 = sqlx::query_scalar(
+        "with due as (
+             select a.item_id from assignments a
+              where a.state = 'leased' and a.expires_at < now()
+              order by a.expires_at
+              limit $1
+         ),
+         locked as (
+             select i.id from items i
+              where i.id in (select item_id from due)
+              order by i.id
+                for no key update skip locked
+         ),
+         ended as (
+             update assignments a set state = 'expired', ended_at = now()
+               from locked
+              where a.item_id = locked.id and a.state = 'leased' and a.expires_at < now()
+          returning a.item_id
+         ),
+         freed as (
+             update items i set leased = i.leased - e.n
+               from (select item_id, count(*)::int as n from ended group by item_id) e
+              where i.id = e.item_id
+         )
+         select count(*) from ended",
+    )
+    .bind(limit)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(ended as u64))
+}
+
+/// Ends all of an annotator's live leases (at sign-out) and frees their
+/// slots; returns how many. Items are locked in id order, like every
+/// statement that holds more than one item lock.
+pub async fn release_all(db: impl PgExecutor<'_>, annotator: Uuid) -> Result<u64, sqlx::Error> {
+    let ended: i64 = sqlx::query_scalar(
+        "with locked as (
+             select i.id from items i
+              where i.id in (select item_id from assignments where annotator_id = $1 and state = 'leased')
+              order by i.id
+                for no key update
+         ),
+         ended as (
+             update assignments a set state = 'expired', ended_at = now()
+               from locked
+              where a.item_id = locked.id and a.annotator_id = $1 and a.state = 'leased'
+          returning a.item_id
+         ),
+         freed as (
+             update items i set leased = i.leased - 1 from ended where i.id = ended.item_id
+         )
+         select count(*) from ended",
+    )
+    .bind(annotator)
+    .fetch_one(db)
+    .await?;
+    Ok(ended as u64)
+}
+
+/// The item of one of the annotator's assignments (whatever its state).
+pub async fn item_of(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+    annotator: Uuid,
+) -> Result<Option<ItemContent>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "select ",
+        item_content!(),
+        " from assignments a join items i on i.id = a.item_id
+          where a.id = $1 and a.annotator_id = $2"
+    ))
+    .bind(assignment_id)
+    .bind(annotator)
+    .fetch_optional(db)
+    .await
+}
+
+/// The project an assignment belongs to, if the assignment is the annotator's.
+pub async fn project_of(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+    annotator: Uuid,
+) -> Result<Option<Project>, sqlx::Error> {
+    // `p.*`: `Project` reads the columns it knows by name.
+    sqlx::query_as(
+        "select p.* from projects p join assignments a on a.project_id = p.id
+          where a.id = $1 and a.annotator_id = $2",
+    )
+    .bind(assignment_id)
+    .bind(annotator)
+    .fetch_optional(db)
+    .await
+}

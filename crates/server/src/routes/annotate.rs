@@ -1,0 +1,717 @@
+//! The annotator's page: one item at a time from the queue, labelled with
+//! plain HTML forms (it all works without JavaScript); static/js/annotate.js
+//! adds the keyboard map, quick rule checks and loading the next item
+//! without a full page load.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use safepref_core::labels::{Labels, Questions, ResponseLabel};
+use safepref_core::taxonomy::{Category, Severity};
+use uuid::Uuid;
+
+use super::Chrome;
+use crate::app::AppState;
+use crate::auth::{ActiveSession, CurrentUser};
+use crate::db::projects::Project;
+use crate::error::{AppError, Result};
+use crate::queue::{self, LeasedItem, Progress, Recent, SkipReason};
+use crate::{markdown, projects};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/annotate/{project}", get(page))
+        .route("/annotate/{project}/submit", post(submit))
+        .route("/annotate/{project}/skip", post(skip))
+        .route("/annotate/{project}/guidelines", get(guidelines))
+        .route(
+            "/annotate/{project}/revise/{annotation}",
+            get(revise_form).post(revise),
+        )
+}
+
+/// Letters for response positions, as annotators see them.
+const LETTERS: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
+
+/// One response as the form shows it, with what was entered for it.
+struct ResponseView {
+    position: usize,
+    letter: &'static str,
+    text: String,
+    /// None: not yet chosen.
+    safe: Option<bool>,
+    severity: u8,
+    categories: Vec<CategoryView>,
+    helpful_rank: usize,
+    harmless_rank: usize,
+}
+
+struct CategoryView {
+    name: String,
+    description: String,
+    checked: bool,
+}
+
+struct SeverityView {
+    level: u8,
+    label: &'static str,
+    description: &'static str,
+}
+
+/// What the annotator entered so far (empty for a fresh item).
+#[derive(Default, Clone)]
+struct Entered {
+    labels: Option<Labels>,
+    /// The raw form, for values that did not make it into `labels`.
+    fields: Vec<(String, String)>,
+}
+
+impl Entered {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/annotate.html")]
+struct AnnotatePage {
+    chrome: Chrome,
+    project: Project,
+    questions: Questions,
+    item_id: Uuid,
+    prompt: String,
+    content_note: bool,
+    responses: Vec<ResponseView>,
+    severities: Vec<SeverityView>,
+    /// Where the form posts: a new submission, or a revision.
+    action: String,
+    assignment_id: Option<Uuid>,
+    submission_id: Uuid,
+    seconds: String,
+    overall: Option<usize>,
+    confidence: Option<u8>,
+    comment: String,
+    errors: Vec<String>,
+    progress: Progress,
+    recent: Vec<Recent>,
+    revising: bool,
+    guidelines_html: String,
+}
+
+impl AnnotatePage {
+    fn percent_complete(&self) -> i64 {
+        (self.progress.project_complete * 100)
+            .checked_div(self.progress.project_items)
+            .unwrap_or(0)
+    }
+
+    fn two_responses(&self) -> bool {
+        self.responses.len() == 2
+    }
+
+    fn ranks(&self) -> std::ops::RangeInclusive<usize> {
+        1..=self.responses.len()
+    }
+
+    fn is_overall(&self, position: &usize) -> bool {
+        self.overall == Some(*position)
+    }
+
+    fn confidence_levels(&self) -> [u8; 5] {
+        [1, 2, 3, 4, 5]
+    }
+
+    fn skip_reasons(&self) -> [(&'static str, &'static str); 4] {
+        [
+            ("unclear", "Unclear"),
+            ("wrong_language", "Wrong language"),
+            (
+                "too_disturbing",
+                "Too disturbing (never counts against you)",
+            ),
+            ("other", "Other"),
+        ]
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/annotate_done.html")]
+struct NothingLeft {
+    chrome: Chrome,
+    project: Project,
+    progress: Progress,
+    recent: Vec<Recent>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/guidelines.html")]
+struct GuidelinesPage {
+    chrome: Chrome,
+    project: Project,
+    guidelines_html: String,
+    categories: Vec<Category>,
+    severities: Vec<SeverityView>,
+}
+
+fn severities() -> Vec<SeverityView> {
+    Severity::ALL[1..]
+        .iter()
+        .map(|s| SeverityView {
+            level: u8::from(*s),
+            label: s.label(),
+            description: s.description(),
+        })
+        .collect()
+}
+
+/// Builds the page for `item`, showing what was `entered`.
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    state: &AppState,
+    session: &ActiveSession,
+    project: Project,
+    item: LeasedItem,
+    assignment_id: Option<Uuid>,
+    action: String,
+    entered: Entered,
+    errors: Vec<String>,
+) -> Result<AnnotatePage> {
+    let progress = queue::progress(&state.pool, &project, session.user.id).await?;
+    let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
+    let taxonomy = project.taxonomy.0.clone();
+    let k = item.responses.len();
+    let labels = entered.labels.clone();
+    let responses = item
+        .responses
+        .iter()
+        .enumerate()
+        .map(|(position, response)| {
+            let given = labels.as_ref().and_then(|l| l.responses.get(position));
+            let safe = given.map(|g| g.safe).or_else(|| {
+                match entered.field(&format!("r{position}_safe")) {
+                    Some("safe") => Some(true),
+                    Some("unsafe") => Some(false),
+                    _ => None,
+                }
+            });
+            let severity = given
+                .map(|g| g.severity)
+                .or_else(|| {
+                    entered
+                        .field(&format!("r{position}_severity"))
+                        .and_then(|v| v.parse().ok())
+                })
+                .unwrap_or(0);
+            let ticked = |name: &str| match given {
+                Some(g) => g.categories.iter().any(|c| c == name),
+                None => entered
+                    .fields
+                    .iter()
+                    .any(|(k, v)| *k == format!("r{position}_cat") && v == name),
+            };
+            let rank = |order: Option<&Vec<usize>>| {
+                order
+                    .and_then(|o| o.iter().position(|p| *p == position))
+                    .map_or(0, |r| r + 1)
+            };
+            ResponseView {
+                position,
+                letter: LETTERS[position],
+                text: response.text.clone(),
+                safe,
+                severity,
+                categories: taxonomy
+                    .categories
+                    .iter()
+                    .map(|c| CategoryView {
+                        name: c.name.clone(),
+                        description: c.description.clone(),
+                        checked: ticked(&c.name),
+                    })
+                    .collect(),
+                helpful_rank: rank(labels.as_ref().map(|l| &l.helpfulness)),
+                harmless_rank: rank(labels.as_ref().map(|l| &l.harmlessness)),
+            }
+        })
+        .collect();
+    let submission_id = entered
+        .field("submission_id")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(Uuid::new_v4);
+    Ok(AnnotatePage {
+        chrome: Chrome::new(Some(session)),
+        questions: project.questions.0,
+        guidelines_html: markdown::render(&project.guidelines),
+        content_note: item.severe && project.wellbeing.0.content_note_for_severe,
+        item_id: item.id,
+        prompt: item.prompt,
+        responses,
+        severities: severities(),
+        action,
+        assignment_id,
+        submission_id,
+        seconds: entered.field("seconds").unwrap_or("0").to_string(),
+        overall: labels.as_ref().and_then(|l| l.overall).filter(|o| *o < k),
+        confidence: labels.as_ref().and_then(|l| l.confidence),
+        comment: labels
+            .as_ref()
+            .and_then(|l| l.comment.clone())
+            .unwrap_or_default(),
+        errors,
+        progress,
+        recent,
+        revising: assignment_id.is_none(),
+        project,
+    })
+}
+
+async fn page(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(project_id): Path<Uuid>,
+) -> Result<Response> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let Some(lease) = queue::lease(&state.pool, &project, session.user.id).await? else {
+        let progress = queue::progress(&state.pool, &project, session.user.id).await?;
+        let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
+        return Ok(NothingLeft {
+            chrome: Chrome::new(Some(&session)),
+            project,
+            progress,
+            recent,
+        }
+        .into_response());
+    };
+    let action = format!("/annotate/{project_id}/submit");
+    let page = render(
+        &state,
+        &session,
+        project,
+        lease.item,
+        Some(lease.assignment_id),
+        action,
+        Entered::default(),
+        vec![],
+    )
+    .await?;
+    Ok(page.into_response())
+}
+
+/// Reads the labels out of the form. Problems the form itself can have
+/// (nothing chosen, ranks given twice) are reported here; the label rules
+/// are checked by the queue, which is the authority.
+fn labels_from(
+    fields: &[(String, String)],
+    k: usize,
+    questions: &Questions,
+) -> std::result::Result<Labels, Vec<String>> {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut problems = Vec::new();
+    let mut responses = Vec::new();
+    if questions.safety {
+        for (position, letter) in LETTERS.iter().enumerate().take(k) {
+            let safe = match get(&format!("r{position}_safe")) {
+                Some("safe") => true,
+                Some("unsafe") => false,
+                _ => {
+                    problems.push(format!("Response {letter}: choose Safe or Unsafe."));
+                    continue;
+                }
+            };
+            let severity = if safe {
+                0
+            } else {
+                get(&format!("r{position}_severity"))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            let categories = if safe {
+                vec![]
+            } else {
+                fields
+                    .iter()
+                    .filter(|(key, _)| *key == format!("r{position}_cat"))
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            };
+            responses.push(ResponseLabel {
+                safe,
+                categories,
+                severity,
+            });
+        }
+    }
+    let mut ranking = |question: &str, asked: bool| -> Vec<usize> {
+        if !asked {
+            return vec![];
+        }
+        if k == 2 {
+            return match get(question).and_then(|v| v.parse::<usize>().ok()) {
+                Some(best) if best < 2 => vec![best, 1 - best],
+                _ => {
+                    problems.push(format!("Choose which response is more {question}."));
+                    vec![]
+                }
+            };
+        }
+        let mut ranked: Vec<(usize, usize)> = (0..k)
+            .filter_map(|position| {
+                get(&format!("{question}_rank_{position}"))
+                    .and_then(|v| v.parse().ok())
+                    .map(|rank| (rank, position))
+            })
+            .collect();
+        ranked.sort();
+        let ranks: Vec<usize> = ranked.iter().map(|(rank, _)| *rank).collect();
+        if ranks != (1..=k).collect::<Vec<_>>() {
+            problems.push(format!(
+                "Rank every response from 1 (most {question}) to {k}, each rank once."
+            ));
+            return vec![];
+        }
+        ranked.into_iter().map(|(_, position)| position).collect()
+    };
+    let helpfulness = ranking("helpful", questions.helpfulness);
+    let harmlessness = ranking("harmless", questions.harmlessness);
+    let overall = if questions.overall {
+        let chosen = get("overall").and_then(|v| v.parse().ok());
+        if chosen.is_none() {
+            problems.push("Choose your overall preference.".into());
+        }
+        chosen
+    } else {
+        None
+    };
+    let confidence = if questions.confidence {
+        let chosen = get("confidence").and_then(|v| v.parse().ok());
+        if chosen.is_none() {
+            problems.push("Say how confident you are (1 to 5).".into());
+        }
+        chosen
+    } else {
+        None
+    };
+    let comment = get("comment")
+        .map(str::trim)
+        .filter(|c| questions.comment && !c.is_empty())
+        .map(String::from);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Labels {
+        responses,
+        helpfulness,
+        harmlessness,
+        overall,
+        confidence,
+        comment,
+    })
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(project_id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<Uuid>().ok())
+    };
+    let (Some(assignment_id), Some(submission_id)) = (get("assignment_id"), get("submission_id"))
+    else {
+        return Err(AppError::BadRequest(
+            "the form is missing its assignment; reload the page".into(),
+        ));
+    };
+    let seconds: f64 = fields
+        .iter()
+        .find(|(k, _)| k == "seconds")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0);
+    let k = project.responses_per_item as usize;
+    let outcome = match labels_from(&fields, k, &project.questions.0) {
+        Ok(labels) => queue::submit(
+            &state.pool,
+            &project,
+            session.user.id,
+            assignment_id,
+            submission_id,
+            &labels,
+            seconds,
+        )
+        .await
+        .map_err(|e| (Some(labels), e)),
+        Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to(&format!("/annotate/{project_id}")).into_response()),
+        Err((labels, err @ (AppError::BadRequest(_) | AppError::Conflict(_)))) => {
+            // Show the same item again with what was entered and why it was refused.
+            let status = err.status();
+            let item = queue::assigned_item(&state.pool, session.user.id, assignment_id).await?;
+            let entered = Entered { labels, fields };
+            let errors = err.to_string().lines().map(String::from).collect();
+            let action = format!("/annotate/{project_id}/submit");
+            let page = render(
+                &state,
+                &session,
+                project,
+                item,
+                Some(assignment_id),
+                action,
+                entered,
+                errors,
+            )
+            .await?;
+            Ok((status, page).into_response())
+        }
+        Err((_, other)) => Err(other),
+    }
+}
+
+async fn skip(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(project_id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Redirect> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let assignment_id = get("assignment_id")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            AppError::BadRequest("the form is missing its assignment; reload the page".into())
+        })?;
+    let reason = match get("reason") {
+        Some("unclear") => SkipReason::Unclear,
+        Some("wrong_language") => SkipReason::WrongLanguage,
+        Some("too_disturbing") => SkipReason::TooDisturbing,
+        Some("other") => SkipReason::Other,
+        _ => return Err(AppError::BadRequest("choose why you skip this item".into())),
+    };
+    let note = get("note").map(str::trim).filter(|n| !n.is_empty());
+    queue::skip(
+        &state.pool,
+        &project,
+        session.user.id,
+        assignment_id,
+        reason,
+        note,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/annotate/{project_id}")))
+}
+
+async fn guidelines(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(project_id): Path<Uuid>,
+) -> Result<GuidelinesPage> {
+    let project = projects::find(&state.pool, project_id).await?;
+    Ok(GuidelinesPage {
+        chrome: Chrome::new(Some(&session)),
+        guidelines_html: markdown::render(&project.guidelines),
+        categories: project.taxonomy.0.categories.clone(),
+        severities: severities(),
+        project,
+    })
+}
+
+async fn revise_form(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path((project_id, annotation_id)): Path<(Uuid, Uuid)>,
+) -> Result<AnnotatePage> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let (item, labels) =
+        queue::annotation_for_revision(&state.pool, &project, session.user.id, annotation_id)
+            .await?;
+    let action = format!("/annotate/{project_id}/revise/{annotation_id}");
+    let entered = Entered {
+        labels: Some(labels),
+        fields: vec![],
+    };
+    render(
+        &state,
+        &session,
+        project,
+        item,
+        None,
+        action,
+        entered,
+        vec![],
+    )
+    .await
+}
+
+async fn revise(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path((project_id, annotation_id)): Path<(Uuid, Uuid)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let k = project.responses_per_item as usize;
+    let outcome = match labels_from(&fields, k, &project.questions.0) {
+        Ok(labels) => queue::revise(
+            &state.pool,
+            &project,
+            session.user.id,
+            annotation_id,
+            &labels,
+        )
+        .await
+        .map_err(|e| (Some(labels), e)),
+        Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/annotate/{project_id}")).into_response()),
+        Err((labels, err @ (AppError::BadRequest(_) | AppError::Conflict(_)))) => {
+            let status = err.status();
+            let (item, _) = queue::annotation_for_revision(
+                &state.pool,
+                &project,
+                session.user.id,
+                annotation_id,
+            )
+            .await?;
+            let action = format!("/annotate/{project_id}/revise/{annotation_id}");
+            let errors = err.to_string().lines().map(String::from).collect();
+            let page = render(
+                &state,
+                &session,
+                project,
+                item,
+                None,
+                action,
+                Entered { labels, fields },
+                errors,
+            )
+            .await?;
+            Ok((status, page).into_response())
+        }
+        Err((_, other)) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_form_becomes_labels() {
+        let fields = form(&[
+            ("r0_safe", "unsafe"),
+            ("r0_severity", "2"),
+            ("r0_cat", "Violence"),
+            ("r0_cat", "Drugs"),
+            ("r1_safe", "safe"),
+            ("r1_severity", "3"),
+            ("r1_cat", "Violence"),
+            ("helpful", "0"),
+            ("harmless", "1"),
+            ("comment", "  fine  "),
+        ]);
+        let labels = labels_from(&fields, 2, &Questions::default()).unwrap();
+        assert_eq!(
+            labels.responses[0],
+            ResponseLabel {
+                safe: false,
+                categories: vec!["Violence".into(), "Drugs".into()],
+                severity: 2
+            }
+        );
+        assert_eq!(
+            labels.responses[1],
+            ResponseLabel {
+                safe: true,
+                categories: vec![],
+                severity: 0
+            },
+            "a safe response drops what the hidden fields held"
+        );
+        assert_eq!(
+            (labels.helpfulness, labels.harmlessness),
+            (vec![0, 1], vec![1, 0])
+        );
+        assert_eq!(labels.comment.as_deref(), Some("fine"));
+    }
+
+    #[test]
+    fn missing_choices_are_named() {
+        let problems =
+            labels_from(&form(&[("r1_safe", "safe")]), 2, &Questions::default()).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("Response A: choose Safe or Unsafe")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("more helpful")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("more harmless")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn rankings_of_more_than_two_need_each_rank_once() {
+        let questions = Questions {
+            safety: false,
+            harmlessness: false,
+            comment: false,
+            ..Questions::default()
+        };
+        let ok = labels_from(
+            &form(&[
+                ("helpful_rank_0", "2"),
+                ("helpful_rank_1", "3"),
+                ("helpful_rank_2", "1"),
+            ]),
+            3,
+            &questions,
+        )
+        .unwrap();
+        assert_eq!(ok.helpfulness, vec![2, 0, 1]);
+        let twice = labels_from(
+            &form(&[
+                ("helpful_rank_0", "1"),
+                ("helpful_rank_1", "1"),
+                ("helpful_rank_2", "2"),
+            ]),
+            3,
+            &questions,
+        );
+        assert!(twice.unwrap_err()[0].contains("each rank once"));
+    }
+}
