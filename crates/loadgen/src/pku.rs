@@ -12,28 +12,9 @@ use std::io::{self, Write};
 use rand::rngs::StdRng;
 use rand::seq::index;
 use rand::{Rng, SeedableRng};
+use safepref_core::records::PKU_KEYS as KEYS;
 use safepref_core::taxonomy::PKU_19;
 use sha2::{Digest, Sha256};
-
-/// The keys of a PKU-SafeRLHF record, in the dataset's order.
-pub const KEYS: [&str; 16] = [
-    "prompt",
-    "response_0",
-    "response_1",
-    "prompt_source",
-    "response_0_source",
-    "response_1_source",
-    "is_response_0_safe",
-    "is_response_1_safe",
-    "response_0_harm_category",
-    "response_1_harm_category",
-    "response_0_severity_level",
-    "response_1_severity_level",
-    "better_response_id",
-    "safer_response_id",
-    "response_0_sha256",
-    "response_1_sha256",
-];
 
 /// Lengths in characters, shaped after the real sample in data/ (prompts:
 /// mean 129, at most 346; responses: mean 560, median 507, 36 to 2,318):

@@ -32,6 +32,20 @@ pub async fn project(pool: &PgPool, k: i32) -> Project {
     projects::create(pool, None, settings).await.unwrap()
 }
 
+/// Writes `text` to a file named `name` and imports it into `project`.
+pub async fn import_text(
+    pool: &PgPool,
+    project: &Project,
+    name: &str,
+    text: &str,
+    options: Options,
+) -> Result<Vec<import::FileReport>, ImportError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    import::import_files(pool, project, &[Source::from_path(&path)], None, options).await
+}
+
 fn write_jsonl(dir: &Path, name: &str, rows: &[Value]) -> PathBuf {
     let path = dir.join(name);
     let mut file = std::fs::File::create(&path).unwrap();

@@ -1322,14 +1322,11 @@ fn skip_reasons_are_snake_case() {
 async fn severe_source_labels_are_flagged_for_the_content_note() {
     let app = TestApp::spawn().await;
     let project = crate::import::project(&app.pool, 2).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sample.jsonl");
-    std::fs::write(&path, crate::import::SAMPLE).unwrap();
-    import::import_files(
+    crate::import::import_text(
         &app.pool,
         &project,
-        &[Source::from_path(&path)],
-        None,
+        "sample.jsonl",
+        crate::import::SAMPLE,
         Options::default(),
     )
     .await

@@ -202,16 +202,13 @@ async fn every_route_answers_each_role_as_it_should() {
 }
 
 async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
-    use safepref_server::import::{self, Options, Source};
+    use safepref_server::import::Options;
     let project = crate::import::project(&app.pool, 2).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sample.jsonl");
-    std::fs::write(&path, crate::import::SAMPLE).unwrap();
-    let reports = import::import_files(
+    let reports = crate::import::import_text(
         &app.pool,
         &project,
-        &[Source::from_path(&path)],
-        None,
+        "sample.jsonl",
+        crate::import::SAMPLE,
         Options::default(),
     )
     .await

@@ -419,60 +419,41 @@ fn labels_from(
     })
 }
 
-async fn submit(
-    State(state): State<AppState>,
-    CurrentUser(session): CurrentUser,
-    Path(project_id): Path<Uuid>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response> {
-    let project = projects::find(&state.pool, project_id).await?;
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.parse::<Uuid>().ok())
-    };
-    let (Some(assignment_id), Some(submission_id)) = (get("assignment_id"), get("submission_id"))
-    else {
-        return Err(AppError::BadRequest(
-            "the form is missing its assignment; reload the page".into(),
-        ));
-    };
-    let seconds: f64 = fields
-        .iter()
-        .find(|(k, _)| k == "seconds")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0.0);
+/// Reads the labels and hands them to `save`; a refusal (a broken rule, a
+/// late submit that lost its slot) shows the same item again with what was
+/// entered and why.
+#[allow(clippy::too_many_arguments)]
+async fn save_or_show_again<F, Fut>(
+    state: &AppState,
+    session: &ActiveSession,
+    project: Project,
+    fields: Vec<(String, String)>,
+    assignment_id: Option<Uuid>,
+    action: String,
+    item: impl AsyncFnOnce() -> Result<LeasedItem>,
+    save: F,
+) -> Result<Response>
+where
+    F: FnOnce(Labels) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let k = project.responses_per_item as usize;
     let outcome = match labels_from(&fields, k, &project.questions.0) {
-        Ok(labels) => queue::submit(
-            &state.pool,
-            &project,
-            session.user.id,
-            assignment_id,
-            submission_id,
-            &labels,
-            seconds,
-        )
-        .await
-        .map_err(|e| (Some(labels), e)),
+        Ok(labels) => save(labels.clone()).await.map_err(|e| (Some(labels), e)),
         Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
     };
     match outcome {
-        Ok(_) => Ok(Redirect::to(&format!("/annotate/{project_id}")).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/annotate/{}", project.id)).into_response()),
         Err((labels, err @ (AppError::BadRequest(_) | AppError::Conflict(_)))) => {
-            // Show the same item again with what was entered and why it was refused.
             let status = err.status();
-            let item = queue::assigned_item(&state.pool, session.user.id, assignment_id).await?;
-            let entered = Entered { labels, fields };
             let errors = err.to_string().lines().map(String::from).collect();
-            let action = format!("/annotate/{project_id}/submit");
+            let entered = Entered { labels, fields };
             let page = render(
-                &state,
-                &session,
+                state,
+                session,
                 project,
-                item,
-                Some(assignment_id),
+                item().await?,
+                assignment_id,
                 action,
                 entered,
                 errors,
@@ -482,6 +463,57 @@ async fn submit(
         }
         Err((_, other)) => Err(other),
     }
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(project_id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let uuid = |name: &str| field(name).and_then(|v| v.parse::<Uuid>().ok());
+    let (Some(assignment_id), Some(submission_id)) = (uuid("assignment_id"), uuid("submission_id"))
+    else {
+        return Err(AppError::BadRequest(
+            "the form is missing its assignment; reload the page".into(),
+        ));
+    };
+    let seconds: f64 = field("seconds").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let (pool, annotator) = (&state.pool, session.user.id);
+    let action = format!("/annotate/{project_id}/submit");
+    let item = async || queue::assigned_item(pool, annotator, assignment_id).await;
+    let project_for_save = project.clone();
+    let save = async move |labels: Labels| {
+        queue::submit(
+            pool,
+            &project_for_save,
+            annotator,
+            assignment_id,
+            submission_id,
+            &labels,
+            seconds,
+        )
+        .await
+        .map(|_| ())
+    };
+    save_or_show_again(
+        &state,
+        &session,
+        project,
+        fields,
+        Some(assignment_id),
+        action,
+        item,
+        save,
+    )
+    .await
 }
 
 async fn skip(
@@ -571,47 +603,20 @@ async fn revise(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let project = projects::find(&state.pool, project_id).await?;
-    let k = project.responses_per_item as usize;
-    let outcome = match labels_from(&fields, k, &project.questions.0) {
-        Ok(labels) => queue::revise(
-            &state.pool,
-            &project,
-            session.user.id,
-            annotation_id,
-            &labels,
+    let (pool, annotator) = (&state.pool, session.user.id);
+    let action = format!("/annotate/{project_id}/revise/{annotation_id}");
+    let (for_item, for_save) = (project.clone(), project.clone());
+    let item = async || {
+        Ok(
+            queue::annotation_for_revision(pool, &for_item, annotator, annotation_id)
+                .await?
+                .0,
         )
-        .await
-        .map_err(|e| (Some(labels), e)),
-        Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
     };
-    match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/annotate/{project_id}")).into_response()),
-        Err((labels, err @ (AppError::BadRequest(_) | AppError::Conflict(_)))) => {
-            let status = err.status();
-            let (item, _) = queue::annotation_for_revision(
-                &state.pool,
-                &project,
-                session.user.id,
-                annotation_id,
-            )
-            .await?;
-            let action = format!("/annotate/{project_id}/revise/{annotation_id}");
-            let errors = err.to_string().lines().map(String::from).collect();
-            let page = render(
-                &state,
-                &session,
-                project,
-                item,
-                None,
-                action,
-                Entered { labels, fields },
-                errors,
-            )
-            .await?;
-            Ok((status, page).into_response())
-        }
-        Err((_, other)) => Err(other),
-    }
+    let save = async move |labels: Labels| {
+        queue::revise(pool, &for_save, annotator, annotation_id, &labels).await
+    };
+    save_or_show_again(&state, &session, project, fields, None, action, item, save).await
 }
 
 #[cfg(test)]
