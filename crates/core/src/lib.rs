@@ -1,6 +1,8 @@
 //! safepref-core: the annotation domain, pure — no IO, no async, no SQL.
 //! The server, the exports and the load generator build on it.
 
+pub mod agreement;
+pub mod consolidate;
 pub mod labels;
 pub mod records;
 pub mod taxonomy;

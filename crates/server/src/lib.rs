@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod pg;
 pub mod projects;
 pub mod queue;
+pub mod report;
 pub mod routes;
 
 pub use app::{AppState, app, serve};

@@ -10,5 +10,6 @@ mod import;
 mod pages;
 mod projects;
 mod queue;
+mod report;
 mod roles;
 mod supervisor;

@@ -89,6 +89,11 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     ),
     (Method::Get, "/api/v1/projects", Some(Role::Annotator)),
     (
+        Method::Get,
+        "/api/v1/projects/{project}/report",
+        Some(Role::Lead),
+    ),
+    (
         Method::Post,
         "/api/v1/projects/{project}/lease",
         Some(Role::Annotator),

@@ -45,6 +45,17 @@ pub enum Command {
     Import(ImportArgs),
     /// Set up a demo project with the PKU-SafeRLHF sample and demo accounts.
     Demo,
+    /// The agreement report of a project (or one of its batches).
+    Report {
+        /// The project's name.
+        #[arg(long)]
+        project: String,
+        /// Only this batch (its number in the project).
+        #[arg(long)]
+        batch: Option<i32>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +81,12 @@ pub enum ProjectCommand {
     },
     /// List projects with their counts.
     List,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -154,6 +171,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Project(command) => projects::run(&database, command).await,
         Command::Import(args) => projects::import(&database, args).await,
         Command::Demo => demo::run(&database).await,
+        Command::Report {
+            project,
+            batch,
+            format,
+        } => report(&database, &project, batch, format).await,
     };
     database.close().await.context("closing the database")?;
     outcome
@@ -213,4 +235,19 @@ async fn housekeeping(state: AppState) {
             tracing::warn!(error = %e, "removing old sign-in failures");
         }
     }
+}
+
+async fn report(
+    database: &Database,
+    project: &str,
+    batch: Option<i32>,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    let project = crate::projects::find_by_name(&database.pool, project).await?;
+    let report = crate::report::build(&database.pool, &project, batch).await?;
+    match format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Text => print!("{}", crate::report::text(&report)),
+    }
+    Ok(())
 }

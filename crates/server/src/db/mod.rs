@@ -8,6 +8,7 @@ pub mod audit;
 pub mod batches;
 pub mod items;
 pub mod projects;
+pub mod report;
 pub mod sessions;
 pub mod sign_in;
 pub mod users;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::Pager;
 use crate::app::AppState;
-use crate::auth::{CurrentUser, MaybeUser, PeerAddr, RequireAdmin, session, sign_in};
+use crate::auth::{CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, session, sign_in};
 use crate::db::{self, users::User};
 use crate::error::{AppError, Result};
 use crate::{projects, queue};
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/users", get(users))
         .route("/api/v1/projects", get(project_list))
+        .route("/api/v1/projects/{id}/report", get(report))
         .route("/api/v1/projects/{id}/lease", post(lease))
         .route("/api/v1/assignments/{id}/submit", post(submit))
         .route("/api/v1/assignments/{id}/skip", post(skip))
@@ -215,4 +216,22 @@ async fn skip(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    batch: Option<i32>,
+}
+
+/// The agreement report (leads and admins): the same numbers as `safepref report`.
+async fn report(
+    State(state): State<AppState>,
+    RequireLead(_): RequireLead,
+    Path(id): Path<Uuid>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Json<Value>> {
+    let project = crate::projects::find(&state.pool, id).await?;
+    Ok(Json(
+        crate::report::build(&state.pool, &project, query.batch).await?,
+    ))
 }

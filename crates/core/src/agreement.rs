@@ -1,0 +1,1298 @@
+//! Inter-annotator agreement statistics, pure functions over reliability data.
+//!
+//! Definitions follow `DESIGN.md` ("Agreement and consolidation — definitions
+//! to match"):
+//!
+//! * Krippendorff's alpha (Krippendorff 2011, "Computing Krippendorff's
+//!   Alpha-Reliability") through the coincidence matrix, with the nominal,
+//!   ordinal and interval metrics and any distance function δ(a, b) — e.g.
+//!   [`masi_distance`] (Passonneau 2006) on category sets.
+//! * Fleiss' kappa (Fleiss 1971), Cohen's kappa per pair of coders, raw
+//!   percent agreement and positive / negative specific agreement.
+//! * A seeded, reproducible percentile bootstrap CI for any of these.
+//!
+//! Every statistic returns `None` when it is undefined (no pairable values,
+//! one category only, too few shared units …); no number is ever made up.
+//!
+//! # Reliability data
+//!
+//! [`Ratings<V>`] holds one row per *unit* (an item, or a response of an
+//! item); row `u` is indexed by coder: `units[u][c]` is coder `c`'s value for
+//! unit `u`, `None` when missing. Rows may have different lengths: a coder
+//! index past the end of a row is simply missing. Coders are identified only
+//! by their index, so callers map annotator ids to `0..coders` themselves.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Reliability data: units × coders, values possibly missing.
+///
+/// `units()[u][c]` is the value coder `c` gave unit `u`, or `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ratings<V> {
+    units: Vec<Vec<Option<V>>>,
+}
+
+impl<V> Default for Ratings<V> {
+    fn default() -> Self {
+        Self { units: Vec::new() }
+    }
+}
+
+impl<V> Ratings<V> {
+    /// Empty reliability data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From rows indexed by unit, each row indexed by coder.
+    pub fn from_units(units: Vec<Vec<Option<V>>>) -> Self {
+        Self { units }
+    }
+
+    /// From rows indexed by coder, each row indexed by unit — the layout of
+    /// Krippendorff's reliability-data tables. Transposed on the way in.
+    pub fn from_coder_rows(rows: Vec<Vec<Option<V>>>) -> Self {
+        let coders = rows.len();
+        let n_units = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut units: Vec<Vec<Option<V>>> = (0..n_units)
+            .map(|_| (0..coders).map(|_| None).collect())
+            .collect();
+        for (c, row) in rows.into_iter().enumerate() {
+            for (u, v) in row.into_iter().enumerate() {
+                units[u][c] = v;
+            }
+        }
+        Self { units }
+    }
+
+    /// From `(unit, coder, value)` triples. Units and coders are dense
+    /// indices; a later triple for the same `(unit, coder)` replaces an
+    /// earlier one.
+    pub fn from_triples(triples: impl IntoIterator<Item = (usize, usize, V)>) -> Self {
+        let mut r = Self::new();
+        for (u, c, v) in triples {
+            r.set(u, c, v);
+        }
+        r
+    }
+
+    /// Set coder `coder`'s value for unit `unit`, growing as needed.
+    pub fn set(&mut self, unit: usize, coder: usize, value: V) {
+        if self.units.len() <= unit {
+            self.units.resize_with(unit + 1, Vec::new);
+        }
+        let row = &mut self.units[unit];
+        if row.len() <= coder {
+            row.resize_with(coder + 1, || None);
+        }
+        row[coder] = Some(value);
+    }
+
+    /// Append a unit (a row indexed by coder).
+    pub fn push_unit(&mut self, row: Vec<Option<V>>) {
+        self.units.push(row);
+    }
+
+    /// The rows, indexed by unit then coder.
+    pub fn units(&self) -> &[Vec<Option<V>>] {
+        &self.units
+    }
+
+    /// Number of units (rows), including those with fewer than two values.
+    pub fn unit_count(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Number of coders: one past the highest coder index seen.
+    pub fn coder_count(&self) -> usize {
+        self.units.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// Units with at least two values (the ones alpha and agreement use).
+    pub fn pairable_units(&self) -> usize {
+        self.units
+            .iter()
+            .filter(|u| present(u).count() >= 2)
+            .count()
+    }
+
+    /// Number of pairable values `n` (values in units with at least two).
+    pub fn pairable_values(&self) -> usize {
+        self.units
+            .iter()
+            .map(|u| present(u).count())
+            .filter(|&m| m >= 2)
+            .sum()
+    }
+
+    /// The same data with every value mapped.
+    pub fn map<W>(&self, mut f: impl FnMut(&V) -> W) -> Ratings<W> {
+        Ratings {
+            units: self
+                .units
+                .iter()
+                .map(|row| row.iter().map(|v| v.as_ref().map(&mut f)).collect())
+                .collect(),
+        }
+    }
+}
+
+fn present<V>(row: &[Option<V>]) -> impl Iterator<Item = &V> {
+    row.iter().flatten()
+}
+
+// ---------------------------------------------------------------------------
+// Krippendorff's alpha
+// ---------------------------------------------------------------------------
+
+/// The coincidence matrix of reliability data (Krippendorff 2011, §B).
+///
+/// `values` are the distinct pairable values in ascending order;
+/// `matrix[c][k]` is o_ck; `marginals[c]` is n_c; `n` is the number of
+/// pairable values. Units with fewer than two values contribute nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coincidence<V> {
+    pub values: Vec<V>,
+    pub matrix: Vec<Vec<f64>>,
+    pub marginals: Vec<f64>,
+    pub n: f64,
+}
+
+/// Build the coincidence matrix: o_ck = Σ_u (number of c–k pairs of values in
+/// u, ordered, from different coders) / (m_u − 1).
+pub fn coincidence<V: Ord + Clone>(ratings: &Ratings<V>) -> Coincidence<V> {
+    let mut index: BTreeMap<V, usize> = BTreeMap::new();
+    for row in ratings.units() {
+        if present(row).count() >= 2 {
+            for v in present(row) {
+                if !index.contains_key(v) {
+                    index.insert(v.clone(), 0);
+                }
+            }
+        }
+    }
+    for (i, slot) in index.values_mut().enumerate() {
+        *slot = i;
+    }
+    let k = index.len();
+    let mut matrix = vec![vec![0.0; k]; k];
+    let mut counts: Vec<(usize, f64)> = Vec::new();
+    for row in ratings.units() {
+        let m = present(row).count();
+        if m < 2 {
+            continue;
+        }
+        counts.clear();
+        for v in present(row) {
+            let i = index[v];
+            match counts.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, n)) => *n += 1.0,
+                None => counts.push((i, 1.0)),
+            }
+        }
+        let w = 1.0 / (m as f64 - 1.0);
+        for &(c, nc) in &counts {
+            for &(d, nd) in &counts {
+                let pairs = if c == d { nc * (nc - 1.0) } else { nc * nd };
+                matrix[c][d] += pairs * w;
+            }
+        }
+    }
+    let marginals: Vec<f64> = matrix.iter().map(|r| r.iter().sum()).collect();
+    let n = ratings.pairable_values() as f64;
+    Coincidence {
+        values: index.into_keys().collect(),
+        matrix,
+        marginals,
+        n,
+    }
+}
+
+/// Alpha from a coincidence matrix and a matrix of squared distances
+/// `delta[c][k]` over `coincidence.values`:
+/// α = 1 − (n − 1) Σ o_ck δ_ck / Σ n_c n_k δ_ck. `None` when there are no
+/// pairable values, the expected disagreement is 0, or `delta` is not
+/// k × k.
+pub fn alpha_from_coincidence<V>(c: &Coincidence<V>, delta: &[Vec<f64>]) -> Option<f64> {
+    if c.n < 2.0 || c.values.is_empty() {
+        return None;
+    }
+    let k = c.values.len();
+    if delta.len() != k || delta.iter().any(|row| row.len() != k) {
+        return None;
+    }
+    let mut observed = 0.0;
+    let mut expected = 0.0;
+    for ((row, &ni), drow) in c.matrix.iter().zip(&c.marginals).zip(delta) {
+        for ((&o, &nj), &d) in row.iter().zip(&c.marginals).zip(drow) {
+            observed += o * d;
+            expected += ni * nj * d;
+        }
+    }
+    // Guard against rounding noise and non-finite distances.
+    if !expected.is_finite() || !observed.is_finite() || expected <= 1e-12 * c.n * c.n {
+        return None;
+    }
+    Some(1.0 - (c.n - 1.0) * observed / expected)
+}
+
+/// Krippendorff's alpha with any distance function δ(a, b) (the *squared*
+/// difference in Krippendorff's notation; δ(a, a) should be 0).
+pub fn alpha_with<V: Ord + Clone>(
+    ratings: &Ratings<V>,
+    delta: impl Fn(&V, &V) -> f64,
+) -> Option<f64> {
+    let c = coincidence(ratings);
+    let d: Vec<Vec<f64>> = c
+        .values
+        .iter()
+        .map(|a| c.values.iter().map(|b| delta(a, b)).collect())
+        .collect();
+    alpha_from_coincidence(&c, &d)
+}
+
+/// Nominal alpha: δ = 0 if equal, 1 otherwise.
+pub fn alpha_nominal<V: Ord + Clone>(ratings: &Ratings<V>) -> Option<f64> {
+    alpha_with(ratings, |a, b| if a == b { 0.0 } else { 1.0 })
+}
+
+/// Ordinal alpha: δ_ck = (Σ_{g=c..k} n_g − (n_c + n_k)/2)² over the values
+/// in their `Ord` order (only the order matters, not the magnitudes).
+pub fn alpha_ordinal<V: Ord + Clone>(ratings: &Ratings<V>) -> Option<f64> {
+    let c = coincidence(ratings);
+    let d = ordinal_deltas(&c.marginals);
+    alpha_from_coincidence(&c, &d)
+}
+
+/// Ordinal δ matrix from the marginals n_c of values in ascending order.
+fn ordinal_deltas(m: &[f64]) -> Vec<Vec<f64>> {
+    let k = m.len();
+    (0..k)
+        .map(|i| {
+            (0..k)
+                .map(|j| {
+                    let (lo, hi) = (i.min(j), i.max(j));
+                    let x = m[lo..=hi].iter().sum::<f64>() - (m[lo] + m[hi]) / 2.0;
+                    x * x
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn fixed_deltas<V>(values: &[V], delta: impl Fn(&V, &V) -> f64) -> Vec<Vec<f64>> {
+    values
+        .iter()
+        .map(|a| values.iter().map(|b| delta(a, b)).collect())
+        .collect()
+}
+
+/// Interval alpha: δ = (a − b)².
+pub fn alpha_interval<V: Ord + Copy + Into<f64>>(ratings: &Ratings<V>) -> Option<f64> {
+    alpha_with(ratings, |&a, &b| {
+        let x = a.into() - b.into();
+        x * x
+    })
+}
+
+/// A level of measurement for [`alpha`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Nominal,
+    Ordinal,
+    Interval,
+}
+
+/// Krippendorff's alpha for numeric-valued data under the given metric.
+pub fn alpha<V: Ord + Copy + Into<f64>>(ratings: &Ratings<V>, metric: Metric) -> Option<f64> {
+    match metric {
+        Metric::Nominal => alpha_nominal(ratings),
+        Metric::Ordinal => alpha_ordinal(ratings),
+        Metric::Interval => alpha_interval(ratings),
+    }
+}
+
+/// MASI distance (Passonneau 2006): 1 − Jaccard × monotonicity, where
+/// monotonicity is 1 if the sets are equal, 2/3 if one is a subset of the
+/// other, 1/3 if they overlap otherwise and 0 if disjoint. Two empty sets are
+/// equal (distance 0); an empty and a non-empty set are disjoint (distance 1).
+pub fn masi_distance(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    if a == b {
+        return 0.0;
+    }
+    let inter = a.intersection(b).count();
+    if inter == 0 {
+        return 1.0;
+    }
+    let union = a.len() + b.len() - inter;
+    let jaccard = inter as f64 / union as f64;
+    let monotonicity = if inter == a.len() || inter == b.len() {
+        2.0 / 3.0
+    } else {
+        1.0 / 3.0
+    };
+    1.0 - jaccard * monotonicity
+}
+
+/// Alpha on category sets with the MASI distance.
+pub fn alpha_masi(ratings: &Ratings<BTreeSet<String>>) -> Option<f64> {
+    alpha_with(ratings, masi_distance)
+}
+
+// ---------------------------------------------------------------------------
+// Kappas and raw agreement
+// ---------------------------------------------------------------------------
+
+/// Fleiss' kappa from a count table: `table[i][j]` is the number of raters
+/// who put subject `i` in category `j`. Every row must sum to the same
+/// n ≥ 2; `None` otherwise, for no subjects, or when P_e = 1.
+pub fn fleiss_kappa_counts(table: &[Vec<usize>]) -> Option<f64> {
+    let first = table.first()?;
+    let n: usize = first.iter().sum();
+    if n < 2 || table.iter().any(|r| r.iter().sum::<usize>() != n) {
+        return None;
+    }
+    let k = table.iter().map(Vec::len).max().unwrap_or(0);
+    let subjects = table.len() as f64;
+    let nf = n as f64;
+    let mut col = vec![0.0; k];
+    let mut p_bar = 0.0;
+    for row in table {
+        let mut sq = 0.0;
+        for (j, &x) in row.iter().enumerate() {
+            col[j] += x as f64;
+            sq += (x * x) as f64;
+        }
+        p_bar += (sq - nf) / (nf * (nf - 1.0));
+    }
+    p_bar /= subjects;
+    let p_e: f64 = col
+        .iter()
+        .map(|c| {
+            let p = c / (subjects * nf);
+            p * p
+        })
+        .sum();
+    if 1.0 - p_e <= 1e-12 {
+        return None;
+    }
+    Some((p_bar - p_e) / (1.0 - p_e))
+}
+
+/// Fleiss' kappa over reliability data. Units with no values are ignored;
+/// every other unit must have the same number (≥ 2) of values, else `None`.
+pub fn fleiss_kappa<V: Ord + Clone>(ratings: &Ratings<V>) -> Option<f64> {
+    let mut index: BTreeMap<&V, usize> = BTreeMap::new();
+    for row in ratings.units() {
+        for v in present(row) {
+            let next = index.len();
+            index.entry(v).or_insert(next);
+        }
+    }
+    let k = index.len();
+    let table: Vec<Vec<usize>> = ratings
+        .units()
+        .iter()
+        .filter(|row| present(row).next().is_some())
+        .map(|row| {
+            let mut counts = vec![0; k];
+            for v in present(row) {
+                counts[index[v]] += 1;
+            }
+            counts
+        })
+        .collect();
+    fleiss_kappa_counts(&table)
+}
+
+/// Cohen's kappa between coders `a` and `b` over the units both rated.
+/// `None` when they share fewer than `min_shared` units (and at least one),
+/// or when chance agreement P_e = 1 (one category only).
+pub fn cohen_kappa<V: Ord + Clone>(
+    ratings: &Ratings<V>,
+    a: usize,
+    b: usize,
+    min_shared: usize,
+) -> Option<f64> {
+    let pairs: Vec<(&V, &V)> = shared(ratings, a, b).collect();
+    if pairs.is_empty() || pairs.len() < min_shared {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let mut marg_a: BTreeMap<&V, f64> = BTreeMap::new();
+    let mut marg_b: BTreeMap<&V, f64> = BTreeMap::new();
+    let mut agree = 0.0;
+    for &(x, y) in &pairs {
+        *marg_a.entry(x).or_default() += 1.0;
+        *marg_b.entry(y).or_default() += 1.0;
+        if x == y {
+            agree += 1.0;
+        }
+    }
+    let p_o = agree / n;
+    let p_e: f64 = marg_a
+        .iter()
+        .map(|(v, ca)| ca * marg_b.get(v).copied().unwrap_or(0.0))
+        .sum::<f64>()
+        / (n * n);
+    if 1.0 - p_e <= 1e-12 {
+        return None;
+    }
+    Some((p_o - p_e) / (1.0 - p_e))
+}
+
+fn shared<V>(ratings: &Ratings<V>, a: usize, b: usize) -> impl Iterator<Item = (&V, &V)> {
+    ratings.units().iter().filter_map(move |row| {
+        match (
+            row.get(a).and_then(Option::as_ref),
+            row.get(b).and_then(Option::as_ref),
+        ) {
+            (Some(x), Some(y)) => Some((x, y)),
+            _ => None,
+        }
+    })
+}
+
+/// Cohen's kappa for one pair of coders.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairKappa {
+    pub a: usize,
+    pub b: usize,
+    /// Units both coders rated.
+    pub shared: usize,
+    /// `None` below `min_shared` shared units or when undefined.
+    pub kappa: Option<f64>,
+}
+
+/// Cohen's kappa for every pair of coders `a < b` that shares at least one
+/// unit.
+pub fn cohen_kappa_pairs<V: Ord + Clone>(
+    ratings: &Ratings<V>,
+    min_shared: usize,
+) -> Vec<PairKappa> {
+    let coders = ratings.coder_count();
+    let mut out = Vec::new();
+    for a in 0..coders {
+        for b in a + 1..coders {
+            let n = shared(ratings, a, b).count();
+            if n > 0 {
+                out.push(PairKappa {
+                    a,
+                    b,
+                    shared: n,
+                    kappa: cohen_kappa(ratings, a, b, min_shared),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Raw percent agreement: over all units with at least two values, the
+/// share of (unordered) pairs of values from different coders that are
+/// equal, pooled across units. `None` when there is no such pair.
+pub fn percent_agreement<V: Eq>(ratings: &Ratings<V>) -> Option<f64> {
+    let mut agree = 0usize;
+    let mut total = 0usize;
+    for row in ratings.units() {
+        let vals: Vec<&V> = present(row).collect();
+        for i in 0..vals.len() {
+            for j in i + 1..vals.len() {
+                total += 1;
+                if vals[i] == vals[j] {
+                    agree += 1;
+                }
+            }
+        }
+    }
+    (total > 0).then(|| agree as f64 / total as f64)
+}
+
+/// Positive and negative specific agreement on a yes/no question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpecificAgreement {
+    /// p_pos = 2a / (2a + b + c) for two raters.
+    pub positive: Option<f64>,
+    /// p_neg = 2d / (2d + b + c) for two raters.
+    pub negative: Option<f64>,
+}
+
+/// Specific agreement generalised to any number of raters through pairs
+/// (Fleiss' generalisation): with m_u values in unit u, p_u of them yes,
+/// p_pos = Σ p_u (p_u − 1) / Σ p_u (m_u − 1) and likewise for no. Units with
+/// fewer than two values are left out; `None` where a denominator is 0.
+/// For two raters this is exactly 2a/(2a+b+c) and 2d/(2d+b+c).
+pub fn specific_agreement(ratings: &Ratings<bool>) -> SpecificAgreement {
+    let (mut pos_agree, mut pos_total, mut neg_agree, mut neg_total) = (0usize, 0, 0, 0);
+    for row in ratings.units() {
+        let m = present(row).count();
+        if m < 2 {
+            continue;
+        }
+        let p = present(row).filter(|&&v| v).count();
+        let q = m - p;
+        pos_agree += p * p.saturating_sub(1);
+        pos_total += p * (m - 1);
+        neg_agree += q * q.saturating_sub(1);
+        neg_total += q * (m - 1);
+    }
+    let ratio = |a: usize, t: usize| (t > 0).then(|| a as f64 / t as f64);
+    SpecificAgreement {
+        positive: ratio(pos_agree, pos_total),
+        negative: ratio(neg_agree, neg_total),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bootstrap
+// ---------------------------------------------------------------------------
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny deterministic PRNG, so the
+/// bootstrap is reproducible from its seed without a dependency.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0), by Lemire's multiply-shift (bias < n/2^64).
+    fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// A 95% bootstrap interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+    /// Resamples on which the statistic was defined (out of those drawn).
+    pub defined: usize,
+}
+
+/// Percentile bootstrap 95% CI of `stat` (e.g. [`alpha_nominal`]):
+/// `resamples` times, draw `unit_count` units with replacement (seeded
+/// SplitMix64, so the same input and seed give the same interval), compute
+/// the statistic, and take the 2.5% and 97.5% quantiles of the defined
+/// results (linear interpolation between order statistics). Resamples on
+/// which the statistic is undefined are dropped and counted in `defined`.
+/// `None` when the statistic is undefined on the full data, `resamples` is 0
+/// or no resample is defined.
+pub fn bootstrap_ci<V: Clone>(
+    ratings: &Ratings<V>,
+    stat: impl Fn(&Ratings<V>) -> Option<f64>,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    stat(ratings)?;
+    let n = ratings.unit_count();
+    if n == 0 || resamples == 0 {
+        return None;
+    }
+    let mut rng = SplitMix64(seed);
+    let mut results = Vec::with_capacity(resamples);
+    let mut sample = Ratings {
+        units: Vec::with_capacity(n),
+    };
+    for _ in 0..resamples {
+        sample.units.clear();
+        for _ in 0..n {
+            sample.units.push(ratings.units[rng.below(n)].clone());
+        }
+        if let Some(x) = stat(&sample) {
+            results.push(x);
+        }
+    }
+    percentile_interval(results)
+}
+
+/// Quantile of sorted data, linear interpolation (Hyndman & Fan type 7).
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * p;
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Bootstrap 95% CI for alpha under a metric, B resamples, fixed seed.
+pub fn alpha_ci<V: Ord + Copy + Into<f64>>(
+    ratings: &Ratings<V>,
+    metric: Metric,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    match metric {
+        Metric::Nominal => alpha_bootstrap(
+            ratings,
+            |v, _| fixed_deltas(v, |a, b| if a == b { 0.0 } else { 1.0 }),
+            resamples,
+            seed,
+        ),
+        Metric::Ordinal => alpha_bootstrap(ratings, |_, m| ordinal_deltas(m), resamples, seed),
+        Metric::Interval => alpha_bootstrap(
+            ratings,
+            |v, _| {
+                fixed_deltas(v, |&a, &b| {
+                    let x = a.into() - b.into();
+                    x * x
+                })
+            },
+            resamples,
+            seed,
+        ),
+    }
+}
+
+/// Bootstrap 95% CI for alpha with any distance δ (e.g. [`masi_distance`]).
+pub fn alpha_with_ci<V: Ord + Clone>(
+    ratings: &Ratings<V>,
+    delta: impl Fn(&V, &V) -> f64,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    alpha_bootstrap(ratings, |v, _| fixed_deltas(v, &delta), resamples, seed)
+}
+
+/// Bootstrap 95% CI for MASI alpha on category sets.
+pub fn alpha_masi_ci(
+    ratings: &Ratings<BTreeSet<String>>,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    alpha_with_ci(ratings, masi_distance, resamples, seed)
+}
+
+/// The alpha bootstrap without cloning units: each unit's contribution to
+/// the coincidence matrix is computed once and resampled. Draws exactly the
+/// same units as [`bootstrap_ci`] with the same seed, so the two agree (up
+/// to float summation order). `deltas(values, marginals)` builds δ for a
+/// resample (the ordinal metric depends on the marginals).
+fn alpha_bootstrap<V: Ord + Clone>(
+    ratings: &Ratings<V>,
+    deltas: impl Fn(&[V], &[f64]) -> Vec<Vec<f64>>,
+    resamples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    let full = coincidence(ratings);
+    alpha_from_coincidence(&full, &deltas(&full.values, &full.marginals))?;
+    let n_units = ratings.unit_count();
+    if n_units == 0 || resamples == 0 {
+        return None;
+    }
+    let index: BTreeMap<&V, usize> = full
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v, i))
+        .collect();
+    let contributions: Vec<Vec<(usize, usize, f64)>> = ratings
+        .units()
+        .iter()
+        .map(|row| {
+            let m = present(row).count();
+            if m < 2 {
+                return Vec::new();
+            }
+            let mut counts: Vec<(usize, f64)> = Vec::new();
+            for v in present(row) {
+                let i = index[v];
+                match counts.iter_mut().find(|(j, _)| *j == i) {
+                    Some((_, n)) => *n += 1.0,
+                    None => counts.push((i, 1.0)),
+                }
+            }
+            let w = 1.0 / (m as f64 - 1.0);
+            let mut out = Vec::with_capacity(counts.len() * counts.len());
+            for &(c, nc) in &counts {
+                for &(d, nd) in &counts {
+                    let pairs = if c == d { nc * (nc - 1.0) } else { nc * nd };
+                    if pairs > 0.0 {
+                        out.push((c, d, pairs * w));
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    // Units with identical contributions share a pattern, so a resample only
+    // counts draws per pattern (small, cache-resident) and then sums.
+    let mut pattern_ids: BTreeMap<Vec<(usize, usize, u64)>, u32> = BTreeMap::new();
+    let mut patterns: Vec<&[(usize, usize, f64)]> = Vec::new();
+    let unit_pattern: Vec<u32> = contributions
+        .iter()
+        .map(|cs| {
+            let key: Vec<(usize, usize, u64)> =
+                cs.iter().map(|&(c, d, o)| (c, d, o.to_bits())).collect();
+            *pattern_ids.entry(key).or_insert_with(|| {
+                patterns.push(cs);
+                (patterns.len() - 1) as u32
+            })
+        })
+        .collect();
+    let mut drawn = vec![0u64; patterns.len()];
+    let k = full.values.len();
+    let mut rng = SplitMix64(seed);
+    let mut results = Vec::with_capacity(resamples);
+    let mut sample = Coincidence {
+        values: full.values.clone(),
+        matrix: vec![vec![0.0; k]; k],
+        marginals: vec![0.0; k],
+        n: 0.0,
+    };
+    for _ in 0..resamples {
+        for row in &mut sample.matrix {
+            row.fill(0.0);
+        }
+        drawn.fill(0);
+        for _ in 0..n_units {
+            drawn[unit_pattern[rng.below(n_units)] as usize] += 1;
+        }
+        for (cs, &times) in patterns.iter().zip(&drawn) {
+            for &(c, d, o) in cs.iter() {
+                sample.matrix[c][d] += o * times as f64;
+            }
+        }
+        for (m, row) in sample.marginals.iter_mut().zip(&sample.matrix) {
+            *m = row.iter().sum();
+        }
+        sample.n = sample.marginals.iter().sum::<f64>().round();
+        let d = deltas(&sample.values, &sample.marginals);
+        if let Some(x) = alpha_from_coincidence(&sample, &d) {
+            results.push(x);
+        }
+    }
+    percentile_interval(results)
+}
+
+fn percentile_interval(mut results: Vec<f64>) -> Option<Interval> {
+    if results.is_empty() {
+        return None;
+    }
+    results.sort_by(f64::total_cmp);
+    Some(Interval {
+        low: quantile(&results, 0.025),
+        high: quantile(&results, 0.975),
+        defined: results.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPS: f64 = 1e-9;
+
+    fn close(a: Option<f64>, b: f64, eps: f64) {
+        let a = a.expect("statistic should be defined");
+        assert!((a - b).abs() < eps, "{a} != {b} (eps {eps})");
+    }
+
+    fn parse_row(s: &str) -> Vec<Option<u8>> {
+        s.split_whitespace().map(|x| x.parse().ok()).collect()
+    }
+
+    /// Krippendorff (2011), section C: 4 observers, 12 units, values 1–5.
+    fn krippendorff_example() -> Ratings<u8> {
+        Ratings::from_coder_rows(vec![
+            parse_row("1 2 3 3 2 1 4 1 2 . . ."),
+            parse_row("1 2 3 3 2 2 4 1 2 5 . 3"),
+            parse_row(". 3 3 3 2 3 4 2 2 5 1 ."),
+            parse_row("1 2 3 3 2 4 4 1 2 5 1 ."),
+        ])
+    }
+
+    #[test]
+    fn krippendorff_2011_coincidence_matrix() {
+        let c = coincidence(&krippendorff_example());
+        assert_eq!(c.values, vec![1, 2, 3, 4, 5]);
+        assert_eq!(c.n, 40.0);
+        // Published marginals n_c: 9, 13, 10, 5, 3.
+        let expect_marg = [9.0, 13.0, 10.0, 5.0, 3.0];
+        for (m, e) in c.marginals.iter().zip(expect_marg) {
+            assert!((m - e).abs() < EPS, "{m} != {e}");
+        }
+        // Published entries: o_11 = 7, o_12 = 4/3, o_22 = 10, o_55 = 3.
+        assert!((c.matrix[0][0] - 7.0).abs() < EPS);
+        assert!((c.matrix[0][1] - 4.0 / 3.0).abs() < EPS);
+        assert!((c.matrix[1][1] - 10.0).abs() < EPS);
+        assert!((c.matrix[4][4] - 3.0).abs() < EPS);
+    }
+
+    #[test]
+    fn krippendorff_2011_published_alphas() {
+        let r = krippendorff_example();
+        // Published, to 3 decimals.
+        close(alpha_nominal(&r), 0.743, 5e-4);
+        close(alpha_ordinal(&r), 0.815, 5e-4);
+        close(alpha_interval(&r), 0.849, 5e-4);
+        // Exact rationals, computed by hand from the coincidence matrix
+        // (and independently with Python's fractions).
+        close(alpha_nominal(&r), 113.0 / 152.0, EPS);
+        close(alpha_ordinal(&r), 108_577.0 / 133_160.0, EPS);
+        close(alpha_interval(&r), 951.0 / 1120.0, EPS);
+        close(alpha(&r, Metric::Interval), 951.0 / 1120.0, EPS);
+    }
+
+    #[test]
+    fn krippendorff_2011_binary_example() {
+        let r = Ratings::from_coder_rows(vec![
+            parse_row("0 1 0 0 0 0 0 0 1 0"),
+            parse_row("1 1 1 0 0 1 0 0 0 0"),
+        ]);
+        // n = 20, o_01 = 4, n_0 = 14, n_1 = 6: α = 1 − 19·4/(14·6) = 8/84.
+        close(alpha_nominal(&r), 0.095, 5e-4);
+        close(alpha_nominal(&r), 8.0 / 84.0, EPS);
+        // Binary: interval and ordinal equal nominal here.
+        close(alpha_interval(&r), 8.0 / 84.0, EPS);
+    }
+
+    #[test]
+    fn fleiss_1971_wikipedia_example() {
+        let t: Vec<Vec<usize>> = vec![
+            vec![0, 0, 0, 0, 14],
+            vec![0, 2, 6, 4, 2],
+            vec![0, 0, 3, 5, 6],
+            vec![0, 3, 9, 2, 0],
+            vec![2, 2, 8, 1, 1],
+            vec![7, 7, 0, 0, 0],
+            vec![3, 2, 6, 3, 0],
+            vec![2, 5, 3, 2, 2],
+            vec![6, 5, 2, 1, 0],
+            vec![0, 2, 2, 3, 7],
+        ];
+        close(fleiss_kappa_counts(&t), 0.210, 5e-4);
+        close(fleiss_kappa_counts(&t), 4211.0 / 20059.0, EPS);
+        // The same through Ratings: expand counts into 14 raters per subject.
+        let mut r = Ratings::new();
+        for (u, row) in t.iter().enumerate() {
+            let mut coder = 0;
+            for (cat, &k) in row.iter().enumerate() {
+                for _ in 0..k {
+                    r.set(u, coder, cat as u8);
+                    coder += 1;
+                }
+            }
+        }
+        close(fleiss_kappa(&r), 4211.0 / 20059.0, EPS);
+    }
+
+    #[test]
+    fn fleiss_unequal_counts_is_none() {
+        let r = Ratings::from_units(vec![
+            vec![Some(1), Some(1)],
+            vec![Some(1), Some(2), Some(2)],
+        ]);
+        assert_eq!(fleiss_kappa(&r), None);
+        assert_eq!(fleiss_kappa_counts(&[]), None);
+        assert_eq!(fleiss_kappa_counts(&[vec![3], vec![3]]), None); // one category
+    }
+
+    #[test]
+    fn hand_computed_two_coders_four_units() {
+        // A: a a b b ; B: a b b b.
+        let r = Ratings::from_coder_rows(vec![
+            vec![Some('a'), Some('a'), Some('b'), Some('b')],
+            vec![Some('a'), Some('b'), Some('b'), Some('b')],
+        ]);
+        // Coincidences: o_aa = 2, o_ab = o_ba = 1, o_bb = 4; n_a = 3, n_b = 5,
+        // n = 8. α = 1 − 7·2/(2·3·5) = 1 − 14/30 = 8/15.
+        close(alpha_nominal(&r), 8.0 / 15.0, EPS);
+        // Cohen: p_o = 3/4; p_e = (2·1 + 2·3)/16 = 1/2; κ = 1/2.
+        close(cohen_kappa(&r, 0, 1, 0), 0.5, EPS);
+        // Fleiss: P̄ = 3/4; p_a = 3/8, p_b = 5/8; P_e = 34/64;
+        // κ = (3/4 − 34/64)/(30/64) = 14/30.
+        close(fleiss_kappa(&r), 14.0 / 30.0, EPS);
+        close(percent_agreement(&r), 0.75, EPS);
+    }
+
+    #[test]
+    fn cohen_kappa_two_by_two_by_hand() {
+        // 2×2 table: yes/yes 20, yes/no 5, no/yes 10, no/no 15 (n = 50).
+        // p_o = 35/50 = 0.7; A yes 25, B yes 30; p_e = (25·30 + 25·20)/2500
+        // = 0.5; κ = 0.2/0.5 = 0.4.
+        let mut rows = Vec::new();
+        for (a, b, k) in [
+            (true, true, 20),
+            (true, false, 5),
+            (false, true, 10),
+            (false, false, 15),
+        ] {
+            for _ in 0..k {
+                rows.push(vec![Some(a), Some(b)]);
+            }
+        }
+        let r = Ratings::from_units(rows);
+        close(cohen_kappa(&r, 0, 1, 20), 0.4, EPS);
+        assert_eq!(cohen_kappa(&r, 0, 1, 51), None);
+        let pairs = cohen_kappa_pairs(&r, 20);
+        assert_eq!(pairs.len(), 1);
+        assert_eq!((pairs[0].a, pairs[0].b, pairs[0].shared), (0, 1, 50));
+        close(pairs[0].kappa, 0.4, EPS);
+        // Specific agreement: a = 20, b = 5, c = 10, d = 15.
+        let s = specific_agreement(&r);
+        close(s.positive, 40.0 / 55.0, EPS);
+        close(s.negative, 30.0 / 45.0, EPS);
+    }
+
+    #[test]
+    fn specific_agreement_three_raters_by_pairs() {
+        // Unit 1: yes yes no (p=2, m=3): pos agree 2, pos total 4; neg 0 / 2.
+        // Unit 2: no no no: neg agree 6 / 6.
+        let r = Ratings::from_units(vec![
+            vec![Some(true), Some(true), Some(false)],
+            vec![Some(false), Some(false), Some(false)],
+            vec![Some(true), None, None], // left out
+        ]);
+        let s = specific_agreement(&r);
+        close(s.positive, 0.5, EPS);
+        close(s.negative, 0.75, EPS);
+        let none = specific_agreement(&Ratings::new());
+        assert_eq!(
+            none,
+            SpecificAgreement {
+                positive: None,
+                negative: None
+            }
+        );
+    }
+
+    #[test]
+    fn masi_distance_cases() {
+        let s = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(masi_distance(&s(&[]), &s(&[])), 0.0);
+        assert_eq!(masi_distance(&s(&["a", "b"]), &s(&["a", "b"])), 0.0);
+        assert_eq!(masi_distance(&s(&["a"]), &s(&["b"])), 1.0);
+        assert_eq!(masi_distance(&s(&[]), &s(&["b"])), 1.0);
+        // Subset: J = 1/2, M = 2/3 → 1 − 1/3.
+        assert!((masi_distance(&s(&["a"]), &s(&["a", "b"])) - 2.0 / 3.0).abs() < EPS);
+        // Overlap: {a,b} vs {b,c}: J = 1/3, M = 1/3 → 1 − 1/9.
+        assert!((masi_distance(&s(&["a", "b"]), &s(&["b", "c"])) - 8.0 / 9.0).abs() < EPS);
+    }
+
+    #[test]
+    fn masi_alpha_by_hand() {
+        let s = |xs: &[&str]| Some(xs.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>());
+        // Two coders, three units: ({a},{a}), ({a},{a,b}), ({b},{b}).
+        // Values: {a}×3, {a,b}×1, {b}×2, n = 6.
+        // Observed: Σ o δ = 2·δ({a},{a,b}) = 2·2/3 = 4/3.
+        // Expected: Σ n_c n_k δ = 2·[3·1·2/3 + 3·2·1 + 1·2·2/3] = 2·(2+6+4/3) = 56/3.
+        // α = 1 − 5·(4/3)/(56/3) = 1 − 20/56 = 9/14.
+        let r = Ratings::from_units(vec![
+            vec![s(&["a"]), s(&["a"])],
+            vec![s(&["a"]), s(&["a", "b"])],
+            vec![s(&["b"]), s(&["b"])],
+        ]);
+        close(alpha_masi(&r), 9.0 / 14.0, EPS);
+    }
+
+    #[test]
+    fn undefined_cases_are_none_and_do_not_panic() {
+        let empty: Ratings<u8> = Ratings::new();
+        assert_eq!(alpha_nominal(&empty), None);
+        assert_eq!(alpha_ordinal(&empty), None);
+        assert_eq!(alpha_interval(&empty), None);
+        assert_eq!(fleiss_kappa(&empty), None);
+        assert_eq!(cohen_kappa(&empty, 0, 1, 0), None);
+        assert_eq!(percent_agreement(&empty), None);
+        assert!(cohen_kappa_pairs(&empty, 20).is_empty());
+        assert_eq!(alpha_ci(&empty, Metric::Nominal, 100, 1), None);
+        // One coder: nothing pairable.
+        let one = Ratings::from_coder_rows(vec![vec![Some(1u8), Some(2), Some(3)]]);
+        assert_eq!(alpha_nominal(&one), None);
+        assert_eq!(fleiss_kappa(&one), None);
+        assert_eq!(percent_agreement(&one), None);
+        assert_eq!(cohen_kappa(&one, 0, 1, 0), None);
+        // One category: De = 0.
+        let same = Ratings::from_units(vec![vec![Some(2u8), Some(2)], vec![Some(2), Some(2)]]);
+        assert_eq!(alpha_nominal(&same), None);
+        assert_eq!(alpha_ordinal(&same), None);
+        assert_eq!(alpha_interval(&same), None);
+        assert_eq!(fleiss_kappa(&same), None);
+        assert_eq!(cohen_kappa(&same, 0, 1, 0), None);
+        close(percent_agreement(&same), 1.0, EPS);
+        assert_eq!(alpha_ci(&same, Metric::Nominal, 100, 1), None);
+        // Rows of all-missing values.
+        let missing: Ratings<u8> = Ratings::from_units(vec![vec![None, None], vec![]]);
+        assert_eq!(alpha_nominal(&missing), None);
+        assert_eq!(fleiss_kappa(&missing), None);
+    }
+
+    #[test]
+    fn triples_and_coder_rows_agree() {
+        let a = krippendorff_example();
+        let mut triples = Vec::new();
+        for (u, row) in a.units().iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                if let Some(v) = v {
+                    triples.push((u, c, *v));
+                }
+            }
+        }
+        let b = Ratings::from_triples(triples);
+        assert_eq!(alpha_nominal(&a), alpha_nominal(&b));
+        assert_eq!(a.coder_count(), 4);
+        assert_eq!(a.unit_count(), 12);
+        assert_eq!(a.pairable_units(), 11);
+        assert_eq!(a.pairable_values(), 40);
+    }
+
+    #[test]
+    fn bootstrap_is_reproducible_and_brackets_estimate() {
+        let r = krippendorff_example();
+        let a = alpha_ci(&r, Metric::Nominal, 1000, 42).unwrap();
+        let b = alpha_ci(&r, Metric::Nominal, 1000, 42).unwrap();
+        assert_eq!(a, b);
+        let c = alpha_ci(&r, Metric::Nominal, 1000, 43).unwrap();
+        assert_ne!(a, c);
+        let est = alpha_nominal(&r).unwrap();
+        assert!(a.low <= est && est <= a.high, "{a:?} vs {est}");
+        assert!(a.low < a.high);
+        assert!(a.defined > 900);
+        let m = bootstrap_ci(
+            &r.map(|&v| Some(v.to_string()).into_iter().collect::<BTreeSet<_>>()),
+            alpha_masi,
+            200,
+            7,
+        );
+        assert!(m.is_some());
+    }
+
+    type AlphaFn = fn(&Ratings<u8>) -> Option<f64>;
+
+    #[test]
+    fn fast_alpha_bootstrap_matches_generic_bootstrap() {
+        let mut rng = SplitMix64(9);
+        for _ in 0..30 {
+            let cats = 2 + rng.below(4);
+            let r = random_ratings(&mut rng, cats, true);
+            let seed = rng.next_u64();
+            let pairs: [(Metric, AlphaFn); 3] = [
+                (Metric::Nominal, alpha_nominal),
+                (Metric::Ordinal, alpha_ordinal),
+                (Metric::Interval, alpha_interval),
+            ];
+            for (metric, f) in pairs {
+                let fast = alpha_ci(&r, metric, 50, seed);
+                let slow = bootstrap_ci(&r, f, 50, seed);
+                match (fast, slow) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => {
+                        assert_eq!(a.defined, b.defined);
+                        assert!((a.low - b.low).abs() < 1e-9, "{a:?} {b:?}");
+                        assert!((a.high - b.high).abs() < 1e-9, "{a:?} {b:?}");
+                    }
+                    _ => panic!("{fast:?} vs {slow:?}"),
+                }
+            }
+            let sets = r.map(|&v| (0..v).map(|i| format!("c{i}")).collect::<BTreeSet<_>>());
+            let fast = alpha_masi_ci(&sets, 50, seed);
+            let slow = bootstrap_ci(&sets, alpha_masi, 50, seed);
+            assert_eq!(fast.is_some(), slow.is_some());
+            if let (Some(a), Some(b)) = (fast, slow) {
+                assert!((a.low - b.low).abs() < 1e-9 && (a.high - b.high).abs() < 1e-9);
+            }
+        }
+    }
+
+    /// Not a timed test: `cargo test --release -p safepref-core
+    /// agreement_speed -- --ignored --nocapture` prints the timings for
+    /// 100,000 units × 3 coders.
+    #[test]
+    #[ignore]
+    fn agreement_speed_100k_by_3() {
+        let mut rng = SplitMix64(11);
+        let r = Ratings::from_units(
+            (0..100_000)
+                .map(|_| (0..3).map(|_| Some(rng.below(4) as u8)).collect())
+                .collect(),
+        );
+        let t = std::time::Instant::now();
+        let a = alpha_nominal(&r);
+        let o = alpha_ordinal(&r);
+        let f = fleiss_kappa(&r);
+        let p = percent_agreement(&r);
+        let k = cohen_kappa_pairs(&r, 20);
+        eprintln!(
+            "point statistics: {:?} {a:?} {o:?} {f:?} {p:?} {}",
+            t.elapsed(),
+            k.len()
+        );
+        let t = std::time::Instant::now();
+        let ci = alpha_ci(&r, Metric::Nominal, 1000, 1);
+        eprintln!("bootstrap B=1000: {:?} {ci:?}", t.elapsed());
+    }
+
+    // ---- property tests: plain loops over seeded random inputs ----
+
+    fn random_ratings(rng: &mut SplitMix64, cats: usize, missing: bool) -> Ratings<u8> {
+        let units = 1 + rng.below(30);
+        let coders = 1 + rng.below(6);
+        let mut rows = Vec::with_capacity(units);
+        for _ in 0..units {
+            let row = (0..coders)
+                .map(|_| {
+                    if missing && rng.below(4) == 0 {
+                        None
+                    } else {
+                        Some(rng.below(cats) as u8)
+                    }
+                })
+                .collect();
+            rows.push(row);
+        }
+        Ratings::from_units(rows)
+    }
+
+    fn shuffle<T>(rng: &mut SplitMix64, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            xs.swap(i, rng.below(i + 1));
+        }
+    }
+
+    fn same(a: Option<f64>, b: Option<f64>) {
+        match (a, b) {
+            (None, None) => {}
+            (Some(x), Some(y)) => assert!((x - y).abs() < 1e-9, "{x} != {y}"),
+            _ => panic!("{a:?} vs {b:?}"),
+        }
+    }
+
+    #[test]
+    fn property_perfect_agreement_gives_one() {
+        let mut rng = SplitMix64(1);
+        for _ in 0..300 {
+            let cats = 1 + rng.below(5);
+            let r = random_ratings(&mut rng, cats, true);
+            // Overwrite each unit with one value for all present ratings.
+            let perfect = Ratings::from_units(
+                r.units()
+                    .iter()
+                    .map(|row| {
+                        let v = present(row).next().copied();
+                        row.iter().map(|x| x.and(v)).collect()
+                    })
+                    .collect(),
+            );
+            for a in [
+                alpha_nominal(&perfect),
+                alpha_ordinal(&perfect),
+                alpha_interval(&perfect),
+                cohen_kappa(&perfect, 0, 1, 0),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert!((a - 1.0).abs() < 1e-9, "{a}");
+            }
+            if let Some(p) = percent_agreement(&perfect) {
+                assert!((p - 1.0).abs() < 1e-9);
+            }
+            if let Some(k) = fleiss_kappa(&perfect) {
+                assert!((k - 1.0).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn property_invariances() {
+        let mut rng = SplitMix64(2);
+        for _ in 0..300 {
+            let cats = 1 + rng.below(5);
+            let missing = rng.below(2) == 0;
+            let r = random_ratings(&mut rng, cats, missing);
+            let nom = alpha_nominal(&r);
+            let ord = alpha_ordinal(&r);
+            let int = alpha_interval(&r);
+            let fk = fleiss_kappa(&r);
+            let pa = percent_agreement(&r);
+            let ck = cohen_kappa(&r, 0, 1, 0);
+
+            // Renaming categories by a permutation: nominal statistics keep.
+            let mut perm: Vec<u8> = (0..cats as u8).collect();
+            shuffle(&mut rng, &mut perm);
+            let renamed = r.map(|&v| perm[v as usize]);
+            same(alpha_nominal(&renamed), nom);
+            same(fleiss_kappa(&renamed), fk);
+            same(percent_agreement(&renamed), pa);
+            same(cohen_kappa(&renamed, 0, 1, 0), ck);
+            // To strings: a different value type entirely.
+            same(alpha_nominal(&r.map(|v| format!("c{v}"))), nom);
+            // A monotone renaming keeps ordinal alpha.
+            same(alpha_ordinal(&r.map(|&v| v * 3 + 7)), ord);
+
+            // Reordering units.
+            let mut units = r.units().to_vec();
+            shuffle(&mut rng, &mut units);
+            let by_unit = Ratings::from_units(units);
+            same(alpha_nominal(&by_unit), nom);
+            same(alpha_ordinal(&by_unit), ord);
+            same(alpha_interval(&by_unit), int);
+            same(fleiss_kappa(&by_unit), fk);
+            same(percent_agreement(&by_unit), pa);
+            same(cohen_kappa(&by_unit, 0, 1, 0), ck);
+
+            // Reordering coders (the same permutation in every unit).
+            let coders = r.coder_count();
+            let mut cperm: Vec<usize> = (0..coders).collect();
+            shuffle(&mut rng, &mut cperm);
+            let mut by_coder = Ratings::new();
+            for (u, row) in r.units().iter().enumerate() {
+                by_coder.push_unit(vec![None; coders]);
+                for (c, v) in row.iter().enumerate() {
+                    if let Some(v) = v {
+                        by_coder.set(u, cperm[c], *v);
+                    }
+                }
+            }
+            same(alpha_nominal(&by_coder), nom);
+            same(alpha_ordinal(&by_coder), ord);
+            same(alpha_interval(&by_coder), int);
+            same(fleiss_kappa(&by_coder), fk);
+            same(percent_agreement(&by_coder), pa);
+            if coders >= 2 {
+                same(cohen_kappa(&by_coder, cperm[0], cperm[1], 0), ck);
+            }
+        }
+    }
+
+    #[test]
+    fn property_ranges_and_missing_values() {
+        let mut rng = SplitMix64(3);
+        for _ in 0..300 {
+            let cats = 1 + rng.below(4);
+            let r = random_ratings(&mut rng, cats, true);
+            // Adding a unit with a single value changes nothing.
+            let mut extra = r.clone();
+            extra.push_unit(vec![None, Some(0), None]);
+            same(alpha_nominal(&extra), alpha_nominal(&r));
+            same(alpha_ordinal(&extra), alpha_ordinal(&r));
+            same(alpha_interval(&extra), alpha_interval(&r));
+            same(percent_agreement(&extra), percent_agreement(&r));
+            // Alpha is at most 1; percent agreement and specific agreement
+            // lie in [0, 1].
+            for a in [alpha_nominal(&r), alpha_ordinal(&r), alpha_interval(&r)]
+                .into_iter()
+                .flatten()
+            {
+                assert!(a <= 1.0 + 1e-9 && a.is_finite());
+            }
+            if let Some(p) = percent_agreement(&r) {
+                assert!((0.0..=1.0).contains(&p));
+            }
+            let s = specific_agreement(&r.map(|&v| v == 0));
+            for p in [s.positive, s.negative].into_iter().flatten() {
+                assert!((0.0..=1.0).contains(&p));
+            }
+            // Binary data: nominal, ordinal and interval alpha coincide.
+            let b = r.map(|&v| u8::from(v == 0));
+            same(alpha_nominal(&b), alpha_interval(&b));
+            same(alpha_nominal(&b), alpha_ordinal(&b));
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! What the agreement report reads: annotations and annotator activity for a
+//! scope (a project, optionally one batch).
+
+use safepref_core::labels::Labels;
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// One annotation, with its annotator's name.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AnnotationRow {
+    pub item_id: Uuid,
+    pub annotator: String,
+    pub labels: Json<Labels>,
+}
+
+/// The scope's annotations, grouped by item.
+pub async fn annotations(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    batch_seq: Option<i32>,
+) -> Result<Vec<AnnotationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select a.item_id, u.username as annotator, a.labels
+         from annotations a
+         join items i on i.id = a.item_id
+         join users u on u.id = a.annotator_id
+         where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+         order by a.item_id, u.username",
+    )
+    .bind(project_id)
+    .bind(batch_seq)
+    .fetch_all(db)
+    .await
+}
+
+/// What one annotator did in the scope.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Activity {
+    pub annotator: String,
+    pub submitted: i64,
+    pub skipped: i64,
+    pub median_seconds: Option<f64>,
+}
+
+pub async fn activity(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    batch_seq: Option<i32>,
+) -> Result<Vec<Activity>, sqlx::Error> {
+    sqlx::query_as(
+        "select u.username as annotator,
+                count(*) filter (where s.state = 'submitted') as submitted,
+                count(*) filter (where s.state = 'skipped') as skipped,
+                percentile_cont(0.5) within group (order by an.seconds_spent) as median_seconds
+         from assignments s
+         join items i on i.id = s.item_id
+         join users u on u.id = s.annotator_id
+         left join annotations an on an.assignment_id = s.id
+         where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+           and s.state in ('submitted', 'skipped')
+         group by u.username
+         order by u.username",
+    )
+    .bind(project_id)
+    .bind(batch_seq)
+    .fetch_all(db)
+    .await
+}
+
+/// Items in the scope.
+pub async fn item_count(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    batch_seq: Option<i32>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from items where project_id = $1 and ($2::int is null or batch_seq = $2)",
+    )
+    .bind(project_id)
+    .bind(batch_seq)
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,130 @@
+//! The agreement report: `safepref report` and GET /api/v1/projects/{id}/report
+//! give the same numbers, over real annotations made through the queue.
+
+use safepref_core::labels::{Labels, ResponseLabel};
+use safepref_server::db::users::Role;
+use safepref_server::import::Options;
+use safepref_server::queue;
+use safepref_tests::{TestApp, safepref_binary};
+use serde_json::Value;
+
+fn labels(a_unsafe: bool, helpful: usize) -> Labels {
+    let response = |unsafe_: bool| ResponseLabel {
+        safe: !unsafe_,
+        categories: if unsafe_ {
+            vec!["Violence".into()]
+        } else {
+            vec![]
+        },
+        severity: if unsafe_ { 2 } else { 0 },
+    };
+    Labels {
+        responses: vec![response(a_unsafe), response(false)],
+        helpfulness: vec![helpful, 1 - helpful],
+        harmlessness: if a_unsafe { vec![1, 0] } else { vec![0, 1] },
+        overall: None,
+        confidence: None,
+        comment: None,
+    }
+}
+
+#[tokio::test]
+async fn the_command_and_the_api_report_the_same_numbers() {
+    let app = TestApp::spawn().await;
+    let project = crate::import::project(&app.pool, 2).await;
+    crate::import::import_text(
+        &app.pool,
+        &project,
+        "sample.jsonl",
+        crate::import::SAMPLE,
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    // Three annotators label ten items each; the third disagrees now and then.
+    for annotator in 0..3 {
+        let (name, _) = app.user(Role::Annotator).await;
+        let id: uuid::Uuid = sqlx::query_scalar("select id from users where username = $1")
+            .bind(&name)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        for n in 0..10 {
+            let lease = queue::lease(&app.pool, &project, id)
+                .await
+                .unwrap()
+                .expect("an item");
+            let disagree = annotator == 2 && n % 3 == 0;
+            let labels = labels(n % 2 == 0 || disagree, usize::from(disagree));
+            queue::submit(
+                &app.pool,
+                &project,
+                id,
+                lease.assignment_id,
+                uuid::Uuid::new_v4(),
+                &labels,
+                5.0 + n as f64,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let (lead, _) = app.signed_in(Role::Lead).await;
+    let api: Value = lead
+        .get(&format!("/api/v1/projects/{}/report", project.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let out = tokio::process::Command::new(safepref_binary())
+        .args(["report", "--project", &project.name, "--format", "json"])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli, api, "the same numbers");
+
+    assert_eq!(api["annotations"], 30);
+    assert_eq!(api["items"], 76);
+    assert_eq!(
+        api["questions"]["safe"]["units"], 20,
+        "10 items × 2 responses with three values each"
+    );
+    let alpha = api["questions"]["safe"]["alpha"].as_f64().unwrap();
+    assert!(alpha > 0.0 && alpha < 1.0, "some disagreement: {alpha}");
+    let ci = api["questions"]["safe"]["ci95"].as_array().unwrap();
+    assert!(
+        ci[0].as_f64().unwrap() <= alpha && alpha <= ci[1].as_f64().unwrap() + 1e-9,
+        "{ci:?} around {alpha}"
+    );
+    assert_eq!(api["annotators"].as_array().unwrap().len(), 3);
+    assert_eq!(api["annotators"][0]["done"], 10);
+
+    let text = tokio::process::Command::new(safepref_binary())
+        .args(["report", "--project", &project.name])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("safe") && text.contains("nominal") && text.contains(&format!("{alpha:.3}")),
+        "{text}"
+    );
+
+    let (annotator, _) = app.signed_in(Role::Annotator).await;
+    assert_eq!(
+        annotator
+            .get(&format!("/api/v1/projects/{}/report", project.id))
+            .await
+            .status(),
+        403
+    );
+}
