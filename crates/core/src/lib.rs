@@ -3,6 +3,8 @@
 
 pub mod agreement;
 pub mod consolidate;
+pub mod consolidated;
 pub mod labels;
 pub mod records;
+pub mod report;
 pub mod taxonomy;

@@ -4,6 +4,7 @@
 //! synthetic PKU-SafeRLHF records as JSON Lines (see [`pku`]).
 
 mod pku;
+mod stats;
 
 use std::fs::File;
 use std::io;
@@ -38,11 +39,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Time the agreement report's figures over synthetic annotations.
+    StatsBench {
+        #[arg(long, default_value_t = 100_000)]
+        items: usize,
+        #[arg(long, default_value_t = 3)]
+        annotators: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::StatsBench {
+            items,
+            annotators,
+            seed,
+        } => {
+            stats::run(items, annotators, seed);
+            ExitCode::SUCCESS
+        }
         Command::PkuFile { records, out, seed } => {
             let started = Instant::now();
             let written = if out.as_os_str() == "-" {
