@@ -24,6 +24,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::rng::SplitMix64;
+
 /// Reliability data: units × coders, values possibly missing.
 ///
 /// `units()[u][c]` is the value coder `c` gave unit `u`, or `None`.
@@ -546,26 +548,6 @@ pub fn specific_agreement(ratings: &Ratings<bool>) -> SpecificAgreement {
 // ---------------------------------------------------------------------------
 // Bootstrap
 // ---------------------------------------------------------------------------
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny deterministic PRNG, so the
-/// bootstrap is reproducible from its seed without a dependency.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0), by Lemire's multiply-shift (bias < n/2^64).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-}
 
 /// A 95% bootstrap interval.
 #[derive(Debug, Clone, Copy, PartialEq)]

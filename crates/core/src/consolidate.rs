@@ -667,27 +667,14 @@ mod tests {
 
     const EPS: f64 = 1e-9;
 
-    /// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded PRNG.
-    struct SplitMix64(u64);
+    use crate::rng::SplitMix64;
 
-    impl SplitMix64 {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
+    /// A class drawn from `probs`.
+    trait Sample {
+        fn sample(&mut self, probs: &[f64]) -> usize;
+    }
 
-        /// Uniform in [0, 1).
-        fn next_f64(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next_u64() % n as u64) as usize
-        }
-
+    impl Sample for SplitMix64 {
         fn sample(&mut self, probs: &[f64]) -> usize {
             let u = self.next_f64();
             let mut acc = 0.0;

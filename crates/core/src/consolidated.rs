@@ -677,22 +677,6 @@ mod tests {
     const V: &str = "Violence";
     const D: &str = "Drugs";
 
-    fn safe() -> ResponseLabel {
-        ResponseLabel {
-            safe: true,
-            categories: vec![],
-            severity: 0,
-        }
-    }
-
-    fn unsafe_(categories: &[&str], severity: u8) -> ResponseLabel {
-        ResponseLabel {
-            safe: false,
-            categories: categories.iter().map(|c| c.to_string()).collect(),
-            severity,
-        }
-    }
-
     fn lab(responses: Vec<ResponseLabel>, helpful: &[usize], harmless: &[usize]) -> Labels {
         Labels {
             responses,
@@ -730,7 +714,14 @@ mod tests {
 
     #[test]
     fn unanimous_items_keep_their_labels_with_full_support() {
-        let l = lab(vec![safe(), unsafe_(&[V, D], 2)], &[1, 0], &[0, 1]);
+        let l = lab(
+            vec![
+                ResponseLabel::safe(),
+                ResponseLabel::unsafe_with(&[V, D], 2),
+            ],
+            &[1, 0],
+            &[0, 1],
+        );
         valid(&l, 2);
         let votes = vec![l.clone(), l.clone(), l.clone()];
         for method in [Method::Majority, Method::DawidSkene] {
@@ -755,9 +746,24 @@ mod tests {
 
     #[test]
     fn two_of_three_majority_has_support_two_thirds() {
-        let a = lab(vec![safe(), unsafe_(&[V], 1)], &[0, 1], &[0, 1]);
-        let b = lab(vec![safe(), unsafe_(&[V], 1)], &[1, 0], &[0, 1]);
-        let c = lab(vec![unsafe_(&[D], 1), unsafe_(&[V], 1)], &[0, 1], &[1, 0]);
+        let a = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[V], 1)],
+            &[0, 1],
+            &[0, 1],
+        );
+        let b = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[V], 1)],
+            &[1, 0],
+            &[0, 1],
+        );
+        let c = lab(
+            vec![
+                ResponseLabel::unsafe_with(&[D], 1),
+                ResponseLabel::unsafe_with(&[V], 1),
+            ],
+            &[0, 1],
+            &[1, 0],
+        );
         let votes = vec![a.clone(), b, c];
         let out = run(&[item(0, &votes)], 2, Method::Majority, TieRule::Review);
         let r = &out[0];
@@ -808,8 +814,16 @@ mod tests {
 
     #[test]
     fn a_tie_goes_to_review_unless_a_tie_rule_is_set() {
-        let a = lab(vec![safe(), safe()], &[0, 1], &[0, 1]);
-        let b = lab(vec![safe(), safe()], &[1, 0], &[0, 1]);
+        let a = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[0, 1],
+            &[0, 1],
+        );
+        let b = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[1, 0],
+            &[0, 1],
+        );
         let votes = vec![a.clone(), b.clone()];
         let out = run(&[item(3, &votes)], 2, Method::Majority, TieRule::Review);
         assert_eq!(out[0].labels, None);
@@ -832,10 +846,24 @@ mod tests {
     fn unsafe_majority_with_severity_zero_plurality_is_a_rule_conflict() {
         // Response 1: 3 of 5 say unsafe (severities 1, 2, 3), 2 say safe, so
         // severity 0 is the plurality (2 of 5).
-        let sev = |s: u8| lab(vec![safe(), unsafe_(&[V], s)], &[0, 1], &[0, 1]);
+        let sev = |s: u8| {
+            lab(
+                vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[V], s)],
+                &[0, 1],
+                &[0, 1],
+            )
+        };
         let votes = vec![
-            lab(vec![safe(), safe()], &[0, 1], &[0, 1]),
-            lab(vec![safe(), safe()], &[0, 1], &[0, 1]),
+            lab(
+                vec![ResponseLabel::safe(), ResponseLabel::safe()],
+                &[0, 1],
+                &[0, 1],
+            ),
+            lab(
+                vec![ResponseLabel::safe(), ResponseLabel::safe()],
+                &[0, 1],
+                &[0, 1],
+            ),
             sev(1),
             sev(2),
             sev(3),
@@ -858,9 +886,24 @@ mod tests {
     #[test]
     fn unsafe_without_a_majority_category_is_a_rule_conflict() {
         let votes = vec![
-            lab(vec![safe(), unsafe_(&[V], 1)], &[0, 1], &[0, 1]),
-            lab(vec![safe(), unsafe_(&[D], 1)], &[0, 1], &[0, 1]),
-            lab(vec![safe(), unsafe_(&["Cybercrime"], 1)], &[0, 1], &[0, 1]),
+            lab(
+                vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[V], 1)],
+                &[0, 1],
+                &[0, 1],
+            ),
+            lab(
+                vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[D], 1)],
+                &[0, 1],
+                &[0, 1],
+            ),
+            lab(
+                vec![
+                    ResponseLabel::safe(),
+                    ResponseLabel::unsafe_with(&["Cybercrime"], 1),
+                ],
+                &[0, 1],
+                &[0, 1],
+            ),
         ];
         let out = run(&[item(0, &votes)], 2, Method::Majority, TieRule::Review);
         assert_eq!(out[0].labels, None);
@@ -875,9 +918,24 @@ mod tests {
         // Each vote obeys the rules; the field-wise majority does not:
         // response 0 safe (A, B), response 1 unsafe (A, C), but 1 is the
         // more harmless (B, C).
-        let a = lab(vec![safe(), unsafe_(&[V], 1)], &[0, 1], &[0, 1]);
-        let b = lab(vec![safe(), safe()], &[0, 1], &[1, 0]);
-        let c = lab(vec![unsafe_(&[D], 2), unsafe_(&[V], 1)], &[0, 1], &[1, 0]);
+        let a = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[V], 1)],
+            &[0, 1],
+            &[0, 1],
+        );
+        let b = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[0, 1],
+            &[1, 0],
+        );
+        let c = lab(
+            vec![
+                ResponseLabel::unsafe_with(&[D], 2),
+                ResponseLabel::unsafe_with(&[V], 1),
+            ],
+            &[0, 1],
+            &[1, 0],
+        );
         for l in [&a, &b, &c] {
             valid(l, 2);
         }
@@ -897,10 +955,22 @@ mod tests {
 
     #[test]
     fn an_adjudication_always_wins() {
-        let a = lab(vec![safe(), safe()], &[0, 1], &[0, 1]);
-        let b = lab(vec![safe(), safe()], &[1, 0], &[0, 1]);
+        let a = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[0, 1],
+            &[0, 1],
+        );
+        let b = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[1, 0],
+            &[0, 1],
+        );
         let votes = vec![a, b];
-        let lead = lab(vec![safe(), unsafe_(&[V], 3)], &[1, 0], &[0, 1]);
+        let lead = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::unsafe_with(&[V], 3)],
+            &[1, 0],
+            &[0, 1],
+        );
         let adjudicated = HashMap::from([(3usize, lead.clone())]);
         for method in [Method::Majority, Method::DawidSkene] {
             let out = consolidate(
@@ -927,7 +997,13 @@ mod tests {
 
     #[test]
     fn k3_rankings_use_ranked_pairs() {
-        let s3 = || vec![safe(), safe(), safe()];
+        let s3 = || {
+            vec![
+                ResponseLabel::safe(),
+                ResponseLabel::safe(),
+                ResponseLabel::safe(),
+            ]
+        };
         // Helpfulness: 2 voters 0>1>2, 1 voter 1>2>0 -> 0>1 (2:1), 1>2 (3:0).
         let votes = vec![
             lab(s3(), &[0, 1, 2], &[2, 1, 0]),
@@ -959,22 +1035,7 @@ mod tests {
         assert_eq!(out[0].labels.as_ref().unwrap().helpfulness, vec![0, 1, 2]);
     }
 
-    /// SplitMix64: a tiny seeded PRNG.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::rng::SplitMix64 as Rng;
 
     /// A valid random label for K = 2.
     fn random_labels(rng: &mut Rng) -> Labels {
@@ -982,10 +1043,10 @@ mod tests {
         let names = cats.names();
         let response = |rng: &mut Rng| {
             if rng.below(2) == 0 {
-                safe()
+                ResponseLabel::safe()
             } else {
-                let c = names[rng.below(3) as usize];
-                unsafe_(&[c], 1 + rng.below(3) as u8)
+                let c = names[rng.below(3)];
+                ResponseLabel::unsafe_with(&[c], 1 + rng.below(3) as u8)
             }
         };
         let r0 = response(rng);
@@ -1010,7 +1071,7 @@ mod tests {
         let mut all: Vec<Vec<(usize, Labels)>> = Vec::new();
         for t in &truths {
             let mut v = Vec::new();
-            let start = rng.below(5) as usize;
+            let start = rng.below(5);
             for j in 0..3 {
                 let a = (start + j) % 5;
                 let l = if a < 3 || rng.below(4) != 0 {
@@ -1065,7 +1126,11 @@ mod tests {
             confidence: true,
             ..Questions::default()
         };
-        let mut a = lab(vec![safe(), safe()], &[0, 1], &[0, 1]);
+        let mut a = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[0, 1],
+            &[0, 1],
+        );
         a.overall = Some(1);
         a.confidence = Some(2);
         let mut b = a.clone();
@@ -1101,7 +1166,11 @@ mod tests {
                 field: "responses[0].safe".into()
             }));
             // Malformed votes count for nothing; k = 0 and k = 1 run.
-            let bad = vec![lab(vec![unsafe_(&["Nope"], 9)], &[5], &[])];
+            let bad = vec![lab(
+                vec![ResponseLabel::unsafe_with(&["Nope"], 9)],
+                &[5],
+                &[],
+            )];
             for k in [0, 1, 2, 3] {
                 let out = run(&[item(2, &bad)], k, method, TieRule::Review);
                 assert_eq!(out.len(), 1);

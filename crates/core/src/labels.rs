@@ -21,6 +21,26 @@ pub struct ResponseLabel {
     pub severity: u8,
 }
 
+impl ResponseLabel {
+    /// A safe response: severity 0, no harm category.
+    pub fn safe() -> Self {
+        ResponseLabel {
+            safe: true,
+            categories: vec![],
+            severity: 0,
+        }
+    }
+
+    /// An unsafe response with these harm categories and severity.
+    pub fn unsafe_with(categories: &[&str], severity: u8) -> Self {
+        ResponseLabel {
+            safe: false,
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            severity,
+        }
+    }
+}
+
 /// One annotator's labels for one item of K responses: the `labels` object of
 /// the JSON API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -405,27 +425,14 @@ fn check_safe_ranks_above_unsafe(labels: &Labels, errors: &mut Vec<LabelError>) 
 mod tests {
     use super::*;
 
-    fn safe() -> ResponseLabel {
-        ResponseLabel {
-            safe: true,
-            categories: vec![],
-            severity: 0,
-        }
-    }
-
-    fn unsafe_(categories: &[&str], severity: u8) -> ResponseLabel {
-        ResponseLabel {
-            safe: false,
-            categories: categories.iter().map(|c| c.to_string()).collect(),
-            severity,
-        }
-    }
-
     /// Valid labels for K = 2 under the default questions: response 0 unsafe,
     /// response 1 safe; 0 more helpful, 1 more harmless.
     fn valid() -> Labels {
         Labels {
-            responses: vec![unsafe_(&["Violence", "Drugs"], 2), safe()],
+            responses: vec![
+                ResponseLabel::unsafe_with(&["Violence", "Drugs"], 2),
+                ResponseLabel::safe(),
+            ],
             helpfulness: vec![0, 1],
             harmlessness: vec![1, 0],
             overall: None,
@@ -637,7 +644,7 @@ mod tests {
     #[test]
     fn all_errors_are_collected() {
         let mut l = valid();
-        l.responses[0] = unsafe_(&[], 0);
+        l.responses[0] = ResponseLabel::unsafe_with(&[], 0);
         l.responses[1].severity = 2;
         l.helpfulness = vec![];
         let fields: Vec<_> = errors(&l, 2, &Questions::default())
@@ -746,10 +753,13 @@ mod tests {
         );
         // Both safe or both unsafe: either order.
         let mut l = valid();
-        l.responses[0] = safe();
+        l.responses[0] = ResponseLabel::safe();
         l.harmlessness = vec![0, 1];
         validate(&l, 2, &Taxonomy::pku19(), &Questions::default()).unwrap();
-        l.responses = vec![unsafe_(&["Drugs"], 1), unsafe_(&["Drugs"], 3)];
+        l.responses = vec![
+            ResponseLabel::unsafe_with(&["Drugs"], 1),
+            ResponseLabel::unsafe_with(&["Drugs"], 3),
+        ];
         validate(&l, 2, &Taxonomy::pku19(), &Questions::default()).unwrap();
     }
 
@@ -757,10 +767,10 @@ mod tests {
     fn safe_responses_rank_above_unsafe_ones() {
         let mut l = Labels {
             responses: vec![
-                safe(),
-                unsafe_(&["Cybercrime"], 2),
-                safe(),
-                unsafe_(&["Violence"], 3),
+                ResponseLabel::safe(),
+                ResponseLabel::unsafe_with(&["Cybercrime"], 2),
+                ResponseLabel::safe(),
+                ResponseLabel::unsafe_with(&["Violence"], 3),
             ],
             helpfulness: vec![0, 1, 2, 3],
             harmlessness: vec![2, 0, 1, 3],

@@ -7,4 +7,5 @@ pub mod consolidated;
 pub mod labels;
 pub mod records;
 pub mod report;
+mod rng;
 pub mod taxonomy;

@@ -351,10 +351,12 @@ mod tests {
     use super::*;
 
     fn labels(safe: [bool; 2], helpful: usize) -> Labels {
-        let response = |s: bool| ResponseLabel {
-            safe: s,
-            categories: if s { vec![] } else { vec!["Violence".into()] },
-            severity: if s { 0 } else { 2 },
+        let response = |s: bool| {
+            if s {
+                ResponseLabel::safe()
+            } else {
+                ResponseLabel::unsafe_with(&["Violence"], 2)
+            }
         };
         let safer = usize::from(!safe[0] && safe[1]);
         Labels {

@@ -19,18 +19,9 @@ fn labels(rng: &mut StdRng, truth: &[bool; 2]) -> Labels {
     let response = |rng: &mut StdRng, safe: bool| {
         let safe = if rng.random_bool(0.1) { !safe } else { safe };
         if safe {
-            ResponseLabel {
-                safe,
-                categories: vec![],
-                severity: 0,
-            }
+            ResponseLabel::safe()
         } else {
-            let category = PKU_19[rng.random_range(0..3)].to_string();
-            ResponseLabel {
-                safe,
-                categories: vec![category],
-                severity: rng.random_range(1..=3),
-            }
+            ResponseLabel::unsafe_with(&[PKU_19[rng.random_range(0..3)]], rng.random_range(1..=3))
         }
     };
     let responses = vec![response(rng, truth[0]), response(rng, truth[1])];

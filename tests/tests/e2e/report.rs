@@ -9,14 +9,12 @@ use safepref_tests::{TestApp, safepref_binary};
 use serde_json::Value;
 
 fn labels(a_unsafe: bool, helpful: usize) -> Labels {
-    let response = |unsafe_: bool| ResponseLabel {
-        safe: !unsafe_,
-        categories: if unsafe_ {
-            vec!["Violence".into()]
+    let response = |unsafe_: bool| {
+        if unsafe_ {
+            ResponseLabel::unsafe_with(&["Violence"], 2)
         } else {
-            vec![]
-        },
-        severity: if unsafe_ { 2 } else { 0 },
+            ResponseLabel::safe()
+        }
     };
     Labels {
         responses: vec![response(a_unsafe), response(false)],

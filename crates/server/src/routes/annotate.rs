@@ -647,19 +647,11 @@ mod tests {
         let labels = labels_from(&fields, 2, &Questions::default()).unwrap();
         assert_eq!(
             labels.responses[0],
-            ResponseLabel {
-                safe: false,
-                categories: vec!["Violence".into(), "Drugs".into()],
-                severity: 2
-            }
+            ResponseLabel::unsafe_with(&["Violence", "Drugs"], 2)
         );
         assert_eq!(
             labels.responses[1],
-            ResponseLabel {
-                safe: true,
-                categories: vec![],
-                severity: 0
-            },
+            ResponseLabel::safe(),
             "a safe response drops what the hidden fields held"
         );
         assert_eq!(
