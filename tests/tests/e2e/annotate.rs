@@ -2,7 +2,7 @@
 //! rule messages that keep what was entered, skipping, revising, the end.
 
 use safepref_server::db::users::Role;
-use safepref_server::import::{self, Options, Source};
+use safepref_server::import::Options;
 use safepref_tests::{Browser, TestApp, csrf_token_in};
 use serde_json::json;
 
@@ -24,15 +24,9 @@ pub async fn project_with_items(app: &TestApp, n: usize, overlap: i32) -> uuid::
         .map(|i| json!({"prompt": format!("Prompt number {i}\n  with <b>markup</b>"), "responses": [format!("First answer {i}"), format!("Second answer {i}")]}).to_string())
         .collect();
     std::fs::write(&path, lines.join("\n")).unwrap();
-    import::import_files(
-        &app.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    crate::import::import_path(&app.pool, &project, &path, Options::default())
+        .await
+        .unwrap();
     project.id
 }
 

@@ -43,7 +43,26 @@ pub async fn import_text(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    import::import_files(pool, project, &[Source::from_path(&path)], None, options).await
+    import_path(pool, project, &path, options).await
+}
+
+/// Imports one file into `project`, as `safepref import` would.
+pub async fn import_path(
+    pool: &PgPool,
+    project: &Project,
+    path: &Path,
+    options: Options,
+) -> Result<Vec<import::FileReport>, ImportError> {
+    import::import_files(pool, project, &[Source::from_path(path)], None, options).await
+}
+
+/// A new project (K = 2) holding the real sample, and the batch it made.
+pub async fn project_with_sample(pool: &PgPool) -> (Project, import::FileReport) {
+    let project = project(pool, 2).await;
+    let mut reports = import_text(pool, &project, "sample.jsonl", SAMPLE, Options::default())
+        .await
+        .unwrap();
+    (project, reports.remove(0))
 }
 
 fn write_jsonl(dir: &Path, name: &str, rows: &[Value]) -> PathBuf {
@@ -71,15 +90,9 @@ async fn refused(rows: &[Value], k: i32, options: Options, expected: &[&str]) {
     let project = project(&db.pool, k).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_jsonl(dir.path(), "data.jsonl", rows);
-    let err = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        options,
-    )
-    .await
-    .expect_err("the import must be refused");
+    let err = import_path(&db.pool, &project, &path, options)
+        .await
+        .expect_err("the import must be refused");
     let message = err.to_string();
     for fragment in expected {
         assert!(
@@ -127,16 +140,10 @@ async fn a_syntax_error_names_the_file_and_line() {
     let path = dir.path().join("broken.jsonl");
     let good = Value::Object(first()).to_string();
     std::fs::write(&path, format!("{good}\n{{\"prompt\": \"unterminated\n")).unwrap();
-    let err = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = import_path(&db.pool, &project, &path, Options::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("broken.jsonl line 2"), "{err}");
     assert_eq!(counts(&db.pool).await, (0, 0, 0));
 }
@@ -150,16 +157,10 @@ async fn invalid_utf8_names_the_line() {
     let mut bytes = format!("{}\n", Value::Object(first())).into_bytes();
     bytes.extend_from_slice(b"{\"prompt\": \"caf\xe9\"}\n");
     std::fs::write(&path, bytes).unwrap();
-    let err = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = import_path(&db.pool, &project, &path, Options::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("latin1.jsonl line 2") && err.contains("UTF-8"),
         "{err}"
@@ -216,15 +217,9 @@ async fn empty_texts_are_refused_unless_allowed() {
         accept_hash_mismatch: true,
         ..Options::default()
     };
-    let reports = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        allowed,
-    )
-    .await
-    .unwrap();
+    let reports = import_path(&db.pool, &project, &path, allowed)
+        .await
+        .unwrap();
     assert_eq!(reports[0].imported, 1);
 }
 
@@ -328,15 +323,9 @@ async fn a_stored_hash_that_does_not_match_names_both_hashes() {
         accept_hash_mismatch: true,
         ..Options::default()
     };
-    let reports = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        options,
-    )
-    .await
-    .unwrap();
+    let reports = import_path(&db.pool, &project, &path, options)
+        .await
+        .unwrap();
     assert_eq!((reports[0].imported, reports[0].hash_mismatches), (2, 1));
 }
 
@@ -374,15 +363,9 @@ async fn errors_are_listed_up_to_100_then_counted() {
     let project = project(&db.pool, 2).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_jsonl(dir.path(), "many.jsonl", &rows);
-    let err = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = import_path(&db.pool, &project, &path, Options::default())
+        .await
+        .unwrap_err();
     let ImportError::Invalid { errors, total } = &err else {
         panic!("{err}")
     };
@@ -411,14 +394,7 @@ async fn a_failure_in_the_middle_leaves_nothing_behind() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let path = write_jsonl(dir.path(), "late.jsonl", &rows);
-    let err = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await;
+    let err = import_path(&db.pool, &project, &path, Options::default()).await;
     assert!(matches!(err, Err(ImportError::Database(_))), "{err:?}");
     assert_eq!(counts(&db.pool).await, (0, 0, 0));
 }
@@ -430,31 +406,19 @@ async fn importing_the_same_file_again_is_refused_and_names_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sample.jsonl");
     std::fs::write(&path, SAMPLE).unwrap();
-    let first = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let first = import_path(&db.pool, &project, &path, Options::default())
+        .await
+        .unwrap();
     assert_eq!(
         (first[0].batch_seq, first[0].imported, first[0].rows_read),
         (1, 76, 76)
     );
     let copy = dir.path().join("renamed.jsonl");
     std::fs::copy(&path, &copy).unwrap();
-    let err = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&copy)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = import_path(&db.pool, &project, &copy, Options::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("renamed.jsonl was imported already") && err.contains("batch 1 (sample.jsonl"),
         "{err}"
@@ -476,27 +440,15 @@ async fn duplicates_are_skipped_and_counted_unless_kept() {
             Value::Object(rows[1].clone()),
         ],
     );
-    import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&first_file)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    import_path(&db.pool, &project, &first_file, Options::default())
+        .await
+        .unwrap();
     // Repeats one item of the project and one of its own.
     let again = [rows[1].clone(), rows[2].clone(), rows[2].clone()].map(Value::Object);
     let second_file = write_jsonl(dir.path(), "b.jsonl", &again);
-    let reports = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&second_file)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let reports = import_path(&db.pool, &project, &second_file, Options::default())
+        .await
+        .unwrap();
     assert_eq!(
         (
             reports[0].rows_read,
@@ -510,15 +462,9 @@ async fn duplicates_are_skipped_and_counted_unless_kept() {
         allow_duplicates: true,
         ..Options::default()
     };
-    let reports = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&third_file)],
-        None,
-        keep,
-    )
-    .await
-    .unwrap();
+    let reports = import_path(&db.pool, &project, &third_file, keep)
+        .await
+        .unwrap();
     assert_eq!((reports[0].imported, reports[0].duplicates_skipped), (2, 0));
     assert_eq!(db::items::count(&db.pool, project.id).await.unwrap(), 5);
 }
@@ -558,15 +504,9 @@ async fn the_real_sample_round_trips_field_for_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pku.jsonl");
     std::fs::write(&path, SAMPLE).unwrap();
-    let reports = import::import_files(
-        &db.pool,
-        &project,
-        &[Source::from_path(&path)],
-        None,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let reports = import_path(&db.pool, &project, &path, Options::default())
+        .await
+        .unwrap();
     let stored = db::items::of_batch(&db.pool, reports[0].batch_id)
         .await
         .unwrap();
@@ -630,15 +570,9 @@ async fn the_same_records_in_every_format_import_to_identical_items() {
     for file in &files {
         let db = TestDb::new().await;
         let project = project(&db.pool, 2).await;
-        let reports = import::import_files(
-            &db.pool,
-            &project,
-            &[Source::from_path(file)],
-            None,
-            Options::default(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let reports = import_path(&db.pool, &project, file, Options::default())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let items = db::items::of_batch(&db.pool, reports[0].batch_id)
             .await
             .unwrap();

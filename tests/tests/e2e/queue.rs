@@ -1321,16 +1321,7 @@ fn skip_reasons_are_snake_case() {
 #[tokio::test]
 async fn severe_source_labels_are_flagged_for_the_content_note() {
     let app = TestApp::spawn().await;
-    let project = crate::import::project(&app.pool, 2).await;
-    crate::import::import_text(
-        &app.pool,
-        &project,
-        "sample.jsonl",
-        crate::import::SAMPLE,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let (project, _) = crate::import::project_with_sample(&app.pool).await;
     let severe: HashMap<String, bool> = crate::import::sample_rows()
         .into_iter()
         .map(|row| {

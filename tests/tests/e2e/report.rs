@@ -3,7 +3,6 @@
 
 use safepref_core::labels::{Labels, ResponseLabel};
 use safepref_server::db::users::Role;
-use safepref_server::import::Options;
 use safepref_server::queue;
 use safepref_tests::{TestApp, safepref_binary};
 use serde_json::Value;
@@ -29,16 +28,7 @@ fn labels(a_unsafe: bool, helpful: usize) -> Labels {
 #[tokio::test]
 async fn the_command_and_the_api_report_the_same_numbers() {
     let app = TestApp::spawn().await;
-    let project = crate::import::project(&app.pool, 2).await;
-    crate::import::import_text(
-        &app.pool,
-        &project,
-        "sample.jsonl",
-        crate::import::SAMPLE,
-        Options::default(),
-    )
-    .await
-    .unwrap();
+    let (project, _) = crate::import::project_with_sample(&app.pool).await;
     // Three annotators label ten items each; the third disagrees now and then.
     for annotator in 0..3 {
         let (name, _) = app.user(Role::Annotator).await;

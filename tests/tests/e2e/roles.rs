@@ -207,16 +207,6 @@ async fn every_route_answers_each_role_as_it_should() {
 }
 
 async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
-    use safepref_server::import::Options;
-    let project = crate::import::project(&app.pool, 2).await;
-    let reports = crate::import::import_text(
-        &app.pool,
-        &project,
-        "sample.jsonl",
-        crate::import::SAMPLE,
-        Options::default(),
-    )
-    .await
-    .unwrap();
-    (project.id, reports[0].batch_id)
+    let (project, batch) = crate::import::project_with_sample(&app.pool).await;
+    (project.id, batch.batch_id)
 }
