@@ -4,6 +4,7 @@
 pub mod agreement;
 pub mod consolidate;
 pub mod consolidated;
+pub mod export;
 pub mod labels;
 pub mod records;
 pub mod report;

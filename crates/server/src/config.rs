@@ -52,6 +52,9 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// Time limit for one request (a slow request gets 503, not a hang).
     pub request_timeout: Duration,
+    /// Where the admin page's export jobs write their files (`serve` puts
+    /// it in the data directory).
+    pub exports_dir: PathBuf,
 }
 
 /// Sign-in throttling: at most `max_failures_per_user` failed sign-ins for one
@@ -76,6 +79,7 @@ impl Default for Config {
                 max_failures_per_client: 30,
             },
             request_timeout: Duration::from_secs(60),
+            exports_dir: std::env::temp_dir().join("safepref-exports"),
         }
     }
 }

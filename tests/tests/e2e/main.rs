@@ -5,6 +5,7 @@ mod annotate;
 mod auth;
 mod browser;
 mod cli;
+mod export;
 mod formats;
 mod import;
 mod pages;

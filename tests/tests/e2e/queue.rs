@@ -27,15 +27,15 @@ use uuid::Uuid;
 
 /// An annotator speaking the JSON API with a bearer token.
 #[derive(Clone)]
-struct Annotator {
-    id: Uuid,
+pub struct Annotator {
+    pub id: Uuid,
     token: String,
     client: reqwest::Client,
 }
 
 /// A new annotator with a session made directly in the database (no
 /// password hashing: fifty of them start in milliseconds).
-async fn annotator(pool: &PgPool) -> Annotator {
+pub async fn annotator(pool: &PgPool) -> Annotator {
     let name = format!("ann-{}", &Uuid::new_v4().simple().to_string()[..12]);
     let user = db::users::insert(pool, &name, "!", Role::Annotator)
         .await
@@ -59,10 +59,10 @@ async fn annotator(pool: &PgPool) -> Annotator {
 
 /// A lease as the API returns it.
 #[derive(Debug, Clone)]
-struct Leased {
-    assignment: Uuid,
-    item: Uuid,
-    json: Value,
+pub struct Leased {
+    pub assignment: Uuid,
+    pub item: Uuid,
+    pub json: Value,
 }
 
 impl Annotator {
@@ -78,7 +78,7 @@ impl Annotator {
     }
 
     /// Some(lease) on 200, None on 204; anything else fails the test.
-    async fn lease(&self, base: &str, project: Uuid) -> Option<Leased> {
+    pub async fn lease(&self, base: &str, project: Uuid) -> Option<Leased> {
         let response = self
             .post(base, &format!("/api/v1/projects/{project}/lease"), None)
             .await;
@@ -116,7 +116,7 @@ impl Annotator {
     }
 
     /// Submits and expects 200; returns the annotation id.
-    async fn submit_ok(&self, base: &str, assignment: Uuid, labels: &Value) -> Uuid {
+    pub async fn submit_ok(&self, base: &str, assignment: Uuid, labels: &Value) -> Uuid {
         let response = self.submit(base, assignment, Uuid::new_v4(), labels).await;
         annotation_id(response).await
     }

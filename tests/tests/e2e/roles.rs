@@ -59,6 +59,26 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         "/admin/projects/{project}/batches/{batch}/delete",
         Some(Role::Admin),
     ),
+    (
+        Method::Get,
+        "/admin/projects/{project}/exports",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/admin/projects/{project}/exports",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Get,
+        "/admin/exports/{id}/files/manifest.json",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/export?format=pku",
+        Some(Role::Admin),
+    ),
     (Method::Get, "/api/v1/me", Some(Role::Annotator)),
     (Method::Get, "/api/v1/users", Some(Role::Admin)),
     (Method::Get, "/annotate/{project}", Some(Role::Annotator)),

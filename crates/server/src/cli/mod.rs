@@ -3,6 +3,7 @@
 //! not a server is running, and applies pending migrations first.
 
 mod demo;
+mod export;
 mod projects;
 mod users;
 
@@ -56,6 +57,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
+    /// Export consolidated preference data (or every annotation) for training.
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,7 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database = Database::open(&cli.database).await?;
     db::migrate(&database.pool).await?;
     let outcome = match cli.command {
-        Command::Serve(args) => serve(&database, &args).await,
+        Command::Serve(args) => serve(&database, &cli.database, &args).await,
         Command::Migrate => {
             println!("The database schema is up to date.");
             Ok(())
@@ -176,12 +179,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             batch,
             format,
         } => report(&database, &project, batch, format).await,
+        Command::Export(args) => export::run(&database, args).await,
     };
     database.close().await.context("closing the database")?;
     outcome
 }
 
-async fn serve(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
+async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some((username, password)) = accounts::create_first_admin(&database.pool).await? {
         println!("First start: created the admin account.");
         println!("  username: {username}");
@@ -192,7 +196,11 @@ async fn serve(database: &Database, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.bind))?;
     let address = listener.local_addr()?;
-    let state = AppState::new(database.pool.clone(), Config::from(args));
+    let config = Config {
+        exports_dir: place.data_dir.join("exports"),
+        ..Config::from(args)
+    };
+    let state = AppState::new(database.pool.clone(), config);
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let lease_sweep = tokio::spawn(crate::queue::sweep_periodically(state.pool.clone()));
     println!("safepref is running at http://{address}/ (Ctrl-C to stop)");

@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod assignments;
 pub mod audit;
 pub mod batches;
+pub mod export;
 pub mod items;
 pub mod projects;
 pub mod report;

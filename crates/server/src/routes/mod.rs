@@ -6,6 +6,7 @@ pub mod admin;
 pub mod annotate;
 pub mod api;
 pub mod assets;
+pub mod exports;
 pub mod health;
 pub mod projects;
 pub mod review;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(projects::router())
         .merge(api::router())
+        .merge(exports::router())
         .merge(health::router())
         .merge(assets::router())
 }

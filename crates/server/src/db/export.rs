@@ -1,0 +1,247 @@
+//! What the exporter reads: a scope's items in batch and file order, each
+//! with its responses, annotations and newest adjudication, as one streamed
+//! query (one row per item, never the whole table in memory); and the export
+//! jobs of the admin page.
+
+use futures_util::stream::BoxStream;
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Which items an export reads.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub project_id: Uuid,
+    /// Batch numbers; empty = every batch.
+    pub batches: Vec<i32>,
+    pub complete_only: bool,
+    pub adjudicated_only: bool,
+    pub exclude_gold: bool,
+}
+
+/// One annotation of an item, as the item's row carries it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AnnotationCell {
+    pub annotator: String,
+    pub labels: Value,
+    pub seconds_spent: Option<f64>,
+    pub submitted_at: String,
+    pub revisions: i64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ItemRow {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub batch_seq: i32,
+    pub prompt: String,
+    pub prompt_source: Option<String>,
+    pub texts: Vec<String>,
+    pub sources: Vec<Option<String>>,
+    pub gold: bool,
+    pub annotations: Json<Vec<AnnotationCell>>,
+    pub adjudication: Option<Json<Value>>,
+}
+
+/// The filters shared by the count and the stream: $1 project, $2 batches,
+/// $3 complete only, $4 adjudicated only, $5 exclude gold.
+const WHERE: &str = "i.project_id = $1
+      and (cardinality($2::int[]) = 0 or i.batch_seq = any($2))
+      and (not $3 or i.state <> 'pending')
+      and (not $4 or exists (select 1 from adjudications d where d.item_id = i.id))
+      and (not $5 or i.gold is null)";
+
+/// The items of the scope, with everything an export row needs.
+pub fn items<'a>(
+    pool: &'a PgPool,
+    scope: &'a Scope,
+) -> BoxStream<'a, Result<ItemRow, sqlx::Error>> {
+    let sql = format!(
+        "select i.id, i.external_id, i.batch_seq, i.prompt, i.prompt_source,
+                array(select r.text from responses r where r.item_id = i.id order by r.position) as texts,
+                array(select r.source from responses r where r.item_id = i.id order by r.position) as sources,
+                i.gold is not null as gold,
+                coalesce((select json_agg(json_build_object(
+                              'annotator', u.username, 'labels', a.labels,
+                              'seconds_spent', a.seconds_spent,
+                              'submitted_at', to_char(a.submitted_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                              'revisions', a.revisions) order by u.username)
+                          from annotations a join users u on u.id = a.annotator_id
+                          where a.item_id = i.id), '[]'::json) as annotations,
+                (select d.labels from adjudications d where d.item_id = i.id
+                 order by d.created_at desc, d.id desc limit 1) as adjudication
+         from items i
+         where {WHERE}
+         order by i.batch_seq, i.seq"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.project_id)
+        .bind(&scope.batches)
+        .bind(scope.complete_only)
+        .bind(scope.adjudicated_only)
+        .bind(scope.exclude_gold)
+        .fetch(pool)
+}
+
+/// How many items the scope holds (for progress).
+pub async fn count(db: impl PgExecutor<'_>, scope: &Scope) -> Result<i64, sqlx::Error> {
+    let sql = format!("select count(*) from items i where {WHERE}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(scope.project_id)
+        .bind(&scope.batches)
+        .bind(scope.complete_only)
+        .bind(scope.adjudicated_only)
+        .bind(scope.exclude_gold)
+        .fetch_one(db)
+        .await
+}
+
+/// One annotation's labels, for fitting Dawid–Skene before the export pass.
+#[derive(Debug, sqlx::FromRow)]
+pub struct VoteRow {
+    pub item_id: Uuid,
+    pub annotator_id: Uuid,
+    pub labels: Json<safepref_core::labels::Labels>,
+}
+
+/// Every annotation of the scope's items, in item order.
+pub fn votes<'a>(
+    pool: &'a PgPool,
+    scope: &'a Scope,
+) -> BoxStream<'a, Result<VoteRow, sqlx::Error>> {
+    let sql = format!(
+        "select a.item_id, a.annotator_id, a.labels
+         from items i join annotations a on a.item_id = i.id
+         where {WHERE}
+         order by i.batch_seq, i.seq, a.annotator_id"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.project_id)
+        .bind(&scope.batches)
+        .bind(scope.complete_only)
+        .bind(scope.adjudicated_only)
+        .bind(scope.exclude_gold)
+        .fetch(pool)
+}
+
+// ------------------------------------------------------------ export jobs
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub requested_by: Option<String>,
+    pub options: Json<Value>,
+    /// running | done | failed | interrupted (running, but its process
+    /// stopped beating).
+    pub state: String,
+    pub items_total: i64,
+    pub items_done: i64,
+    pub error: Option<String>,
+    pub manifest: Option<Json<Value>>,
+    pub created_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+const JOB_COLUMNS: &str = "j.id, j.project_id, u.username as requested_by, j.options,
+    case when j.state = 'running' and j.heartbeat_at < now() - interval '2 minutes'
+         then 'interrupted' else j.state::text end as state,
+    j.items_total, j.items_done, j.error, j.manifest, j.created_at, j.finished_at";
+
+pub async fn create_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    project_id: Uuid,
+    requested_by: Uuid,
+    options: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into export_jobs (id, project_id, requested_by, options) values ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(project_id)
+    .bind(requested_by)
+    .bind(Json(options))
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Progress, and the heartbeat that says the job's process is alive.
+pub async fn job_progress(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    done: i64,
+    total: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update export_jobs set items_done = $2, items_total = $3, heartbeat_at = now() where id = $1",
+    )
+    .bind(id)
+    .bind(done)
+    .bind(total)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn finish_job(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    outcome: Result<&Value, &str>,
+) -> Result<(), sqlx::Error> {
+    let (state, manifest, error) = match outcome {
+        Ok(manifest) => ("done", Some(Json(manifest)), None),
+        Err(message) => ("failed", None, Some(message)),
+    };
+    sqlx::query(
+        "update export_jobs set state = $2::export_state, manifest = $3, error = $4,
+                finished_at = now(), heartbeat_at = now()
+         where id = $1",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(manifest)
+    .bind(error)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn job(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Job>, sqlx::Error> {
+    let sql = format!(
+        "select {JOB_COLUMNS} from export_jobs j left join users u on u.id = j.requested_by where j.id = $1"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// A project's export jobs, newest first.
+pub async fn jobs(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Job>, sqlx::Error> {
+    let sql = format!(
+        "select {JOB_COLUMNS} from export_jobs j left join users u on u.id = j.requested_by
+         where j.project_id = $1 order by j.created_at desc, j.id desc limit $2 offset $3"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(project_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn job_count(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from export_jobs where project_id = $1")
+        .bind(project_id)
+        .fetch_one(db)
+        .await
+}

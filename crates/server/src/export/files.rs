@@ -1,0 +1,192 @@
+//! Exports written to disk: every file first goes into a staging directory
+//! beside the destination, hashed as it is written; only a finished export
+//! is moved into place (a rename), so a failed or interrupted one leaves no
+//! partial file behind where a reader would look.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::fs;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use uuid::Uuid;
+
+use super::{Options, Sink, manifest};
+use crate::db::{self, projects::Project};
+use crate::error::AppError;
+
+/// How often a job's progress (and heartbeat) is written.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// One written file, as the manifest lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileInfo {
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+struct OutFile {
+    name: String,
+    file: BufWriter<fs::File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+/// Writes each output into the staging directory, hashing as it goes.
+struct FileSink {
+    files: Vec<OutFile>,
+    /// An export job to keep informed.
+    job: Option<(PgPool, Uuid, Instant)>,
+}
+
+impl Sink for FileSink {
+    async fn write(&mut self, output: usize, bytes: Vec<u8>) -> std::io::Result<()> {
+        let out = &mut self.files[output];
+        out.hasher.update(&bytes);
+        out.bytes += bytes.len() as u64;
+        out.file.write_all(&bytes).await
+    }
+
+    async fn progress(&mut self, done: u64, total: u64) {
+        if let Some((pool, id, last)) = &mut self.job
+            && (last.elapsed() >= PROGRESS_EVERY || done == total)
+        {
+            *last = Instant::now();
+            if let Err(e) = db::export::job_progress(&*pool, *id, done as i64, total as i64).await {
+                tracing::warn!(job = %id, "could not record export progress: {e}");
+            }
+        }
+    }
+}
+
+/// Where a finished export goes.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A directory holding the files, manifest.json and (for directory
+    /// formats) a dataset card README.md. It must not exist yet.
+    Directory(PathBuf),
+    /// One file, with `<file>.manifest.json` beside it (single-file formats).
+    File(PathBuf),
+}
+
+impl Destination {
+    fn path(&self) -> &Path {
+        match self {
+            Destination::Directory(p) | Destination::File(p) => p,
+        }
+    }
+}
+
+/// Runs the export into `dest`; returns the manifest. On failure nothing is
+/// left at the destination or in the staging directory.
+pub async fn export_to(
+    pool: &PgPool,
+    project: &Project,
+    options: &Options,
+    dest: &Destination,
+    job: Option<Uuid>,
+) -> Result<serde_json::Value, AppError> {
+    let target = dest.path();
+    if fs::try_exists(target).await.unwrap_or(false) {
+        return Err(AppError::Conflict(format!(
+            "{} already exists; choose another path or remove it first",
+            target.display()
+        )));
+    }
+    if let Destination::File(_) = dest
+        && options.format.is_directory()
+    {
+        return Err(AppError::BadRequest(format!(
+            "format {} writes a directory (train and test files): give a directory path",
+            options.format.name()
+        )));
+    }
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let stem = target.file_name().map_or_else(
+        || "export".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let staging = parent.join(format!(".{stem}.partial-{}", Uuid::new_v4()));
+    let result = write_staged(pool, project, options, &staging, job).await;
+    let result = match result {
+        Ok(manifest) => place(&staging, dest, options).await.map(|()| manifest),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging).await;
+    }
+    result
+}
+
+async fn write_staged(
+    pool: &PgPool,
+    project: &Project,
+    options: &Options,
+    staging: &Path,
+    job: Option<Uuid>,
+) -> Result<serde_json::Value, AppError> {
+    fs::create_dir_all(staging)
+        .await
+        .map_err(|e| AppError::BadRequest(format!("cannot create {}: {e}", staging.display())))?;
+    let mut files = Vec::new();
+    for name in options.file_names() {
+        let file = fs::File::create(staging.join(&name)).await?;
+        files.push(OutFile {
+            name,
+            file: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        });
+    }
+    let mut sink = FileSink {
+        files,
+        job: job.map(|id| (pool.clone(), id, Instant::now())),
+    };
+    let counts = super::run(pool, project, options, &mut sink).await?;
+    let mut infos = Vec::new();
+    for (out, rows) in sink.files.into_iter().zip(&counts.rows) {
+        let mut file = out.file;
+        file.flush().await?;
+        file.into_inner().sync_all().await?;
+        infos.push(FileInfo {
+            name: out.name,
+            rows: *rows,
+            bytes: out.bytes,
+            sha256: hex::encode(out.hasher.finalize()),
+        });
+    }
+    let manifest = manifest::build(pool, project, options, &counts, &infos).await?;
+    let pretty = serde_json::to_vec_pretty(&manifest).map_err(anyhow::Error::from)?;
+    fs::write(staging.join("manifest.json"), pretty).await?;
+    if options.format.is_directory() {
+        fs::write(
+            staging.join("README.md"),
+            manifest::dataset_card(project, &manifest),
+        )
+        .await?;
+    }
+    Ok(manifest)
+}
+
+/// Moves a finished staging directory into place.
+async fn place(staging: &Path, dest: &Destination, options: &Options) -> Result<(), AppError> {
+    match dest {
+        Destination::Directory(dir) => fs::rename(staging, dir).await?,
+        Destination::File(file) => {
+            let name = &options.file_names()[0];
+            let mut beside = file.as_os_str().to_owned();
+            beside.push(".manifest.json");
+            fs::rename(staging.join("manifest.json"), PathBuf::from(beside)).await?;
+            fs::rename(staging.join(name), file).await?;
+            fs::remove_dir(staging).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! The exporter: one streaming pipeline behind `safepref export`, the admin
+//! page's export jobs and `GET /api/v1/projects/{id}/export`.
+//!
+//! It reads the scope's items in batch order, a chunk at a time
+//! (`db::export::items`), consolidates each chunk (majority vote per item, or
+//! a Dawid–Skene model fitted in a first pass over the scope's votes), turns
+//! each item into the format's rows (`safepref_core::export`), encodes them
+//! (`encode`) and hands the bytes to a [`Sink`]: files with a manifest
+//! (`files`), or an HTTP body. Memory stays bounded by the chunk size, not the
+//! project's size.
+
+pub mod encode;
+pub mod files;
+pub mod manifest;
+pub mod options;
+
+use std::collections::HashMap;
+use std::io;
+
+use futures_util::TryStreamExt;
+use safepref_core::consolidate::TieRule;
+use safepref_core::consolidated::{self, Consolidated, ItemAnnotations, Method};
+use safepref_core::export::{self as rows, Column, Dimension, ExportItem, RawAnnotation};
+use safepref_core::labels::Labels;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::db::{self, export::ItemRow, projects::Project};
+use crate::error::AppError;
+pub use encode::{Encoder, Encoding};
+pub use options::{Format, Options};
+
+/// Items consolidated and encoded together: the unit of memory and of
+/// progress reports.
+const CHUNK_ITEMS: usize = 500;
+
+/// Where encoded bytes go: one stream per output file of the format.
+#[allow(async_fn_in_trait)]
+pub trait Sink {
+    async fn write(&mut self, output: usize, bytes: Vec<u8>) -> io::Result<()>;
+    /// Items read so far out of the scope's total.
+    async fn progress(&mut self, _done: u64, _total: u64) {}
+}
+
+/// What an export produced, for the manifest.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub items_read: u64,
+    pub annotations_read: u64,
+    /// Rows written, per output file.
+    pub rows: Vec<u64>,
+    /// Items left out because their labels could not be consolidated (a
+    /// tie, a rule conflict, no votes): they wait for a lead's review.
+    pub items_needing_review: u64,
+    /// Items left out by the `min_support` filter.
+    pub items_below_min_support: u64,
+}
+
+/// Runs an export of `project` into `sink`.
+pub async fn run(
+    pool: &PgPool,
+    project: &Project,
+    options: &Options,
+    sink: &mut impl Sink,
+) -> Result<Counts, AppError> {
+    options.check(project)?;
+    let scope = options.scope(project.id);
+    let total = db::export::count(pool, &scope).await? as u64;
+    let mut pipeline = Pipeline::new(project, options)?;
+    let mut stream = db::export::items(pool, &scope);
+    let mut chunk: Vec<ItemRow> = Vec::with_capacity(CHUNK_ITEMS);
+    let mut counts = Counts {
+        rows: vec![0; pipeline.encoders.len()],
+        ..Counts::default()
+    };
+    loop {
+        let row = stream.try_next().await?;
+        let end = row.is_none();
+        chunk.extend(row);
+        if chunk.len() == CHUNK_ITEMS || (end && !chunk.is_empty()) {
+            pipeline.chunk(std::mem::take(&mut chunk), &mut counts)?;
+            for (n, encoder) in pipeline.encoders.iter_mut().enumerate() {
+                sink.write(n, encoder.take()?).await?;
+            }
+            sink.progress(counts.items_read, total).await;
+        }
+        if end {
+            break;
+        }
+    }
+    for (n, encoder) in std::mem::take(&mut pipeline.encoders)
+        .into_iter()
+        .enumerate()
+    {
+        sink.write(n, encoder.finish()?).await?;
+    }
+    Ok(counts)
+}
+
+/// The per-chunk work: consolidation, rows, encoding.
+struct Pipeline<'a> {
+    project: &'a Project,
+    options: &'a Options,
+    encoders: Vec<Encoder>,
+    /// Raw exports: username → pseudonym, numbered in order of appearance.
+    pseudonyms: HashMap<String, String>,
+    /// Dense annotator indices for consolidation.
+    annotators: HashMap<String, usize>,
+}
+
+impl<'a> Pipeline<'a> {
+    fn new(project: &'a Project, options: &'a Options) -> Result<Self, AppError> {
+        let categories: Vec<String> = project
+            .taxonomy
+            .0
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let columns = options.format.columns();
+        let encoders = options
+            .format
+            .outputs()
+            .iter()
+            .map(|_| Encoder::new(options.encoding, columns.clone(), categories.clone()))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Pipeline {
+            project,
+            options,
+            encoders,
+            pseudonyms: HashMap::new(),
+            annotators: HashMap::new(),
+        })
+    }
+
+    fn chunk(&mut self, items: Vec<ItemRow>, counts: &mut Counts) -> Result<(), AppError> {
+        counts.items_read += items.len() as u64;
+        counts.annotations_read += items
+            .iter()
+            .map(|i| i.annotations.0.len() as u64)
+            .sum::<u64>();
+        if self.options.format == Format::Raw {
+            for item in &items {
+                self.raw_rows(item, counts)?;
+            }
+            return Ok(());
+        }
+        let records = self.consolidate(&items)?;
+        for (item, record) in items.iter().zip(records) {
+            self.item_rows(item, &record, counts)?;
+        }
+        Ok(())
+    }
+
+    /// One consolidated record per item of the chunk.
+    fn consolidate(&mut self, items: &[ItemRow]) -> Result<Vec<Consolidated>, AppError> {
+        let labels: Vec<Vec<(usize, Labels)>> = items
+            .iter()
+            .map(|item| {
+                item.annotations
+                    .0
+                    .iter()
+                    .map(|a| {
+                        let next = self.annotators.len();
+                        let index = *self.annotators.entry(a.annotator.clone()).or_insert(next);
+                        Ok((index, parse_labels(&a.labels)?))
+                    })
+                    .collect::<Result<Vec<_>, AppError>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let grouped: Vec<ItemAnnotations> = labels
+            .iter()
+            .enumerate()
+            .map(|(n, votes)| ItemAnnotations {
+                item: n,
+                votes: votes.iter().map(|(a, l)| (*a, l)).collect(),
+            })
+            .collect();
+        let adjudicated: HashMap<usize, Labels> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(n, item)| item.adjudication.as_ref().map(|a| (n, &a.0)))
+            .map(|(n, value)| Ok((n, parse_labels(value)?)))
+            .collect::<Result<_, AppError>>()?;
+        let project = self.project;
+        Ok(consolidated::consolidate(
+            &grouped,
+            project.responses_per_item as usize,
+            &project.taxonomy.0,
+            &project.questions.0,
+            Method::Majority,
+            TieRule::Review,
+            0.0,
+            &adjudicated,
+        ))
+    }
+
+    fn item_rows(
+        &mut self,
+        item: &ItemRow,
+        record: &Consolidated,
+        counts: &mut Counts,
+    ) -> Result<(), AppError> {
+        let Some(labels) = &record.labels else {
+            counts.items_needing_review += 1;
+            return Ok(());
+        };
+        if self
+            .options
+            .min_support
+            .is_some_and(|min| !record.adjudicated && rows::min_support(record) < min)
+        {
+            counts.items_below_min_support += 1;
+            return Ok(());
+        }
+        let item = export_item(item);
+        let taxonomy = &self.project.taxonomy.0;
+        let (output, new_rows) = match self.options.format {
+            Format::Pku => (
+                0,
+                rows::pku_row(&item, labels, taxonomy).into_iter().collect(),
+            ),
+            Format::SafeRlhf => {
+                let side = usize::from(rows::in_test_split(&item.prompt, self.options.test_ratio));
+                (
+                    side,
+                    rows::pku_row(&item, labels, taxonomy).into_iter().collect(),
+                )
+            }
+            Format::DpoHelpful => (0, rows::dpo_rows(&item, record, Dimension::Helpful)),
+            Format::DpoHarmless => (0, rows::dpo_rows(&item, record, Dimension::Harmless)),
+            Format::Raw => unreachable!("raw rows are not consolidated"),
+        };
+        self.emit(output, new_rows, counts)
+    }
+
+    fn raw_rows(&mut self, item: &ItemRow, counts: &mut Counts) -> Result<(), AppError> {
+        let export = export_item(item);
+        let rows: Vec<Vec<Value>> = item
+            .annotations
+            .0
+            .iter()
+            .map(|a| {
+                let annotator = if self.options.with_usernames {
+                    a.annotator.clone()
+                } else {
+                    let next = self.pseudonyms.len() + 1;
+                    self.pseudonyms
+                        .entry(a.annotator.clone())
+                        .or_insert_with(|| format!("annotator-{next:04}"))
+                        .clone()
+                };
+                rows::raw_row(
+                    &export,
+                    &RawAnnotation {
+                        annotator,
+                        labels: a.labels.clone(),
+                        seconds_spent: a.seconds_spent,
+                        submitted_at: a.submitted_at.clone(),
+                        revisions: a.revisions,
+                    },
+                )
+            })
+            .collect();
+        self.emit(0, rows, counts)
+    }
+
+    fn emit(
+        &mut self,
+        output: usize,
+        rows: Vec<Vec<Value>>,
+        counts: &mut Counts,
+    ) -> Result<(), AppError> {
+        counts.rows[output] += rows.len() as u64;
+        for row in rows {
+            self.encoders[output].write_row(row)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_labels(value: &Value) -> Result<Labels, AppError> {
+    use serde::Deserialize;
+    Labels::deserialize(value)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored labels do not parse: {e}")))
+}
+
+fn export_item(row: &ItemRow) -> ExportItem {
+    ExportItem {
+        id: row.id.to_string(),
+        external_id: row.external_id.clone(),
+        batch: row.batch_seq,
+        prompt: row.prompt.clone(),
+        prompt_source: row.prompt_source.clone(),
+        responses: row
+            .texts
+            .iter()
+            .cloned()
+            .zip(row.sources.iter().cloned())
+            .collect(),
+        gold: row.gold,
+    }
+}
+
+/// The columns of a format.
+impl Format {
+    pub fn columns(self) -> Vec<Column> {
+        match self {
+            Format::Pku | Format::SafeRlhf => rows::pku_columns(),
+            Format::DpoHelpful | Format::DpoHarmless => rows::dpo_columns(),
+            Format::Raw => rows::raw_columns(),
+        }
+    }
+}
+
+impl From<io::Error> for AppError {
+    fn from(e: io::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(e).context("writing the export"))
+    }
+}

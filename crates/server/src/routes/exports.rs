@@ -1,0 +1,324 @@
+//! Exports over HTTP: the admin page's export jobs (run in the background,
+//! progress on the page, files to download when done) and the API's
+//! streamed `GET /api/v1/projects/{id}/export`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use uuid::Uuid;
+
+use super::{Chrome, Pager};
+use crate::app::AppState;
+use crate::auth::RequireAdmin;
+use crate::db::{self, export::Job, projects::Project};
+use crate::error::{AppError, Result};
+use crate::export::files::{self, Destination};
+use crate::export::{self, Encoding, Format, Options, Sink};
+
+/// Encoded chunks in flight between the exporter and a slow client.
+const CHANNEL_CHUNKS: usize = 8;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/projects/{id}/exports", get(page).post(start_job))
+        .route("/admin/exports/{job}/files/{name}", get(download))
+        .route("/api/v1/projects/{id}/export", get(api_export))
+}
+
+async fn project(state: &AppState, id: Uuid) -> Result<Project> {
+    db::projects::find(&state.pool, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such project".into()))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/exports.html")]
+struct ExportsPage {
+    chrome: Chrome,
+    project: Project,
+    jobs: Vec<Job>,
+    pager: Pager,
+    formats: Vec<&'static str>,
+    encodings: Vec<&'static str>,
+    error: Option<String>,
+    /// Reload the page every few seconds while a job runs.
+    refresh: bool,
+}
+
+impl ExportsPage {
+    fn percent(&self, job: &Job) -> i64 {
+        (job.items_done * 100)
+            .checked_div(job.items_total)
+            .unwrap_or(if job.state == "done" { 100 } else { 0 })
+    }
+
+    fn files(&self, job: &Job) -> Vec<String> {
+        job_files(job)
+    }
+
+    fn describe(&self, job: &Job) -> String {
+        let o = &job.options.0;
+        let mut parts = vec![format!(
+            "{} as {}",
+            o["format"].as_str().unwrap_or("?"),
+            o["encoding"].as_str().unwrap_or("?")
+        )];
+        if o["method"] == "dawid-skene" {
+            parts.push("Dawid–Skene".into());
+        }
+        if let Some(b) = o["batches"].as_array().filter(|b| !b.is_empty()) {
+            let list: Vec<String> = b.iter().map(|v| v.to_string()).collect();
+            parts.push(format!("batches {}", list.join(", ")));
+        }
+        for (key, label) in [
+            ("complete_only", "complete only"),
+            ("adjudicated_only", "adjudicated only"),
+            ("exclude_gold", "no gold"),
+            ("with_usernames", "usernames"),
+        ] {
+            if o[key] == true {
+                parts.push(label.into());
+            }
+        }
+        if let Some(s) = o["min_support"].as_f64() {
+            parts.push(format!("support ≥ {s}"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// A finished job's downloadable files: its outputs, manifest and card.
+fn job_files(job: &Job) -> Vec<String> {
+    let Some(manifest) = &job.manifest else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = manifest.0["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().map(String::from))
+        .collect();
+    names.push("manifest.json".into());
+    if manifest.0["options"]["format"] == "safe-rlhf" {
+        names.push("README.md".into());
+    }
+    names
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+async fn page(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<ExportsPage> {
+    let project = project(&state, id).await?;
+    render(&state, &session, project, q.page, None).await
+}
+
+async fn render(
+    state: &AppState,
+    session: &crate::auth::ActiveSession,
+    project: Project,
+    page: Option<i64>,
+    error: Option<String>,
+) -> Result<ExportsPage> {
+    let pager =
+        Pager::new(page, 20).with_total(db::export::job_count(&state.pool, project.id).await?);
+    let jobs = db::export::jobs(&state.pool, project.id, pager.per_page, pager.offset()).await?;
+    Ok(ExportsPage {
+        chrome: Chrome::new(Some(session)),
+        refresh: jobs.iter().any(|j| j.state == "running"),
+        project,
+        jobs,
+        pager,
+        formats: Format::ALL.iter().map(|f| f.name()).collect(),
+        encodings: Encoding::ALL.iter().map(|e| e.name()).collect(),
+        error,
+    })
+}
+
+/// Starts an export job and goes back to the list, where it shows.
+async fn start_job(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = project(&state, id).await?;
+    let options = match Options::from_pairs(&pairs).and_then(|o| o.check(&project).map(|()| o)) {
+        Ok(options) => options,
+        Err(AppError::BadRequest(message)) => {
+            let page = render(&state, &session, project, None, Some(message)).await?;
+            return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let job = Uuid::new_v4();
+    db::export::create_job(
+        &state.pool,
+        job,
+        project.id,
+        session.user.id,
+        &options.to_json(),
+    )
+    .await?;
+    db::audit::record(
+        &state.pool,
+        Some(session.user.id),
+        "export started",
+        &format!("project:{}", project.id),
+        None,
+        Some(serde_json::json!({"job": job, "options": options.to_json()})),
+    )
+    .await?;
+    let dir = state.config.exports_dir.join(job.to_string());
+    let pool = state.pool.clone();
+    tokio::spawn(async move {
+        if let Some(parent) = dir.parent() {
+            let _ = tokio::fs::create_dir_all(parent).await;
+        }
+        let outcome = files::export_to(
+            &pool,
+            &project,
+            &options,
+            &Destination::Directory(dir),
+            Some(job),
+        )
+        .await;
+        let finished = match &outcome {
+            Ok(manifest) => db::export::finish_job(&pool, job, Ok(manifest)).await,
+            Err(e) => {
+                tracing::warn!(job = %job, "export failed: {e:?}");
+                db::export::finish_job(&pool, job, Err(&e.to_string())).await
+            }
+        };
+        if let Err(e) = finished {
+            tracing::error!(job = %job, "could not record the export's end: {e}");
+        }
+    });
+    Ok(Redirect::to(&format!("/admin/projects/{id}/exports")).into_response())
+}
+
+/// One file of a finished job, streamed from disk.
+async fn download(
+    State(state): State<AppState>,
+    RequireAdmin(_): RequireAdmin,
+    Path((job, name)): Path<(Uuid, String)>,
+    request: Request,
+) -> Result<Response> {
+    let found = db::export::job(&state.pool, job)
+        .await?
+        .filter(|j| j.state == "done")
+        .ok_or_else(|| AppError::NotFound("no finished export with this id".into()))?;
+    // Only names the manifest lists: never a path from the request.
+    if !job_files(&found).contains(&name) {
+        return Err(AppError::NotFound(format!(
+            "this export has no file {name:?}"
+        )));
+    }
+    let path = state.config.exports_dir.join(job.to_string()).join(&name);
+    let mut response = ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("serving an export: {e}")))?
+        .map(Body::new);
+    attachment(&mut response, &name);
+    Ok(response)
+}
+
+fn attachment(response: &mut Response, name: &str) {
+    // File names are ours (format and encoding names), so quoting is enough.
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+}
+
+/// Sends one output's bytes to the response body; drops the others.
+struct ChannelSink {
+    output: usize,
+    tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
+}
+
+impl Sink for ChannelSink {
+    async fn write(&mut self, output: usize, bytes: Vec<u8>) -> std::io::Result<()> {
+        if output != self.output || bytes.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Ok(bytes))
+            .await
+            .map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
+/// GET /api/v1/projects/{id}/export: the export streamed as it is made. A
+/// safe-rlhf export is a directory; `split=train|test` picks one file.
+async fn api_export(
+    State(state): State<AppState>,
+    RequireAdmin(_): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = project(&state, id).await?;
+    let options = Options::from_pairs(&pairs)?;
+    options.check(&project)?;
+    let split = pairs
+        .iter()
+        .find(|(k, _)| k == "split")
+        .map(|(_, v)| v.as_str());
+    let output = match (options.format, split) {
+        (Format::SafeRlhf, None | Some("train")) => 0,
+        (Format::SafeRlhf, Some("test")) => 1,
+        (Format::SafeRlhf, Some(other)) => {
+            return Err(AppError::BadRequest(format!(
+                "split: {other:?} is not train or test"
+            )));
+        }
+        (_, None) => 0,
+        (_, Some(_)) => {
+            return Err(AppError::BadRequest(
+                "split applies to the safe-rlhf format only".into(),
+            ));
+        }
+    };
+    let name = options.file_names()[output].clone();
+    let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let pool = state.pool.clone();
+    let encoding = options.encoding;
+    tokio::spawn(async move {
+        let mut sink = ChannelSink {
+            output,
+            tx: tx.clone(),
+        };
+        if let Err(e) = export::run(&pool, &project, &options, &mut sink).await {
+            tracing::warn!("streamed export failed: {e:?}");
+            // The body ends with an error, so the client sees a broken
+            // download, never a short file that looks complete.
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut response = Body::from_stream(stream).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(encoding.content_type()),
+    );
+    attachment(&mut response, &name);
+    Ok(response)
+}
