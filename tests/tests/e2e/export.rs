@@ -495,6 +495,68 @@ async fn filters_choose_the_items() {
     )
     .await;
     assert_eq!(count(complete), 30);
+    // Dawid–Skene learns that the third annotator strays and reads the
+    // same labels here; its support differs from the vote shares.
+    let ds = export_ok(
+        &app,
+        &project,
+        dir.path(),
+        "ds.jsonl",
+        &[
+            "--format",
+            "pku",
+            "--complete-only",
+            "--method",
+            "dawid-skene",
+        ],
+    )
+    .await;
+    assert_eq!(jsonl(&ds), jsonl(&dir.path().join("c.jsonl")));
+    assert_eq!(manifest_of(&ds)["options"]["method"], "dawid-skene");
+    let support = |path: PathBuf| -> Vec<f64> {
+        jsonl(&path)
+            .iter()
+            .map(|r| r["support"].as_f64().unwrap())
+            .collect()
+    };
+    let majority = support(
+        export_ok(
+            &app,
+            &project,
+            dir.path(),
+            "m-dpo.jsonl",
+            &["--format", "dpo-helpful", "--complete-only"],
+        )
+        .await,
+    );
+    let ds = support(
+        export_ok(
+            &app,
+            &project,
+            dir.path(),
+            "ds-dpo.jsonl",
+            &[
+                "--format",
+                "dpo-helpful",
+                "--complete-only",
+                "--method",
+                "dawid-skene",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        majority
+            .iter()
+            .filter(|&&s| (s - 2.0 / 3.0).abs() < 1e-9)
+            .count(),
+        10
+    );
+    assert_eq!(ds.len(), majority.len());
+    assert!(
+        ds.iter().zip(&majority).any(|(d, m)| (d - m).abs() > 1e-6),
+        "{ds:?}"
+    );
     let supported = export_ok(
         &app,
         &project,

@@ -102,7 +102,7 @@ pub async fn count(db: impl PgExecutor<'_>, scope: &Scope) -> Result<i64, sqlx::
 #[derive(Debug, sqlx::FromRow)]
 pub struct VoteRow {
     pub item_id: Uuid,
-    pub annotator_id: Uuid,
+    pub annotator: String,
     pub labels: Json<safepref_core::labels::Labels>,
 }
 
@@ -112,10 +112,10 @@ pub fn votes<'a>(
     scope: &'a Scope,
 ) -> BoxStream<'a, Result<VoteRow, sqlx::Error>> {
     let sql = format!(
-        "select a.item_id, a.annotator_id, a.labels
-         from items i join annotations a on a.item_id = i.id
+        "select a.item_id, u.username as annotator, a.labels
+         from items i join annotations a on a.item_id = i.id join users u on u.id = a.annotator_id
          where {WHERE}
-         order by i.batch_seq, i.seq, a.annotator_id"
+         order by i.batch_seq, i.seq, u.username"
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(scope.project_id)

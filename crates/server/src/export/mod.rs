@@ -19,11 +19,13 @@ use std::io;
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{self, Consolidated, ItemAnnotations, Method};
+use safepref_core::consolidated::{Consolidated, Fitter, ItemAnnotations, Model};
 use safepref_core::export::{self as rows, Column, Dimension, ExportItem, RawAnnotation};
 use safepref_core::labels::Labels;
 use serde_json::Value;
 use sqlx::PgPool;
+
+use safepref_core::consolidated::Method;
 
 use crate::db::{self, export::ItemRow, projects::Project};
 use crate::error::AppError;
@@ -67,6 +69,9 @@ pub async fn run(
     let scope = options.scope(project.id);
     let total = db::export::count(pool, &scope).await? as u64;
     let mut pipeline = Pipeline::new(project, options)?;
+    if options.format != Format::Raw {
+        pipeline.model = Some(pipeline.fit(pool).await?);
+    }
     let mut stream = db::export::items(pool, &scope);
     let mut chunk: Vec<ItemRow> = Vec::with_capacity(CHUNK_ITEMS);
     let mut counts = Counts {
@@ -104,8 +109,12 @@ struct Pipeline<'a> {
     encoders: Vec<Encoder>,
     /// Raw exports: username → pseudonym, numbered in order of appearance.
     pseudonyms: HashMap<String, String>,
-    /// Dense annotator indices for consolidation.
+    /// Dense annotator indices for consolidation, shared by the fitting
+    /// pass and the export pass.
     annotators: HashMap<String, usize>,
+    /// The consolidation model (fitted over the whole scope first for
+    /// Dawid–Skene); `None` for raw exports.
+    model: Option<Model>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -130,7 +139,57 @@ impl<'a> Pipeline<'a> {
             encoders,
             pseudonyms: HashMap::new(),
             annotators: HashMap::new(),
+            model: None,
         })
+    }
+
+    fn annotator(&mut self, name: &str) -> usize {
+        let next = self.annotators.len();
+        *self.annotators.entry(name.to_string()).or_insert(next)
+    }
+
+    /// The consolidation model. Dawid–Skene learns each annotator's
+    /// reliability from all their work in the scope, so it first streams the
+    /// scope's votes into a compact fitter (a few dozen bytes per vote);
+    /// majority vote needs no pass.
+    async fn fit(&mut self, pool: &PgPool) -> Result<Model, AppError> {
+        let project = self.project;
+        let mut fitter = Fitter::new(
+            project.responses_per_item as usize,
+            &project.taxonomy.0,
+            &project.questions.0,
+            self.options.method,
+        );
+        if self.options.method == Method::Majority {
+            return Ok(fitter.finish());
+        }
+        let scope = self.options.scope(project.id);
+        let mut votes = db::export::votes(pool, &scope);
+        let mut item: Option<uuid::Uuid> = None;
+        let mut labels: Vec<(usize, Labels)> = Vec::new();
+        let mut items = 0;
+        let add = |fitter: &mut Fitter, labels: &[(usize, Labels)], n: usize| {
+            fitter.add(&ItemAnnotations {
+                item: n,
+                votes: labels.iter().map(|(a, l)| (*a, l)).collect(),
+            })
+        };
+        while let Some(vote) = votes.try_next().await? {
+            if item != Some(vote.item_id) {
+                if !labels.is_empty() {
+                    add(&mut fitter, &labels, items);
+                    items += 1;
+                }
+                labels.clear();
+                item = Some(vote.item_id);
+            }
+            let annotator = self.annotator(&vote.annotator);
+            labels.push((annotator, vote.labels.0));
+        }
+        if !labels.is_empty() {
+            add(&mut fitter, &labels, items);
+        }
+        Ok(fitter.finish())
     }
 
     fn chunk(&mut self, items: Vec<ItemRow>, counts: &mut Counts) -> Result<(), AppError> {
@@ -154,20 +213,14 @@ impl<'a> Pipeline<'a> {
 
     /// One consolidated record per item of the chunk.
     fn consolidate(&mut self, items: &[ItemRow]) -> Result<Vec<Consolidated>, AppError> {
-        let labels: Vec<Vec<(usize, Labels)>> = items
-            .iter()
-            .map(|item| {
-                item.annotations
-                    .0
-                    .iter()
-                    .map(|a| {
-                        let next = self.annotators.len();
-                        let index = *self.annotators.entry(a.annotator.clone()).or_insert(next);
-                        Ok((index, parse_labels(&a.labels)?))
-                    })
-                    .collect::<Result<Vec<_>, AppError>>()
-            })
-            .collect::<Result<_, _>>()?;
+        let mut labels: Vec<Vec<(usize, Labels)>> = Vec::with_capacity(items.len());
+        for item in items {
+            let mut votes = Vec::with_capacity(item.annotations.0.len());
+            for a in &item.annotations.0 {
+                votes.push((self.annotator(&a.annotator), parse_labels(&a.labels)?));
+            }
+            labels.push(votes);
+        }
         let grouped: Vec<ItemAnnotations> = labels
             .iter()
             .enumerate()
@@ -182,17 +235,11 @@ impl<'a> Pipeline<'a> {
             .filter_map(|(n, item)| item.adjudication.as_ref().map(|a| (n, &a.0)))
             .map(|(n, value)| Ok((n, parse_labels(value)?)))
             .collect::<Result<_, AppError>>()?;
-        let project = self.project;
-        Ok(consolidated::consolidate(
-            &grouped,
-            project.responses_per_item as usize,
-            &project.taxonomy.0,
-            &project.questions.0,
-            Method::Majority,
-            TieRule::Review,
-            0.0,
-            &adjudicated,
-        ))
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no consolidation model")))?;
+        Ok(model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated))
     }
 
     fn item_rows(

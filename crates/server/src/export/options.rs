@@ -219,11 +219,6 @@ impl Options {
                 project.name
             ));
         }
-        if self.method == Method::DawidSkene && self.format != Format::Raw {
-            // Until the two-pass exporter lands (fit on the scope's votes,
-            // then consolidate chunk by chunk), refuse rather than mislabel.
-            return bad("method dawid-skene is not available for exports yet; use majority".into());
-        }
         if self.min_support.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
             return bad("min_support must be between 0 and 1".into());
         }
