@@ -23,11 +23,16 @@ use safepref_core::consolidated::{Consolidated, Fitter, ItemAnnotations, Model};
 use safepref_core::export::{self as rows, Column, Dimension, ExportItem, RawAnnotation};
 use safepref_core::labels::Labels;
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use time::format_description::well_known::Rfc3339;
 
 use safepref_core::consolidated::Method;
 
-use crate::db::{self, export::ItemRow, projects::Project};
+use crate::db::{
+    self,
+    export::{ItemRow, Scope},
+    projects::Project,
+};
 use crate::error::AppError;
 pub use encode::{Encoder, Encoding};
 pub use options::{Format, Options};
@@ -58,7 +63,10 @@ pub struct Counts {
     pub items_below_min_support: u64,
 }
 
-/// Runs an export of `project` into `sink`.
+/// Runs an export of `project` into `sink`. Every read happens in one
+/// read-only repeatable-read transaction, so the count, Dawid–Skene's
+/// fitting pass and the export pass see the same data even while
+/// annotators keep working.
 pub async fn run(
     pool: &PgPool,
     project: &Project,
@@ -67,17 +75,23 @@ pub async fn run(
 ) -> Result<Counts, AppError> {
     options.check(project)?;
     let scope = options.scope(project.id);
-    let total = db::export::count(pool, &scope).await? as u64;
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    // Compiling this long-running query with JIT costs more than it saves.
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    let total = db::export::count(&mut *tx, &scope).await? as u64;
     let mut pipeline = Pipeline::new(project, options)?;
     if options.format != Format::Raw {
-        pipeline.model = Some(pipeline.fit(pool).await?);
+        pipeline.model = Some(pipeline.fit(&mut tx, &scope).await?);
     }
-    let mut stream = db::export::items(pool, &scope);
-    let mut chunk: Vec<ItemRow> = Vec::with_capacity(CHUNK_ITEMS);
     let mut counts = Counts {
         rows: vec![0; pipeline.encoders.len()],
         ..Counts::default()
     };
+    let mut stream = db::export::items(&mut tx, &scope);
+    let mut chunk: Vec<ItemRow> = Vec::with_capacity(CHUNK_ITEMS);
     loop {
         let row = stream.try_next().await?;
         let end = row.is_none();
@@ -93,6 +107,8 @@ pub async fn run(
             break;
         }
     }
+    drop(stream);
+    tx.commit().await?;
     for (n, encoder) in std::mem::take(&mut pipeline.encoders)
         .into_iter()
         .enumerate()
@@ -144,15 +160,19 @@ impl<'a> Pipeline<'a> {
     }
 
     fn annotator(&mut self, name: &str) -> usize {
+        if let Some(&index) = self.annotators.get(name) {
+            return index;
+        }
         let next = self.annotators.len();
-        *self.annotators.entry(name.to_string()).or_insert(next)
+        self.annotators.insert(name.to_string(), next);
+        next
     }
 
     /// The consolidation model. Dawid–Skene learns each annotator's
     /// reliability from all their work in the scope, so it first streams the
     /// scope's votes into a compact fitter (a few dozen bytes per vote);
     /// majority vote needs no pass.
-    async fn fit(&mut self, pool: &PgPool) -> Result<Model, AppError> {
+    async fn fit(&mut self, conn: &mut PgConnection, scope: &Scope) -> Result<Model, AppError> {
         let project = self.project;
         let mut fitter = Fitter::new(
             project.responses_per_item as usize,
@@ -163,8 +183,7 @@ impl<'a> Pipeline<'a> {
         if self.options.method == Method::Majority {
             return Ok(fitter.finish());
         }
-        let scope = self.options.scope(project.id);
-        let mut votes = db::export::votes(pool, &scope);
+        let mut votes = db::export::votes(conn, scope);
         let mut item: Option<uuid::Uuid> = None;
         let mut labels: Vec<(usize, Labels)> = Vec::new();
         let mut items = 0;
@@ -192,34 +211,43 @@ impl<'a> Pipeline<'a> {
         Ok(fitter.finish())
     }
 
-    fn chunk(&mut self, items: Vec<ItemRow>, counts: &mut Counts) -> Result<(), AppError> {
+    fn chunk(&mut self, mut items: Vec<ItemRow>, counts: &mut Counts) -> Result<(), AppError> {
         counts.items_read += items.len() as u64;
         counts.annotations_read += items
             .iter()
-            .map(|i| i.annotations.0.len() as u64)
+            .map(|i| i.annotators.as_ref().map_or(0, Vec::len) as u64)
             .sum::<u64>();
         if self.options.format == Format::Raw {
-            for item in &items {
+            for item in items {
                 self.raw_rows(item, counts)?;
             }
             return Ok(());
         }
-        let records = self.consolidate(&items)?;
-        for (item, record) in items.iter().zip(records) {
+        let records = self.consolidate(&mut items)?;
+        for (item, record) in items.into_iter().zip(records) {
             self.item_rows(item, &record, counts)?;
         }
         Ok(())
     }
 
-    /// One consolidated record per item of the chunk.
-    fn consolidate(&mut self, items: &[ItemRow]) -> Result<Vec<Consolidated>, AppError> {
+    /// One consolidated record per item of the chunk (takes the labels
+    /// out of the rows: nothing after consolidation needs them).
+    fn consolidate(&mut self, items: &mut [ItemRow]) -> Result<Vec<Consolidated>, AppError> {
         let mut labels: Vec<Vec<(usize, Labels)>> = Vec::with_capacity(items.len());
-        for item in items {
-            let mut votes = Vec::with_capacity(item.annotations.0.len());
-            for a in &item.annotations.0 {
-                votes.push((self.annotator(&a.annotator), parse_labels(&a.labels)?));
+        let mut adjudicated: HashMap<usize, Labels> = HashMap::new();
+        for (n, item) in items.iter_mut().enumerate() {
+            let names = item.annotators.take().unwrap_or_default();
+            let given = item.labels.take().unwrap_or_default();
+            labels.push(
+                names
+                    .iter()
+                    .zip(given)
+                    .map(|(name, l)| (self.annotator(name), l.0))
+                    .collect(),
+            );
+            if let Some(verdict) = item.adjudication.take() {
+                adjudicated.insert(n, verdict.0);
             }
-            labels.push(votes);
         }
         let grouped: Vec<ItemAnnotations> = labels
             .iter()
@@ -229,12 +257,6 @@ impl<'a> Pipeline<'a> {
                 votes: votes.iter().map(|(a, l)| (*a, l)).collect(),
             })
             .collect();
-        let adjudicated: HashMap<usize, Labels> = items
-            .iter()
-            .enumerate()
-            .filter_map(|(n, item)| item.adjudication.as_ref().map(|a| (n, &a.0)))
-            .map(|(n, value)| Ok((n, parse_labels(value)?)))
-            .collect::<Result<_, AppError>>()?;
         let model = self
             .model
             .as_ref()
@@ -244,7 +266,7 @@ impl<'a> Pipeline<'a> {
 
     fn item_rows(
         &mut self,
-        item: &ItemRow,
+        item: ItemRow,
         record: &Consolidated,
         counts: &mut Counts,
     ) -> Result<(), AppError> {
@@ -281,34 +303,39 @@ impl<'a> Pipeline<'a> {
         self.emit(output, new_rows, counts)
     }
 
-    fn raw_rows(&mut self, item: &ItemRow, counts: &mut Counts) -> Result<(), AppError> {
+    fn raw_rows(&mut self, mut item: ItemRow, counts: &mut Counts) -> Result<(), AppError> {
+        let names = item.annotators.take().unwrap_or_default();
+        let labels = item.labels.take().unwrap_or_default();
+        let seconds = item.seconds.take().unwrap_or_default();
+        let submitted = item.submitted.take().unwrap_or_default();
+        let revisions = item.revisions.take().unwrap_or_default();
         let export = export_item(item);
-        let rows: Vec<Vec<Value>> = item
-            .annotations
-            .0
-            .iter()
-            .map(|a| {
-                let annotator = if self.options.with_usernames {
-                    a.annotator.clone()
-                } else {
-                    let next = self.pseudonyms.len() + 1;
-                    self.pseudonyms
-                        .entry(a.annotator.clone())
-                        .or_insert_with(|| format!("annotator-{next:04}"))
-                        .clone()
-                };
-                rows::raw_row(
-                    &export,
-                    &RawAnnotation {
-                        annotator,
-                        labels: a.labels.clone(),
-                        seconds_spent: a.seconds_spent,
-                        submitted_at: a.submitted_at.clone(),
-                        revisions: a.revisions,
-                    },
-                )
-            })
-            .collect();
+        let mut rows = Vec::with_capacity(names.len());
+        for (n, name) in names.into_iter().enumerate() {
+            let annotator = if self.options.with_usernames {
+                name
+            } else {
+                let next = self.pseudonyms.len() + 1;
+                self.pseudonyms
+                    .entry(name)
+                    .or_insert_with(|| format!("annotator-{next:04}"))
+                    .clone()
+            };
+            let labels = serde_json::to_value(&labels[n].0).map_err(anyhow::Error::from)?;
+            rows.push(rows::raw_row(
+                &export,
+                &RawAnnotation {
+                    annotator,
+                    labels,
+                    seconds_spent: seconds.get(n).copied().flatten(),
+                    submitted_at: submitted
+                        .get(n)
+                        .and_then(|t| t.format(&Rfc3339).ok())
+                        .unwrap_or_default(),
+                    revisions: revisions.get(n).copied().map_or(0, i64::from),
+                },
+            ));
+        }
         self.emit(0, rows, counts)
     }
 
@@ -326,25 +353,14 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-fn parse_labels(value: &Value) -> Result<Labels, AppError> {
-    use serde::Deserialize;
-    Labels::deserialize(value)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored labels do not parse: {e}")))
-}
-
-fn export_item(row: &ItemRow) -> ExportItem {
+fn export_item(row: ItemRow) -> ExportItem {
     ExportItem {
         id: row.id.to_string(),
-        external_id: row.external_id.clone(),
+        external_id: row.external_id,
         batch: row.batch_seq,
-        prompt: row.prompt.clone(),
-        prompt_source: row.prompt_source.clone(),
-        responses: row
-            .texts
-            .iter()
-            .cloned()
-            .zip(row.sources.iter().cloned())
-            .collect(),
+        prompt: row.prompt,
+        prompt_source: row.prompt_source,
+        responses: row.texts.into_iter().zip(row.sources).collect(),
         gold: row.gold,
     }
 }
