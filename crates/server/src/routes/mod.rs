@@ -7,6 +7,7 @@ pub mod annotate;
 pub mod api;
 pub mod assets;
 pub mod health;
+pub mod openapi;
 pub mod projects;
 pub mod review;
 pub mod sign_in;
@@ -124,10 +125,16 @@ impl Pager {
 
 /// Signs out (page or API alike): gives back the items the user holds, so
 /// others need not wait for the leases to expire, and ends the session.
+/// A personal API token is no session: it ends only by being revoked.
 pub async fn end_session(
     state: &AppState,
     session: &ActiveSession,
 ) -> Result<(), crate::error::AppError> {
+    if let crate::auth::session::Via::ApiToken(_) = session.via {
+        return Err(crate::error::AppError::BadRequest(
+            "this request uses a personal API token, which signing out does not end; revoke it with DELETE /api/v1/tokens/{id}".into(),
+        ));
+    }
     crate::queue::release_all(&state.pool, session.user.id).await?;
     crate::db::sessions::delete(&state.pool, session.token_hash()).await?;
     Ok(())
