@@ -109,6 +109,39 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         "/api/v1/assignments/{id}/skip",
         Some(Role::Annotator),
     ),
+    (Method::Get, "/account/tokens", Some(Role::Admin)),
+    (Method::Post, "/account/tokens", Some(Role::Admin)),
+    // {id} is no token of the caller's: an admin gets past the role check to a 404.
+    (
+        Method::Get,
+        "/account/tokens/{id}/revoke",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/account/tokens/{id}/revoke",
+        Some(Role::Admin),
+    ),
+    (Method::Get, "/api/v1/tokens", Some(Role::Admin)),
+    (Method::Post, "/api/v1/tokens", Some(Role::Admin)),
+    (Method::Delete, "/api/v1/tokens/{id}", Some(Role::Admin)),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/batches",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/progress",
+        Some(Role::Lead),
+    ),
+    (Method::Get, "/api/v1/openapi.json", None),
+    // Sign-out ends the session: keep it after every other signed-in row.
     (Method::Delete, "/api/v1/session", Some(Role::Annotator)),
     (Method::Get, "/login", None),
     (Method::Get, "/healthz", None),
@@ -153,8 +186,9 @@ async fn every_route_answers_each_role_as_it_should() {
             .replace("{batch}", &batch.to_string());
         let is_api = path.starts_with("/api/");
         for (role, browser) in &who {
-            // Sign-out ends the session; keep it for last so other rows still run signed in.
-            if matches!(method, Method::Delete) && role.is_some() && *role != Some(Role::Admin) {
+            // Sign-out ends the session: only the admin's, on the last signed-in row.
+            let signs_out = matches!(method, Method::Delete) && pattern == "/api/v1/session";
+            if signs_out && role.is_some() && *role != Some(Role::Admin) {
                 continue;
             }
             let response = call(browser, method, &path).await;

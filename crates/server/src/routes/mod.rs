@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod projects;
 pub mod review;
 pub mod sign_in;
+pub mod tokens;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(sign_in::router())
         .merge(account::router())
+        .merge(tokens::router())
         .merge(annotate::router())
         .merge(review::router())
         .merge(admin::router())
