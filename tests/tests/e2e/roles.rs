@@ -1,5 +1,6 @@
 //! The role matrix: every route × anonymous / annotator / lead / admin.
-//! A new route must be added to `ROUTES`, or this test does not cover it.
+//! A new route must be added to `ROUTES`, or this test does not cover it
+//! (for /api/v1 routes, `every_api_route_has_a_row` checks that it is).
 //! (POST /login and POST /logout are covered by the sign-in tests in auth.rs.)
 
 use safepref_server::db::users::Role;
@@ -238,6 +239,28 @@ async fn every_route_answers_each_role_as_it_should() {
         "wrong answers:\n{}",
         failures.join("\n")
     );
+}
+
+/// Every route `api::routes` registers has a row above (POST /api/v1/session
+/// is the sign-in, covered in auth.rs).
+#[test]
+fn every_api_route_has_a_row() {
+    let listed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(method, path, _)| {
+            let method = format!("{method:?}").to_uppercase();
+            (method, path.replace("{project}", "{id}"))
+        })
+        .collect();
+    let missing: Vec<String> = safepref_server::routes::api::routes()
+        .registered()
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.to_string()))
+        .filter(|(m, p)| !(m == "POST" && p == "/api/v1/session"))
+        .filter(|route| !listed.contains(route))
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert!(missing.is_empty(), "add to ROUTES: {missing:?}");
 }
 
 async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
