@@ -2,6 +2,7 @@
 //! whole run), one module per area.
 
 mod annotate;
+mod api;
 mod auth;
 mod browser;
 mod cli;
@@ -14,3 +15,4 @@ mod queue;
 mod report;
 mod roles;
 mod supervisor;
+mod tokens;

@@ -1,5 +1,6 @@
 //! The role matrix: every route × anonymous / annotator / lead / admin.
-//! A new route must be added to `ROUTES`, or this test does not cover it.
+//! A new route must be added to `ROUTES`, or this test does not cover it
+//! (for /api/v1 routes, `every_api_route_has_a_row` checks that it is).
 //! (POST /login and POST /logout are covered by the sign-in tests in auth.rs.)
 
 use safepref_server::db::users::Role;
@@ -76,7 +77,7 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     ),
     (
         Method::Get,
-        "/api/v1/projects/{project}/export?format=pku",
+        "/api/v1/projects/{project}/export",
         Some(Role::Admin),
     ),
     (Method::Get, "/api/v1/me", Some(Role::Annotator)),
@@ -129,6 +130,39 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         "/api/v1/assignments/{id}/skip",
         Some(Role::Annotator),
     ),
+    (Method::Get, "/account/tokens", Some(Role::Admin)),
+    (Method::Post, "/account/tokens", Some(Role::Admin)),
+    // {id} is no token of the caller's: an admin gets past the role check to a 404.
+    (
+        Method::Get,
+        "/account/tokens/{id}/revoke",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/account/tokens/{id}/revoke",
+        Some(Role::Admin),
+    ),
+    (Method::Get, "/api/v1/tokens", Some(Role::Admin)),
+    (Method::Post, "/api/v1/tokens", Some(Role::Admin)),
+    (Method::Delete, "/api/v1/tokens/{id}", Some(Role::Admin)),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}",
+        Some(Role::Annotator),
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/batches",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/progress",
+        Some(Role::Lead),
+    ),
+    (Method::Get, "/api/v1/openapi.json", None),
+    // Sign-out ends the session: keep it after every other signed-in row.
     (Method::Delete, "/api/v1/session", Some(Role::Annotator)),
     (Method::Get, "/login", None),
     (Method::Get, "/healthz", None),
@@ -173,8 +207,9 @@ async fn every_route_answers_each_role_as_it_should() {
             .replace("{batch}", &batch.to_string());
         let is_api = path.starts_with("/api/");
         for (role, browser) in &who {
-            // Sign-out ends the session; keep it for last so other rows still run signed in.
-            if matches!(method, Method::Delete) && role.is_some() && *role != Some(Role::Admin) {
+            // Sign-out ends the session: only the admin's, on the last signed-in row.
+            let signs_out = matches!(method, Method::Delete) && pattern == "/api/v1/session";
+            if signs_out && role.is_some() && *role != Some(Role::Admin) {
                 continue;
             }
             let response = call(browser, method, &path).await;
@@ -224,6 +259,28 @@ async fn every_route_answers_each_role_as_it_should() {
         "wrong answers:\n{}",
         failures.join("\n")
     );
+}
+
+/// Every route `api::routes` registers has a row above (POST /api/v1/session
+/// is the sign-in, covered in auth.rs).
+#[test]
+fn every_api_route_has_a_row() {
+    let listed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(method, path, _)| {
+            let method = format!("{method:?}").to_uppercase();
+            (method, path.replace("{project}", "{id}"))
+        })
+        .collect();
+    let missing: Vec<String> = safepref_server::routes::api::routes()
+        .registered()
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.to_string()))
+        .filter(|(m, p)| !(m == "POST" && p == "/api/v1/session"))
+        .filter(|route| !listed.contains(route))
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert!(missing.is_empty(), "add to ROUTES: {missing:?}");
 }
 
 async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {

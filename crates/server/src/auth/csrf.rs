@@ -6,7 +6,7 @@
 //!    which has no session yet.
 //! 2. A request signed in by cookie must carry its session's CSRF token, in an
 //!    `X-CSRF-Token` header or a `csrf_token` form field (for a file upload, in the query string). Bearer-token requests
-//!    carry no ambient credential and need no token. Sign-in itself needs
+//!    (session or personal API token) carry no ambient credential and need no token. Sign-in itself needs
 //!    none either: it does not use the session it replaces.
 
 use axum::body::{Body, to_bytes};
@@ -32,7 +32,7 @@ pub async fn check(req: &mut Request, session: Option<&ActiveSession>) -> Result
     let Some(session) = session else {
         return Ok(());
     };
-    if session.via == Via::Bearer || is_sign_in(req) {
+    if session.via != Via::Cookie || is_sign_in(req) {
         return Ok(());
     }
     let presented = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {

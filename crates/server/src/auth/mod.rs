@@ -1,5 +1,6 @@
 //! Who is asking: passwords, sessions, sign-in, CSRF and the role extractors.
 
+pub mod api_tokens;
 pub mod csrf;
 pub mod extractors;
 pub mod password;

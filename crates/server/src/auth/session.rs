@@ -24,8 +24,10 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 pub enum Via {
     /// The browser's cookie: ambient, so state changes need the CSRF token.
     Cookie,
-    /// An explicit bearer token: no CSRF risk.
+    /// An explicit bearer session token: no CSRF risk.
     Bearer,
+    /// A personal API token (this one) as bearer: no CSRF risk either.
+    ApiToken(uuid::Uuid),
 }
 
 /// The signed-in user of this request.
@@ -99,6 +101,14 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<ActiveS
         return Ok(None);
     };
     let token_hash = hash_token(&token);
+    // A session token is random base64url, so about one in 262,144 also
+    // starts with `sp_`: when no personal token matches, try the sessions.
+    if via == Via::Bearer
+        && super::api_tokens::looks_personal(&token)
+        && let Some(found) = resolve_personal(state, token_hash.clone()).await?
+    {
+        return Ok(found);
+    }
     let idle = state.config.session_idle.as_secs() as i64;
     let Some(found) = db::sessions::find_live(&state.pool, &token_hash, idle).await? else {
         return Ok(None);
@@ -116,6 +126,33 @@ async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<ActiveS
         via,
         token_hash,
     }))
+}
+
+/// The personal token with this hash: `Some(None)` if its owner is disabled
+/// (the token exists but lets nobody in), `None` if there is no live token.
+async fn resolve_personal(
+    state: &AppState,
+    token_hash: Vec<u8>,
+) -> Result<Option<Option<ActiveSession>>, AppError> {
+    let Some(found) = db::api_tokens::find_live(&state.pool, &token_hash).await? else {
+        return Ok(None);
+    };
+    if found.user.disabled {
+        return Ok(Some(None));
+    }
+    let stale = found
+        .last_used_at
+        .is_none_or(|at| OffsetDateTime::now_utc() - at > TOUCH_EVERY);
+    if stale {
+        db::api_tokens::touch(&state.pool, found.token_id).await?;
+    }
+    Ok(Some(Some(ActiveSession {
+        user: found.user,
+        // Nothing to send back in forms: bearer requests need no CSRF token.
+        csrf_token: String::new(),
+        via: Via::ApiToken(found.token_id),
+        token_hash,
+    })))
 }
 
 /// A new session row for `user`; returns the token to hand to the client.

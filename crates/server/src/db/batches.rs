@@ -108,15 +108,29 @@ pub struct Progress {
     pub annotations: i64,
 }
 
+/// All of a project's batches with their progress, in batch order.
 pub async fn with_progress(
     db: impl PgExecutor<'_>,
     project_id: Uuid,
 ) -> Result<Vec<Progress>, sqlx::Error> {
+    page_with_progress(db, project_id, None, 0).await
+}
+
+/// A page of a project's batches with their progress, in batch order
+/// (`limit` None: all from `offset` on). Only the page's items are counted.
+pub async fn page_with_progress(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    limit: Option<i64>,
+    offset: i64,
+) -> Result<Vec<Progress>, sqlx::Error> {
     sqlx::query_as(
-        "with per_item as (
+        "with page as (
+             select id from batches where project_id = $1 order by seq limit $2 offset $3
+         ), per_item as (
              select i.batch_id, i.state, count(a.id) as annotations
              from items i left join annotations a on a.item_id = i.id
-             where i.project_id = $1
+             where i.batch_id in (select id from page)
              group by i.id
          ), per_batch as (
              select batch_id,
@@ -133,12 +147,22 @@ pub async fn with_progress(
          from batches b
          left join users u on u.id = b.imported_by
          left join per_batch p on p.batch_id = b.id
-         where b.project_id = $1
+         where b.id in (select id from page)
          order by b.seq",
     )
     .bind(project_id)
+    .bind(limit)
+    .bind(offset)
     .fetch_all(db)
     .await
+}
+
+/// How many batches a project has.
+pub async fn count(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from batches where project_id = $1")
+        .bind(project_id)
+        .fetch_one(db)
+        .await
 }
 
 pub async fn has_annotations(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {

@@ -78,3 +78,62 @@ pub async fn count(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<i64, sql
         .fetch_one(db)
         .await
 }
+
+/// Where a batch's items stand. `in_progress`: pending items with at least
+/// one submission; `annotations`: submissions (the items' `done` counters,
+/// which the queue keeps under each item's lock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct StateCounts {
+    pub total: i64,
+    pub pending: i64,
+    pub in_progress: i64,
+    pub complete: i64,
+    pub adjudicated: i64,
+    pub annotations: i64,
+}
+
+impl StateCounts {
+    /// Both counts together (a project's from its batches').
+    pub fn plus(self, other: &StateCounts) -> StateCounts {
+        StateCounts {
+            total: self.total + other.total,
+            pending: self.pending + other.pending,
+            in_progress: self.in_progress + other.in_progress,
+            complete: self.complete + other.complete,
+            adjudicated: self.adjudicated + other.adjudicated,
+            annotations: self.annotations + other.annotations,
+        }
+    }
+}
+
+/// A batch (by number) and its item counts.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BatchStates {
+    pub batch_id: Uuid,
+    pub seq: i32,
+    #[sqlx(flatten)]
+    pub counts: StateCounts,
+}
+
+/// Item states per batch of a project, in batch order (batches with no
+/// items included).
+pub async fn states_by_batch(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+) -> Result<Vec<BatchStates>, sqlx::Error> {
+    sqlx::query_as(
+        "select b.id as batch_id, b.seq,
+                count(i.id) as total,
+                count(*) filter (where i.state = 'pending' and i.done = 0) as pending,
+                count(*) filter (where i.state = 'pending' and i.done > 0) as in_progress,
+                count(*) filter (where i.state = 'complete') as complete,
+                count(*) filter (where i.state = 'adjudicated') as adjudicated,
+                coalesce(sum(i.done), 0)::int8 as annotations
+         from batches b left join items i on i.batch_id = b.id
+         where b.project_id = $1
+         group by b.id order by b.seq",
+    )
+    .bind(project_id)
+    .fetch_all(db)
+    .await
+}

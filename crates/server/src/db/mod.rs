@@ -3,6 +3,7 @@
 //! `impl PgExecutor` so it works on the pool and inside a transaction alike.
 
 pub mod annotations;
+pub mod api_tokens;
 pub mod assignments;
 pub mod audit;
 pub mod batches;

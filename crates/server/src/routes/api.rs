@@ -1,12 +1,14 @@
-//! The JSON API under /api/v1: sessions, users, and the task queue (the
-//! same `queue` code as the annotation page). Errors are
-//! `{"error": {"code", "message"}}`, drawn by `app`.
+//! The JSON API under /api/v1: sessions, personal tokens, users, projects
+//! with their batches and progress, and the task queue (the same `queue`
+//! code as the annotation page). Errors are `{"error": {"code", "message"}}`,
+//! drawn by `app`. `openapi` describes every route listed in [`routes`].
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
 use safepref_core::labels::Labels;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -15,21 +17,67 @@ use uuid::Uuid;
 
 use super::Pager;
 use crate::app::AppState;
-use crate::auth::{CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, session, sign_in};
-use crate::db::{self, users::User};
+use crate::auth::{
+    CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, api_tokens, session, sign_in,
+};
+use crate::db::{self, api_tokens::ApiToken, items::StateCounts, users::User};
 use crate::error::{AppError, Result};
 use crate::{projects, queue};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/session", post(create_session).delete(end_session))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/users", get(users))
-        .route("/api/v1/projects", get(project_list))
-        .route("/api/v1/projects/{id}/report", get(report))
-        .route("/api/v1/projects/{id}/lease", post(lease))
-        .route("/api/v1/assignments/{id}/submit", post(submit))
-        .route("/api/v1/assignments/{id}/skip", post(skip))
+    routes().router
+}
+
+/// Every /api/v1 route, one line each. A route added here is recorded as it
+/// is routed, and the OpenAPI test (in `openapi`) fails until the document
+/// describes it too.
+pub fn routes() -> ApiRoutes {
+    use Method as M;
+    ApiRoutes::default()
+        .add(M::POST, "/api/v1/session", create_session)
+        .add(M::DELETE, "/api/v1/session", end_session)
+        .add(M::GET, "/api/v1/me", me)
+        .add(M::GET, "/api/v1/tokens", token_list)
+        .add(M::POST, "/api/v1/tokens", token_create)
+        .add(M::DELETE, "/api/v1/tokens/{id}", token_revoke)
+        .add(M::GET, "/api/v1/users", users)
+        .add(M::GET, "/api/v1/projects", project_list)
+        .add(M::GET, "/api/v1/projects/{id}", project)
+        .add(M::GET, "/api/v1/projects/{id}/batches", batches)
+        .add(M::GET, "/api/v1/projects/{id}/progress", progress)
+        .add(M::GET, "/api/v1/projects/{id}/report", report)
+        .add(M::GET, "/api/v1/projects/{id}/export", super::exports::api_export)
+        .add(M::POST, "/api/v1/projects/{id}/lease", lease)
+        .add(M::POST, "/api/v1/assignments/{id}/submit", submit)
+        .add(M::POST, "/api/v1/assignments/{id}/skip", skip)
+        .add(M::GET, "/api/v1/openapi.json", super::openapi::serve)
+}
+
+/// A router that records the (method, path) of each route it is given, so
+/// that what is served can be checked against what is documented.
+#[derive(Default)]
+pub struct ApiRoutes {
+    router: Router<AppState>,
+    registered: Vec<(Method, &'static str)>,
+}
+
+impl ApiRoutes {
+    /// Routes `method path` to `handler` (for that method only) and records it.
+    pub fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+        self.router = self.router.route(path, on(filter, handler));
+        self.registered.push((method, path));
+        self
+    }
+
+    /// (method, path) of every route, in the order added.
+    pub fn registered(&self) -> &[(Method, &'static str)] {
+        &self.registered
+    }
 }
 
 /// Reads a JSON body into `T`; a body of the wrong shape is a 400 that says
@@ -234,4 +282,170 @@ async fn report(
     Ok(Json(
         crate::report::build(&state.pool, &project, query.batch).await?,
     ))
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A token as listed: never its secret.
+fn token_json(token: &ApiToken) -> Value {
+    let mut value = serde_json::to_value(token).unwrap_or_default();
+    value["active"] = token.is_active().into();
+    value
+}
+
+/// The caller's personal API tokens, newest first (admins).
+async fn token_list(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+) -> Result<Json<Value>> {
+    let tokens = api_tokens::list(&state.pool, &session.user).await?;
+    let tokens: Vec<Value> = tokens.iter().map(token_json).collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    expires_in_days: Option<i64>,
+}
+
+/// Makes a personal API token for the caller (admins, signed in with a
+/// password): 201 with the token, which is shown this once.
+async fn token_create(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    api_tokens::check_may_create(&session)?;
+    let body: NewToken = parse(body)?;
+    let (token, secret) =
+        api_tokens::create(&state.pool, &session.user, &body.name, body.expires_in_days).await?;
+    let mut value = token_json(&token);
+    value["token"] = secret.into();
+    // The secret must not linger in any cache.
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    Ok((StatusCode::CREATED, no_store, Json(value)).into_response())
+}
+
+/// Revokes one of the caller's tokens (admins): it stops working at once.
+async fn token_revoke(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let token = api_tokens::revoke(&state.pool, &session.user, id).await?;
+    Ok(Json(token_json(&token)))
+}
+
+/// A project's settings, its progress, and the caller's own share of it.
+async fn project(
+    State(state): State<AppState>,
+    CurrentUser(session): CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let project = projects::find(&state.pool, id).await?;
+    let progress = queue::progress(&state.pool, &project, session.user.id).await?;
+    Ok(Json(json!({
+        "id": project.id,
+        "name": project.name,
+        "guidelines": project.guidelines,
+        "responses_per_item": project.responses_per_item,
+        "annotations_per_item": project.annotations_per_item,
+        "lease_seconds": project.lease_seconds,
+        "revisable_recent": project.revisable_recent,
+        "questions": project.questions.0,
+        "taxonomy": project.taxonomy.0,
+        "gold_rate": project.gold_rate,
+        "wellbeing": project.wellbeing.0,
+        "created_at": rfc3339(project.created_at),
+        "progress": {
+            "items": progress.project_items,
+            "complete": progress.project_complete,
+            "done_by_me": progress.done_in_project,
+            "done_by_me_today": progress.done_today,
+        },
+    })))
+}
+
+/// A project's batches in import order, a page at a time (leads, admins).
+async fn batches(
+    State(state): State<AppState>,
+    RequireLead(_): RequireLead,
+    Path(id): Path<Uuid>,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Value>> {
+    let project = projects::find(&state.pool, id).await?;
+    let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000));
+    let total = db::batches::count(&state.pool, project.id).await?;
+    let rows = db::batches::page_with_progress(
+        &state.pool,
+        project.id,
+        Some(pager.per_page),
+        pager.offset(),
+    )
+    .await?;
+    let pager = pager.with_total(total);
+    let batches: Vec<Value> = rows.iter().map(batch_json).collect();
+    Ok(Json(json!({
+        "total": total, "page": pager.page, "pages": pager.pages, "per_page": pager.per_page,
+        "batches": batches,
+    })))
+}
+
+fn batch_json(row: &db::batches::Progress) -> Value {
+    let b = &row.batch;
+    json!({
+        "id": b.id,
+        "seq": b.seq,
+        "file_name": b.file_name,
+        "sha256": b.sha256,
+        "rows_read": b.rows_read,
+        "items_imported": b.items_imported,
+        "duplicates_skipped": b.duplicates_skipped,
+        "hash_mismatches": b.hash_mismatches,
+        "imported_by": b.imported_by,
+        "imported_at": rfc3339(b.imported_at),
+        "items": {"pending": row.pending, "in_progress": row.in_progress, "complete": row.complete},
+        "annotations": row.annotations,
+    })
+}
+
+/// Where a project's items stand, in all and per batch (leads, admins).
+async fn progress(
+    State(state): State<AppState>,
+    RequireLead(_): RequireLead,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let project = projects::find(&state.pool, id).await?;
+    let per_batch = db::items::states_by_batch(&state.pool, project.id).await?;
+    let all = per_batch
+        .iter()
+        .fold(StateCounts::default(), |sum, b| sum.plus(&b.counts));
+    let batches: Vec<Value> = per_batch
+        .iter()
+        .map(|b| {
+            let mut value = counts_json(&b.counts);
+            value["batch_id"] = json!(b.batch_id);
+            value["seq"] = json!(b.seq);
+            value
+        })
+        .collect();
+    let mut value = counts_json(&all);
+    value["project_id"] = json!(project.id);
+    value["batches"] = json!(batches);
+    Ok(Json(value))
+}
+
+fn counts_json(c: &StateCounts) -> Value {
+    json!({
+        "items": {
+            "total": c.total, "pending": c.pending, "in_progress": c.in_progress,
+            "complete": c.complete, "adjudicated": c.adjudicated,
+        },
+        "annotations": c.annotations,
+    })
 }

@@ -1,6 +1,7 @@
 //! Exports over HTTP: the admin page's export jobs (run in the background,
 //! progress on the page, files to download when done) and the API's
-//! streamed `GET /api/v1/projects/{id}/export`.
+//! streamed `GET /api/v1/projects/{id}/export` (routed with the rest of
+//! the API in `api::routes`).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -31,7 +32,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/projects/{id}/exports", get(page).post(start_job))
         .route("/admin/exports/{job}/files/{name}", get(download))
-        .route("/api/v1/projects/{id}/export", get(api_export))
 }
 
 async fn project(state: &AppState, id: Uuid) -> Result<Project> {
@@ -269,7 +269,7 @@ impl Sink for ChannelSink {
 
 /// GET /api/v1/projects/{id}/export: the export streamed as it is made. A
 /// safe-rlhf export is a directory; `split=train|test` picks one file.
-async fn api_export(
+pub async fn api_export(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,
     Path(id): Path<Uuid>,

@@ -8,9 +8,11 @@ pub mod api;
 pub mod assets;
 pub mod exports;
 pub mod health;
+pub mod openapi;
 pub mod projects;
 pub mod review;
 pub mod sign_in;
+pub mod tokens;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -24,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(sign_in::router())
         .merge(account::router())
+        .merge(tokens::router())
         .merge(annotate::router())
         .merge(review::router())
         .merge(admin::router())
@@ -126,10 +129,16 @@ impl Pager {
 
 /// Signs out (page or API alike): gives back the items the user holds, so
 /// others need not wait for the leases to expire, and ends the session.
+/// A personal API token is no session: it ends only by being revoked.
 pub async fn end_session(
     state: &AppState,
     session: &ActiveSession,
 ) -> Result<(), crate::error::AppError> {
+    if let crate::auth::session::Via::ApiToken(_) = session.via {
+        return Err(crate::error::AppError::BadRequest(
+            "this request uses a personal API token, which signing out does not end; revoke it with DELETE /api/v1/tokens/{id}".into(),
+        ));
+    }
     crate::queue::release_all(&state.pool, session.user.id).await?;
     crate::db::sessions::delete(&state.pool, session.token_hash()).await?;
     Ok(())
