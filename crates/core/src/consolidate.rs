@@ -372,36 +372,118 @@ pub struct DawidSkeneResult {
     pub converged: bool,
 }
 
-struct DsParams {
-    priors: Vec<f64>,
-    /// Flat `[annotator][true][given]`.
-    confusion: Vec<f64>,
+/// Items reduced to their distinct vote patterns. Dawid–Skene's posterior
+/// for an item depends only on its `(annotator, class)` votes, so items with
+/// the same votes share a posterior: EM runs once per pattern, weighted by
+/// the number of items showing it. With a handful of annotators per item
+/// this turns hundreds of thousands of items into a few dozen patterns.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Patterns {
+    /// Items showing each pattern.
+    pub(crate) weight: Vec<f64>,
+    /// `votes[start[p]..start[p + 1]]`: pattern `p`'s `(annotator, class)`
+    /// votes, sorted.
+    pub(crate) votes: Vec<(u32, u32)>,
+    pub(crate) start: Vec<usize>,
 }
 
-fn ds_m_step(table: &VoteTable, t: &[f64], s: f64) -> DsParams {
-    let k = table.n_classes();
-    let j = table.n_annotators();
+impl Patterns {
+    /// From `(votes, items showing them)`, each vote list sorted. The
+    /// patterns are put in the order of their votes, so the result (and every
+    /// floating-point sum over it) does not depend on the order items came in.
+    pub(crate) fn from_counts(mut counts: Vec<(Vec<(u32, u32)>, f64)>) -> Self {
+        counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut p = Patterns {
+            start: vec![0],
+            ..Patterns::default()
+        };
+        for (votes, weight) in counts {
+            p.votes.extend_from_slice(&votes);
+            p.start.push(p.votes.len());
+            p.weight.push(weight);
+        }
+        p
+    }
+
+    fn len(&self) -> usize {
+        self.weight.len()
+    }
+
+    fn votes_of(&self, p: usize) -> &[(u32, u32)] {
+        &self.votes[self.start[p]..self.start[p + 1]]
+    }
+}
+
+/// Fitted Dawid–Skene parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DsParams {
+    pub(crate) priors: Vec<f64>,
+    /// Flat `[annotator][true][given]`.
+    pub(crate) confusion: Vec<f64>,
+}
+
+impl DsParams {
+    /// The parameters in log space, as [`posterior`] reads them.
+    pub(crate) fn logs(&self) -> (Vec<f64>, Vec<f64>) {
+        (
+            self.priors.iter().map(|p| p.ln()).collect(),
+            self.confusion.iter().map(|p| p.ln()).collect(),
+        )
+    }
+}
+
+/// The posterior of one item (or pattern) from log priors, log confusion
+/// matrices (flat `[annotator][true][given]`, `k` classes) and its votes,
+/// written into `out`. The one place the E-step's arithmetic lives, so a
+/// fitted model gives new items exactly what the fit gave its own.
+pub(crate) fn posterior(
+    log_prior: &[f64],
+    log_conf: &[f64],
+    votes: impl Iterator<Item = (u32, u32)>,
+    out: &mut [f64],
+) {
+    let k = log_prior.len();
+    out.copy_from_slice(log_prior);
+    for (a, class) in votes {
+        let base = a as usize * k * k + class as usize;
+        for (c, lp) in out.iter_mut().enumerate() {
+            *lp += log_conf[base + c * k];
+        }
+    }
+    let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for lp in out.iter_mut() {
+        *lp = (*lp - max).exp();
+        sum += *lp;
+    }
+    for p in out.iter_mut() {
+        *p /= sum;
+    }
+}
+
+fn ds_m_step(p: &Patterns, n_annotators: usize, k: usize, t: &[f64], s: f64) -> DsParams {
     let mut prior_counts = vec![s; k];
-    let mut n_voted = 0usize;
-    let mut cells = vec![s; j * k * k];
-    for i in 0..table.n_items() {
-        let votes = table.item_votes(i);
+    let mut n_voted = 0.0;
+    let mut cells = vec![s; n_annotators * k * k];
+    for q in 0..p.len() {
+        let votes = p.votes_of(q);
         if votes.is_empty() {
             continue;
         }
-        n_voted += 1;
-        let ti = &t[i * k..(i + 1) * k];
-        for (c, p) in prior_counts.iter_mut().zip(ti) {
-            *c += p;
+        let w = p.weight[q];
+        n_voted += w;
+        let tq = &t[q * k..(q + 1) * k];
+        for (c, x) in prior_counts.iter_mut().zip(tq) {
+            *c += w * x;
         }
-        for v in votes {
-            let base = v.annotator * k * k;
-            for (true_class, &w) in ti.iter().enumerate() {
-                cells[base + true_class * k + v.class] += w;
+        for &(a, class) in votes {
+            let base = a as usize * k * k + class as usize;
+            for (true_class, &x) in tq.iter().enumerate() {
+                cells[base + true_class * k] += w * x;
             }
         }
     }
-    let prior_total = n_voted as f64 + k as f64 * s;
+    let prior_total = n_voted + k as f64 * s;
     let priors = prior_counts.iter().map(|c| c / prior_total).collect();
     for row in cells.chunks_mut(k.max(1)) {
         let sum: f64 = row.iter().sum();
@@ -417,28 +499,18 @@ fn ds_m_step(table: &VoteTable, t: &[f64], s: f64) -> DsParams {
 
 /// E-step: writes the new posteriors into `t` and returns the largest
 /// absolute change.
-fn ds_e_step(table: &VoteTable, params: &DsParams, t: &mut [f64]) -> f64 {
-    let k = table.n_classes();
-    let log_prior: Vec<f64> = params.priors.iter().map(|p| p.ln()).collect();
-    let log_conf: Vec<f64> = params.confusion.iter().map(|p| p.ln()).collect();
-    let mut logp = vec![0.0f64; k];
+fn ds_e_step(p: &Patterns, params: &DsParams, k: usize, t: &mut [f64]) -> f64 {
+    let (log_prior, log_conf) = params.logs();
+    let mut new = vec![0.0f64; k];
     let mut delta = 0.0f64;
-    for i in 0..table.n_items() {
-        logp.copy_from_slice(&log_prior);
-        for v in table.item_votes(i) {
-            let base = v.annotator * k * k + v.class;
-            for (c, lp) in logp.iter_mut().enumerate() {
-                *lp += log_conf[base + c * k];
-            }
-        }
-        let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut sum = 0.0;
-        for lp in logp.iter_mut() {
-            *lp = (*lp - max).exp();
-            sum += *lp;
-        }
-        for (old, new) in t[i * k..(i + 1) * k].iter_mut().zip(&logp) {
-            let new = new / sum;
+    for q in 0..p.len() {
+        posterior(
+            &log_prior,
+            &log_conf,
+            p.votes_of(q).iter().copied(),
+            &mut new,
+        );
+        for (old, &new) in t[q * k..(q + 1) * k].iter_mut().zip(&new) {
             delta = delta.max((new - *old).abs());
             *old = new;
         }
@@ -446,20 +518,17 @@ fn ds_e_step(table: &VoteTable, params: &DsParams, t: &mut [f64]) -> f64 {
     delta
 }
 
-/// Dawid & Skene (1979) EM over categorical votes.
-///
-/// Initialisation: each item's posterior is its soft majority vote (the share
-/// of its votes per class; uniform for an item without votes). Each round
-/// estimates priors and confusion matrices from the posteriors (M-step, with
-/// `config.smoothing` added to every count; items without votes do not count)
-/// and then recomputes the posteriors (E-step, in log space). It stops when
-/// the largest change of any posterior is below `config.tolerance`, or after
-/// `config.max_iterations` rounds. Every sum runs in a fixed order over the
-/// sorted votes, so the same input gives the same output bit for bit.
-pub fn dawid_skene(
-    table: &VoteTable,
-    config: &DawidSkeneConfig,
-) -> Result<DawidSkeneResult, ConsolidateError> {
+/// The EM of [`dawid_skene`] over patterns: parameters, per-pattern
+/// posteriors (flat, `k` per pattern), rounds run and whether it converged.
+pub(crate) struct DsFit {
+    pub(crate) params: DsParams,
+    pub(crate) posteriors: Vec<f64>,
+    pub(crate) iterations: usize,
+    pub(crate) converged: bool,
+}
+
+/// Checks the configuration [`dawid_skene`] documents.
+pub(crate) fn check_config(config: &DawidSkeneConfig) -> Result<(), ConsolidateError> {
     if !(config.smoothing > 0.0 && config.smoothing.is_finite()) {
         return Err(ConsolidateError::InvalidConfig(
             "smoothing must be a finite number > 0",
@@ -470,29 +539,42 @@ pub fn dawid_skene(
             "tolerance must be a finite number >= 0",
         ));
     }
-    let k = table.n_classes();
-    let n = table.n_items();
+    Ok(())
+}
+
+/// Runs EM on patterns (see [`dawid_skene`] for the algorithm). The
+/// configuration must have passed [`check_config`].
+pub(crate) fn fit_patterns(
+    p: &Patterns,
+    n_annotators: usize,
+    k: usize,
+    config: &DawidSkeneConfig,
+) -> DsFit {
+    let n = p.len();
     let mut t = vec![0.0f64; n * k];
-    for i in 0..n {
-        let counts = table.class_counts(i);
-        let total: usize = counts.iter().sum();
-        for c in 0..k {
-            t[i * k + c] = if total == 0 {
-                1.0 / k as f64
-            } else {
-                counts[c] as f64 / total as f64
-            };
+    for q in 0..n {
+        let votes = p.votes_of(q);
+        let row = &mut t[q * k..(q + 1) * k];
+        if votes.is_empty() {
+            row.fill(1.0 / k as f64);
+        } else {
+            for &(_, class) in votes {
+                row[class as usize] += 1.0;
+            }
+            let total = votes.len() as f64;
+            for x in row.iter_mut() {
+                *x /= total;
+            }
         }
     }
-
     let mut iterations = 0;
     let mut converged = false;
-    let mut params = ds_m_step(table, &t, config.smoothing);
+    let mut params = ds_m_step(p, n_annotators, k, &t, config.smoothing);
     while iterations < config.max_iterations {
         if iterations > 0 {
-            params = ds_m_step(table, &t, config.smoothing);
+            params = ds_m_step(p, n_annotators, k, &t, config.smoothing);
         }
-        let delta = ds_e_step(table, &params, &mut t);
+        let delta = ds_e_step(p, &params, k, &mut t);
         iterations += 1;
         if delta < config.tolerance {
             converged = true;
@@ -501,16 +583,60 @@ pub fn dawid_skene(
     }
     if iterations == 0 {
         // Items without votes take the prior, as the E-step would give them.
-        for i in 0..n {
-            if table.item_votes(i).is_empty() {
-                t[i * k..(i + 1) * k].copy_from_slice(&params.priors);
+        for q in 0..n {
+            if p.votes_of(q).is_empty() {
+                t[q * k..(q + 1) * k].copy_from_slice(&params.priors);
             }
         }
     }
+    DsFit {
+        params,
+        posteriors: t,
+        iterations,
+        converged,
+    }
+}
+
+/// Dawid & Skene (1979) EM over categorical votes.
+///
+/// Initialisation: each item's posterior is its soft majority vote (the share
+/// of its votes per class; uniform for an item without votes). Each round
+/// estimates priors and confusion matrices from the posteriors (M-step, with
+/// `config.smoothing` added to every count; items without votes do not count)
+/// and then recomputes the posteriors (E-step, in log space). It stops when
+/// the largest change of any posterior is below `config.tolerance`, or after
+/// `config.max_iterations` rounds. Items with the same votes share a
+/// posterior, so the rounds run over distinct vote patterns (in a fixed
+/// order) weighted by their number of items: the same input gives the same
+/// output bit for bit, whatever the order of the votes.
+pub fn dawid_skene(
+    table: &VoteTable,
+    config: &DawidSkeneConfig,
+) -> Result<DawidSkeneResult, ConsolidateError> {
+    check_config(config)?;
+    let k = table.n_classes();
+    let n = table.n_items();
+    let key = |i: usize| -> Vec<(u32, u32)> {
+        table
+            .item_votes(i)
+            .iter()
+            .map(|v| (v.annotator as u32, v.class as u32))
+            .collect()
+    };
+    let mut counts: std::collections::HashMap<Vec<(u32, u32)>, f64> = Default::default();
+    for i in 0..n {
+        *counts.entry(key(i)).or_default() += 1.0;
+    }
+    let patterns = Patterns::from_counts(counts.into_iter().collect());
+    let index: std::collections::HashMap<&[(u32, u32)], usize> = (0..patterns.len())
+        .map(|q| (patterns.votes_of(q), q))
+        .collect();
+    let fit = fit_patterns(&patterns, table.n_annotators(), k, config);
 
     let items = (0..n)
         .map(|i| {
-            let posterior = t[i * k..(i + 1) * k].to_vec();
+            let q = index[key(i).as_slice()];
+            let posterior = fit.posteriors[q * k..(q + 1) * k].to_vec();
             let mut best: Option<usize> = None;
             for (c, &p) in posterior.iter().enumerate() {
                 if best.is_none_or(|b| p > posterior[b]) {
@@ -528,16 +654,16 @@ pub fn dawid_skene(
     let confusion = (0..table.n_annotators())
         .map(|a| {
             (0..k)
-                .map(|c| params.confusion[a * k * k + c * k..a * k * k + (c + 1) * k].to_vec())
+                .map(|c| fit.params.confusion[a * k * k + c * k..a * k * k + (c + 1) * k].to_vec())
                 .collect()
         })
         .collect();
     Ok(DawidSkeneResult {
         items,
-        priors: params.priors,
+        priors: fit.params.priors,
         confusion,
-        iterations,
-        converged,
+        iterations: fit.iterations,
+        converged: fit.converged,
     })
 }
 

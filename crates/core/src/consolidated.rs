@@ -73,13 +73,12 @@
 //! `adjudicated = true` and no review reasons (the support from the votes is
 //! still reported).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::consolidate::{
-    DawidSkeneConfig, MajorityOutcome, TieRule, Vote, VoteTable, dawid_skene, majority_of,
-    ranked_pairs,
+    DawidSkeneConfig, Patterns, TieRule, fit_patterns, posterior, ranked_pairs,
 };
 use crate::labels::{self, Labels, Questions, ResponseLabel};
 use crate::taxonomy::Taxonomy;
@@ -221,14 +220,71 @@ fn is_full_ranking(ranking: &[usize], k: usize) -> bool {
     true
 }
 
-struct Ctx<'t> {
+/// Marks a vote that gives a field no valid class.
+const NO_CLASS: u8 = u8::MAX;
+
+/// What a project's labels mean for consolidation: K, the taxonomy, the
+/// questions, and the categorical fields in a fixed order — per response
+/// (with the safety question) `safe`, `severity`, then one field per
+/// category; then the first positions of the rankings (K ≤ 2); then
+/// `overall`. A vote is held as one class byte per field.
+#[derive(Debug, Clone)]
+struct Layout {
     k: usize,
-    categories: Vec<&'t str>,
-    method: Method,
-    tie: TieRule,
+    taxonomy: Taxonomy,
+    questions: Questions,
+    fields: Vec<Field>,
 }
 
-impl Ctx<'_> {
+impl Layout {
+    fn new(k: usize, taxonomy: &Taxonomy, questions: &Questions) -> Layout {
+        let n_cat = taxonomy.categories.len();
+        let mut fields = Vec::new();
+        if questions.safety {
+            for i in 0..k {
+                fields.extend([Field::Safe(i), Field::Severity(i)]);
+                fields.extend((0..n_cat).map(|c| Field::Category(i, c)));
+            }
+        }
+        if k <= 2 {
+            for (r, asked) in [
+                (Ranking::Helpfulness, questions.helpfulness),
+                (Ranking::Harmlessness, questions.harmlessness),
+            ] {
+                if asked {
+                    fields.push(Field::First(r));
+                }
+            }
+        }
+        if questions.overall {
+            fields.push(Field::Overall);
+        }
+        Layout {
+            k,
+            taxonomy: taxonomy.clone(),
+            questions: *questions,
+            fields,
+        }
+    }
+
+    fn n_cat(&self) -> usize {
+        self.taxonomy.categories.len()
+    }
+
+    fn category(&self, c: usize) -> &str {
+        &self.taxonomy.categories[c].name
+    }
+
+    /// Index in `fields` of response `i`'s `safe` field; `severity` follows,
+    /// then the categories.
+    fn response_field(&self, i: usize) -> usize {
+        i * (2 + self.n_cat())
+    }
+
+    fn field_index(&self, wanted: impl Fn(&Field) -> bool) -> Option<usize> {
+        self.fields.iter().position(wanted)
+    }
+
     fn n_classes(&self, field: Field) -> usize {
         match field {
             Field::Safe(_) | Field::Category(..) => 2,
@@ -237,158 +293,547 @@ impl Ctx<'_> {
         }
     }
 
-    /// The class one annotator's labels give `field`, if well-formed.
-    fn class_of(&self, labels: &Labels, field: Field) -> Option<usize> {
-        let response = |i: usize| {
-            if labels.responses.len() == self.k {
-                labels.responses.get(i)
-            } else {
-                None
-            }
-        };
-        match field {
-            Field::Safe(i) => response(i).map(|r| usize::from(!r.safe)),
-            Field::Severity(i) => response(i).and_then(|r| {
-                if r.safe {
-                    Some(0)
-                } else if r.severity <= 3 {
-                    Some(usize::from(r.severity))
-                } else {
-                    None
-                }
-            }),
-            Field::Category(i, c) => response(i).and_then(|r| {
-                if r.safe {
-                    return Some(0);
-                }
-                if r.categories
-                    .iter()
-                    .any(|n| !self.categories.contains(&n.as_str()))
-                {
-                    return None;
-                }
-                Some(usize::from(
-                    r.categories.iter().any(|n| n == self.categories[c]),
-                ))
-            }),
-            Field::First(r) => {
-                let ranking = ranking_of(labels, r);
-                if is_full_ranking(ranking, self.k) {
-                    ranking.first().copied()
-                } else {
-                    None
-                }
-            }
-            Field::Overall => labels.overall.filter(|&p| p < self.k),
-        }
-    }
-
     fn field_name(&self, field: Field) -> String {
         match field {
             Field::Safe(i) => format!("responses[{i}].safe"),
             Field::Severity(i) => format!("responses[{i}].severity"),
-            Field::Category(i, c) => format!("responses[{i}].categories[{}]", self.categories[c]),
+            Field::Category(i, c) => format!("responses[{i}].categories[{}]", self.category(c)),
             Field::First(r) => ranking_name(r).to_string(),
             Field::Overall => "overall".to_string(),
         }
     }
 
-    /// The decision on `field` for every item, in item order.
-    fn decide(&self, items: &[ItemAnnotations], field: Field) -> Vec<Decision> {
-        let n_classes = self.n_classes(field);
-        match self.method {
-            Method::Majority => items
+    /// The categories ticked, as bits in taxonomy order; `None` when a name
+    /// is not in the taxonomy (or beyond the 64 a taxonomy may have).
+    fn mask(&self, names: &[String]) -> Option<u64> {
+        names.iter().try_fold(0u64, |mask, name| {
+            let c = self
+                .taxonomy
+                .categories
                 .iter()
-                .map(|it| {
-                    let classes: Vec<usize> = it
-                        .votes
-                        .iter()
-                        .filter_map(|(_, l)| self.class_of(l, field))
-                        .collect();
-                    match majority_of(&classes, n_classes, self.tie) {
-                        Ok(m) => match m.outcome {
-                            MajorityOutcome::NoVotes => Decision::NONE,
-                            MajorityOutcome::Winner { class, support, .. } => Decision {
-                                class: Some(class),
-                                support,
-                                tie: false,
-                                no_votes: false,
-                            },
-                            MajorityOutcome::Tie { support, .. } => Decision {
-                                class: None,
-                                support,
-                                tie: true,
-                                no_votes: false,
-                            },
-                        },
-                        // Cannot happen: class_of keeps classes in range.
-                        Err(_) => Decision::NONE,
-                    }
-                })
-                .collect(),
-            Method::DawidSkene => self.decide_dawid_skene(items, field, n_classes),
+                .position(|c| &c.name == name)?;
+            Some(mask | 1u64.checked_shl(c as u32)?)
+        })
+    }
+
+    /// Writes the class one annotator's labels give each field into `out`
+    /// (one byte per field; [`NO_CLASS`] when the field is malformed — see
+    /// the module documentation).
+    fn encode(&self, labels: &Labels, out: &mut [u8]) {
+        let n_cat = self.n_cat();
+        let mut f = 0;
+        if self.questions.safety {
+            let well_formed = labels.responses.len() == self.k;
+            for i in 0..self.k {
+                let fields = &mut out[f..f + 2 + n_cat];
+                f += 2 + n_cat;
+                let Some(r) = labels.responses.get(i).filter(|_| well_formed) else {
+                    fields.fill(NO_CLASS);
+                    continue;
+                };
+                fields[0] = u8::from(!r.safe);
+                fields[1] = match (r.safe, r.severity) {
+                    (true, _) => 0,
+                    (false, s @ 0..=3) => s,
+                    _ => NO_CLASS,
+                };
+                let ticked = if r.safe {
+                    Some(0)
+                } else {
+                    self.mask(&r.categories)
+                };
+                for (c, slot) in fields[2..].iter_mut().enumerate() {
+                    *slot = match ticked {
+                        Some(m) if c < 64 => ((m >> c) & 1) as u8,
+                        _ => NO_CLASS,
+                    };
+                }
+            }
+        }
+        for (slot, field) in out[f..].iter_mut().zip(&self.fields[f..]) {
+            let class = match *field {
+                Field::First(r) => {
+                    let ranking = ranking_of(labels, r);
+                    is_full_ranking(ranking, self.k)
+                        .then(|| ranking.first().copied())
+                        .flatten()
+                }
+                Field::Overall => labels.overall.filter(|&p| p < self.k),
+                _ => None,
+            };
+            *slot = class.and_then(|c| u8::try_from(c).ok()).unwrap_or(NO_CLASS);
+        }
+    }
+}
+
+/// Plurality vote from class counts, with the rules of
+/// [`crate::consolidate::majority_of`].
+fn majority(counts: &[u32], tie: TieRule) -> Decision {
+    let n: u32 = counts.iter().sum();
+    if n == 0 {
+        return Decision::NONE;
+    }
+    let top = counts.iter().copied().max().unwrap_or(0);
+    let first = counts.iter().position(|&c| c == top);
+    let last = counts.iter().rposition(|&c| c == top);
+    let class = match tie {
+        _ if first == last => first,
+        TieRule::Review => None,
+        TieRule::Lowest => first,
+        TieRule::Highest => last,
+    };
+    Decision {
+        class,
+        support: f64::from(top) / f64::from(n),
+        tie: class.is_none(),
+        no_votes: false,
+    }
+}
+
+/// Dawid–Skene's decision from a posterior: the MAP class, with posteriors
+/// within [`DS_TIE_EPS`] of the maximum tied.
+fn map_decision(posterior: &[f64], tie: TieRule) -> Decision {
+    let top = posterior.iter().copied().fold(f64::MIN, f64::max);
+    let tied = |c: &usize| posterior[*c] >= top - DS_TIE_EPS;
+    let first = (0..posterior.len()).find(tied);
+    let last = (0..posterior.len()).rev().find(tied);
+    let class = match tie {
+        _ if first == last => first,
+        TieRule::Review => None,
+        TieRule::Lowest => first,
+        TieRule::Highest => last,
+    };
+    Decision {
+        class,
+        support: top,
+        tie: class.is_none(),
+        no_votes: false,
+    }
+}
+
+/// A tiny fast hash (FxHash's multiply-rotate) for the pattern tables, whose
+/// keys are a few small integers: SipHash would dominate the fit.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// Accumulates annotators' votes, compactly, to fit a consolidation
+/// [`Model`]: call [`Fitter::add`] once per item (any order, items in
+/// chunks as they stream in), then [`Fitter::finish`].
+///
+/// For Dawid–Skene it keeps, per vote, the annotator (4 bytes) and one class
+/// byte per field — no labels — and per item a vote count (4 bytes): about
+/// 50 bytes per annotation for K = 2 and the 19 PKU categories. For majority
+/// vote it keeps nothing.
+#[derive(Debug, Clone)]
+pub struct Fitter {
+    layout: Layout,
+    method: Method,
+    /// Annotator ids in order of first appearance, and the reverse map.
+    ids: Vec<usize>,
+    seen: HashMap<usize, u32>,
+    /// Per vote: the annotator's index in `ids`.
+    voters: Vec<u32>,
+    /// Per vote: one class per field (`layout.fields.len()` bytes).
+    classes: Vec<u8>,
+    votes_per_item: Vec<u32>,
+}
+
+impl Fitter {
+    /// An empty fitter for items of `k` responses.
+    pub fn new(k: usize, taxonomy: &Taxonomy, questions: &Questions, method: Method) -> Fitter {
+        Fitter {
+            layout: Layout::new(k, taxonomy, questions),
+            method,
+            ids: Vec::new(),
+            seen: HashMap::new(),
+            voters: Vec::new(),
+            classes: Vec::new(),
+            votes_per_item: Vec::new(),
         }
     }
 
-    fn decide_dawid_skene(
+    /// Adds one item's votes (only Dawid–Skene needs them).
+    pub fn add(&mut self, item: &ItemAnnotations) {
+        if self.method == Method::Majority {
+            return;
+        }
+        let width = self.layout.fields.len();
+        // In ascending annotator id: the order the model reads votes in.
+        for (annotator, labels) in by_annotator(item) {
+            let next = self.ids.len() as u32;
+            let index = *self.seen.entry(annotator).or_insert(next);
+            if index == next {
+                self.ids.push(annotator);
+            }
+            self.voters.push(index);
+            let start = self.classes.len();
+            self.classes.resize(start + width, NO_CLASS);
+            self.layout.encode(labels, &mut self.classes[start..]);
+        }
+        self.votes_per_item.push(item.votes.len() as u32);
+    }
+
+    /// The fitted model: for Dawid–Skene, EM per field over every item
+    /// added; for majority vote, nothing to fit.
+    pub fn finish(self) -> Model {
+        let ds = (self.method == Method::DawidSkene).then(|| self.fit_dawid_skene());
+        Model {
+            layout: self.layout,
+            ds,
+        }
+    }
+
+    fn fit_dawid_skene(&self) -> DsModel {
+        // Dense annotator indices in ascending id order.
+        let mut order: Vec<usize> = (0..self.ids.len()).collect();
+        order.sort_unstable_by_key(|&i| self.ids[i]);
+        let mut dense = vec![0u32; self.ids.len()];
+        for (d, &i) in order.iter().enumerate() {
+            dense[i] = d as u32;
+        }
+        // Items sharing their votes on a field share a pattern (see
+        // `consolidate::Patterns`): count the patterns of every field in
+        // one pass over the votes.
+        let width = self.layout.fields.len();
+        let mut tables: Vec<FxMap<Vec<(u32, u32)>, f64>> = vec![FxMap::default(); width];
+        let mut key: Vec<(u32, u32)> = Vec::new();
+        let mut first = 0usize;
+        for &m in &self.votes_per_item {
+            let votes = first..first + m as usize;
+            first += m as usize;
+            for (f, table) in tables.iter_mut().enumerate() {
+                key.clear();
+                for v in votes.clone() {
+                    let class = self.classes[v * width + f];
+                    if class != NO_CLASS {
+                        key.push((dense[self.voters[v] as usize], u32::from(class)));
+                    }
+                }
+                match table.get_mut(key.as_slice()) {
+                    Some(n) => *n += 1.0,
+                    None => {
+                        table.insert(key.clone(), 1.0);
+                    }
+                }
+            }
+        }
+        let config = DawidSkeneConfig::default();
+        let fields = tables
+            .into_iter()
+            .zip(&self.layout.fields)
+            .map(|(table, &field)| {
+                let patterns = Patterns::from_counts(table.into_iter().collect());
+                let k = self.layout.n_classes(field);
+                fit_patterns(&patterns, self.ids.len(), k, &config)
+                    .params
+                    .logs()
+            })
+            .collect();
+        DsModel {
+            annotators: self
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| (id, dense[i]))
+                .collect(),
+            fields,
+        }
+    }
+}
+
+/// An item's votes in ascending annotator id (stable for repeated ids).
+fn by_annotator<'a>(item: &ItemAnnotations<'a>) -> Vec<(usize, &'a Labels)> {
+    let mut votes = item.votes.clone();
+    votes.sort_by_key(|&(a, _)| a);
+    votes
+}
+
+/// Fitted Dawid–Skene parameters: per field the log priors and log
+/// confusion matrices (flat `[annotator][true][given]`), annotators by
+/// dense index.
+#[derive(Debug, Clone)]
+struct DsModel {
+    annotators: HashMap<usize, u32>,
+    fields: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+/// A fitted consolidation model (see [`Fitter`]): consolidates items, in
+/// chunks or all at once, with the same result.
+#[derive(Debug, Clone)]
+pub struct Model {
+    layout: Layout,
+    /// `None` for majority vote.
+    ds: Option<DsModel>,
+}
+
+impl Model {
+    /// Consolidates a chunk of items with the fitted model, in input order;
+    /// the same rules and output as [`consolidate`]. For Dawid–Skene the
+    /// posteriors come from the fitted confusion matrices and priors, so
+    /// items the fitter never saw work too; an annotator the model has not
+    /// seen carries no information (as Dawid–Skene treats an annotator
+    /// without votes), though their vote still counts as a vote.
+    pub fn consolidate(
         &self,
         items: &[ItemAnnotations],
-        field: Field,
-        n_classes: usize,
-    ) -> Vec<Decision> {
-        let annotators: BTreeSet<usize> = items
+        tie: TieRule,
+        min_support: f64,
+        adjudicated: &HashMap<usize, Labels>,
+    ) -> Vec<Consolidated> {
+        let mut scratch = Scratch::default();
+        items
             .iter()
-            .flat_map(|it| it.votes.iter().map(|(a, _)| *a))
-            .collect();
-        let index: HashMap<usize, usize> = annotators
-            .iter()
-            .enumerate()
-            .map(|(j, &a)| (a, j))
-            .collect();
-        let mut votes = Vec::new();
-        for (i, it) in items.iter().enumerate() {
-            for (a, l) in &it.votes {
-                if let Some(class) = self.class_of(l, field) {
-                    votes.push(Vote {
-                        item: i,
-                        annotator: index[a],
-                        class,
+            .map(|it| self.one(it, tie, min_support, adjudicated, &mut scratch))
+            .collect()
+    }
+
+    /// The decision on every field of one item, into `scratch.decisions`.
+    fn decide(&self, item: &ItemAnnotations, tie: TieRule, s: &mut Scratch) {
+        let layout = &self.layout;
+        let width = layout.fields.len();
+        let votes = by_annotator(item);
+        s.classes.clear();
+        s.classes.resize(votes.len() * width, NO_CLASS);
+        for (v, (_, labels)) in votes.iter().enumerate() {
+            layout.encode(labels, &mut s.classes[v * width..(v + 1) * width]);
+        }
+        s.decisions.clear();
+        for (f, &field) in layout.fields.iter().enumerate() {
+            let n_classes = layout.n_classes(field);
+            let classes = (0..votes.len()).map(|v| s.classes[v * width + f]);
+            let decision = match &self.ds {
+                None => {
+                    s.counts.clear();
+                    s.counts.resize(n_classes, 0);
+                    for class in classes.filter(|&c| c != NO_CLASS) {
+                        s.counts[usize::from(class)] += 1;
+                    }
+                    majority(&s.counts, tie)
+                }
+                Some(ds) => {
+                    if classes.clone().all(|c| c == NO_CLASS) {
+                        Decision::NONE
+                    } else {
+                        let known = votes.iter().zip(classes).filter_map(|((a, _), class)| {
+                            let dense = ds.annotators.get(a)?;
+                            (class != NO_CLASS).then_some((*dense, u32::from(class)))
+                        });
+                        let (log_prior, log_conf) = &ds.fields[f];
+                        s.posterior.resize(n_classes, 0.0);
+                        posterior(log_prior, log_conf, known, &mut s.posterior);
+                        map_decision(&s.posterior, tie)
+                    }
+                }
+            };
+            s.decisions.push(decision);
+        }
+    }
+
+    /// One item's record.
+    fn one(
+        &self,
+        it: &ItemAnnotations,
+        tie: TieRule,
+        min_support: f64,
+        adjudicated: &HashMap<usize, Labels>,
+        s: &mut Scratch,
+    ) -> Consolidated {
+        self.decide(it, tie, s);
+        let layout = &self.layout;
+        let (k, questions) = (layout.k, &layout.questions);
+        let mut review = Vec::new();
+        let mut complete = true;
+        let mut check = |field: Field, support: f64, tie: bool, no_votes: bool| {
+            if no_votes {
+                complete = false;
+                review.push(ReviewReason::NoVotes {
+                    field: layout.field_name(field),
+                });
+            } else if tie {
+                complete = false;
+                review.push(ReviewReason::Tie {
+                    field: layout.field_name(field),
+                });
+            } else if support < min_support {
+                review.push(ReviewReason::LowSupport {
+                    field: layout.field_name(field),
+                    support,
+                });
+            }
+        };
+
+        // Responses.
+        let mut responses = Vec::new();
+        let mut response_support = Vec::new();
+        if questions.safety {
+            for i in 0..k {
+                let base = layout.response_field(i);
+                let (safe, severity) = (s.decisions[base], s.decisions[base + 1]);
+                check(Field::Safe(i), safe.support, safe.tie, safe.no_votes);
+                check(
+                    Field::Severity(i),
+                    severity.support,
+                    severity.tie,
+                    severity.no_votes,
+                );
+                let mut categories = Vec::new();
+                let mut cat_support = BTreeMap::new();
+                for c in 0..layout.n_cat() {
+                    let d = s.decisions[base + 2 + c];
+                    check(Field::Category(i, c), d.support, d.tie, d.no_votes);
+                    cat_support.insert(layout.category(c).to_string(), d.support);
+                    if d.class == Some(1) {
+                        categories.push(layout.category(c).to_string());
+                    }
+                }
+                response_support.push(ResponseSupport {
+                    safe: safe.support,
+                    severity: severity.support,
+                    categories: cat_support,
+                });
+                if let (Some(safe), Some(severity)) = (safe.class, severity.class) {
+                    responses.push(ResponseLabel {
+                        safe: safe == 0,
+                        categories,
+                        // severity < 4 (four classes).
+                        severity: severity as u8,
                     });
                 }
             }
         }
-        let result = VoteTable::new(items.len(), annotators.len(), n_classes, votes)
-            .and_then(|table| dawid_skene(&table, &DawidSkeneConfig::default()));
-        let Ok(result) = result else {
-            // Cannot happen: indices are in range and the config is valid.
-            return vec![Decision::NONE; items.len()];
+
+        // Rankings: the first position decided as a field (K ≤ 2), or
+        // ranked pairs (K > 2).
+        let mut orders: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        let mut rank_support: [Option<f64>; 2] = [None, None];
+        for (slot, (r, asked)) in [
+            (Ranking::Helpfulness, questions.helpfulness),
+            (Ranking::Harmlessness, questions.harmlessness),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if !asked {
+                continue;
+            }
+            let d = if k <= 2 {
+                let f = layout
+                    .field_index(
+                        |f| matches!(f, Field::First(x) if ranking_name(*x) == ranking_name(r)),
+                    )
+                    .expect("asked rankings have a field when K <= 2");
+                let d = s.decisions[f];
+                RankDecision {
+                    order: d.class.map(|first| {
+                        std::iter::once(first)
+                            .chain((0..k).filter(|&p| p != first))
+                            .collect()
+                    }),
+                    support: d.support,
+                    tie: d.tie,
+                    no_votes: d.no_votes,
+                }
+            } else {
+                rank_by_ranked_pairs(it, r, k, tie)
+            };
+            check(Field::First(r), d.support, d.tie, d.no_votes);
+            rank_support[slot] = Some(d.support);
+            if let Some(order) = d.order {
+                orders[slot] = order;
+            }
+        }
+
+        // Overall.
+        let overall = layout
+            .field_index(|f| matches!(f, Field::Overall))
+            .map(|f| s.decisions[f]);
+        if let Some(d) = overall {
+            check(Field::Overall, d.support, d.tie, d.no_votes);
+        }
+
+        let support = Support {
+            responses: response_support,
+            helpfulness: rank_support[0],
+            harmlessness: rank_support[1],
+            overall: overall.map(|d| d.support),
         };
-        result
-            .items
-            .iter()
-            .map(|d| {
-                if d.n_votes == 0 || d.posterior.is_empty() {
-                    return Decision::NONE;
+
+        if let Some(labels) = adjudicated.get(&it.item) {
+            return Consolidated {
+                item: it.item,
+                labels: Some(labels.clone()),
+                support,
+                review: Vec::new(),
+                adjudicated: true,
+            };
+        }
+
+        let labels = if complete {
+            let [helpfulness, harmlessness] = orders;
+            let labels = Labels {
+                responses,
+                helpfulness,
+                harmlessness,
+                overall: overall.and_then(|d| d.class),
+                confidence: if questions.confidence {
+                    median_confidence(it)
+                } else {
+                    None
+                },
+                comment: None,
+            };
+            match labels::validate(&labels, k, &layout.taxonomy, questions) {
+                Ok(()) => Some(labels),
+                Err(errors) => {
+                    review.extend(errors.into_iter().map(|e| ReviewReason::RuleConflict {
+                        rule: e.to_string(),
+                    }));
+                    None
                 }
-                let top = d.posterior.iter().copied().fold(f64::MIN, f64::max);
-                let tied: Vec<usize> = (0..d.posterior.len())
-                    .filter(|&c| d.posterior[c] >= top - DS_TIE_EPS)
-                    .collect();
-                let class = match (tied.len(), self.tie) {
-                    (1, _) => Some(tied[0]),
-                    (_, TieRule::Review) => None,
-                    (_, TieRule::Lowest) => Some(tied[0]),
-                    (_, TieRule::Highest) => Some(tied[tied.len() - 1]),
-                };
-                Decision {
-                    class,
-                    support: top,
-                    tie: class.is_none(),
-                    no_votes: false,
-                }
-            })
-            .collect()
+            }
+        } else {
+            None
+        };
+
+        Consolidated {
+            item: it.item,
+            labels,
+            support,
+            review,
+            adjudicated: false,
+        }
     }
+}
+
+/// Buffers reused from item to item.
+#[derive(Default)]
+struct Scratch {
+    classes: Vec<u8>,
+    counts: Vec<u32>,
+    posterior: Vec<f64>,
+    decisions: Vec<Decision>,
 }
 
 /// A consolidated ranking of one item.
@@ -455,7 +900,8 @@ fn median_confidence(it: &ItemAnnotations) -> Option<u8> {
     }
 }
 
-/// Consolidates every item into one record, in input order. See the module
+/// Consolidates every item into one record, in input order: a [`Fitter`]
+/// over all the items, then [`Model::consolidate`]. See the module
 /// documentation for the rules. `tie` applies to majority vote, to exactly
 /// tied Dawid–Skene posteriors and to ranked-pairs ties; `min_support` flags
 /// weakly supported fields; `adjudicated` maps item ids to a lead's labels,
@@ -471,202 +917,13 @@ pub fn consolidate(
     min_support: f64,
     adjudicated: &HashMap<usize, Labels>,
 ) -> Vec<Consolidated> {
-    if items.is_empty() {
-        return Vec::new();
+    let mut fitter = Fitter::new(k, taxonomy, questions, method);
+    for item in items {
+        fitter.add(item);
     }
-    let ctx = Ctx {
-        k,
-        categories: taxonomy.names(),
-        method,
-        tie,
-    };
-    let n_cat = ctx.categories.len();
-
-    // Per-field decisions over all items.
-    let (safe, severity, cats) = if questions.safety {
-        let safe: Vec<Vec<Decision>> = (0..k).map(|i| ctx.decide(items, Field::Safe(i))).collect();
-        let severity: Vec<Vec<Decision>> = (0..k)
-            .map(|i| ctx.decide(items, Field::Severity(i)))
-            .collect();
-        let cats: Vec<Vec<Vec<Decision>>> = (0..k)
-            .map(|i| {
-                (0..n_cat)
-                    .map(|c| ctx.decide(items, Field::Category(i, c)))
-                    .collect()
-            })
-            .collect();
-        (safe, severity, cats)
-    } else {
-        (Vec::new(), Vec::new(), Vec::new())
-    };
-    let rankings: Vec<(Ranking, Option<Vec<RankDecision>>)> = [
-        (Ranking::Helpfulness, questions.helpfulness),
-        (Ranking::Harmlessness, questions.harmlessness),
-    ]
-    .into_iter()
-    .map(|(r, asked)| {
-        let decisions = asked.then(|| {
-            if k <= 2 {
-                ctx.decide(items, Field::First(r))
-                    .into_iter()
-                    .map(|d| RankDecision {
-                        order: d.class.map(|first| {
-                            std::iter::once(first)
-                                .chain((0..k).filter(|&p| p != first))
-                                .collect()
-                        }),
-                        support: d.support,
-                        tie: d.tie,
-                        no_votes: d.no_votes,
-                    })
-                    .collect()
-            } else {
-                items
-                    .iter()
-                    .map(|it| rank_by_ranked_pairs(it, r, k, tie))
-                    .collect()
-            }
-        });
-        (r, decisions)
-    })
-    .collect();
-    let overall = questions.overall.then(|| ctx.decide(items, Field::Overall));
-
-    items
-        .iter()
-        .enumerate()
-        .map(|(n, it)| {
-            let mut review = Vec::new();
-            let mut complete = true;
-            let mut check = |field: String, support: f64, tie: bool, no_votes: bool| {
-                if no_votes {
-                    complete = false;
-                    review.push(ReviewReason::NoVotes { field });
-                } else if tie {
-                    complete = false;
-                    review.push(ReviewReason::Tie { field });
-                } else if support < min_support {
-                    review.push(ReviewReason::LowSupport { field, support });
-                }
-            };
-
-            // Responses.
-            let mut responses = Vec::new();
-            let mut response_support = Vec::new();
-            if questions.safety {
-                for i in 0..k {
-                    let s = safe[i][n];
-                    check(ctx.field_name(Field::Safe(i)), s.support, s.tie, s.no_votes);
-                    let sev = severity[i][n];
-                    check(
-                        ctx.field_name(Field::Severity(i)),
-                        sev.support,
-                        sev.tie,
-                        sev.no_votes,
-                    );
-                    let mut categories = Vec::new();
-                    let mut cat_support = BTreeMap::new();
-                    for (c, d) in cats[i].iter().map(|per_item| per_item[n]).enumerate() {
-                        check(
-                            ctx.field_name(Field::Category(i, c)),
-                            d.support,
-                            d.tie,
-                            d.no_votes,
-                        );
-                        cat_support.insert(ctx.categories[c].to_string(), d.support);
-                        if d.class == Some(1) {
-                            categories.push(ctx.categories[c].to_string());
-                        }
-                    }
-                    response_support.push(ResponseSupport {
-                        safe: s.support,
-                        severity: sev.support,
-                        categories: cat_support,
-                    });
-                    if let (Some(s), Some(sev)) = (s.class, sev.class) {
-                        responses.push(ResponseLabel {
-                            safe: s == 0,
-                            categories,
-                            // sev < 4 (four classes).
-                            severity: sev as u8,
-                        });
-                    }
-                }
-            }
-
-            // Rankings.
-            let mut orders: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
-            let mut rank_support: [Option<f64>; 2] = [None, None];
-            for (slot, (r, decisions)) in rankings.iter().enumerate() {
-                if let Some(decisions) = decisions {
-                    let d = &decisions[n];
-                    check(ranking_name(*r).to_string(), d.support, d.tie, d.no_votes);
-                    rank_support[slot] = Some(d.support);
-                    if let Some(order) = &d.order {
-                        orders[slot] = order.clone();
-                    }
-                }
-            }
-
-            // Overall.
-            let overall_decision = overall.as_ref().map(|o| o[n]);
-            if let Some(d) = overall_decision {
-                check("overall".to_string(), d.support, d.tie, d.no_votes);
-            }
-
-            let support = Support {
-                responses: response_support,
-                helpfulness: rank_support[0],
-                harmlessness: rank_support[1],
-                overall: overall_decision.map(|d| d.support),
-            };
-
-            if let Some(labels) = adjudicated.get(&it.item) {
-                return Consolidated {
-                    item: it.item,
-                    labels: Some(labels.clone()),
-                    support,
-                    review: Vec::new(),
-                    adjudicated: true,
-                };
-            }
-
-            let labels = if complete {
-                let [helpfulness, harmlessness] = orders;
-                let labels = Labels {
-                    responses,
-                    helpfulness,
-                    harmlessness,
-                    overall: overall_decision.and_then(|d| d.class),
-                    confidence: if questions.confidence {
-                        median_confidence(it)
-                    } else {
-                        None
-                    },
-                    comment: None,
-                };
-                match labels::validate(&labels, k, taxonomy, questions) {
-                    Ok(()) => Some(labels),
-                    Err(errors) => {
-                        review.extend(errors.into_iter().map(|e| ReviewReason::RuleConflict {
-                            rule: e.to_string(),
-                        }));
-                        None
-                    }
-                }
-            } else {
-                None
-            };
-
-            Consolidated {
-                item: it.item,
-                labels,
-                support,
-                review,
-                adjudicated: false,
-            }
-        })
-        .collect()
+    fitter
+        .finish()
+        .consolidate(items, tie, min_support, adjudicated)
 }
 
 #[cfg(test)]
