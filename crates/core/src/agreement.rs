@@ -22,7 +22,7 @@
 //! index past the end of a row is simply missing. Coders are identified only
 //! by their index, so callers map annotator ids to `0..coders` themselves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::rng::SplitMix64;
 
@@ -163,51 +163,7 @@ pub struct Coincidence<V> {
 /// Build the coincidence matrix: o_ck = Σ_u (number of c–k pairs of values in
 /// u, ordered, from different coders) / (m_u − 1).
 pub fn coincidence<V: Ord + Clone>(ratings: &Ratings<V>) -> Coincidence<V> {
-    let mut index: BTreeMap<V, usize> = BTreeMap::new();
-    for row in ratings.units() {
-        if present(row).count() >= 2 {
-            for v in present(row) {
-                if !index.contains_key(v) {
-                    index.insert(v.clone(), 0);
-                }
-            }
-        }
-    }
-    for (i, slot) in index.values_mut().enumerate() {
-        *slot = i;
-    }
-    let k = index.len();
-    let mut matrix = vec![vec![0.0; k]; k];
-    let mut counts: Vec<(usize, f64)> = Vec::new();
-    for row in ratings.units() {
-        let m = present(row).count();
-        if m < 2 {
-            continue;
-        }
-        counts.clear();
-        for v in present(row) {
-            let i = index[v];
-            match counts.iter_mut().find(|(j, _)| *j == i) {
-                Some((_, n)) => *n += 1.0,
-                None => counts.push((i, 1.0)),
-            }
-        }
-        let w = 1.0 / (m as f64 - 1.0);
-        for &(c, nc) in &counts {
-            for &(d, nd) in &counts {
-                let pairs = if c == d { nc * (nc - 1.0) } else { nc * nd };
-                matrix[c][d] += pairs * w;
-            }
-        }
-    }
-    let marginals: Vec<f64> = matrix.iter().map(|r| r.iter().sum()).collect();
-    let n = ratings.pairable_values() as f64;
-    Coincidence {
-        values: index.into_keys().collect(),
-        matrix,
-        marginals,
-        n,
-    }
+    coincidence_of(&Profiles::from_ratings(ratings))
 }
 
 /// Alpha from a coincidence matrix and a matrix of squared distances
@@ -342,30 +298,203 @@ pub fn alpha_masi(ratings: &Ratings<BTreeSet<String>>) -> Option<f64> {
 }
 
 // ---------------------------------------------------------------------------
-// Kappas and raw agreement
+// Profiles: reliability data reduced to multisets
 // ---------------------------------------------------------------------------
 
-/// Fleiss' kappa from a count table: `table[i][j]` is the number of raters
-/// who put subject `i` in category `j`. Every row must sum to the same
-/// n ≥ 2; `None` otherwise, for no subjects, or when P_e = 1.
-pub fn fleiss_kappa_counts(table: &[Vec<usize>]) -> Option<f64> {
-    let first = table.first()?;
+/// Reliability data reduced to what alpha, Fleiss' kappa, percent and
+/// specific agreement depend on: how many units show each multiset of values.
+/// Neither the coders' identities nor the units' order matter to those
+/// statistics, and a few hundred thousand units typically show a few dozen
+/// multisets, so the statistics cost next to nothing once the units are
+/// counted.
+#[derive(Debug, Clone)]
+pub struct Profiles<V> {
+    /// Distinct multisets (values sorted) and how many units show each.
+    profiles: Vec<(Vec<V>, usize)>,
+    index: BTreeMap<Vec<V>, usize>,
+}
+
+impl<V> Default for Profiles<V> {
+    fn default() -> Self {
+        Self {
+            profiles: Vec::new(),
+            index: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V: Ord + Clone> Profiles<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts a unit with these values (sorted in place); returns the id of
+    /// its multiset.
+    pub fn add(&mut self, values: &mut [V]) -> usize {
+        self.add_times(values, 1)
+    }
+
+    fn add_times(&mut self, values: &mut [V], times: usize) -> usize {
+        values.sort_unstable();
+        let id = match self.index.get(&*values) {
+            Some(&id) => id,
+            None => {
+                let id = self.profiles.len();
+                self.index.insert(values.to_vec(), id);
+                self.profiles.push((values.to_vec(), 0));
+                id
+            }
+        };
+        self.profiles[id].1 += times;
+        id
+    }
+
+    /// The units of `ratings`, each counted once.
+    pub fn from_ratings(ratings: &Ratings<V>) -> Self {
+        let mut p = Self::new();
+        let mut values = Vec::new();
+        for row in ratings.units() {
+            values.clear();
+            values.extend(present(row).cloned());
+            p.add(&mut values);
+        }
+        p
+    }
+
+    /// The same units with every value mapped (multisets that become equal
+    /// merge).
+    pub fn map<W: Ord + Clone>(&self, mut f: impl FnMut(&V) -> W) -> Profiles<W> {
+        let mut out = Profiles::new();
+        for (values, n) in &self.profiles {
+            let mut mapped: Vec<W> = values.iter().map(&mut f).collect();
+            out.add_times(&mut mapped, *n);
+        }
+        out
+    }
+
+    /// The distinct multisets and their unit counts.
+    pub fn profiles(&self) -> &[(Vec<V>, usize)] {
+        &self.profiles
+    }
+
+    /// Units with at least two values.
+    pub fn pairable_units(&self) -> usize {
+        self.pairable().map(|(_, n)| n).sum()
+    }
+
+    /// Values in units with at least two.
+    pub fn pairable_values(&self) -> usize {
+        self.pairable().map(|(v, n)| v.len() * n).sum()
+    }
+
+    fn pairable(&self) -> impl Iterator<Item = (&[V], usize)> {
+        self.profiles
+            .iter()
+            .filter(|(v, _)| v.len() >= 2)
+            .map(|(v, n)| (v.as_slice(), *n))
+    }
+
+    /// The pairable values, distinct, ascending.
+    fn values(&self) -> Vec<V> {
+        let set: BTreeSet<&V> = self.pairable().flat_map(|(v, _)| v).collect();
+        set.into_iter().cloned().collect()
+    }
+}
+
+/// One unit's coincidence entries `(c, d, o_cd)` over value indices, from its
+/// sorted values: pairs of values from different coders, / (m − 1).
+fn unit_coincidences<V: Ord>(
+    values: &[V],
+    index: &BTreeMap<&V, usize>,
+) -> Vec<(usize, usize, f64)> {
+    let m = values.len();
+    if m < 2 {
+        return Vec::new();
+    }
+    // Runs of equal values (the values are sorted).
+    let mut counts: Vec<(usize, f64)> = Vec::new();
+    for v in values {
+        let i = index[v];
+        match counts.last_mut() {
+            Some((j, n)) if *j == i => *n += 1.0,
+            _ => counts.push((i, 1.0)),
+        }
+    }
+    let w = 1.0 / (m as f64 - 1.0);
+    let mut out = Vec::with_capacity(counts.len() * counts.len());
+    for &(c, nc) in &counts {
+        for &(d, nd) in &counts {
+            let pairs = if c == d { nc * (nc - 1.0) } else { nc * nd };
+            if pairs > 0.0 {
+                out.push((c, d, pairs * w));
+            }
+        }
+    }
+    out
+}
+
+/// The coincidence matrix of profiled reliability data.
+pub fn coincidence_of<V: Ord + Clone>(profiles: &Profiles<V>) -> Coincidence<V> {
+    let values = profiles.values();
+    let index: BTreeMap<&V, usize> = values.iter().enumerate().map(|(i, v)| (v, i)).collect();
+    let k = values.len();
+    let mut matrix = vec![vec![0.0; k]; k];
+    for (unit, n) in profiles.pairable() {
+        for (c, d, o) in unit_coincidences(unit, &index) {
+            matrix[c][d] += o * n as f64;
+        }
+    }
+    let marginals: Vec<f64> = matrix.iter().map(|r| r.iter().sum()).collect();
+    Coincidence {
+        n: profiles.pairable_values() as f64,
+        values,
+        matrix,
+        marginals,
+    }
+}
+
+/// Fleiss' kappa of profiled data (see [`fleiss_kappa`]).
+pub fn fleiss_kappa_of<V: Ord + Clone>(profiles: &Profiles<V>) -> Option<f64> {
+    let values = profiles.values();
+    let rows: Vec<(Vec<usize>, usize)> = profiles
+        .profiles()
+        .iter()
+        .filter(|(v, n)| !v.is_empty() && *n > 0)
+        .map(|(unit, n)| {
+            let mut counts = vec![0; values.len().max(1)];
+            for v in unit {
+                // A unit of one value is not pairable, so its value may be
+                // missing from `values`: any column will do, as the row is
+                // refused below unless every unit has one value.
+                counts[values.binary_search(v).unwrap_or(0)] += 1;
+            }
+            (counts, *n)
+        })
+        .collect();
+    fleiss_weighted(&rows)
+}
+
+/// Fleiss' kappa from rows of category counts, each standing for `weight`
+/// subjects.
+fn fleiss_weighted(table: &[(Vec<usize>, usize)]) -> Option<f64> {
+    let (first, _) = table.first()?;
     let n: usize = first.iter().sum();
-    if n < 2 || table.iter().any(|r| r.iter().sum::<usize>() != n) {
+    if n < 2 || table.iter().any(|(r, _)| r.iter().sum::<usize>() != n) {
         return None;
     }
-    let k = table.iter().map(Vec::len).max().unwrap_or(0);
-    let subjects = table.len() as f64;
+    let k = table.iter().map(|(r, _)| r.len()).max().unwrap_or(0);
+    let subjects: f64 = table.iter().map(|(_, w)| *w as f64).sum();
     let nf = n as f64;
     let mut col = vec![0.0; k];
     let mut p_bar = 0.0;
-    for row in table {
+    for (row, w) in table {
+        let w = *w as f64;
         let mut sq = 0.0;
         for (j, &x) in row.iter().enumerate() {
-            col[j] += x as f64;
+            col[j] += w * x as f64;
             sq += (x * x) as f64;
         }
-        p_bar += (sq - nf) / (nf * (nf - 1.0));
+        p_bar += w * (sq - nf) / (nf * (nf - 1.0));
     }
     p_bar /= subjects;
     let p_e: f64 = col
@@ -381,30 +510,406 @@ pub fn fleiss_kappa_counts(table: &[Vec<usize>]) -> Option<f64> {
     Some((p_bar - p_e) / (1.0 - p_e))
 }
 
+/// Percent agreement of profiled data (see [`percent_agreement`]).
+pub fn percent_agreement_of<V: Ord + Clone>(profiles: &Profiles<V>) -> Option<f64> {
+    let (mut agree, mut total) = (0usize, 0usize);
+    for (unit, n) in profiles.pairable() {
+        let m = unit.len();
+        total += n * m * (m - 1) / 2;
+        for run in unit.chunk_by(|a, b| a == b) {
+            agree += n * run.len() * (run.len() - 1) / 2;
+        }
+    }
+    (total > 0).then(|| agree as f64 / total as f64)
+}
+
+/// Specific agreement of profiled yes/no data (see [`specific_agreement`]).
+pub fn specific_agreement_of(profiles: &Profiles<bool>) -> SpecificAgreement {
+    let (mut pos_agree, mut pos_total, mut neg_agree, mut neg_total) = (0usize, 0, 0, 0);
+    for (unit, n) in profiles.pairable() {
+        let m = unit.len();
+        let p = unit.iter().filter(|&&v| v).count();
+        let q = m - p;
+        pos_agree += n * p * p.saturating_sub(1);
+        pos_total += n * p * (m - 1);
+        neg_agree += n * q * q.saturating_sub(1);
+        neg_total += n * q * (m - 1);
+    }
+    let ratio = |a: usize, t: usize| (t > 0).then(|| a as f64 / t as f64);
+    SpecificAgreement {
+        positive: ratio(pos_agree, pos_total),
+        negative: ratio(neg_agree, neg_total),
+    }
+}
+
+/// Krippendorff's alpha of profiled data with any distance δ.
+pub fn alpha_with_of<V: Ord + Clone>(
+    profiles: &Profiles<V>,
+    delta: impl Fn(&V, &V) -> f64,
+) -> Option<f64> {
+    let c = coincidence_of(profiles);
+    alpha_from_coincidence(&c, &fixed_deltas(&c.values, delta))
+}
+
+/// Krippendorff's alpha of profiled numeric data under a metric.
+pub fn alpha_of<V: Ord + Copy + Into<f64>>(profiles: &Profiles<V>, metric: Metric) -> Option<f64> {
+    match metric {
+        Metric::Nominal => alpha_with_of(profiles, |a, b| if a == b { 0.0 } else { 1.0 }),
+        Metric::Ordinal => {
+            let c = coincidence_of(profiles);
+            alpha_from_coincidence(&c, &ordinal_deltas(&c.marginals))
+        }
+        Metric::Interval => alpha_with_of(profiles, |&a, &b| {
+            let x = a.into() - b.into();
+            x * x
+        }),
+    }
+}
+
+/// [`masi_distance`] on category sets held as bit masks.
+pub fn masi_distance_bits(a: u64, b: u64) -> f64 {
+    if a == b {
+        return 0.0;
+    }
+    let inter = (a & b).count_ones();
+    if inter == 0 {
+        return 1.0;
+    }
+    let union = (a | b).count_ones();
+    let jaccard = f64::from(inter) / f64::from(union);
+    let monotonicity = if inter == a.count_ones() || inter == b.count_ones() {
+        2.0 / 3.0
+    } else {
+        1.0 / 3.0
+    };
+    1.0 - jaccard * monotonicity
+}
+
+// ---------------------------------------------------------------------------
+// Items: the bootstrap's sampling units
+// ---------------------------------------------------------------------------
+
+/// Profiled reliability data grouped by *item*, the bootstrap's sampling
+/// unit: an item holds one or more units (say the K responses of a prompt,
+/// or just the prompt). Items whose units show the same multisets are of one
+/// *kind* and contribute the same to the coincidence matrix.
+#[derive(Debug, Clone)]
+pub struct ItemRatings<V> {
+    profiles: Profiles<V>,
+    kind_of_item: Vec<u32>,
+    /// The profile ids of each kind's units.
+    kinds: Vec<Vec<u32>>,
+    kind_index: HashMap<Vec<u32>, u32>,
+    scratch: Vec<u32>,
+}
+
+impl<V> Default for ItemRatings<V> {
+    fn default() -> Self {
+        Self {
+            profiles: Profiles::default(),
+            kind_of_item: Vec::new(),
+            kinds: Vec::new(),
+            kind_index: HashMap::new(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl<V: Ord + Clone> ItemRatings<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next item: the values of each of its units (each sorted in
+    /// place). An item may have no units.
+    pub fn push_item<'a>(&mut self, units: impl IntoIterator<Item = &'a mut [V]>)
+    where
+        V: 'a,
+    {
+        self.scratch.clear();
+        for unit in units {
+            let id = self.profiles.add(unit) as u32;
+            self.scratch.push(id);
+        }
+        let kind = match self.kind_index.get(&self.scratch) {
+            Some(&kind) => kind,
+            None => {
+                let kind = self.kinds.len() as u32;
+                self.kinds.push(self.scratch.clone());
+                self.kind_index.insert(self.scratch.clone(), kind);
+                kind
+            }
+        };
+        self.kind_of_item.push(kind);
+    }
+
+    /// Each unit of `ratings` as an item of its own.
+    pub fn from_ratings(ratings: &Ratings<V>) -> Self {
+        let mut r = Self::new();
+        let mut values = Vec::new();
+        for row in ratings.units() {
+            values.clear();
+            values.extend(present(row).cloned());
+            r.push_item([values.as_mut_slice()]);
+        }
+        r
+    }
+
+    pub fn profiles(&self) -> &Profiles<V> {
+        &self.profiles
+    }
+
+    pub fn items(&self) -> usize {
+        self.kind_of_item.len()
+    }
+
+    /// Prepares alpha's bootstrap with a δ that depends only on the values.
+    pub fn bootstrap_fixed(&self, delta: impl Fn(&V, &V) -> f64) -> Bootstrap {
+        let values = self.profiles.values();
+        self.bootstrap(Deltas::Fixed(fixed_deltas(&values, delta)), &values)
+    }
+
+    /// Prepares alpha's bootstrap with the ordinal δ (over the values in
+    /// ascending order, recomputed from each resample's marginals).
+    pub fn bootstrap_ordinal(&self) -> Bootstrap {
+        self.bootstrap(Deltas::Ordinal, &self.profiles.values())
+    }
+
+    fn bootstrap(&self, deltas: Deltas, values: &[V]) -> Bootstrap {
+        let index: BTreeMap<&V, usize> = values.iter().enumerate().map(|(i, v)| (v, i)).collect();
+        let per_profile: Vec<Vec<(usize, usize, f64)>> = self
+            .profiles
+            .profiles()
+            .iter()
+            .map(|(unit, _)| unit_coincidences(unit, &index))
+            .collect();
+        let kinds = self
+            .kinds
+            .iter()
+            .map(|units| {
+                let mut entries: Vec<(usize, usize, f64)> = Vec::new();
+                for &u in units {
+                    for &(c, d, o) in &per_profile[u as usize] {
+                        match entries.iter_mut().find(|(x, y, _)| (*x, *y) == (c, d)) {
+                            Some(e) => e.2 += o,
+                            None => entries.push((c, d, o)),
+                        }
+                    }
+                }
+                entries
+            })
+            .collect();
+        let full = coincidence_of(&self.profiles);
+        let full_deltas = match &deltas {
+            Deltas::Fixed(d) => d.clone(),
+            Deltas::Ordinal => ordinal_deltas(&full.marginals),
+        };
+        Bootstrap {
+            kind_of_item: self.kind_of_item.clone(),
+            kinds,
+            n_values: values.len(),
+            defined: alpha_from_coincidence(&full, &full_deltas).is_some(),
+            deltas,
+        }
+    }
+}
+
+/// How alpha's δ is found for a resample.
+#[derive(Debug, Clone)]
+enum Deltas {
+    /// The same matrix for every resample (nominal, interval, MASI …).
+    Fixed(Vec<Vec<f64>>),
+    /// From the resample's marginals.
+    Ordinal,
+}
+
+/// One question's alpha prepared for [`alpha_intervals`]: each item's kind
+/// and each kind's coincidence entries `(c, d, o)`.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    kind_of_item: Vec<u32>,
+    kinds: Vec<Vec<(usize, usize, f64)>>,
+    n_values: usize,
+    deltas: Deltas,
+    /// Whether alpha is defined on the full data.
+    defined: bool,
+}
+
+/// Percentile bootstrap 95% CIs of alpha for several questions over the
+/// same items (every [`Bootstrap`] built from [`ItemRatings`] with the same
+/// items in the same order). Each resample draws the items once — `n`
+/// draws with replacement from the `n` items, seeded SplitMix64 — and every
+/// question reads the same draw: each question's interval is an ordinary
+/// item bootstrap, and the draws are shared only to save time. A resample's
+/// coincidence matrix is the sum of its items' precomputed contributions.
+/// Resamples where alpha is undefined are dropped (counted in `defined`).
+/// `None` for a question whose alpha is undefined on the full data, whose
+/// item count differs from the first question's, or when there are no items
+/// or no resamples.
+pub fn alpha_intervals(
+    questions: &[Bootstrap],
+    resamples: usize,
+    seed: u64,
+) -> Vec<Option<Interval>> {
+    let n = questions.first().map_or(0, |q| q.kind_of_item.len());
+    let usable = |q: &Bootstrap| q.defined && q.kind_of_item.len() == n;
+    if n == 0 || resamples == 0 {
+        return vec![None; questions.len()];
+    }
+    let mut rng = SplitMix64(seed);
+    let mut drawn = vec![0u32; n];
+    let mut results: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); questions.len()];
+    let mut counts: Vec<u32> = Vec::new();
+    for _ in 0..resamples {
+        drawn.fill(0);
+        for _ in 0..n {
+            drawn[rng.below(n)] += 1;
+        }
+        for (q, out) in questions.iter().zip(&mut results) {
+            if !usable(q) {
+                continue;
+            }
+            counts.clear();
+            counts.resize(q.kinds.len(), 0);
+            for (&kind, &d) in q.kind_of_item.iter().zip(&drawn) {
+                counts[kind as usize] += d;
+            }
+            let k = q.n_values;
+            let mut sample = Coincidence {
+                values: vec![(); k],
+                matrix: vec![vec![0.0; k]; k],
+                marginals: vec![0.0; k],
+                n: 0.0,
+            };
+            for (entries, &times) in q.kinds.iter().zip(&counts) {
+                if times > 0 {
+                    for &(c, d, o) in entries {
+                        sample.matrix[c][d] += o * f64::from(times);
+                    }
+                }
+            }
+            for (m, row) in sample.marginals.iter_mut().zip(&sample.matrix) {
+                *m = row.iter().sum();
+            }
+            sample.n = sample.marginals.iter().sum::<f64>().round();
+            let alpha = match &q.deltas {
+                Deltas::Fixed(d) => alpha_from_coincidence(&sample, d),
+                Deltas::Ordinal => {
+                    alpha_from_coincidence(&sample, &ordinal_deltas(&sample.marginals))
+                }
+            };
+            out.extend(alpha);
+        }
+    }
+    questions
+        .iter()
+        .zip(results)
+        .map(|(q, r)| {
+            if usable(q) {
+                percentile_interval(r)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Contingency tables for every pair of coders, filled one unit at a time,
+/// for Cohen's kappa: the cost grows with the pairs that actually share
+/// units, not with the square of the number of coders.
+#[derive(Debug, Clone)]
+pub struct PairTables<V> {
+    pairs: BTreeMap<(usize, usize), BTreeMap<(V, V), usize>>,
+}
+
+impl<V> Default for PairTables<V> {
+    fn default() -> Self {
+        Self {
+            pairs: BTreeMap::new(),
+        }
+    }
+}
+
+impl<V: Ord + Clone> PairTables<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one unit: its values as `(coder, value)`.
+    pub fn add_unit(&mut self, values: &[(usize, V)]) {
+        for (i, (a, x)) in values.iter().enumerate() {
+            for (b, y) in &values[i + 1..] {
+                let (key, cell) = match a.cmp(b) {
+                    std::cmp::Ordering::Less => ((*a, *b), (x.clone(), y.clone())),
+                    std::cmp::Ordering::Greater => ((*b, *a), (y.clone(), x.clone())),
+                    std::cmp::Ordering::Equal => continue,
+                };
+                *self.pairs.entry(key).or_default().entry(cell).or_default() += 1;
+            }
+        }
+    }
+
+    /// Cohen's kappa for every pair `a < b` sharing a unit (see
+    /// [`cohen_kappa`]), in pair order.
+    pub fn kappas(&self, min_shared: usize) -> Vec<PairKappa> {
+        self.pairs
+            .iter()
+            .map(|(&(a, b), table)| {
+                let shared: usize = table.values().sum();
+                PairKappa {
+                    a,
+                    b,
+                    shared,
+                    kappa: (shared >= min_shared)
+                        .then(|| kappa_of_table(table, shared))
+                        .flatten(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Cohen's kappa from a contingency table of `n` > 0 pairs.
+fn kappa_of_table<V: Ord>(table: &BTreeMap<(V, V), usize>, n: usize) -> Option<f64> {
+    let mut marg_a: BTreeMap<&V, f64> = BTreeMap::new();
+    let mut marg_b: BTreeMap<&V, f64> = BTreeMap::new();
+    let mut agree = 0.0;
+    for ((x, y), &c) in table {
+        *marg_a.entry(x).or_default() += c as f64;
+        *marg_b.entry(y).or_default() += c as f64;
+        if x == y {
+            agree += c as f64;
+        }
+    }
+    let n = n as f64;
+    let p_o = agree / n;
+    let p_e: f64 = marg_a
+        .iter()
+        .map(|(v, ca)| ca * marg_b.get(v).copied().unwrap_or(0.0))
+        .sum::<f64>()
+        / (n * n);
+    if 1.0 - p_e <= 1e-12 {
+        return None;
+    }
+    Some((p_o - p_e) / (1.0 - p_e))
+}
+
+// ---------------------------------------------------------------------------
+// Kappas and raw agreement
+// ---------------------------------------------------------------------------
+
+/// Fleiss' kappa from a count table: `table[i][j]` is the number of raters
+/// who put subject `i` in category `j`. Every row must sum to the same
+/// n ≥ 2; `None` otherwise, for no subjects, or when P_e = 1.
+pub fn fleiss_kappa_counts(table: &[Vec<usize>]) -> Option<f64> {
+    let rows: Vec<(Vec<usize>, usize)> = table.iter().map(|r| (r.clone(), 1)).collect();
+    fleiss_weighted(&rows)
+}
+
 /// Fleiss' kappa over reliability data. Units with no values are ignored;
 /// every other unit must have the same number (≥ 2) of values, else `None`.
 pub fn fleiss_kappa<V: Ord + Clone>(ratings: &Ratings<V>) -> Option<f64> {
-    let mut index: BTreeMap<&V, usize> = BTreeMap::new();
-    for row in ratings.units() {
-        for v in present(row) {
-            let next = index.len();
-            index.entry(v).or_insert(next);
-        }
-    }
-    let k = index.len();
-    let table: Vec<Vec<usize>> = ratings
-        .units()
-        .iter()
-        .filter(|row| present(row).next().is_some())
-        .map(|row| {
-            let mut counts = vec![0; k];
-            for v in present(row) {
-                counts[index[v]] += 1;
-            }
-            counts
-        })
-        .collect();
-    fleiss_kappa_counts(&table)
+    fleiss_kappa_of(&Profiles::from_ratings(ratings))
 }
 
 /// Cohen's kappa between coders `a` and `b` over the units both rated.
@@ -472,42 +977,25 @@ pub fn cohen_kappa_pairs<V: Ord + Clone>(
     ratings: &Ratings<V>,
     min_shared: usize,
 ) -> Vec<PairKappa> {
-    let coders = ratings.coder_count();
-    let mut out = Vec::new();
-    for a in 0..coders {
-        for b in a + 1..coders {
-            let n = shared(ratings, a, b).count();
-            if n > 0 {
-                out.push(PairKappa {
-                    a,
-                    b,
-                    shared: n,
-                    kappa: cohen_kappa(ratings, a, b, min_shared),
-                });
-            }
-        }
+    let mut tables = PairTables::new();
+    let mut unit = Vec::new();
+    for row in ratings.units() {
+        unit.clear();
+        unit.extend(
+            row.iter()
+                .enumerate()
+                .filter_map(|(c, v)| v.clone().map(|v| (c, v))),
+        );
+        tables.add_unit(&unit);
     }
-    out
+    tables.kappas(min_shared)
 }
 
 /// Raw percent agreement: over all units with at least two values, the
 /// share of (unordered) pairs of values from different coders that are
 /// equal, pooled across units. `None` when there is no such pair.
-pub fn percent_agreement<V: Eq>(ratings: &Ratings<V>) -> Option<f64> {
-    let mut agree = 0usize;
-    let mut total = 0usize;
-    for row in ratings.units() {
-        let vals: Vec<&V> = present(row).collect();
-        for i in 0..vals.len() {
-            for j in i + 1..vals.len() {
-                total += 1;
-                if vals[i] == vals[j] {
-                    agree += 1;
-                }
-            }
-        }
-    }
-    (total > 0).then(|| agree as f64 / total as f64)
+pub fn percent_agreement<V: Ord + Clone>(ratings: &Ratings<V>) -> Option<f64> {
+    percent_agreement_of(&Profiles::from_ratings(ratings))
 }
 
 /// Positive and negative specific agreement on a yes/no question.
@@ -525,24 +1013,7 @@ pub struct SpecificAgreement {
 /// fewer than two values are left out; `None` where a denominator is 0.
 /// For two raters this is exactly 2a/(2a+b+c) and 2d/(2d+b+c).
 pub fn specific_agreement(ratings: &Ratings<bool>) -> SpecificAgreement {
-    let (mut pos_agree, mut pos_total, mut neg_agree, mut neg_total) = (0usize, 0, 0, 0);
-    for row in ratings.units() {
-        let m = present(row).count();
-        if m < 2 {
-            continue;
-        }
-        let p = present(row).filter(|&&v| v).count();
-        let q = m - p;
-        pos_agree += p * p.saturating_sub(1);
-        pos_total += p * (m - 1);
-        neg_agree += q * q.saturating_sub(1);
-        neg_total += q * (m - 1);
-    }
-    let ratio = |a: usize, t: usize| (t > 0).then(|| a as f64 / t as f64);
-    SpecificAgreement {
-        positive: ratio(pos_agree, pos_total),
-        negative: ratio(neg_agree, neg_total),
-    }
+    specific_agreement_of(&Profiles::from_ratings(ratings))
 }
 
 // ---------------------------------------------------------------------------
@@ -602,33 +1073,25 @@ fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
-/// Bootstrap 95% CI for alpha under a metric, B resamples, fixed seed.
+/// Bootstrap 95% CI for alpha under a metric, B resamples, fixed seed:
+/// the units drawn with replacement, as [`bootstrap_ci`] draws them (same
+/// seed, same draws), through [`alpha_intervals`].
 pub fn alpha_ci<V: Ord + Copy + Into<f64>>(
     ratings: &Ratings<V>,
     metric: Metric,
     resamples: usize,
     seed: u64,
 ) -> Option<Interval> {
-    match metric {
-        Metric::Nominal => alpha_bootstrap(
-            ratings,
-            |v, _| fixed_deltas(v, |a, b| if a == b { 0.0 } else { 1.0 }),
-            resamples,
-            seed,
-        ),
-        Metric::Ordinal => alpha_bootstrap(ratings, |_, m| ordinal_deltas(m), resamples, seed),
-        Metric::Interval => alpha_bootstrap(
-            ratings,
-            |v, _| {
-                fixed_deltas(v, |&a, &b| {
-                    let x = a.into() - b.into();
-                    x * x
-                })
-            },
-            resamples,
-            seed,
-        ),
-    }
+    let items = ItemRatings::from_ratings(ratings);
+    let b = match metric {
+        Metric::Nominal => items.bootstrap_fixed(|a, b| if a == b { 0.0 } else { 1.0 }),
+        Metric::Ordinal => items.bootstrap_ordinal(),
+        Metric::Interval => items.bootstrap_fixed(|&a, &b| {
+            let x = a.into() - b.into();
+            x * x
+        }),
+    };
+    alpha_intervals(&[b], resamples, seed)[0]
 }
 
 /// Bootstrap 95% CI for alpha with any distance δ (e.g. [`masi_distance`]).
@@ -638,7 +1101,8 @@ pub fn alpha_with_ci<V: Ord + Clone>(
     resamples: usize,
     seed: u64,
 ) -> Option<Interval> {
-    alpha_bootstrap(ratings, |v, _| fixed_deltas(v, &delta), resamples, seed)
+    let b = ItemRatings::from_ratings(ratings).bootstrap_fixed(delta);
+    alpha_intervals(&[b], resamples, seed)[0]
 }
 
 /// Bootstrap 95% CI for MASI alpha on category sets.
@@ -648,108 +1112,6 @@ pub fn alpha_masi_ci(
     seed: u64,
 ) -> Option<Interval> {
     alpha_with_ci(ratings, masi_distance, resamples, seed)
-}
-
-/// The alpha bootstrap without cloning units: each unit's contribution to
-/// the coincidence matrix is computed once and resampled. Draws exactly the
-/// same units as [`bootstrap_ci`] with the same seed, so the two agree (up
-/// to float summation order). `deltas(values, marginals)` builds δ for a
-/// resample (the ordinal metric depends on the marginals).
-fn alpha_bootstrap<V: Ord + Clone>(
-    ratings: &Ratings<V>,
-    deltas: impl Fn(&[V], &[f64]) -> Vec<Vec<f64>>,
-    resamples: usize,
-    seed: u64,
-) -> Option<Interval> {
-    let full = coincidence(ratings);
-    alpha_from_coincidence(&full, &deltas(&full.values, &full.marginals))?;
-    let n_units = ratings.unit_count();
-    if n_units == 0 || resamples == 0 {
-        return None;
-    }
-    let index: BTreeMap<&V, usize> = full
-        .values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v, i))
-        .collect();
-    let contributions: Vec<Vec<(usize, usize, f64)>> = ratings
-        .units()
-        .iter()
-        .map(|row| {
-            let m = present(row).count();
-            if m < 2 {
-                return Vec::new();
-            }
-            let mut counts: Vec<(usize, f64)> = Vec::new();
-            for v in present(row) {
-                let i = index[v];
-                match counts.iter_mut().find(|(j, _)| *j == i) {
-                    Some((_, n)) => *n += 1.0,
-                    None => counts.push((i, 1.0)),
-                }
-            }
-            let w = 1.0 / (m as f64 - 1.0);
-            let mut out = Vec::with_capacity(counts.len() * counts.len());
-            for &(c, nc) in &counts {
-                for &(d, nd) in &counts {
-                    let pairs = if c == d { nc * (nc - 1.0) } else { nc * nd };
-                    if pairs > 0.0 {
-                        out.push((c, d, pairs * w));
-                    }
-                }
-            }
-            out
-        })
-        .collect();
-    // Units with identical contributions share a pattern, so a resample only
-    // counts draws per pattern (small, cache-resident) and then sums.
-    let mut pattern_ids: BTreeMap<Vec<(usize, usize, u64)>, u32> = BTreeMap::new();
-    let mut patterns: Vec<&[(usize, usize, f64)]> = Vec::new();
-    let unit_pattern: Vec<u32> = contributions
-        .iter()
-        .map(|cs| {
-            let key: Vec<(usize, usize, u64)> =
-                cs.iter().map(|&(c, d, o)| (c, d, o.to_bits())).collect();
-            *pattern_ids.entry(key).or_insert_with(|| {
-                patterns.push(cs);
-                (patterns.len() - 1) as u32
-            })
-        })
-        .collect();
-    let mut drawn = vec![0u64; patterns.len()];
-    let k = full.values.len();
-    let mut rng = SplitMix64(seed);
-    let mut results = Vec::with_capacity(resamples);
-    let mut sample = Coincidence {
-        values: full.values.clone(),
-        matrix: vec![vec![0.0; k]; k],
-        marginals: vec![0.0; k],
-        n: 0.0,
-    };
-    for _ in 0..resamples {
-        for row in &mut sample.matrix {
-            row.fill(0.0);
-        }
-        drawn.fill(0);
-        for _ in 0..n_units {
-            drawn[unit_pattern[rng.below(n_units)] as usize] += 1;
-        }
-        for (cs, &times) in patterns.iter().zip(&drawn) {
-            for &(c, d, o) in cs.iter() {
-                sample.matrix[c][d] += o * times as f64;
-            }
-        }
-        for (m, row) in sample.marginals.iter_mut().zip(&sample.matrix) {
-            *m = row.iter().sum();
-        }
-        sample.n = sample.marginals.iter().sum::<f64>().round();
-        let d = deltas(&sample.values, &sample.marginals);
-        if let Some(x) = alpha_from_coincidence(&sample, &d) {
-            results.push(x);
-        }
-    }
-    percentile_interval(results)
 }
 
 fn percentile_interval(mut results: Vec<f64>) -> Option<Interval> {

@@ -5,13 +5,21 @@
 //! over them, and per-annotator figures. A figure that cannot be computed is
 //! `null`, never a made-up number. The server reads the annotations; this
 //! module only counts.
+//!
+//! Annotations go into a [`Builder`] one at a time (the server streams them
+//! from the database) and are kept compactly: a few bytes per response,
+//! harm categories as a bit mask. Confidence intervals resample *items*
+//! (with all their units: an item's two responses travel together), and
+//! every question reads the same draws of items (see
+//! [`agreement::alpha_intervals`]); `RESAMPLES` draws from a fixed seed, so
+//! the report is reproducible.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::agreement::{self, Metric, Ratings};
-use crate::labels::{Labels, ResponseLabel};
+use crate::agreement::{self, Interval, ItemRatings, Metric, PairTables};
+use crate::labels::Labels;
 
 /// Bootstrap resamples for each confidence interval, and their fixed seed.
 const RESAMPLES: usize = 200;
@@ -32,6 +40,90 @@ pub struct Activity {
     pub median_seconds: Option<f64>,
 }
 
+/// One response of one annotation.
+#[derive(Debug, Clone, Copy, Default)]
+struct Response {
+    present: bool,
+    safe: bool,
+    severity: u8,
+    /// Harm categories as bits (see `Builder::categories`).
+    categories: u64,
+}
+
+/// One annotation, compactly; its responses are in `Builder::responses`.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    item: usize,
+    annotator: usize,
+    helpfulness: Option<u8>,
+    harmlessness: Option<u8>,
+    overall: Option<u8>,
+    confidence: Option<u8>,
+}
+
+/// Collects annotations for the report, one at a time, compactly.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    k: usize,
+    /// Category names by bit: the taxonomy's, then any other name met (up to
+    /// 64 in all; names past that are not counted — validated labels only
+    /// hold the taxonomy's names).
+    categories: Vec<String>,
+    n_taxonomy: usize,
+    records: Vec<Record>,
+    /// `k` per record.
+    responses: Vec<Response>,
+}
+
+impl Builder {
+    /// For items of `k` responses and a taxonomy with these category names.
+    pub fn new(k: usize, categories: &[String]) -> Builder {
+        Builder {
+            k,
+            categories: categories.iter().take(64).cloned().collect(),
+            n_taxonomy: categories.len().min(64),
+            records: Vec::new(),
+            responses: Vec::new(),
+        }
+    }
+
+    /// Adds one annotation. Responses past the k-th are not counted.
+    pub fn add(&mut self, item: usize, annotator: usize, labels: &Labels) {
+        let top = |order: &[usize]| order.first().and_then(|&p| u8::try_from(p).ok());
+        self.records.push(Record {
+            item,
+            annotator,
+            helpfulness: top(&labels.helpfulness),
+            harmlessness: top(&labels.harmlessness),
+            overall: labels.overall.and_then(|p| u8::try_from(p).ok()),
+            confidence: labels.confidence,
+        });
+        for p in 0..self.k {
+            let response = labels.responses.get(p).map(|r| Response {
+                present: true,
+                safe: r.safe,
+                severity: r.severity,
+                categories: r.categories.iter().fold(0, |m, name| m | self.bit(name)),
+            });
+            self.responses.push(response.unwrap_or_default());
+        }
+    }
+
+    /// The bit of a category name, interning names outside the taxonomy.
+    fn bit(&mut self, name: &str) -> u64 {
+        let found = self.categories.iter().position(|c| c == name);
+        let index = match found {
+            Some(i) => i,
+            None if self.categories.len() < 64 => {
+                self.categories.push(name.to_string());
+                self.categories.len() - 1
+            }
+            None => return 0,
+        };
+        1 << index
+    }
+}
+
 /// The report from annotations already indexed by item and annotator.
 pub fn compute(
     scope: Value,
@@ -42,96 +134,223 @@ pub fn compute(
     activity: &HashMap<String, Activity>,
     k: usize,
 ) -> Value {
-    let unit = |a: &Annotated, position: usize| a.item * k + position;
-    let per_response = |f: &dyn Fn(&ResponseLabel) -> u8| {
-        Ratings::from_triples(annotated.iter().flat_map(|a| {
-            a.labels
-                .responses
+    let mut builder = Builder::new(k, categories);
+    for a in annotated {
+        builder.add(a.item, a.annotator, a.labels);
+    }
+    builder.finish(scope, items, annotators, activity)
+}
+
+/// Reliability data of every question, grouped by item.
+#[derive(Default)]
+struct Questions {
+    safe: ItemRatings<u8>,
+    severity: ItemRatings<u8>,
+    categories: ItemRatings<u64>,
+    helpfulness: ItemRatings<u8>,
+    harmlessness: ItemRatings<u8>,
+    overall: ItemRatings<u8>,
+    confidence: ItemRatings<u8>,
+    /// Whether anyone answered the per-item questions, in the order above.
+    asked: [bool; 4],
+    /// Cohen's kappa tables: safe, helpfulness, harmlessness.
+    pairs: [PairTables<u8>; 3],
+    /// Leave-one-out agreement per annotator: (agreeing, counted).
+    consensus: Vec<(usize, usize)>,
+}
+
+impl Builder {
+    /// The report. `annotators[i]` names annotator index `i`.
+    pub fn finish(
+        mut self,
+        scope: Value,
+        items: i64,
+        annotators: &[String],
+        activity: &HashMap<String, Activity>,
+    ) -> Value {
+        let q = self.questions(annotators.len());
+        let n_annotations = self.records.len();
+        // Every alpha's interval from one shared set of item draws.
+        let mut boots = vec![
+            q.safe.bootstrap_fixed(nominal),
+            q.severity.bootstrap_ordinal(),
+            q.categories
+                .bootstrap_fixed(|&a, &b| agreement::masi_distance_bits(a, b)),
+        ];
+        boots.extend(
+            [&q.helpfulness, &q.harmlessness, &q.overall]
                 .iter()
-                .enumerate()
-                .map(move |(p, r)| (unit(a, p), a.annotator, f(r)))
-        }))
-    };
-    let safe = per_response(&|r| u8::from(r.safe));
-    let severity = per_response(&|r| r.severity);
-    let category_sets: Ratings<BTreeSet<String>> =
-        Ratings::from_triples(annotated.iter().flat_map(|a| {
-            a.labels.responses.iter().enumerate().map(move |(p, r)| {
-                (
-                    unit(a, p),
-                    a.annotator,
-                    r.categories.iter().cloned().collect(),
-                )
-            })
+                .map(|r| r.bootstrap_fixed(nominal)),
+        );
+        boots.push(q.confidence.bootstrap_fixed(|&a, &b| {
+            let x = f64::from(a) - f64::from(b);
+            x * x
         }));
-    let top = |order: &Vec<usize>| order.first().map(|&p| p as u8);
-    let per_item = |f: &dyn Fn(&Labels) -> Option<u8>| {
-        Ratings::from_triples(
-            annotated
-                .iter()
-                .filter_map(|a| f(a.labels).map(|v| (a.item, a.annotator, v))),
-        )
-    };
-    let helpfulness = per_item(&|l| top(&l.helpfulness));
-    let harmlessness = per_item(&|l| top(&l.harmlessness));
-    let overall = per_item(&|l| l.overall.map(|o| o as u8));
-    let confidence = per_item(&|l| l.confidence);
+        let ci = agreement::alpha_intervals(&boots, RESAMPLES, SEED);
 
-    let mut questions = serde_json::Map::new();
-    questions.insert("safe".into(), question(&safe, Metric::Nominal));
-    questions.insert("severity".into(), question(&severity, Metric::Ordinal));
-    questions.insert("categories".into(), masi_question(&category_sets));
-    for (name, ratings) in [
-        ("helpfulness", &helpfulness),
-        ("harmlessness", &harmlessness),
-        ("overall", &overall),
-    ] {
-        if ratings.unit_count() > 0 {
-            questions.insert(name.into(), question(ratings, Metric::Nominal));
+        let mut questions = serde_json::Map::new();
+        questions.insert("safe".into(), question(&q.safe, Metric::Nominal, ci[0]));
+        questions.insert(
+            "severity".into(),
+            question(&q.severity, Metric::Ordinal, ci[1]),
+        );
+        questions.insert("categories".into(), masi_question(&q.categories, ci[2]));
+        for (n, (name, ratings, metric)) in [
+            ("helpfulness", &q.helpfulness, Metric::Nominal),
+            ("harmlessness", &q.harmlessness, Metric::Nominal),
+            ("overall", &q.overall, Metric::Nominal),
+            ("confidence", &q.confidence, Metric::Interval),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if q.asked[n] {
+                questions.insert(name.into(), question(ratings, metric, ci[3 + n]));
+            }
         }
-    }
-    if confidence.unit_count() > 0 {
-        questions.insert("confidence".into(), question(&confidence, Metric::Interval));
-    }
-    // Cohen's kappa for every pair of annotators sharing enough units, on the
-    // nominal questions.
-    for (name, ratings) in [
-        ("safe", &safe),
-        ("helpfulness", &helpfulness),
-        ("harmlessness", &harmlessness),
-    ] {
-        if let Some(Value::Object(q)) = questions.get_mut(name) {
-            q.insert("cohen_kappa".into(), cohen_pairs(ratings, annotators));
+        // Cohen's kappa for every pair of annotators sharing enough units, on
+        // the nominal questions.
+        for (name, tables) in ["safe", "helpfulness", "harmlessness"].iter().zip(&q.pairs) {
+            if let Some(Value::Object(figures)) = questions.get_mut(*name) {
+                figures.insert("cohen_kappa".into(), cohen_pairs(tables, annotators));
+            }
         }
-    }
 
-    let per_category: serde_json::Map<String, Value> = categories
-        .iter()
-        .map(|name| {
-            let ticked: Ratings<bool> = category_sets.map(|set| set.contains(name));
-            let as_number: Ratings<u8> = ticked.map(|&t| u8::from(t));
-            let specific = agreement::specific_agreement(&ticked);
-            let figures = json!({
-                "alpha": agreement::alpha(&as_number, Metric::Nominal),
-                "positive_agreement": specific.positive,
-                "negative_agreement": specific.negative,
-                "units": as_number.pairable_units(),
-            });
-            (name.clone(), figures)
+        self.categories.truncate(self.n_taxonomy);
+        let per_category: serde_json::Map<String, Value> = self
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(bit, name)| {
+                let ticked = q.categories.profiles().map(|&m| m >> bit & 1 == 1);
+                let specific = agreement::specific_agreement_of(&ticked);
+                let figures = json!({
+                    "alpha": agreement::alpha_of(&ticked.map(|&t| u8::from(t)), Metric::Nominal),
+                    "positive_agreement": specific.positive,
+                    "negative_agreement": specific.negative,
+                    "units": ticked.pairable_units(),
+                });
+                (name.clone(), figures)
+            })
+            .collect();
+
+        let consensus: Vec<Option<f64>> = q
+            .consensus
+            .iter()
+            .map(|&(a, t)| (t > 0).then(|| a as f64 / t as f64))
+            .collect();
+        json!({
+            "scope": scope,
+            "items": items,
+            "annotations": n_annotations,
+            "questions": questions,
+            "per_category": per_category,
+            "annotators": people(annotators, &consensus, activity),
         })
-        .collect();
+    }
 
-    let consensus =
-        leave_one_out_agreement(&[&safe, &helpfulness, &harmlessness], annotators.len());
+    /// Groups the records by item and fills every question's data.
+    fn questions(&mut self, n_annotators: usize) -> Questions {
+        let k = self.k;
+        let mut order: Vec<usize> = (0..self.records.len()).collect();
+        order.sort_by_key(|&r| (self.records[r].item, self.records[r].annotator));
+        let mut q = Questions {
+            consensus: vec![
+                (0, 0);
+                n_annotators.max(
+                    self.records
+                        .iter()
+                        .map(|r| r.annotator + 1)
+                        .max()
+                        .unwrap_or(0)
+                )
+            ],
+            ..Questions::default()
+        };
+        // Per response position: values (safe, severity, categories) and
+        // (annotator, safe) for the kappas and the consensus.
+        let mut safe: Vec<Vec<u8>> = vec![Vec::new(); k];
+        let mut severity: Vec<Vec<u8>> = vec![Vec::new(); k];
+        let mut sets: Vec<Vec<u64>> = vec![Vec::new(); k];
+        let mut coded: Vec<Vec<(usize, u8)>> = vec![Vec::new(); k];
+        let mut per_item: [Vec<(usize, u8)>; 4] = Default::default();
+        for group in order.chunk_by(|&a, &b| self.records[a].item == self.records[b].item) {
+            for v in [&mut safe, &mut severity].into_iter().flatten() {
+                v.clear();
+            }
+            sets.iter_mut().for_each(Vec::clear);
+            coded.iter_mut().for_each(Vec::clear);
+            per_item.iter_mut().for_each(Vec::clear);
+            for &r in group {
+                let record = self.records[r];
+                for p in 0..k {
+                    let response = self.responses[r * k + p];
+                    if response.present {
+                        safe[p].push(u8::from(response.safe));
+                        severity[p].push(response.severity);
+                        sets[p].push(response.categories);
+                        coded[p].push((record.annotator, u8::from(response.safe)));
+                    }
+                }
+                let answers = [
+                    record.helpfulness,
+                    record.harmlessness,
+                    record.overall,
+                    record.confidence,
+                ];
+                for (list, answer) in per_item.iter_mut().zip(answers) {
+                    list.extend(answer.map(|v| (record.annotator, v)));
+                }
+            }
+            q.safe.push_item(safe.iter_mut().map(Vec::as_mut_slice));
+            q.severity
+                .push_item(severity.iter_mut().map(Vec::as_mut_slice));
+            q.categories
+                .push_item(sets.iter_mut().map(Vec::as_mut_slice));
+            for unit in &coded {
+                q.pairs[0].add_unit(unit);
+                leave_one_out(unit, &mut q.consensus);
+            }
+            let per_item_ratings = [
+                &mut q.helpfulness,
+                &mut q.harmlessness,
+                &mut q.overall,
+                &mut q.confidence,
+            ];
+            for (n, (ratings, unit)) in per_item_ratings.into_iter().zip(&per_item).enumerate() {
+                q.asked[n] |= !unit.is_empty();
+                let mut values: Vec<u8> = unit.iter().map(|&(_, v)| v).collect();
+                ratings.push_item([values.as_mut_slice()]);
+            }
+            for (tables, unit) in q.pairs[1..].iter_mut().zip(&per_item) {
+                tables.add_unit(unit);
+                leave_one_out(unit, &mut q.consensus);
+            }
+        }
+        q
+    }
+}
+
+fn nominal(a: &u8, b: &u8) -> f64 {
+    if a == b { 0.0 } else { 1.0 }
+}
+
+/// Per annotator figures.
+fn people(
+    annotators: &[String],
+    consensus: &[Option<f64>],
+    activity: &HashMap<String, Activity>,
+) -> Vec<Value> {
+    let consensus_of = |i: usize| consensus.get(i).copied().flatten();
     let seconds: Vec<Option<f64>> = annotators
         .iter()
         .map(|name| activity.get(name).and_then(|a| a.median_seconds))
         .collect();
     let typical = Typical {
         seconds: median(seconds.iter().flatten().copied()),
-        agreement: median(consensus.iter().flatten().copied()),
+        agreement: median((0..annotators.len()).filter_map(consensus_of)),
     };
-    let people: Vec<Value> = annotators
+    annotators
         .iter()
         .enumerate()
         .map(|(index, name)| {
@@ -141,23 +360,14 @@ pub fn compute(
             json!({
                 "annotator": name,
                 "done": submitted,
-                "agreement_with_consensus": consensus[index],
+                "agreement_with_consensus": consensus_of(index),
                 "gold_accuracy": null,
                 "median_seconds": act.and_then(|a| a.median_seconds),
                 "skip_rate": (attempted > 0).then(|| skipped as f64 / attempted as f64),
-                "flags": low_effort(seconds[index], consensus[index], &typical).into_iter().collect::<Vec<_>>(),
+                "flags": low_effort(seconds[index], consensus_of(index), &typical).into_iter().collect::<Vec<_>>(),
             })
         })
-        .collect();
-
-    json!({
-        "scope": scope,
-        "items": items,
-        "annotations": annotated.len(),
-        "questions": questions,
-        "per_category": per_category,
-        "annotators": people,
-    })
+        .collect()
 }
 
 /// The middle of the annotators' medians and agreements, to compare each with.
@@ -197,8 +407,8 @@ fn low_effort(seconds: Option<f64>, agreement: Option<f64>, typical: &Typical) -
 }
 
 /// Alpha with its bootstrap interval, Fleiss' kappa and percent agreement.
-fn question<V: Ord + Copy + Into<f64>>(ratings: &Ratings<V>, metric: Metric) -> Value {
-    let ci = agreement::alpha_ci(ratings, metric, RESAMPLES, SEED).map(|i| json!([i.low, i.high]));
+fn question(ratings: &ItemRatings<u8>, metric: Metric, ci: Option<Interval>) -> Value {
+    let profiles = ratings.profiles();
     let metric_name = match metric {
         Metric::Nominal => "nominal",
         Metric::Ordinal => "ordinal",
@@ -206,76 +416,67 @@ fn question<V: Ord + Copy + Into<f64>>(ratings: &Ratings<V>, metric: Metric) -> 
     };
     json!({
         "metric": metric_name,
-        "alpha": agreement::alpha(ratings, metric),
-        "ci95": ci,
-        "fleiss_kappa": agreement::fleiss_kappa(ratings),
-        "percent_agreement": agreement::percent_agreement(ratings),
-        "units": ratings.pairable_units(),
+        "alpha": agreement::alpha_of(profiles, metric),
+        "ci95": ci.map(|i| json!([i.low, i.high])),
+        "fleiss_kappa": agreement::fleiss_kappa_of(profiles),
+        "percent_agreement": agreement::percent_agreement_of(profiles),
+        "units": profiles.pairable_units(),
     })
 }
 
 /// Units two annotators must share before their kappa is reported.
 const COHEN_MIN_SHARED: usize = 20;
 
-fn cohen_pairs(ratings: &Ratings<u8>, names: &[String]) -> Value {
-    let pairs: Vec<Value> = agreement::cohen_kappa_pairs(ratings, COHEN_MIN_SHARED)
+fn cohen_pairs(tables: &PairTables<u8>, names: &[String]) -> Value {
+    let name = |i: usize| names.get(i).map_or("", String::as_str);
+    let pairs: Vec<Value> = tables
+        .kappas(COHEN_MIN_SHARED)
         .into_iter()
         .filter(|p| p.shared >= COHEN_MIN_SHARED)
-        .map(|p| json!({"a": names[p.a], "b": names[p.b], "shared": p.shared, "kappa": p.kappa}))
+        .map(|p| json!({"a": name(p.a), "b": name(p.b), "shared": p.shared, "kappa": p.kappa}))
         .collect();
     Value::Array(pairs)
 }
 
-fn masi_question(ratings: &Ratings<BTreeSet<String>>) -> Value {
-    let ci = agreement::alpha_masi_ci(ratings, RESAMPLES, SEED).map(|i| json!([i.low, i.high]));
+fn masi_question(ratings: &ItemRatings<u64>, ci: Option<Interval>) -> Value {
+    let profiles = ratings.profiles();
     json!({
         "metric": "masi",
-        "alpha": agreement::alpha_masi(ratings),
-        "ci95": ci,
+        "alpha": agreement::alpha_with_of(profiles, |&a, &b| agreement::masi_distance_bits(a, b)),
+        "ci95": ci.map(|i| json!([i.low, i.high])),
         "fleiss_kappa": null,
-        "percent_agreement": agreement::percent_agreement(ratings),
-        "units": ratings.pairable_units(),
+        "percent_agreement": agreement::percent_agreement_of(profiles),
+        "units": profiles.pairable_units(),
     })
 }
 
-/// For each annotator: the share of their values, over the given nominal
-/// questions, that equal the strict majority of the other annotators on the
-/// same unit (units where the others tie or are absent are left out).
-fn leave_one_out_agreement(questions: &[&Ratings<u8>], annotators: usize) -> Vec<Option<f64>> {
-    let mut agree = vec![0usize; annotators];
-    let mut total = vec![0usize; annotators];
-    for ratings in questions {
-        for row in ratings.units() {
-            for (coder, value) in row.iter().enumerate() {
-                let Some(value) = value else { continue };
-                let mut counts: BTreeMap<u8, usize> = BTreeMap::new();
-                for (other, v) in row.iter().enumerate() {
-                    if other != coder
-                        && let Some(v) = v
-                    {
-                        *counts.entry(*v).or_default() += 1;
-                    }
-                }
-                let mut ranked: Vec<(usize, u8)> =
-                    counts.into_iter().map(|(v, n)| (n, v)).collect();
-                ranked.sort_unstable_by(|a, b| b.cmp(a));
-                let majority = match ranked.as_slice() {
-                    [(n, v)] if *n > 0 => Some(*v),
-                    [(n1, v), (n2, _), ..] if n1 > n2 => Some(*v),
-                    _ => None,
-                };
-                if let Some(majority) = majority {
-                    total[coder] += 1;
-                    agree[coder] += usize::from(majority == *value);
-                }
-            }
+/// Leave-one-out agreement on one unit of a nominal question: for each
+/// annotator, whether their value equals the strict majority of the other
+/// annotators' values (a tie or nobody else: not counted). Adds to
+/// `(agreeing, counted)` per annotator.
+fn leave_one_out(unit: &[(usize, u8)], counts: &mut [(usize, usize)]) {
+    let mut tally: BTreeMap<u8, usize> = BTreeMap::new();
+    for &(_, v) in unit {
+        *tally.entry(v).or_default() += 1;
+    }
+    for &(coder, value) in unit {
+        let others = |v: u8, n: usize| if v == value { n - 1 } else { n };
+        let mut ranked: Vec<(usize, u8)> = tally
+            .iter()
+            .map(|(&v, &n)| (others(v, n), v))
+            .filter(|&(n, _)| n > 0)
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        let majority = match ranked.as_slice() {
+            [(_, v)] => Some(*v),
+            [(n1, v), (n2, _), ..] if n1 > n2 => Some(*v),
+            _ => None,
+        };
+        if let (Some(majority), Some(slot)) = (majority, counts.get_mut(coder)) {
+            slot.1 += 1;
+            slot.0 += usize::from(majority == value);
         }
     }
-    agree
-        .iter()
-        .zip(&total)
-        .map(|(a, t)| (*t > 0).then(|| *a as f64 / *t as f64))
-        .collect()
 }
 
 /// The report as a readable table.
@@ -349,6 +550,120 @@ pub fn text(report: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agreement::Ratings;
+    use crate::labels::ResponseLabel;
+    use crate::rng::SplitMix64;
+    use std::collections::BTreeSet;
+
+    /// The compact, profiled report equals the statistics of `agreement`
+    /// over plain reliability data, on random annotations.
+    #[test]
+    fn figures_match_the_plain_statistics() {
+        let names = ["Violence", "Drugs", "Cybercrime"];
+        let mut rng = SplitMix64(5);
+        for _ in 0..20 {
+            let mut all = Vec::new();
+            for item in 0..1 + rng.below(40) {
+                for annotator in 0..4 {
+                    if rng.below(4) == 0 {
+                        continue;
+                    }
+                    let response = |rng: &mut SplitMix64| {
+                        if rng.below(2) == 0 {
+                            ResponseLabel::safe()
+                        } else {
+                            let n = 1 + rng.below(2);
+                            let cats: Vec<&str> = (0..n).map(|_| names[rng.below(3)]).collect();
+                            ResponseLabel::unsafe_with(&cats, 1 + rng.below(3) as u8)
+                        }
+                    };
+                    let helpful = rng.below(2);
+                    let labels = Labels {
+                        responses: vec![response(&mut rng), response(&mut rng)],
+                        helpfulness: vec![helpful, 1 - helpful],
+                        harmlessness: vec![0, 1],
+                        overall: None,
+                        confidence: Some(1 + rng.below(5) as u8),
+                        comment: None,
+                    };
+                    all.push((item, annotator, labels));
+                }
+            }
+            let annotated: Vec<Annotated> = all
+                .iter()
+                .map(|(item, annotator, labels)| Annotated {
+                    item: *item,
+                    annotator: *annotator,
+                    labels,
+                })
+                .collect();
+            let people: Vec<String> = (0..4).map(|a| format!("a{a}")).collect();
+            let cats: Vec<String> = names.iter().map(|c| c.to_string()).collect();
+            let report = compute(json!({}), 0, &annotated, &people, &cats, &HashMap::new(), 2);
+
+            let per_response = |f: &dyn Fn(&ResponseLabel) -> u8| {
+                Ratings::from_triples(all.iter().flat_map(|(i, a, l)| {
+                    l.responses
+                        .iter()
+                        .enumerate()
+                        .map(move |(p, r)| (i * 2 + p, *a, f(r)))
+                }))
+            };
+            let close = |v: &Value, x: Option<f64>| match (v.as_f64(), x) {
+                (None, None) => {}
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-9, "{a} vs {b}"),
+                other => panic!("{other:?}"),
+            };
+            let safe = per_response(&|r| u8::from(r.safe));
+            let q = &report["questions"]["safe"];
+            close(&q["alpha"], agreement::alpha_nominal(&safe));
+            close(&q["fleiss_kappa"], agreement::fleiss_kappa(&safe));
+            close(&q["percent_agreement"], agreement::percent_agreement(&safe));
+            assert_eq!(q["units"], safe.pairable_units());
+            let severity = per_response(&|r| r.severity);
+            close(
+                &report["questions"]["severity"]["alpha"],
+                agreement::alpha_ordinal(&severity),
+            );
+            let sets: Ratings<BTreeSet<String>> =
+                Ratings::from_triples(all.iter().flat_map(|(i, a, l)| {
+                    l.responses
+                        .iter()
+                        .enumerate()
+                        .map(move |(p, r)| (i * 2 + p, *a, r.categories.iter().cloned().collect()))
+                }));
+            close(
+                &report["questions"]["categories"]["alpha"],
+                agreement::alpha_masi(&sets),
+            );
+            for name in names {
+                let ticked = sets.map(|s| s.contains(name));
+                let figures = &report["per_category"][name];
+                close(
+                    &figures["alpha"],
+                    agreement::alpha_nominal(&ticked.map(|&t| u8::from(t))),
+                );
+                close(
+                    &figures["positive_agreement"],
+                    agreement::specific_agreement(&ticked).positive,
+                );
+            }
+            let kappas = agreement::cohen_kappa_pairs(&safe, 20);
+            let listed = report["questions"]["safe"]["cohen_kappa"]
+                .as_array()
+                .unwrap();
+            assert_eq!(
+                listed.len(),
+                kappas.iter().filter(|p| p.shared >= 20).count()
+            );
+            let confidence =
+                Ratings::from_triples(all.iter().map(|(i, a, l)| (*i, *a, l.confidence.unwrap())));
+            close(
+                &report["questions"]["confidence"]["alpha"],
+                agreement::alpha_interval(&confidence),
+            );
+        }
+    }
 
     fn labels(safe: [bool; 2], helpful: usize) -> Labels {
         let response = |s: bool| {
@@ -459,11 +774,9 @@ mod tests {
     fn leave_one_out_consensus_counts_strict_majorities_of_the_others() {
         // Unit 0: a=1, b=1, c=0 → a and b agree with the others' majority? For a:
         // others b=1, c=0 tie → left out. For c: others 1,1 → majority 1 ≠ 0.
-        let ratings = Ratings::from_units(vec![
-            vec![Some(1u8), Some(1), Some(0)],
-            vec![Some(0), Some(0), Some(0)],
-        ]);
-        let agreement = leave_one_out_agreement(&[&ratings], 3);
-        assert_eq!(agreement, vec![Some(1.0), Some(1.0), Some(0.5)]);
+        let mut counts = vec![(0, 0); 3];
+        leave_one_out(&[(0, 1), (1, 1), (2, 0)], &mut counts);
+        leave_one_out(&[(0, 0), (1, 0), (2, 0)], &mut counts);
+        assert_eq!(counts, vec![(1, 1), (1, 1), (1, 2)]);
     }
 }

@@ -94,6 +94,7 @@ pub fn run(items: usize, annotators: usize, seed: u64) {
         ..Questions::default()
     };
     let taxonomy = Taxonomy::pku19();
+    let mut totals = Vec::new();
     for method in [Method::Majority, Method::DawidSkene] {
         let started = Instant::now();
         let records = consolidated::consolidate(
@@ -107,9 +108,14 @@ pub fn run(items: usize, annotators: usize, seed: u64) {
             &HashMap::new(),
         );
         let review = records.iter().filter(|r| !r.review.is_empty()).count();
+        let consolidation = started.elapsed().as_secs_f64();
         println!(
-            "consolidation ({method:?}) of {items} items: {:.2} s, one thread; {review} sent to review",
-            started.elapsed().as_secs_f64()
+            "consolidation ({method:?}) of {items} items: {consolidation:.2} s, one thread; {review} sent to review"
         );
+        totals.push(seconds + consolidation);
     }
+    println!(
+        "report + majority: {:.2} s; report + dawid-skene: {:.2} s",
+        totals[0], totals[1]
+    );
 }

@@ -1,6 +1,7 @@
 //! What the agreement report reads: annotations and annotator activity for a
 //! scope (a project, optionally one batch).
 
+use futures_util::stream::BoxStream;
 use safepref_core::labels::Labels;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
@@ -14,24 +15,26 @@ pub struct AnnotationRow {
     pub labels: Json<Labels>,
 }
 
-/// The scope's annotations, grouped by item.
-pub async fn annotations(
-    db: impl PgExecutor<'_>,
+/// The scope's annotations, as a stream of rows (the report reads them one
+/// at a time into compact counts instead of holding every row).
+pub fn annotations<'e, E>(
+    db: E,
     project_id: Uuid,
     batch_seq: Option<i32>,
-) -> Result<Vec<AnnotationRow>, sqlx::Error> {
+) -> BoxStream<'e, Result<AnnotationRow, sqlx::Error>>
+where
+    E: PgExecutor<'e> + 'e,
+{
     sqlx::query_as(
         "select a.item_id, u.username as annotator, a.labels
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id
-         where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
-         order by a.item_id, u.username",
+         where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)",
     )
     .bind(project_id)
     .bind(batch_seq)
-    .fetch_all(db)
-    .await
+    .fetch(db)
 }
 
 /// What one annotator did in the scope.
