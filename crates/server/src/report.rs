@@ -10,20 +10,62 @@ use safepref_core::report::{self, Activity};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+pub use crate::db::report::ReportScope;
 use crate::db::{self, projects::Project};
 use crate::error::AppError;
+use time::format_description::well_known::Rfc3339;
 
 pub use safepref_core::report::text;
 
-/// Builds the report for a project, or one of its batches (by number).
+impl ReportScope {
+    /// Reads `batch`, `since`, `until` (RFC 3339) and `annotator`
+    /// (repeatable) from name=value pairs; a bad value names its parameter.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AppError> {
+        let bad = |name: &str, value: &str, want: &str| {
+            AppError::BadRequest(format!("{name}: {value:?} is not {want}"))
+        };
+        let when = |name: &str, value: &str| {
+            time::OffsetDateTime::parse(value, &Rfc3339)
+                .map(Some)
+                .map_err(|_| bad(name, value, "an RFC 3339 time such as 2026-11-28T09:00:00Z"))
+        };
+        let mut scope = ReportScope::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "batch" => {
+                    scope.batch = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad(name, value, "a batch number"))?,
+                    )
+                }
+                "since" => scope.since = when(name, value)?,
+                "until" => scope.until = when(name, value)?,
+                "annotator" => scope.annotators.push(value.clone()),
+                other => {
+                    return Err(AppError::BadRequest(format!(
+                        "{other} is not a report parameter (batch, since, until, annotator)"
+                    )));
+                }
+            }
+        }
+        scope.annotators.sort();
+        scope.annotators.dedup();
+        Ok(scope)
+    }
+}
+
+/// Builds the report for a scope of a project (see [`ReportScope`]; the
+/// item count is the batch's, or the project's).
 /// Annotations stream from the database into the core's compact
 /// `report::Builder`; no row is kept.
 pub async fn build(
     pool: &PgPool,
     project: &Project,
-    batch: Option<i32>,
+    scope: &ReportScope,
 ) -> Result<Value, AppError> {
-    let activity_rows = db::report::activity(pool, project.id, batch).await?;
+    let batch = scope.batch;
+    let activity_rows = db::report::activity(pool, project.id, scope).await?;
     // Annotators are numbered in name order (the activity query's), so the
     // report lists them alphabetically; anyone else follows as met.
     let mut names: Vec<String> = activity_rows.iter().map(|a| a.annotator.clone()).collect();
@@ -55,7 +97,7 @@ pub async fn build(
         .collect();
     let mut builder = report::Builder::new(project.responses_per_item as usize, &categories);
     let mut item_index: HashMap<uuid::Uuid, usize> = HashMap::new();
-    let mut rows = db::report::annotations(pool, project.id, batch);
+    let mut rows = db::report::annotations(pool, project.id, scope);
     while let Some(row) = rows.try_next().await? {
         let next = item_index.len();
         let item = *item_index.entry(row.item_id).or_insert(next);
@@ -69,6 +111,14 @@ pub async fn build(
         };
         builder.add(item, annotator, &row.labels.0);
     }
-    let scope = json!({"project": project.name, "project_id": project.id, "batch": batch});
-    Ok(builder.finish(scope, items, &names, &activity))
+    let rfc3339 = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+    let described = json!({
+        "project": project.name,
+        "project_id": project.id,
+        "batch": batch,
+        "since": rfc3339(scope.since),
+        "until": rfc3339(scope.until),
+        "annotators": scope.annotators,
+    });
+    Ok(builder.finish(described, items, &names, &activity))
 }

@@ -95,6 +95,76 @@ async fn the_command_and_the_api_report_the_same_numbers() {
     assert_eq!(api["annotators"].as_array().unwrap().len(), 3);
     assert_eq!(api["annotators"][0]["done"], 10);
 
+    // A scope of two annotators and a time range: the command and the API
+    // still agree, and only that work counts.
+    let names: Vec<String> = api["annotators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|a| a["annotator"].as_str().unwrap().to_string())
+        .collect();
+    let query = format!(
+        "annotator={}&annotator={}&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z",
+        names[0], names[1]
+    );
+    let scoped: Value = lead
+        .get(&format!("/api/v1/projects/{}/report?{query}", project.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(scoped["annotations"], 20);
+    assert_eq!(scoped["annotators"].as_array().unwrap().len(), 2);
+    assert_eq!(scoped["scope"]["annotators"], serde_json::json!(names));
+    let out = tokio::process::Command::new(safepref_binary())
+        .args(["report", "--project", &project.name, "--format", "json"])
+        .args(["--annotator", &names[0], "--annotator", &names[1]])
+        .args([
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--until",
+            "2999-01-01T00:00:00Z",
+        ])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        scoped
+    );
+    let future: Value = lead
+        .get(&format!(
+            "/api/v1/projects/{}/report?since=2999-01-01T00:00:00Z",
+            project.id
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(future["annotations"], 0);
+    let bad = lead
+        .get(&format!(
+            "/api/v1/projects/{}/report?since=yesterday",
+            project.id
+        ))
+        .await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("since: \"yesterday\""),
+        "{body}"
+    );
+
     let text = tokio::process::Command::new(safepref_binary())
         .args(["report", "--project", &project.name])
         .env("DATABASE_URL", &app.db_url)

@@ -54,6 +54,15 @@ pub enum Command {
         /// Only this batch (its number in the project).
         #[arg(long)]
         batch: Option<i32>,
+        /// Only work done at or after this time (RFC 3339, e.g. 2026-11-28T09:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only work done before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only these annotators (repeatable).
+        #[arg(long = "annotator")]
+        annotators: Vec<String>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
@@ -177,8 +186,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report {
             project,
             batch,
+            since,
+            until,
+            annotators,
             format,
-        } => report(&database, &project, batch, format).await,
+        } => {
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            pairs.extend(batch.map(|b| ("batch".into(), b.to_string())));
+            pairs.extend(since.map(|s| ("since".into(), s)));
+            pairs.extend(until.map(|u| ("until".into(), u)));
+            pairs.extend(annotators.into_iter().map(|a| ("annotator".into(), a)));
+            report(&database, &project, &pairs, format).await
+        }
         Command::Export(args) => export::run(&database, args).await,
     };
     database.close().await.context("closing the database")?;
@@ -248,11 +267,13 @@ async fn housekeeping(state: AppState) {
 async fn report(
     database: &Database,
     project: &str,
-    batch: Option<i32>,
+    scope: &[(String, String)],
     format: ReportFormat,
 ) -> anyhow::Result<()> {
+    let scope =
+        crate::report::ReportScope::from_pairs(scope).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let project = crate::projects::find_by_name(&database.pool, project).await?;
-    let report = crate::report::build(&database.pool, &project, batch).await?;
+    let report = crate::report::build(&database.pool, &project, &scope).await?;
     match format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         ReportFormat::Text => print!("{}", crate::report::text(&report)),

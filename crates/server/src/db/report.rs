@@ -1,11 +1,37 @@
 //! What the agreement report reads: annotations and annotator activity for a
-//! scope (a project, optionally one batch).
+//! scope (a project; optionally one batch, a time range of submissions and a
+//! set of annotators).
 
 use futures_util::stream::BoxStream;
 use safepref_core::labels::Labels;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
+use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// Which annotations a report counts.
+#[derive(Debug, Clone, Default)]
+pub struct ReportScope {
+    pub batch: Option<i32>,
+    /// Submitted (or skipped) at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Submitted (or skipped) before.
+    pub until: Option<OffsetDateTime>,
+    /// Usernames; empty = everyone.
+    pub annotators: Vec<String>,
+}
+
+/// The scope's conditions on `i` (items), `u` (users) and `$at` (when the
+/// work was done), after `$1` = project: $2 batch, $3 since, $4 until, $5
+/// annotators.
+fn scope_sql(at: &str) -> String {
+    format!(
+        "i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+         and ($3::timestamptz is null or {at} >= $3)
+         and ($4::timestamptz is null or {at} < $4)
+         and (cardinality($5::text[]) = 0 or u.username = any($5))"
+    )
+}
 
 /// One annotation, with its annotator's name.
 #[derive(Debug, sqlx::FromRow)]
@@ -20,21 +46,26 @@ pub struct AnnotationRow {
 pub fn annotations<'e, E>(
     db: E,
     project_id: Uuid,
-    batch_seq: Option<i32>,
+    scope: &'e ReportScope,
 ) -> BoxStream<'e, Result<AnnotationRow, sqlx::Error>>
 where
     E: PgExecutor<'e> + 'e,
 {
-    sqlx::query_as(
+    let sql = format!(
         "select a.item_id, u.username as annotator, a.labels
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id
-         where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)",
-    )
-    .bind(project_id)
-    .bind(batch_seq)
-    .fetch(db)
+         where {}",
+        scope_sql("a.submitted_at")
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(project_id)
+        .bind(scope.batch)
+        .bind(scope.since)
+        .bind(scope.until)
+        .bind(&scope.annotators)
+        .fetch(db)
 }
 
 /// What one annotator did in the scope.
@@ -49,9 +80,9 @@ pub struct Activity {
 pub async fn activity(
     db: impl PgExecutor<'_>,
     project_id: Uuid,
-    batch_seq: Option<i32>,
+    scope: &ReportScope,
 ) -> Result<Vec<Activity>, sqlx::Error> {
-    sqlx::query_as(
+    let sql = format!(
         "select u.username as annotator,
                 count(*) filter (where s.state = 'submitted') as submitted,
                 count(*) filter (where s.state = 'skipped') as skipped,
@@ -60,15 +91,20 @@ pub async fn activity(
          join items i on i.id = s.item_id
          join users u on u.id = s.annotator_id
          left join annotations an on an.assignment_id = s.id
-         where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+         where {}
            and s.state in ('submitted', 'skipped')
          group by u.username
          order by u.username",
-    )
-    .bind(project_id)
-    .bind(batch_seq)
-    .fetch_all(db)
-    .await
+        scope_sql("coalesce(an.submitted_at, s.ended_at)")
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(project_id)
+        .bind(scope.batch)
+        .bind(scope.since)
+        .bind(scope.until)
+        .bind(&scope.annotators)
+        .fetch_all(db)
+        .await
 }
 
 /// Items in the scope.

@@ -48,7 +48,11 @@ async fn agreement(pool: &PgPool, project: &Project, options: &Options) -> Resul
         [one] => Some(*one),
         _ => None,
     };
-    let report = crate::report::build(pool, project, batch).await?;
+    let scope = crate::report::ReportScope {
+        batch,
+        ..Default::default()
+    };
+    let report = crate::report::build(pool, project, &scope).await?;
     let questions: serde_json::Map<String, Value> = report["questions"]
         .as_object()
         .into_iter()

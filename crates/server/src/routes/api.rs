@@ -46,7 +46,11 @@ pub fn routes() -> ApiRoutes {
         .add(M::GET, "/api/v1/projects/{id}/batches", batches)
         .add(M::GET, "/api/v1/projects/{id}/progress", progress)
         .add(M::GET, "/api/v1/projects/{id}/report", report)
-        .add(M::GET, "/api/v1/projects/{id}/export", super::exports::api_export)
+        .add(
+            M::GET,
+            "/api/v1/projects/{id}/export",
+            super::exports::api_export,
+        )
         .add(M::POST, "/api/v1/projects/{id}/lease", lease)
         .add(M::POST, "/api/v1/assignments/{id}/submit", submit)
         .add(M::POST, "/api/v1/assignments/{id}/skip", skip)
@@ -266,21 +270,17 @@ async fn skip(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct ReportQuery {
-    batch: Option<i32>,
-}
-
 /// The agreement report (leads and admins): the same numbers as `safepref report`.
 async fn report(
     State(state): State<AppState>,
     RequireLead(_): RequireLead,
     Path(id): Path<Uuid>,
-    Query(query): Query<ReportQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>> {
+    let scope = crate::report::ReportScope::from_pairs(&pairs)?;
     let project = crate::projects::find(&state.pool, id).await?;
     Ok(Json(
-        crate::report::build(&state.pool, &project, query.batch).await?,
+        crate::report::build(&state.pool, &project, &scope).await?,
     ))
 }
 
