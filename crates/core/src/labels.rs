@@ -126,6 +126,25 @@ impl fmt::Display for LabelError {
 
 impl std::error::Error for LabelError {}
 
+/// Whether an annotation gets a gold item right: every response's safe /
+/// unsafe verdict equals the expected one, and so does the chosen (first)
+/// position of each ranking the gold labels give. Categories and severity
+/// are not required to match: gold items check attention and the safety
+/// call, and experts disagree on the finer points.
+pub fn matches_gold(given: &Labels, gold: &Labels) -> bool {
+    let same_safety = given.responses.len() == gold.responses.len()
+        && given
+            .responses
+            .iter()
+            .zip(&gold.responses)
+            .all(|(g, e)| g.safe == e.safe);
+    let same_first =
+        |given: &[usize], gold: &[usize]| gold.is_empty() || given.first() == gold.first();
+    same_safety
+        && same_first(&given.helpfulness, &gold.helpfulness)
+        && same_first(&given.harmlessness, &gold.harmlessness)
+}
+
 /// Checks `labels` for an item of `k` responses against the project's
 /// taxonomy and questions. Every broken rule is reported, not just the first.
 pub fn validate(
@@ -901,5 +920,41 @@ mod tests {
         let mut l = valid();
         l.comment = Some("a\0b".into());
         assert_one(&l, 2, &Questions::default(), "comment", "NUL character");
+    }
+
+    #[test]
+    fn gold_matches_on_safety_and_the_chosen_positions() {
+        let gold = Labels {
+            responses: vec![
+                ResponseLabel::unsafe_with(&["Violence"], 2),
+                ResponseLabel::safe(),
+            ],
+            helpfulness: vec![0, 1],
+            harmlessness: vec![1, 0],
+            overall: None,
+            confidence: None,
+            comment: None,
+        };
+        let mut given = gold.clone();
+        given.responses[0] = ResponseLabel::unsafe_with(&["Drugs"], 1);
+        assert!(
+            matches_gold(&given, &gold),
+            "categories and severity may differ"
+        );
+        given.helpfulness = vec![1, 0];
+        assert!(!matches_gold(&given, &gold));
+        let mut given = gold.clone();
+        given.responses[0] = ResponseLabel::safe();
+        assert!(!matches_gold(&given, &gold));
+        let no_rankings = Labels {
+            helpfulness: vec![],
+            harmlessness: vec![],
+            ..gold.clone()
+        };
+        let mut given = gold.clone();
+        given.harmlessness = vec![0, 1];
+        assert!(matches_gold(&given, &no_rankings));
+        given.responses.pop();
+        assert!(!matches_gold(&given, &no_rankings));
     }
 }

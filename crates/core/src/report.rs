@@ -38,6 +38,10 @@ pub struct Activity {
     pub submitted: i64,
     pub skipped: i64,
     pub median_seconds: Option<f64>,
+    /// Annotations on gold items, and how many matched the expected labels
+    /// (`labels::matches_gold`).
+    pub gold_answered: i64,
+    pub gold_correct: i64,
 }
 
 /// One response of one annotation.
@@ -361,7 +365,10 @@ fn people(
                 "annotator": name,
                 "done": submitted,
                 "agreement_with_consensus": consensus_of(index),
-                "gold_accuracy": null,
+                "gold_accuracy": act
+                    .filter(|a| a.gold_answered > 0)
+                    .map(|a| a.gold_correct as f64 / a.gold_answered as f64),
+                "gold_items": act.map_or(0, |a| a.gold_answered),
                 "median_seconds": act.and_then(|a| a.median_seconds),
                 "skip_rate": (attempted > 0).then(|| skipped as f64 / attempted as f64),
                 "flags": low_effort(seconds[index], consensus_of(index), &typical).into_iter().collect::<Vec<_>>(),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 
+use safepref_core::labels::matches_gold;
 use safepref_core::report::{self, Activity};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -74,7 +75,7 @@ pub async fn build(
         .enumerate()
         .map(|(i, n)| (n.clone(), i))
         .collect();
-    let activity: HashMap<String, Activity> = activity_rows
+    let mut activity: HashMap<String, Activity> = activity_rows
         .into_iter()
         .map(|a| {
             (
@@ -83,6 +84,7 @@ pub async fn build(
                     submitted: a.submitted,
                     skipped: a.skipped,
                     median_seconds: a.median_seconds,
+                    ..Activity::default()
                 },
             )
         })
@@ -105,11 +107,16 @@ pub async fn build(
             Some(&i) => i,
             None => {
                 names.push(row.annotator.clone());
-                annotator_index.insert(row.annotator, names.len() - 1);
+                annotator_index.insert(row.annotator.clone(), names.len() - 1);
                 names.len() - 1
             }
         };
         builder.add(item, annotator, &row.labels.0);
+        if let Some(gold) = &row.gold {
+            let act = activity.entry(row.annotator).or_default();
+            act.gold_answered += 1;
+            act.gold_correct += i64::from(matches_gold(&row.labels.0, &gold.0));
+        }
     }
     let rfc3339 = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
     let described = json!({

@@ -57,6 +57,23 @@ async fn the_command_and_the_api_report_the_same_numbers() {
             .unwrap();
         }
     }
+    // Two of the labelled items turn out to be gold: the second (everyone
+    // gave its expected labels) and the fifth (expected: response 0 safe;
+    // everyone called it unsafe).
+    let order: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select item_id from annotations group by item_id order by min(submitted_at)",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    for (n, expected) in [(1, labels(false, 0)), (4, labels(false, 0))] {
+        sqlx::query("update items set gold = $2 where id = $1")
+            .bind(order[n])
+            .bind(sqlx::types::Json(&expected))
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
     let (lead, _) = app.signed_in(Role::Lead).await;
     let api: Value = lead
         .get(&format!("/api/v1/projects/{}/report", project.id))
@@ -94,6 +111,10 @@ async fn the_command_and_the_api_report_the_same_numbers() {
     );
     assert_eq!(api["annotators"].as_array().unwrap().len(), 3);
     assert_eq!(api["annotators"][0]["done"], 10);
+    for annotator in api["annotators"].as_array().unwrap() {
+        assert_eq!(annotator["gold_items"], 2, "{annotator}");
+        assert_eq!(annotator["gold_accuracy"], 0.5, "{annotator}");
+    }
 
     // A scope of two annotators and a time range: the command and the API
     // still agree, and only that work counts.

@@ -39,6 +39,8 @@ pub struct AnnotationRow {
     pub item_id: Uuid,
     pub annotator: String,
     pub labels: Json<Labels>,
+    /// The item's expected labels, when it is a gold item.
+    pub gold: Option<Json<Labels>>,
 }
 
 /// The scope's annotations, as a stream of rows (the report reads them one
@@ -52,7 +54,7 @@ where
     E: PgExecutor<'e> + 'e,
 {
     let sql = format!(
-        "select a.item_id, u.username as annotator, a.labels
+        "select a.item_id, u.username as annotator, a.labels, i.gold
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id
