@@ -15,6 +15,7 @@ pub mod pg;
 pub mod projects;
 pub mod queue;
 pub mod report;
+pub mod review;
 pub mod routes;
 
 pub use app::{AppState, app, serve};

@@ -47,6 +47,12 @@ pub fn check(s: &Settings) -> Result<(), AppError> {
             s.revisable_recent
         ));
     }
+    if !(0.0..=1.0).contains(&s.review_min_support) {
+        problems.push(format!(
+            "the review threshold must be between 0% and 100%, not {}%",
+            s.review_min_support * 100.0
+        ));
+    }
     if !(0.0..=0.2).contains(&s.gold_rate) {
         problems.push(format!(
             "the gold rate must be 0% to 20%, not {}%",
@@ -178,7 +184,7 @@ fn summary(s: &Settings) -> serde_json::Value {
     json!({
         "name": s.name, "K": s.responses_per_item, "k": s.annotations_per_item, "lease_seconds": s.lease_seconds,
         "revisable_recent": s.revisable_recent, "questions": s.questions, "taxonomy": s.taxonomy.preset, "categories": s.taxonomy.names(),
-        "gold_rate": s.gold_rate, "wellbeing": s.wellbeing, "guidelines_chars": s.guidelines.chars().count(),
+        "gold_rate": s.gold_rate, "review_min_support": s.review_min_support, "wellbeing": s.wellbeing, "guidelines_chars": s.guidelines.chars().count(),
     })
 }
 

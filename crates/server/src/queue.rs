@@ -33,9 +33,10 @@
 //! Rules every statement here follows:
 //!
 //! 1. A transaction that *waits* for an item lock holds no other item lock
-//!    and no assignment row lock at that moment — except `release_all`,
-//!    which takes several item locks in item id order and waits for nothing
-//!    but item locks.
+//!    and no assignment row lock at that moment — except `release_all` (and
+//!    a lead's release) and `review::requeue`, which take several item locks
+//!    in item id order and wait for nothing but item locks (and, last, one
+//!    `project_progress` shard).
 //! 2. Item locks that are taken while another one is held are taken with
 //!    `skip locked` (the lease's candidate; the sweep), i.e. without waiting.
 //! 3. An assignment's `state` is changed only by a transaction holding its
@@ -60,7 +61,13 @@
 //! expiring, and a renewal waits for nothing. `release_all` (sign-out) waits
 //! for item locks in id order, and every holder of one of those is a
 //! transaction of the kinds above, none of which waits for a second item or
-//! for anything `release_all` holds. A wait-for cycle would need a
+//! for anything `release_all` holds. The lead's actions (`crate::review`)
+//! follow the same rules: adjudicate and send-back wait for one item (first
+//! lock of their transaction) and then touch only that item's rows and,
+//! last, one `project_progress` shard; requeue is ordered like
+//! `release_all`. Invalidated annotations give their slot back (`done - 1`),
+//! so `done` counts valid annotations and `done + leased <= k +
+//! extra_annotations` holds throughout. A wait-for cycle would need a
 //! transaction that holds an item lock and waits, out of id order, for
 //! another; none exists.
 
@@ -141,6 +148,14 @@ pub async fn lease(
     project: &Project,
     annotator: Uuid,
 ) -> Result<Option<Lease>, AppError> {
+    // A lead paused this annotator here: no lease, not even the live one.
+    if db::review::is_paused(pool, project.id, annotator).await? {
+        return Err(AppError::Paused(
+            "A lead has paused your work in this project, so no items are given to you for now. \
+             Ask your lead when you can continue."
+                .into(),
+        ));
+    }
     let mut swept = false;
     for _ in 0..LEASE_ATTEMPTS {
         let outcome = db::assignments::lease(
@@ -525,6 +540,16 @@ pub async fn release_expired(pool: &PgPool) -> Result<u64, AppError> {
 /// Releases all of an annotator's live leases (at sign-out); returns how many.
 pub async fn release_all(pool: &PgPool, annotator: Uuid) -> Result<u64, AppError> {
     Ok(db::assignments::release_all(pool, annotator).await?)
+}
+
+/// Releases an annotator's live leases in one project (a lead's action);
+/// returns how many.
+pub async fn release_in_project(
+    pool: &PgPool,
+    project: &Project,
+    annotator: Uuid,
+) -> Result<u64, AppError> {
+    Ok(db::assignments::release(pool, annotator, Some(project.id)).await?)
 }
 
 /// Runs [`release_expired`] every [`SWEEP_EVERY`], forever.

@@ -64,7 +64,7 @@ pub async fn recent(
            from (select an.id, an.item_id, an.submitted_at,
                         row_number() over (order by an.submitted_at desc, an.id desc) as rank
                    from annotations an
-                  where an.project_id = $1 and an.annotator_id = $2
+                  where an.project_id = $1 and an.annotator_id = $2 and an.invalidated_at is null
                   order by an.submitted_at desc, an.id desc
                   limit $4) r
            join items i on i.id = r.item_id
@@ -126,9 +126,11 @@ pub async fn lock_for_revision(
         "select an.labels, i.state = 'adjudicated' as adjudicated,
                 (select count(*) from annotations o
                   where o.project_id = an.project_id and o.annotator_id = an.annotator_id
+                    and o.invalidated_at is null
                     and (o.submitted_at, o.id) > (an.submitted_at, an.id)) as newer
            from annotations an join items i on i.id = an.item_id
           where an.id = $1 and an.annotator_id = $2 and an.project_id = $3
+            and an.invalidated_at is null
             for share of i",
     )
     .bind(annotation_id)

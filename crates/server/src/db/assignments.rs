@@ -76,7 +76,8 @@ struct LeaseResult {
 ///    gives the same item; a lease past its time but not yet swept still
 ///    holds its slot, so it is simply taken up again).
 /// 2. otherwise `candidate`: the first free item in queue order — pending,
-///    `done + leased < k`, not one this annotator holds, submitted or
+///    `done + leased < k + extra_annotations` (a lead's send-back asks
+///    for more), not one this annotator holds, submitted or
 ///    skipped — locked `for no key update skip locked`, so concurrent
 ///    leases (in any process) never wait for each other and never get the
 ///    same row. PostgreSQL re-checks the counters on the newest row version
@@ -105,7 +106,7 @@ pub async fn lease(
          candidate as (
              select i.id
                from items i
-              where i.project_id = $1 and i.state = 'pending' and i.done + i.leased < $3
+              where i.project_id = $1 and i.state = 'pending' and i.done + i.leased < $3 + i.extra_annotations
                 and not exists (select 1 from renewed)
                 and not exists (select 1 from assignments a
                                  where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
@@ -261,14 +262,14 @@ pub async fn submit(
     sqlx::query_as(
         "with cur as (
              select a.id, a.state, a.item_id, a.expires_at <= now() as expired,
-                    i.done, i.leased, i.state as item_state
+                    i.done, i.leased, i.state as item_state, $8 + i.extra_annotations as wanted
                from assignments a join items i on i.id = a.item_id
               where a.id = $1
          ),
          ok as (
              select * from cur
-              where item_state = 'pending' and done < $8
-                and (state = 'leased' or (state = 'expired' and done + leased < $8))
+              where item_state = 'pending' and done < wanted
+                and (state = 'leased' or (state = 'expired' and done + leased < wanted))
          ),
          stored as (
              insert into annotations (id, project_id, item_id, annotator_id, assignment_id, submission_id,
@@ -284,12 +285,12 @@ pub async fn submit(
              update items i
                 set done = i.done + 1,
                     leased = i.leased - (ok.state = 'leased')::int,
-                    state = case when i.done + 1 >= $8 then 'complete'::item_state else i.state end
+                    state = case when i.done + 1 >= ok.wanted then 'complete'::item_state else i.state end
                from ok where i.id = ok.item_id
          ),
          completed as (
              insert into project_progress as p (project_id, shard, complete)
-             select $3, $9, 1 from ok where ok.done + 1 >= $8
+             select $3, $9, 1 from ok where ok.done + 1 >= ok.wanted
              on conflict (project_id, shard) do update set complete = p.complete + 1
          )
          select cur.state::text as state, cur.expired, cur.done, cur.leased, cur.item_state::text as item_state,
@@ -417,10 +418,21 @@ pub async fn sweep(conn: &mut PgConnection, limit: i64) -> Result<Option<u64>, s
 /// slots; returns how many. Items are locked in id order, like every
 /// statement that holds more than one item lock.
 pub async fn release_all(db: impl PgExecutor<'_>, annotator: Uuid) -> Result<u64, sqlx::Error> {
+    release(db, annotator, None).await
+}
+
+/// [`release_all`], limited to one project when `project` is given (a
+/// lead releasing an annotator's leases there).
+pub async fn release(
+    db: impl PgExecutor<'_>,
+    annotator: Uuid,
+    project: Option<Uuid>,
+) -> Result<u64, sqlx::Error> {
     let ended: i64 = sqlx::query_scalar(
         "with locked as (
              select i.id from items i
-              where i.id in (select item_id from assignments where annotator_id = $1 and state = 'leased')
+              where i.id in (select item_id from assignments where annotator_id = $1 and state = 'leased'
+                                and ($2::uuid is null or project_id = $2))
               order by i.id
                 for no key update
          ),
@@ -436,6 +448,7 @@ pub async fn release_all(db: impl PgExecutor<'_>, annotator: Uuid) -> Result<u64
          select count(*) from ended",
     )
     .bind(annotator)
+    .bind(project)
     .fetch_one(db)
     .await?;
     Ok(ended as u64)

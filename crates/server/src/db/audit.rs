@@ -58,3 +58,52 @@ pub async fn for_subject(
     .fetch_all(db)
     .await
 }
+
+/// The audit page's filters (all optional, exact matches).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// The actor's username.
+    pub user: Option<String>,
+    pub subject: Option<String>,
+    pub action: Option<String>,
+}
+
+/// One page of entries matching the filter, newest first, and the total.
+pub async fn page(
+    db: &sqlx::PgPool,
+    filter: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Entry>, i64), sqlx::Error> {
+    const WHERE: &str = "($1::text is null or u.username = $1)
+          and ($2::text is null or a.subject = $2)
+          and ($3::text is null or a.action = $3)";
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select u.username as actor, a.action, a.subject, a.before, a.after, a.at
+           from audit_log a left join users u on u.id = a.actor_id
+          where {WHERE} order by a.id desc limit $4 offset $5"
+    )))
+    .bind(filter.user.as_deref())
+    .bind(filter.subject.as_deref())
+    .bind(filter.action.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from audit_log a left join users u on u.id = a.actor_id where {WHERE}"
+    )))
+    .bind(filter.user.as_deref())
+    .bind(filter.subject.as_deref())
+    .bind(filter.action.as_deref())
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// The distinct actions, for the filter's choices.
+pub async fn actions(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("select distinct action from audit_log order by action")
+        .fetch_all(db)
+        .await
+}

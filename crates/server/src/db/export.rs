@@ -75,7 +75,7 @@ pub fn items<'a>(
                     array_agg(a.submitted_at order by u.username) as submitted,
                     array_agg(a.revisions order by u.username) as revisions
              from annotations a join users u on u.id = a.annotator_id
-             where a.item_id = i.id) an
+             where a.item_id = i.id and a.invalidated_at is null) an
          where {WHERE}
          order by i.batch_seq, i.seq"
     );
@@ -117,7 +117,7 @@ pub fn votes<'a>(
     let sql = format!(
         "select a.item_id, u.username as annotator, a.labels
          from items i join annotations a on a.item_id = i.id join users u on u.id = a.annotator_id
-         where {WHERE}
+         where a.invalidated_at is null and {WHERE}
          order by i.batch_seq, i.seq, u.username"
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -2,6 +2,7 @@
 //! per table group. Queries live here, never in handlers. Every function takes
 //! `impl PgExecutor` so it works on the pool and inside a transaction alike.
 
+pub mod adjudications;
 pub mod annotations;
 pub mod api_tokens;
 pub mod assignments;
@@ -11,6 +12,7 @@ pub mod export;
 pub mod items;
 pub mod projects;
 pub mod report;
+pub mod review;
 pub mod sessions;
 pub mod sign_in;
 pub mod users;

@@ -49,6 +49,8 @@ pub struct Settings {
     pub taxonomy: Taxonomy,
     pub gold_rate: f64,
     pub wellbeing: Wellbeing,
+    /// Support below this sends an item to the review queue (0..=1).
+    pub review_min_support: f64,
 }
 
 impl Default for Settings {
@@ -64,6 +66,7 @@ impl Default for Settings {
             taxonomy: Taxonomy::default(),
             gold_rate: 0.0,
             wellbeing: Wellbeing::default(),
+            review_min_support: 0.67,
         }
     }
 }
@@ -81,6 +84,7 @@ pub struct Project {
     pub taxonomy: Json<Taxonomy>,
     pub gold_rate: f64,
     pub wellbeing: Json<Wellbeing>,
+    pub review_min_support: f64,
     pub created_at: OffsetDateTime,
 }
 
@@ -97,12 +101,13 @@ impl Project {
             taxonomy: self.taxonomy.0.clone(),
             gold_rate: self.gold_rate,
             wellbeing: self.wellbeing.0.clone(),
+            review_min_support: self.review_min_support,
         }
     }
 }
 
 const COLUMNS: &str = "id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds, \
-     revisable_recent, questions, taxonomy, gold_rate, wellbeing, created_at";
+     revisable_recent, questions, taxonomy, gold_rate, wellbeing, review_min_support, created_at";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -111,8 +116,9 @@ pub async fn insert(
 ) -> Result<Project, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into projects (id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds,
-                               questions, taxonomy, gold_rate, wellbeing, created_by, revisable_recent)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {COLUMNS}"
+                               questions, taxonomy, gold_rate, wellbeing, created_by, revisable_recent,
+                               review_min_support)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning {COLUMNS}"
     )))
     .bind(Uuid::now_v7())
     .bind(&s.name)
@@ -126,6 +132,7 @@ pub async fn insert(
     .bind(Json(&s.wellbeing))
     .bind(created_by)
     .bind(s.revisable_recent)
+    .bind(s.review_min_support)
     .fetch_one(db)
     .await
 }
@@ -134,7 +141,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     sqlx::query(
         "update projects set name = $2, guidelines = $3, responses_per_item = $4, annotations_per_item = $5,
                 lease_seconds = $6, questions = $7, taxonomy = $8, gold_rate = $9, wellbeing = $10,
-                revisable_recent = $11, updated_at = now()
+                revisable_recent = $11, review_min_support = $12, updated_at = now()
          where id = $1",
     )
     .bind(id)
@@ -148,6 +155,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     .bind(s.gold_rate)
     .bind(Json(&s.wellbeing))
     .bind(s.revisable_recent)
+    .bind(s.review_min_support)
     .execute(db)
     .await?;
     Ok(())

@@ -58,7 +58,7 @@ where
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id
-         where {}",
+         where a.invalidated_at is null and {}",
         scope_sql("a.submitted_at")
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -95,6 +95,7 @@ pub async fn activity(
          left join annotations an on an.assignment_id = s.id
          where {}
            and s.state in ('submitted', 'skipped')
+           and an.invalidated_at is null
          group by u.username
          order by u.username",
         scope_sql("coalesce(an.submitted_at, s.ended_at)")

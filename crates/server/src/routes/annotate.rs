@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Letters for response positions, as annotators see them.
-const LETTERS: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
+pub(crate) const LETTERS: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
 
 /// One response as the form shows it, with what was entered for it.
 struct ResponseView {
@@ -306,7 +306,7 @@ async fn page(
 /// Reads the labels out of the form. Problems the form itself can have
 /// (nothing chosen, ranks given twice) are reported here; the label rules
 /// are checked by the queue, which is the authority.
-fn labels_from(
+pub(crate) fn labels_from(
     fields: &[(String, String)],
     k: usize,
     questions: &Questions,

@@ -2,10 +2,13 @@
 //! and choose a template or JSON; they never write SQL.
 
 pub mod account;
+pub mod adjudication;
 pub mod admin;
 pub mod annotate;
+pub mod annotators;
 pub mod api;
 pub mod assets;
+pub mod audit;
 pub mod exports;
 pub mod health;
 pub mod openapi;
@@ -29,6 +32,9 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(annotate::router())
         .merge(review::router())
+        .merge(adjudication::router())
+        .merge(annotators::router())
+        .merge(audit::router())
         .merge(admin::router())
         .merge(projects::router())
         .merge(api::router())

@@ -97,6 +97,7 @@ struct FormValues {
     taxonomy: String,
     custom_categories: String,
     gold_percent: String,
+    review_percent: String,
     blur_responses: bool,
     content_note_for_severe: bool,
     break_every_items: String,
@@ -136,6 +137,7 @@ impl From<&Settings> for FormValues {
             taxonomy: preset_name(s.taxonomy.preset).into(),
             custom_categories: custom,
             gold_percent: format!("{}", (s.gold_rate * 1000.0).round() / 10.0),
+            review_percent: format!("{}", (s.review_min_support * 1000.0).round() / 10.0),
             blur_responses: s.wellbeing.blur_responses,
             content_note_for_severe: s.wellbeing.content_note_for_severe,
             break_every_items: optional_number(s.wellbeing.break_every_items),
@@ -187,6 +189,7 @@ impl FormValues {
             taxonomy: text("taxonomy"),
             custom_categories: text("custom_categories"),
             gold_percent: text("gold_percent"),
+            review_percent: text("review_percent"),
             blur_responses: ticked("blur_responses"),
             content_note_for_severe: ticked("content_note_for_severe"),
             break_every_items: text("break_every_items"),
@@ -260,6 +263,17 @@ impl FormValues {
             questions,
             taxonomy,
             gold_rate: gold_percent / 100.0,
+            // Empty (or left out by a script): the default.
+            review_min_support: if self.review_percent.trim().is_empty() {
+                Settings::default().review_min_support
+            } else {
+                self.review_percent.trim().parse::<f64>().map_err(|_| {
+                    format!(
+                        "the review threshold must be a percentage, not {:?}",
+                        self.review_percent
+                    )
+                })? / 100.0
+            },
             wellbeing: Wellbeing {
                 blur_responses: self.blur_responses,
                 content_note_for_severe: self.content_note_for_severe,

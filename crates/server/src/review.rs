@@ -1,0 +1,548 @@
+//! The lead's review rules, shared by the review pages: requeue an
+//! annotator's work, pause / resume / release / disable an annotator,
+//! adjudicate an item, send it back for one more annotation, and the review
+//! queue. Handlers call these; the SQL is in `db::review` and
+//! `db::adjudications`; the locks follow `crate::queue`'s rules.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use safepref_core::consolidate::TieRule;
+use safepref_core::consolidated::{
+    Consolidated, Fitter, ItemAnnotations, Method, Model, ReviewReason,
+};
+use safepref_core::export::min_support;
+use safepref_core::labels::{self, Labels};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::{
+    self,
+    projects::Project,
+    review::{Candidate, QueueFilter},
+    users::{Role, User},
+};
+use crate::error::AppError;
+use crate::{accounts, queue};
+
+/// The longest reason a lead may give, in characters (the tables' limit).
+pub const MAX_REASON_CHARS: usize = 2_000;
+/// Candidate items consolidated together while the queue is built.
+const CHUNK_ITEMS: usize = 500;
+
+fn subject_user(id: Uuid) -> String {
+    format!("user:{id}")
+}
+
+/// The audit subject of an item (the audit page filters on it).
+pub fn subject_item(id: Uuid) -> String {
+    format!("item:{id}")
+}
+
+/// A reason must say something and fit the table.
+fn check_reason(reason: &str) -> Result<&str, AppError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::BadRequest(
+            "give a reason: it goes to the audit log for whoever reads this decision later".into(),
+        ));
+    }
+    let chars = reason.chars().count();
+    if chars > MAX_REASON_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "the reason is {chars} characters long; the limit is {MAX_REASON_CHARS}"
+        )));
+    }
+    if reason.contains('\0') {
+        return Err(AppError::BadRequest(
+            "the reason contains a NUL character, which cannot be stored".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Leads act on annotators only; admins on anyone but themselves.
+fn check_may_act_on(actor: &User, target: &User) -> Result<(), AppError> {
+    if actor.id == target.id {
+        return Err(AppError::Forbidden(
+            "you cannot take this action on your own account".into(),
+        ));
+    }
+    if actor.role < Role::Admin && target.role != Role::Annotator {
+        return Err(AppError::Forbidden(format!(
+            "{} is a {}; a lead may act on annotators only. Ask an admin.",
+            target.username, target.role
+        )));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ annotators
+
+/// Pauses the annotator in the project: no new leases there (queue::lease).
+pub async fn pause(
+    pool: &PgPool,
+    project: &Project,
+    actor: &User,
+    target: &User,
+) -> Result<(), AppError> {
+    check_may_act_on(actor, target)?;
+    let mut tx = pool.begin().await?;
+    if db::review::pause(&mut *tx, project.id, target.id, actor.id).await? {
+        db::audit::record(
+            &mut *tx,
+            Some(actor.id),
+            "annotator paused",
+            &subject_user(target.id),
+            Some(json!({"project": project.id, "paused": false})),
+            Some(json!({"project": project.id, "paused": true})),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn resume(
+    pool: &PgPool,
+    project: &Project,
+    actor: &User,
+    target: &User,
+) -> Result<(), AppError> {
+    check_may_act_on(actor, target)?;
+    let mut tx = pool.begin().await?;
+    if db::review::resume(&mut *tx, project.id, target.id).await? {
+        db::audit::record(
+            &mut *tx,
+            Some(actor.id),
+            "annotator resumed",
+            &subject_user(target.id),
+            Some(json!({"project": project.id, "paused": true})),
+            Some(json!({"project": project.id, "paused": false})),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends the annotator's live leases in the project; returns how many.
+pub async fn release(
+    pool: &PgPool,
+    project: &Project,
+    actor: &User,
+    target: &User,
+) -> Result<u64, AppError> {
+    check_may_act_on(actor, target)?;
+    let released = queue::release_in_project(pool, project, target.id).await?;
+    db::audit::record(
+        pool,
+        Some(actor.id),
+        "leases released",
+        &subject_user(target.id),
+        None,
+        Some(json!({"project": project.id, "released": released})),
+    )
+    .await?;
+    Ok(released)
+}
+
+/// Disables the account (accounts' rules and audit) and gives back the
+/// items it holds.
+pub async fn disable(pool: &PgPool, actor: &User, target: &User) -> Result<(), AppError> {
+    check_may_act_on(actor, target)?;
+    accounts::set_disabled(pool, Some(actor.id), target, true).await?;
+    queue::release_all(pool, target.id).await?;
+    Ok(())
+}
+
+/// What a requeue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequeueOutcome {
+    pub invalidated: usize,
+    pub reopened: i64,
+}
+
+/// Marks the annotator's annotations on `batches` invalid (kept, never
+/// deleted), gives their slots back so other annotators label the items,
+/// and audits it, all in one transaction.
+pub async fn requeue(
+    pool: &PgPool,
+    project: &Project,
+    actor: &User,
+    target: &User,
+    batches: &[i32],
+    reason: &str,
+) -> Result<RequeueOutcome, AppError> {
+    check_may_act_on(actor, target)?;
+    if batches.is_empty() {
+        return Err(AppError::BadRequest(
+            "choose at least one batch whose work should be requeued".into(),
+        ));
+    }
+    let reason = check_reason(reason)?;
+    let op = Uuid::new_v4();
+    let mut tx = pool.begin().await?;
+    let done = db::review::requeue(
+        &mut tx,
+        project.id,
+        target.id,
+        batches,
+        actor.id,
+        reason,
+        db::review::shard_of(op),
+    )
+    .await?;
+    if done.annotations.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "{} has no valid annotations in the chosen batches; nothing was changed",
+            target.username
+        )));
+    }
+    db::audit::record(
+        &mut *tx,
+        Some(actor.id),
+        "annotations invalidated",
+        &subject_user(target.id),
+        Some(json!({"project": project.id, "batches": batches, "valid": done.annotations})),
+        Some(
+            json!({"project": project.id, "invalidated": done.annotations,
+                    "items_reopened": done.reopened, "reason": reason}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(RequeueOutcome {
+        invalidated: done.annotations.len(),
+        reopened: done.reopened,
+    })
+}
+
+// ------------------------------------------------------------ consolidation
+
+/// Majority vote, as the exporter's default.
+fn model(project: &Project) -> Model {
+    Fitter::new(
+        project.responses_per_item as usize,
+        &project.taxonomy.0,
+        &project.questions.0,
+        Method::Majority,
+    )
+    .finish()
+}
+
+/// Consolidates one item's valid votes (annotators by position), with an
+/// adjudication when given.
+pub fn consolidate(
+    project: &Project,
+    votes: &[Labels],
+    adjudication: Option<Labels>,
+) -> Consolidated {
+    let items = [ItemAnnotations {
+        item: 0,
+        votes: votes.iter().enumerate().collect(),
+    }];
+    let adjudicated: HashMap<usize, Labels> = adjudication.map(|l| (0, l)).into_iter().collect();
+    model(project)
+        .consolidate(
+            &items,
+            TieRule::Review,
+            project.review_min_support,
+            &adjudicated,
+        )
+        .remove(0)
+}
+
+/// Why an item is in the review queue, as a person reads it.
+pub fn reasons(
+    record: &Consolidated,
+    gold: Option<&Labels>,
+    votes: &[(String, Labels)],
+    unclear: i64,
+) -> Vec<String> {
+    let mut out: Vec<String> = record
+        .review
+        .iter()
+        .map(|r| match r {
+            ReviewReason::Tie { field } => format!("tie on {field}"),
+            ReviewReason::RuleConflict { rule } => format!("rule conflict: {rule}"),
+            ReviewReason::LowSupport { field, support } => {
+                format!("low support on {field} ({:.0}%)", support * 100.0)
+            }
+            ReviewReason::NoVotes { field } => format!("no votes on {field}"),
+        })
+        .collect();
+    if let Some(gold) = gold {
+        for (who, given) in votes {
+            if !labels::matches_gold(given, gold) {
+                out.push(format!("gold miss by {who}"));
+            }
+        }
+    }
+    if unclear > 0 {
+        out.push(format!("skipped as unclear ({unclear})"));
+    }
+    out
+}
+
+/// One row of the review queue.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub item_id: Uuid,
+    pub batch_seq: i32,
+    pub state: String,
+    pub prompt_start: String,
+    pub annotations: usize,
+    pub min_support: f64,
+    pub reasons: Vec<String>,
+}
+
+/// A flagged item while the queue is built: what ordering needs, no more.
+struct Flagged {
+    min_support: f64,
+    batch_seq: i32,
+    seq: i32,
+    id: Uuid,
+}
+
+fn votes_of(c: &mut Candidate) -> Vec<(String, Labels)> {
+    let names = c.annotators.take().unwrap_or_default();
+    let labels = c.labels.take().unwrap_or_default();
+    names
+        .into_iter()
+        .zip(labels.into_iter().map(|l| l.0))
+        .collect()
+}
+
+/// Consolidates a chunk of candidates (votes taken out of them); returns
+/// each one's min support and reasons.
+fn judge(project: &Project, model: &Model, chunk: &mut [Candidate]) -> Vec<(f64, Vec<String>)> {
+    let votes: Vec<Vec<(String, Labels)>> = chunk.iter_mut().map(votes_of).collect();
+    let grouped: Vec<ItemAnnotations> = votes
+        .iter()
+        .enumerate()
+        .map(|(n, v)| ItemAnnotations {
+            item: n,
+            votes: v.iter().enumerate().map(|(a, (_, l))| (a, l)).collect(),
+        })
+        .collect();
+    // Adjudications are left out on purpose: an adjudicated item shows
+    // (under status=adjudicated) why it needed a lead.
+    let records = model.consolidate(
+        &grouped,
+        TieRule::Review,
+        project.review_min_support,
+        &HashMap::new(),
+    );
+    records
+        .iter()
+        .zip(chunk.iter())
+        .zip(&votes)
+        .map(|((record, c), v)| {
+            let gold = c.gold.as_ref().map(|g| &g.0);
+            let support = if v.is_empty() {
+                0.0
+            } else {
+                min_support(record)
+            };
+            (support, reasons(record, gold, v, c.unclear))
+        })
+        .collect()
+}
+
+/// The review queue: items with a reason, lowest minimum support first
+/// (then batch and file order); one page of them and the total.
+///
+/// Cost: every call streams the filtered candidate items (those with a
+/// valid annotation or an unclear skip) with their votes and consolidates
+/// them in chunks of 500 — a pass over the project's annotations, about as
+/// heavy as an export's consolidation without the texts. Memory holds the
+/// chunk plus 32 bytes per flagged item (for the ordering), so 100,000
+/// flagged items cost about 3 MB. The page's items are then read again with
+/// their reasons. Filters narrow the pass.
+pub async fn queue_page(
+    pool: &PgPool,
+    project: &Project,
+    filter: &QueueFilter,
+    limit: usize,
+    offset: usize,
+) -> Result<(Vec<QueueEntry>, usize), AppError> {
+    let model = model(project);
+    let mut flagged: Vec<Flagged> = Vec::new();
+    let mut stream = db::review::candidates(pool, project.id, filter, None);
+    let mut chunk: Vec<Candidate> = Vec::with_capacity(CHUNK_ITEMS);
+    loop {
+        let row = stream.try_next().await?;
+        let end = row.is_none();
+        chunk.extend(row);
+        if chunk.len() == CHUNK_ITEMS || (end && !chunk.is_empty()) {
+            let judged = judge(project, &model, &mut chunk);
+            for (c, (support, reasons)) in chunk.drain(..).zip(judged) {
+                if !reasons.is_empty() {
+                    flagged.push(Flagged {
+                        min_support: support,
+                        batch_seq: c.batch_seq,
+                        seq: c.seq,
+                        id: c.id,
+                    });
+                }
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    drop(stream);
+    flagged.sort_by(|a, b| {
+        a.min_support
+            .total_cmp(&b.min_support)
+            .then(a.batch_seq.cmp(&b.batch_seq))
+            .then(a.seq.cmp(&b.seq))
+    });
+    let total = flagged.len();
+    let ids: Vec<Uuid> = flagged
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|f| f.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok((vec![], total));
+    }
+    let mut rows: Vec<Candidate> = db::review::candidates(pool, project.id, filter, Some(&ids))
+        .try_collect()
+        .await?;
+    let annotations: Vec<usize> = rows
+        .iter()
+        .map(|c| c.annotators.as_ref().map_or(0, Vec::len))
+        .collect();
+    let judged = judge(project, &model, &mut rows);
+    let mut entries: Vec<QueueEntry> = rows
+        .into_iter()
+        .zip(judged)
+        .zip(annotations)
+        .map(|((c, (min_support, reasons)), annotations)| QueueEntry {
+            item_id: c.id,
+            batch_seq: c.batch_seq,
+            state: c.state,
+            prompt_start: c.prompt_start,
+            annotations,
+            min_support,
+            reasons,
+        })
+        .collect();
+    entries.sort_by_key(|e| ids.iter().position(|id| *id == e.item_id));
+    Ok((entries, total))
+}
+
+// ------------------------------------------------------------ one item
+
+fn no_such_item() -> AppError {
+    AppError::NotFound("there is no such item".into())
+}
+
+/// Sets the item's final labels with a reason (the newest adjudication
+/// wins in consolidation and export); the item becomes `adjudicated`. The
+/// audit row has the labels before (the previous adjudication, else the
+/// consolidated votes) and after.
+pub async fn adjudicate(
+    pool: &PgPool,
+    project: &Project,
+    lead: &User,
+    item_id: Uuid,
+    labels: &Labels,
+    reason: &str,
+) -> Result<(), AppError> {
+    queue::check_labels(project, labels)?;
+    let reason = check_reason(reason)?;
+    let after = serde_json::to_value(labels).map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = pool.begin().await?;
+    let item = db::review::lock_item(&mut *tx, item_id)
+        .await?
+        .filter(|i| i.project_id == project.id)
+        .ok_or_else(no_such_item)?;
+    let previous = db::adjudications::for_item(&mut *tx, item_id).await?;
+    let before = match previous.into_iter().next() {
+        Some(p) => json!({"state": item.state, "source": "adjudication", "labels": p.labels.0}),
+        None => {
+            let votes: Vec<Labels> = db::review::item_annotations(&mut *tx, item_id)
+                .await?
+                .into_iter()
+                .filter(|a| a.invalidated_at.is_none())
+                .map(|a| a.labels.0)
+                .collect();
+            let record = consolidate(project, &votes, None);
+            json!({"state": item.state, "source": "consolidation", "labels": record.labels,
+                   "review": record.review})
+        }
+    };
+    let id = Uuid::now_v7();
+    db::adjudications::insert(&mut *tx, id, item_id, lead.id, &after, reason).await?;
+    db::review::set_item_state(&mut *tx, item_id, "adjudicated", 0).await?;
+    db::audit::record(
+        &mut *tx,
+        Some(lead.id),
+        "item adjudicated",
+        &subject_item(item_id),
+        Some(before),
+        Some(
+            json!({"state": "adjudicated", "labels": after, "reason": reason, "adjudication": id}),
+        ),
+    )
+    .await?;
+    if item.state == "pending" {
+        // Last lock of the transaction (queue rule 4).
+        db::review::add_progress(&mut *tx, project.id, db::review::shard_of(id), 1).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Asks for one more annotation of the item: `extra_annotations + 1`, the
+/// item back to pending. Refused for an adjudicated item (its adjudication
+/// would still win; adjudicate again instead).
+pub async fn send_back(
+    pool: &PgPool,
+    project: &Project,
+    lead: &User,
+    item_id: Uuid,
+    reason: &str,
+) -> Result<(), AppError> {
+    let reason = check_reason(reason)?;
+    let mut tx = pool.begin().await?;
+    let item = db::review::lock_item(&mut *tx, item_id)
+        .await?
+        .filter(|i| i.project_id == project.id)
+        .ok_or_else(no_such_item)?;
+    if item.state == "adjudicated" {
+        return Err(AppError::Conflict(
+            "This item is adjudicated, and an adjudication wins over any new annotation. \
+             To change its labels, adjudicate it again."
+                .into(),
+        ));
+    }
+    db::review::set_item_state(&mut *tx, item_id, "pending", 1).await?;
+    let counters = |extra: i32, state: &str| {
+        json!({"state": state, "done": item.done, "leased": item.leased,
+               "wanted": project.annotations_per_item + extra})
+    };
+    db::audit::record(
+        &mut *tx,
+        Some(lead.id),
+        "item sent back",
+        &subject_item(item_id),
+        Some(counters(item.extra_annotations, &item.state)),
+        Some(
+            json!({"reason": reason, "counters": counters(item.extra_annotations + 1, "pending")}),
+        ),
+    )
+    .await?;
+    if item.state == "complete" {
+        // Last lock of the transaction (queue rule 4).
+        let shard = db::review::shard_of(Uuid::new_v4());
+        db::review::add_progress(&mut *tx, project.id, shard, -1).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,664 @@
+//! The review queue and the review page of one item: every annotation side
+//! by side, the consolidated result with its support, the source labels,
+//! and the lead's two actions — adjudicate (final labels with a reason) and
+//! send back (one more annotation). The rules live in `crate::review`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use safepref_core::consolidated::Consolidated;
+use safepref_core::labels::{Labels, Questions};
+use safepref_core::taxonomy::Severity;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::annotate::{LETTERS, labels_from};
+use super::{Chrome, Pager};
+use crate::app::AppState;
+use crate::auth::{ActiveSession, RequireLead};
+use crate::db::{self, projects::Project, review::QueueFilter};
+use crate::error::{AppError, Result};
+use crate::projects;
+use crate::review::{self, QueueEntry};
+
+const QUEUE_PER_PAGE: i64 = 25;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/review/projects/{id}/queue", get(queue))
+        .route("/review/items/{item}", get(item))
+        .route("/review/items/{item}/adjudicate", post(adjudicate))
+        .route("/review/items/{item}/send-back", post(send_back))
+}
+
+// ------------------------------------------------------------ the queue
+
+/// The queue's query string; empty values mean "any".
+#[derive(Debug, Default, Deserialize)]
+struct QueueQuery {
+    page: Option<String>,
+    batch: Option<String>,
+    category: Option<String>,
+    severity: Option<String>,
+    status: Option<String>,
+    annotator: Option<String>,
+}
+
+fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &Option<String>) -> Result<Option<T>> {
+    given(value)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                AppError::BadRequest(format!("{name} must be a whole number, not {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+impl QueueQuery {
+    fn filter(&self) -> Result<QueueFilter> {
+        let status = given(&self.status);
+        if let Some(s) = &status
+            && !["pending", "complete", "adjudicated"].contains(&s.as_str())
+        {
+            return Err(AppError::BadRequest(format!(
+                "status must be pending, complete or adjudicated (or empty for all open items), not {s:?}"
+            )));
+        }
+        let severity: Option<i32> = number("severity", &self.severity)?;
+        if severity.is_some_and(|s| !(0..=3).contains(&s)) {
+            return Err(AppError::BadRequest(
+                "severity must be 0 (safe) to 3 (severe)".into(),
+            ));
+        }
+        Ok(QueueFilter {
+            batch: number("batch", &self.batch)?,
+            status,
+            category: given(&self.category),
+            severity,
+            annotator: given(&self.annotator),
+        })
+    }
+
+    /// The filters as a query string prefix for page links ("a=b&").
+    fn link_prefix(&self) -> String {
+        let pairs: Vec<(&str, String)> = [
+            ("batch", &self.batch),
+            ("category", &self.category),
+            ("severity", &self.severity),
+            ("status", &self.status),
+            ("annotator", &self.annotator),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
+        .collect();
+        match serde_urlencoded::to_string(&pairs) {
+            Ok(s) if !s.is_empty() => format!("{s}&"),
+            _ => String::new(),
+        }
+    }
+}
+
+struct QueueRow {
+    entry: QueueEntry,
+    support: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/review_queue.html")]
+struct QueuePage {
+    chrome: Chrome,
+    project: Project,
+    rows: Vec<QueueRow>,
+    total: usize,
+    pager: Pager,
+    link_prefix: String,
+    batch: String,
+    category: String,
+    severity: String,
+    status: String,
+    annotator: String,
+    categories: Vec<String>,
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    RequireLead(session): RequireLead,
+    Path(project_id): Path<Uuid>,
+    Query(query): Query<QueueQuery>,
+) -> Result<QueuePage> {
+    let project = projects::find(&state.pool, project_id).await?;
+    let filter = query.filter()?;
+    let pager = Pager::new(number("page", &query.page)?, QUEUE_PER_PAGE);
+    let (entries, total) = review::queue_page(
+        &state.pool,
+        &project,
+        &filter,
+        pager.per_page as usize,
+        pager.offset() as usize,
+    )
+    .await?;
+    let rows = entries
+        .into_iter()
+        .map(|entry| QueueRow {
+            support: percent(entry.min_support),
+            entry,
+        })
+        .collect();
+    Ok(QueuePage {
+        chrome: Chrome::new(Some(&session)),
+        categories: project
+            .taxonomy
+            .0
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        project,
+        rows,
+        total,
+        pager: pager.with_total(total as i64),
+        link_prefix: query.link_prefix(),
+        batch: given(&query.batch).unwrap_or_default(),
+        category: given(&query.category).unwrap_or_default(),
+        severity: given(&query.severity).unwrap_or_default(),
+        status: given(&query.status).unwrap_or_default(),
+        annotator: given(&query.annotator).unwrap_or_default(),
+    })
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+// ------------------------------------------------------------ one item
+
+/// One annotation, ready to show.
+struct AnnotationView {
+    annotator: String,
+    seconds: String,
+    submitted: String,
+    invalid: Option<String>,
+    responses: Vec<String>,
+    helpful: String,
+    harmless: String,
+    extra: String,
+}
+
+fn order(positions: &[usize]) -> String {
+    positions
+        .iter()
+        .map(|p| LETTERS.get(*p).copied().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+fn response_summary(r: &safepref_core::labels::ResponseLabel) -> String {
+    if r.safe {
+        "safe".into()
+    } else {
+        format!(
+            "unsafe, severity {} — {}",
+            r.severity,
+            if r.categories.is_empty() {
+                "no category".into()
+            } else {
+                r.categories.join(", ")
+            }
+        )
+    }
+}
+
+fn labels_view(labels: &Labels) -> (Vec<String>, String, String, String) {
+    let mut extra = Vec::new();
+    if let Some(o) = labels.overall {
+        extra.push(format!(
+            "overall: {}",
+            LETTERS.get(o).copied().unwrap_or("?")
+        ));
+    }
+    if let Some(c) = labels.confidence {
+        extra.push(format!("confidence {c}/5"));
+    }
+    if let Some(c) = &labels.comment {
+        extra.push(format!("comment: {c}"));
+    }
+    (
+        labels.responses.iter().map(response_summary).collect(),
+        order(&labels.helpfulness),
+        order(&labels.harmlessness),
+        extra.join("; "),
+    )
+}
+
+fn when(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
+}
+
+/// The support of every consolidated field, as "field: 67%".
+fn support_lines(record: &Consolidated) -> Vec<String> {
+    let s = &record.support;
+    let mut out = Vec::new();
+    for (n, r) in s.responses.iter().enumerate() {
+        let letter = LETTERS.get(n).copied().unwrap_or("?");
+        out.push(format!(
+            "Response {letter} safe/unsafe: {}",
+            percent(r.safe)
+        ));
+        out.push(format!(
+            "Response {letter} severity: {}",
+            percent(r.severity)
+        ));
+        for (name, support) in &r.categories {
+            if *support < 1.0 {
+                out.push(format!("Response {letter} {name}: {}", percent(*support)));
+            }
+        }
+    }
+    for (name, support) in [
+        ("helpfulness", s.helpfulness),
+        ("harmlessness", s.harmlessness),
+        ("overall", s.overall),
+    ] {
+        if let Some(x) = support {
+            out.push(format!("{name}: {}", percent(x)));
+        }
+    }
+    out
+}
+
+/// One response of the adjudication form.
+struct FormResponse {
+    position: usize,
+    letter: &'static str,
+    text: String,
+    safe: Option<bool>,
+    severity: u8,
+    categories: Vec<(String, bool)>,
+    helpful_rank: usize,
+    harmless_rank: usize,
+}
+
+struct SeverityChoice {
+    level: u8,
+    label: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/review_item.html")]
+struct ItemPage {
+    chrome: Chrome,
+    project: Project,
+    questions: Questions,
+    item: db::review::ItemDetail,
+    annotations: Vec<AnnotationView>,
+    skips: Vec<db::review::Skip>,
+    consolidated: Option<AnnotationView>,
+    adjudicated: bool,
+    support: Vec<String>,
+    reasons: Vec<String>,
+    source_labels: Vec<(String, String)>,
+    adjudications: Vec<(String, String, String, AnnotationView)>,
+    form: Vec<FormResponse>,
+    severities: Vec<SeverityChoice>,
+    overall: Option<usize>,
+    confidence: Option<u8>,
+    reason: String,
+    errors: Vec<String>,
+    send_back_error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+impl ItemPage {
+    fn two_responses(&self) -> bool {
+        self.form.len() == 2
+    }
+
+    fn ranks(&self) -> std::ops::RangeInclusive<usize> {
+        1..=self.form.len()
+    }
+
+    fn is_overall(&self, position: &usize) -> bool {
+        self.overall == Some(*position)
+    }
+
+    fn confidence_levels(&self) -> [u8; 5] {
+        [1, 2, 3, 4, 5]
+    }
+}
+
+/// What the adjudication form shows: the lead's entry after a refusal,
+/// else the consolidated labels as a starting point.
+struct Prefill {
+    labels: Option<Labels>,
+    fields: Vec<(String, String)>,
+    reason: String,
+    errors: Vec<String>,
+    send_back_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn item(
+    State(state): State<AppState>,
+    RequireLead(session): RequireLead,
+    Path(item_id): Path<Uuid>,
+    Query(done): Query<DoneQuery>,
+) -> Result<ItemPage> {
+    let notice = match done.done.as_deref() {
+        Some("adjudicated") => Some("Saved: the item is adjudicated with your labels."),
+        Some("sent-back") => Some("Sent back: the item is in the queue for one more annotation."),
+        _ => None,
+    };
+    let prefill = Prefill {
+        labels: None,
+        fields: vec![],
+        reason: String::new(),
+        errors: vec![],
+        send_back_error: None,
+    };
+    item_page(&state, &session, item_id, prefill, notice).await
+}
+
+async fn item_page(
+    state: &AppState,
+    session: &ActiveSession,
+    item_id: Uuid,
+    prefill: Prefill,
+    notice: Option<&'static str>,
+) -> Result<ItemPage> {
+    let pool = &state.pool;
+    let item = db::review::item(pool, item_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("there is no such item".into()))?;
+    let project = projects::find(pool, item.project_id).await?;
+    let stored = db::review::item_annotations(pool, item_id).await?;
+    let skips = db::review::item_skips(pool, item_id).await?;
+    let adjudications = db::adjudications::for_item(pool, item_id).await?;
+    let valid: Vec<(String, Labels)> = stored
+        .iter()
+        .filter(|a| a.invalidated_at.is_none())
+        .map(|a| (a.annotator.clone(), a.labels.0.clone()))
+        .collect();
+    let votes: Vec<Labels> = valid.iter().map(|(_, l)| l.clone()).collect();
+    let newest = adjudications.first().map(|a| a.labels.0.clone());
+    let from_votes = review::consolidate(&project, &votes, None);
+    let record = review::consolidate(&project, &votes, newest);
+    let unclear = skips.iter().filter(|s| s.reason == "unclear").count() as i64;
+    let reasons = review::reasons(
+        &from_votes,
+        item.gold.as_ref().map(|g| &g.0),
+        &valid,
+        unclear,
+    );
+    let annotations = stored
+        .iter()
+        .map(|a| {
+            let (responses, helpful, harmless, extra) = labels_view(&a.labels.0);
+            AnnotationView {
+                annotator: a.annotator.clone(),
+                seconds: a
+                    .seconds_spent
+                    .map_or("not measured".into(), |s| format!("{s:.0} s")),
+                submitted: when(a.submitted_at),
+                invalid: a.invalidated_at.map(|at| {
+                    format!(
+                        "invalid since {} ({}{})",
+                        when(at),
+                        a.invalid_reason.clone().unwrap_or_default(),
+                        a.invalidated_by
+                            .as_ref()
+                            .map(|by| format!(", by {by}"))
+                            .unwrap_or_default()
+                    )
+                }),
+                responses,
+                helpful,
+                harmless,
+                extra,
+            }
+        })
+        .collect();
+    let consolidated = record.labels.as_ref().map(|l| {
+        let (responses, helpful, harmless, extra) = labels_view(l);
+        AnnotationView {
+            annotator: if record.adjudicated {
+                "adjudicated".into()
+            } else {
+                "majority vote".into()
+            },
+            seconds: String::new(),
+            submitted: String::new(),
+            invalid: None,
+            responses,
+            helpful,
+            harmless,
+            extra,
+        }
+    });
+    let history = adjudications
+        .iter()
+        .map(|a| {
+            let (responses, helpful, harmless, extra) = labels_view(&a.labels.0);
+            (
+                a.lead.clone(),
+                when(a.created_at),
+                a.reason.clone(),
+                AnnotationView {
+                    annotator: a.lead.clone(),
+                    seconds: String::new(),
+                    submitted: when(a.created_at),
+                    invalid: None,
+                    responses,
+                    helpful,
+                    harmless,
+                    extra,
+                },
+            )
+        })
+        .collect();
+    let start = prefill.labels.clone().or_else(|| {
+        prefill
+            .fields
+            .is_empty()
+            .then(|| record.labels.clone())
+            .flatten()
+    });
+    let form = form_responses(&project, &item, start.as_ref(), &prefill.fields);
+    let source_labels = match item.source_labels.as_ref().map(|j| &j.0) {
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        Some(other) => vec![("labels".into(), other.to_string())],
+        None => vec![],
+    };
+    Ok(ItemPage {
+        chrome: Chrome::new(Some(session)),
+        questions: project.questions.0,
+        adjudicated: record.adjudicated,
+        support: support_lines(&from_votes),
+        overall: start.as_ref().and_then(|l| l.overall),
+        confidence: start.as_ref().and_then(|l| l.confidence),
+        project,
+        annotations,
+        skips,
+        consolidated,
+        reasons,
+        source_labels,
+        adjudications: history,
+        form,
+        severities: Severity::ALL[1..]
+            .iter()
+            .map(|s| SeverityChoice {
+                level: u8::from(*s),
+                label: s.label(),
+            })
+            .collect(),
+        reason: prefill.reason,
+        errors: prefill.errors,
+        send_back_error: prefill.send_back_error,
+        notice,
+        item,
+    })
+}
+
+/// The form's responses, filled from `labels` or else from raw fields.
+fn form_responses(
+    project: &Project,
+    item: &db::review::ItemDetail,
+    labels: Option<&Labels>,
+    fields: &[(String, String)],
+) -> Vec<FormResponse> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let rank = |order: Option<&Vec<usize>>, position: usize| {
+        order
+            .and_then(|o| o.iter().position(|p| *p == position))
+            .map_or(0, |r| r + 1)
+    };
+    item.responses
+        .0
+        .iter()
+        .enumerate()
+        .map(|(position, (_, text))| {
+            let given = labels.and_then(|l| l.responses.get(position));
+            let safe = given
+                .map(|g| g.safe)
+                .or(match field(&format!("r{position}_safe")) {
+                    Some("safe") => Some(true),
+                    Some("unsafe") => Some(false),
+                    _ => None,
+                });
+            let severity = given
+                .map(|g| g.severity)
+                .or_else(|| field(&format!("r{position}_severity")).and_then(|v| v.parse().ok()))
+                .unwrap_or(0);
+            let ticked = |name: &str| match given {
+                Some(g) => g.categories.iter().any(|c| c == name),
+                None => fields
+                    .iter()
+                    .any(|(k, v)| *k == format!("r{position}_cat") && v == name),
+            };
+            FormResponse {
+                position,
+                letter: LETTERS.get(position).copied().unwrap_or("?"),
+                text: text.clone(),
+                safe,
+                severity,
+                categories: project
+                    .taxonomy
+                    .0
+                    .categories
+                    .iter()
+                    .map(|c| (c.name.clone(), ticked(&c.name)))
+                    .collect(),
+                helpful_rank: rank(labels.map(|l| &l.helpfulness), position),
+                harmless_rank: rank(labels.map(|l| &l.harmlessness), position),
+            }
+        })
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+async fn project_of_item(state: &AppState, item_id: Uuid) -> Result<Project> {
+    let item = db::review::item(&state.pool, item_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("there is no such item".into()))?;
+    projects::find(&state.pool, item.project_id).await
+}
+
+async fn adjudicate(
+    State(state): State<AppState>,
+    RequireLead(session): RequireLead,
+    Path(item_id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = project_of_item(&state, item_id).await?;
+    let k = project.responses_per_item as usize;
+    let reason = field(&fields, "reason").to_string();
+    let outcome = match labels_from(&fields, k, &project.questions.0) {
+        Ok(labels) => review::adjudicate(
+            &state.pool,
+            &project,
+            &session.user,
+            item_id,
+            &labels,
+            &reason,
+        )
+        .await
+        .map_err(|e| (Some(labels), e)),
+        Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
+    };
+    match outcome {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/review/items/{item_id}?done=adjudicated")).into_response())
+        }
+        Err((labels, err @ (AppError::BadRequest(_) | AppError::Conflict(_)))) => {
+            let status = err.status();
+            let prefill = Prefill {
+                labels,
+                errors: err.to_string().lines().map(String::from).collect(),
+                fields,
+                reason,
+                send_back_error: None,
+            };
+            let page = item_page(&state, &session, item_id, prefill, None).await?;
+            Ok((status, page).into_response())
+        }
+        Err((_, other)) => Err(other),
+    }
+}
+
+async fn send_back(
+    State(state): State<AppState>,
+    RequireLead(session): RequireLead,
+    Path(item_id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let project = project_of_item(&state, item_id).await?;
+    let reason = field(&fields, "reason");
+    match review::send_back(&state.pool, &project, &session.user, item_id, reason).await {
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/review/items/{item_id}?done=sent-back")).into_response())
+        }
+        Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
+            let status: StatusCode = err.status();
+            let prefill = Prefill {
+                labels: None,
+                fields: vec![],
+                reason: String::new(),
+                errors: vec![],
+                send_back_error: Some(err.to_string()),
+            };
+            let page = item_page(&state, &session, item_id, prefill, None).await?;
+            Ok((status, page).into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
