@@ -13,6 +13,7 @@ mod pages;
 mod projects;
 mod queue;
 mod report;
+mod review;
 mod roles;
 mod supervisor;
 mod tokens;

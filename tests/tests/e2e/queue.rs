@@ -66,7 +66,7 @@ pub struct Leased {
 }
 
 impl Annotator {
-    async fn post(&self, base: &str, path: &str, body: Option<Value>) -> reqwest::Response {
+    pub async fn post(&self, base: &str, path: &str, body: Option<Value>) -> reqwest::Response {
         let mut request = self
             .client
             .post(format!("{base}{path}"))

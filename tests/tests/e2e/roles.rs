@@ -161,6 +161,65 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         "/api/v1/projects/{project}/progress",
         Some(Role::Lead),
     ),
+    (
+        Method::Get,
+        "/review/projects/{project}/queue",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/annotators/{id}",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/pause",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/resume",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/release",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/annotators/{id}/requeue",
+        Some(Role::Lead),
+    ),
+    // No batch chosen: a lead gets past the role check to a 400.
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/requeue",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/annotators/{id}/disable",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/disable",
+        Some(Role::Lead),
+    ),
+    // {id} is no item: a lead gets past the role check to a 404.
+    (Method::Get, "/review/items/{id}", Some(Role::Lead)),
+    (
+        Method::Post,
+        "/review/items/{id}/adjudicate",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/review/items/{id}/send-back",
+        Some(Role::Lead),
+    ),
+    (Method::Get, "/review/audit", Some(Role::Lead)),
     (Method::Get, "/api/v1/openapi.json", None),
     // Sign-out ends the session: keep it after every other signed-in row.
     (Method::Delete, "/api/v1/session", Some(Role::Annotator)),
