@@ -260,6 +260,8 @@ fn queue_ops() -> Vec<Op> {
             json!({
                 "200": {"description": "A lease", "content": {"application/json": {"schema": schema("Lease")}}},
                 "204": {"description": "Nothing is left for the caller"},
+                "403": {"description": "A lead has paused the caller in this project (error code `paused`)",
+                        "content": {"application/json": {"schema": schema("Error")}}},
             }),
         ),
         op(
