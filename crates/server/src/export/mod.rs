@@ -323,13 +323,13 @@ impl<'a> Pipeline<'a> {
         let (output, new_rows) = match self.options.format {
             Format::Pku => (
                 0,
-                rows::pku_row(&item, labels, taxonomy).into_iter().collect(),
+                rows::pku_row(item, labels, taxonomy).into_iter().collect(),
             ),
             Format::SafeRlhf => {
                 let side = usize::from(rows::in_test_split(&item.prompt, self.options.test_ratio));
                 (
                     side,
-                    rows::pku_row(&item, labels, taxonomy).into_iter().collect(),
+                    rows::pku_row(item, labels, taxonomy).into_iter().collect(),
                 )
             }
             Format::DpoHelpful => (0, rows::dpo_rows(&item, record, Dimension::Helpful)),
