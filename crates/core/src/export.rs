@@ -76,21 +76,28 @@ pub fn pku_columns() -> Vec<Column> {
         .collect()
 }
 
-/// One PKU-SafeRLHF record from consolidated labels of a K = 2 item; `None`
-/// when the item does not have two responses or the labels lack a field the
-/// record needs (the caller checks the project asks safety, helpfulness and
-/// harmlessness, so this only happens for malformed data).
-pub fn pku_row(item: &ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Option<Vec<Value>> {
-    let [(r0, s0), (r1, s1)] = item.responses.as_slice() else {
-        return None;
-    };
+/// One PKU-SafeRLHF record from consolidated labels of a K = 2 item (the
+/// item's texts move into the row: they are the bulk of an export and are
+/// not copied); `None` when the item does not have two responses or the
+/// labels lack a field the record needs (the caller checks the project asks
+/// safety, helpfulness and harmlessness, so this only happens for malformed
+/// data).
+pub fn pku_row(item: ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Option<Vec<Value>> {
     let [l0, l1] = labels.responses.as_slice() else {
         return None;
     };
     let better = *labels.helpfulness.first()?;
     let safer = *labels.harmlessness.first()?;
-    let text = |s: &str| Value::String(s.to_string());
-    let opt = |s: &Option<String>| s.as_deref().map_or(Value::Null, text);
+    let mut responses = item.responses.into_iter();
+    let ((r0, s0), (r1, s1)) = match (responses.next(), responses.next(), responses.next()) {
+        (Some(a), Some(b), None) => (a, b),
+        _ => return None,
+    };
+    let (sha0, sha1) = (
+        response_sha256(&item.prompt, &r0),
+        response_sha256(&item.prompt, &r1),
+    );
+    let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
     let categories = |chosen: &[String]| {
         Value::Array(
             taxonomy
@@ -101,10 +108,10 @@ pub fn pku_row(item: &ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Optio
         )
     };
     Some(vec![
-        text(&item.prompt),
-        text(r0),
-        text(r1),
-        opt(&item.prompt_source),
+        Value::String(item.prompt),
+        Value::String(r0),
+        Value::String(r1),
+        opt(item.prompt_source),
         opt(s0),
         opt(s1),
         Value::Bool(l0.safe),
@@ -115,8 +122,8 @@ pub fn pku_row(item: &ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Optio
         Value::from(l1.severity),
         Value::from(better),
         Value::from(safer),
-        text(&response_sha256(&item.prompt, r0)),
-        text(&response_sha256(&item.prompt, r1)),
+        Value::String(sha0),
+        Value::String(sha1),
     ])
 }
 
@@ -310,7 +317,7 @@ mod tests {
     #[test]
     fn pku_row_follows_the_dataset_field_for_field() {
         let taxonomy = Taxonomy::pku19();
-        let row = pku_row(&item(2), &labels(2, vec![0, 1]), &taxonomy).unwrap();
+        let row = pku_row(item(2), &labels(2, vec![0, 1]), &taxonomy).unwrap();
         let columns = pku_columns();
         assert_eq!(row.len(), columns.len());
         let get = |name: &str| &row[columns.iter().position(|c| c.name == name).unwrap()];
@@ -336,7 +343,7 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(pku_row(&item(3), &labels(3, vec![0, 1, 2]), &taxonomy).is_none());
+        assert!(pku_row(item(3), &labels(3, vec![0, 1, 2]), &taxonomy).is_none());
     }
 
     #[test]

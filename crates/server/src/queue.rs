@@ -299,11 +299,15 @@ pub async fn submit(
                     .into()
             }))
         }
-        _ => Err(AppError::Conflict(format!(
-            "Your time on this item ran out ({} minutes) and other annotators have since taken all of \
-             its places, so these labels could not be saved. Load the next item to continue.",
-            project.lease_seconds / 60
-        ))),
+        _ => {
+            db::assignments::refuse_submission(&mut *tx, assignment_id, submission_id).await?;
+            tx.commit().await?;
+            Err(AppError::Conflict(format!(
+                "Your time on this item ran out ({} minutes) and other annotators have since taken all of \
+                 its places, so these labels could not be saved. Load the next item to continue.",
+                project.lease_seconds / 60
+            )))
+        }
     }
 }
 

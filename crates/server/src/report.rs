@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 
-use safepref_core::labels::matches_gold;
+use safepref_core::labels::{Labels, matches_gold};
 use safepref_core::report::{self, Activity};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -112,10 +113,14 @@ pub async fn build(
             }
         };
         builder.add(item, annotator, &row.labels.0);
-        if let Some(gold) = &row.gold {
+        let gold = row
+            .gold
+            .as_ref()
+            .and_then(|g| Labels::deserialize(&g.0).ok());
+        if let Some(gold) = gold {
             let act = activity.entry(row.annotator).or_default();
             act.gold_answered += 1;
-            act.gold_correct += i64::from(matches_gold(&row.labels.0, &gold.0));
+            act.gold_correct += i64::from(matches_gold(&row.labels.0, &gold));
         }
     }
     let rfc3339 = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());

@@ -893,6 +893,46 @@ async fn a_late_submit_is_refused_when_the_slot_was_taken() {
 }
 
 #[tokio::test]
+async fn a_refused_submission_stays_refused_when_a_place_opens_later() {
+    let app = TestApp::spawn().await;
+    let project = project_with_items(&app.pool, 1, 1, 5).await;
+    let (a, b) = (annotator(&app.pool).await, annotator(&app.pool).await);
+    let late = a.lease(&app.base, project.id).await.unwrap();
+    expire(&app.pool, late.assignment).await;
+    let taken = b.lease(&app.base, project.id).await.unwrap();
+    let submission = Uuid::new_v4();
+    let (status, _, _) = refused(
+        a.submit(&app.base, late.assignment, submission, &labels())
+            .await,
+    )
+    .await;
+    assert_eq!(status, 409);
+    // The place opens again; a retry of the same submission (a double
+    // click, a second server) still answers as the first did.
+    let skipped = b
+        .skip(&app.base, taken.assignment, json!({"reason": "other"}))
+        .await;
+    assert_eq!(skipped.status(), 204);
+    let (status, _, message) = refused(
+        a.submit(&app.base, late.assignment, submission, &labels())
+            .await,
+    )
+    .await;
+    assert_eq!(status, 409, "{message}");
+    // A new submission may take the open place.
+    a.submit_ok(&app.base, late.assignment, &labels()).await;
+    assert_eq!(
+        scalar(
+            &app.pool,
+            "select count(*) from annotations where item_id = $1",
+            late.item
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn skip_gives_the_item_to_others_and_never_back() {
     let app = TestApp::spawn().await;
     let project = project_with_items(&app.pool, 2, 2, 5).await;

@@ -261,7 +261,7 @@ pub async fn submit(
 ) -> Result<SubmitResult, sqlx::Error> {
     sqlx::query_as(
         "with cur as (
-             select a.id, a.state, a.item_id, a.expires_at <= now() as expired,
+             select a.id, a.state, a.item_id, a.expires_at <= now() as expired, a.refused_submission,
                     i.done, i.leased, i.state as item_state, $8 + i.extra_annotations as wanted
                from assignments a join items i on i.id = a.item_id
               where a.id = $1
@@ -269,7 +269,8 @@ pub async fn submit(
          ok as (
              select * from cur
               where item_state = 'pending' and done < wanted
-                and (state = 'leased' or (state = 'expired' and done + leased < wanted))
+                and (state = 'leased' or (state = 'expired' and done + leased < wanted
+                                          and refused_submission is distinct from $5))
          ),
          stored as (
              insert into annotations (id, project_id, item_id, annotator_id, assignment_id, submission_id,
@@ -309,6 +310,21 @@ pub async fn submit(
     .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
     .fetch_one(conn)
     .await
+}
+
+/// Remembers that this submission was refused on this (expired) lease, so a
+/// retry of it is refused too.
+pub async fn refuse_submission(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+    submission_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update assignments set refused_submission = $2 where id = $1")
+        .bind(assignment_id)
+        .bind(submission_id)
+        .execute(db)
+        .await
+        .map(drop)
 }
 
 /// Ends a lease that can no longer be submitted (its item was completed or

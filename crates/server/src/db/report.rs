@@ -39,8 +39,9 @@ pub struct AnnotationRow {
     pub item_id: Uuid,
     pub annotator: String,
     pub labels: Json<Labels>,
-    /// The item's expected labels, when it is a gold item.
-    pub gold: Option<Json<Labels>>,
+    /// The item's expected labels, when it is a gold item (as stored: the
+    /// report skips a value that is not a labels object rather than fail).
+    pub gold: Option<Json<serde_json::Value>>,
 }
 
 /// The scope's annotations, as a stream of rows (the report reads them one

@@ -28,9 +28,11 @@ use time::format_description::well_known::Rfc3339;
 
 use safepref_core::consolidated::Method;
 
+use tokio::sync::mpsc;
+
 use crate::db::{
     self,
-    export::{ItemRow, Scope},
+    export::{Detail, ItemRow, Scope},
     projects::Project,
 };
 use crate::error::AppError;
@@ -40,6 +42,8 @@ pub use options::{Format, Options};
 /// Items consolidated and encoded together: the unit of memory and of
 /// progress reports.
 const CHUNK_ITEMS: usize = 500;
+/// Chunks the database reader may be ahead of the encoder.
+const CHUNKS_AHEAD: usize = 2;
 
 /// Where encoded bytes go: one stream per output file of the format.
 #[allow(async_fn_in_trait)]
@@ -90,25 +94,27 @@ pub async fn run(
         rows: vec![0; pipeline.encoders.len()],
         ..Counts::default()
     };
-    let mut stream = db::export::items(&mut tx, &scope);
-    let mut chunk: Vec<ItemRow> = Vec::with_capacity(CHUNK_ITEMS);
-    loop {
-        let row = stream.try_next().await?;
-        let end = row.is_none();
-        chunk.extend(row);
-        if chunk.len() == CHUNK_ITEMS || (end && !chunk.is_empty()) {
-            pipeline.chunk(std::mem::take(&mut chunk), &mut counts)?;
-            for (n, encoder) in pipeline.encoders.iter_mut().enumerate() {
-                sink.write(n, encoder.take()?).await?;
-            }
-            sink.progress(counts.items_read, total).await;
+    // The database read runs in its own task, a few chunks ahead, so
+    // PostgreSQL sends the next rows while this task consolidates and
+    // encodes the last ones (two cores, both busy).
+    let (chunks_tx, mut chunks) = mpsc::channel(CHUNKS_AHEAD);
+    let detail = if options.format == Format::Raw {
+        Detail::Raw
+    } else {
+        Detail::Labels
+    };
+    let k = project.responses_per_item as usize;
+    let reader = tokio::spawn(read_chunks(tx, scope, k, detail, chunks_tx));
+    while let Some(chunk) = chunks.recv().await {
+        pipeline.chunk(chunk?, &mut counts)?;
+        for (n, encoder) in pipeline.encoders.iter_mut().enumerate() {
+            sink.write(n, encoder.take()?).await?;
         }
-        if end {
-            break;
-        }
+        sink.progress(counts.items_read, total).await;
     }
-    drop(stream);
-    tx.commit().await?;
+    reader
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}")))??;
     for (n, encoder) in std::mem::take(&mut pipeline.encoders)
         .into_iter()
         .enumerate()
@@ -116,6 +122,41 @@ pub async fn run(
         sink.write(n, encoder.finish()?).await?;
     }
     Ok(counts)
+}
+
+/// Streams the scope's items into chunks for [`run`], then ends the
+/// transaction. Stops early when `run` has given up (the channel is closed).
+async fn read_chunks(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    scope: Scope,
+    k: usize,
+    detail: Detail,
+    out: mpsc::Sender<Result<Vec<ItemRow>, sqlx::Error>>,
+) -> Result<(), sqlx::Error> {
+    let mut stream = db::export::items(&mut tx, &scope, k, detail);
+    let mut chunk = Vec::with_capacity(CHUNK_ITEMS);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(row)) => {
+                chunk.push(row);
+                if chunk.len() == CHUNK_ITEMS
+                    && out.send(Ok(std::mem::take(&mut chunk))).await.is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = out.send(Err(e)).await;
+                return Ok(());
+            }
+        }
+    }
+    if !chunk.is_empty() && out.send(Ok(chunk)).await.is_err() {
+        return Ok(());
+    }
+    drop(stream);
+    tx.commit().await
 }
 
 /// The per-chunk work: consolidation, rows, encoding.
@@ -127,7 +168,7 @@ struct Pipeline<'a> {
     pseudonyms: HashMap<String, String>,
     /// Dense annotator indices for consolidation, shared by the fitting
     /// pass and the export pass.
-    annotators: HashMap<String, usize>,
+    annotators: HashMap<uuid::Uuid, usize>,
     /// The consolidation model (fitted over the whole scope first for
     /// Dawid–Skene); `None` for raw exports.
     model: Option<Model>,
@@ -159,13 +200,9 @@ impl<'a> Pipeline<'a> {
         })
     }
 
-    fn annotator(&mut self, name: &str) -> usize {
-        if let Some(&index) = self.annotators.get(name) {
-            return index;
-        }
+    fn annotator(&mut self, id: uuid::Uuid) -> usize {
         let next = self.annotators.len();
-        self.annotators.insert(name.to_string(), next);
-        next
+        *self.annotators.entry(id).or_insert(next)
     }
 
     /// The consolidation model. Dawid–Skene learns each annotator's
@@ -202,7 +239,7 @@ impl<'a> Pipeline<'a> {
                 labels.clear();
                 item = Some(vote.item_id);
             }
-            let annotator = self.annotator(&vote.annotator);
+            let annotator = self.annotator(vote.annotator_id);
             labels.push((annotator, vote.labels.0));
         }
         if !labels.is_empty() {
@@ -215,7 +252,7 @@ impl<'a> Pipeline<'a> {
         counts.items_read += items.len() as u64;
         counts.annotations_read += items
             .iter()
-            .map(|i| i.annotators.as_ref().map_or(0, Vec::len) as u64)
+            .map(|i| i.annotator_ids.as_ref().map_or(0, Vec::len) as u64)
             .sum::<u64>();
         if self.options.format == Format::Raw {
             for item in items {
@@ -236,13 +273,12 @@ impl<'a> Pipeline<'a> {
         let mut labels: Vec<Vec<(usize, Labels)>> = Vec::with_capacity(items.len());
         let mut adjudicated: HashMap<usize, Labels> = HashMap::new();
         for (n, item) in items.iter_mut().enumerate() {
-            let names = item.annotators.take().unwrap_or_default();
+            let ids = item.annotator_ids.take().unwrap_or_default();
             let given = item.labels.take().unwrap_or_default();
             labels.push(
-                names
-                    .iter()
+                ids.into_iter()
                     .zip(given)
-                    .map(|(name, l)| (self.annotator(name), l.0))
+                    .map(|(id, l)| (self.annotator(id), l.0))
                     .collect(),
             );
             if let Some(verdict) = item.adjudication.take() {
@@ -287,13 +323,13 @@ impl<'a> Pipeline<'a> {
         let (output, new_rows) = match self.options.format {
             Format::Pku => (
                 0,
-                rows::pku_row(&item, labels, taxonomy).into_iter().collect(),
+                rows::pku_row(item, labels, taxonomy).into_iter().collect(),
             ),
             Format::SafeRlhf => {
                 let side = usize::from(rows::in_test_split(&item.prompt, self.options.test_ratio));
                 (
                     side,
-                    rows::pku_row(&item, labels, taxonomy).into_iter().collect(),
+                    rows::pku_row(item, labels, taxonomy).into_iter().collect(),
                 )
             }
             Format::DpoHelpful => (0, rows::dpo_rows(&item, record, Dimension::Helpful)),
