@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod export;
@@ -16,5 +17,6 @@ pub mod projects;
 pub mod queue;
 pub mod report;
 pub mod routes;
+pub mod svg;
 
 pub use app::{AppState, app, serve};

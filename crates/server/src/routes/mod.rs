@@ -6,6 +6,7 @@ pub mod admin;
 pub mod annotate;
 pub mod api;
 pub mod assets;
+pub mod dashboard;
 pub mod exports;
 pub mod health;
 pub mod openapi;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(annotate::router())
         .merge(review::router())
+        .merge(dashboard::router())
         .merge(admin::router())
         .merge(projects::router())
         .merge(api::router())
