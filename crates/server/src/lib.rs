@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod export;
@@ -17,5 +18,6 @@ pub mod queue;
 pub mod report;
 pub mod review;
 pub mod routes;
+pub mod svg;
 
 pub use app::{AppState, app, serve};

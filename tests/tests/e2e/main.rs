@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod browser;
 mod cli;
+mod dashboard;
 mod export;
 mod formats;
 mod import;

@@ -21,6 +21,7 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     (Method::Get, "/account", Some(Role::Annotator)),
     (Method::Post, "/account/password", Some(Role::Annotator)),
     (Method::Get, "/review", Some(Role::Lead)),
+    (Method::Get, "/review/projects/{project}", Some(Role::Lead)),
     (Method::Get, "/admin/users", Some(Role::Admin)),
     (Method::Post, "/admin/users", Some(Role::Admin)),
     (Method::Get, "/admin/users/new", Some(Role::Admin)),

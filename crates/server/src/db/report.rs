@@ -24,7 +24,7 @@ pub struct ReportScope {
 /// The scope's conditions on `i` (items), `u` (users) and `$at` (when the
 /// work was done), after `$1` = project: $2 batch, $3 since, $4 until, $5
 /// annotators.
-fn scope_sql(at: &str) -> String {
+pub(crate) fn scope_sql(at: &str) -> String {
     format!(
         "i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
          and ($3::timestamptz is null or {at} >= $3)

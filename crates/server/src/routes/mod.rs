@@ -9,6 +9,7 @@ pub mod annotators;
 pub mod api;
 pub mod assets;
 pub mod audit;
+pub mod dashboard;
 pub mod exports;
 pub mod health;
 pub mod openapi;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(adjudication::router())
         .merge(annotators::router())
         .merge(audit::router())
+        .merge(dashboard::router())
         .merge(admin::router())
         .merge(projects::router())
         .merge(api::router())

@@ -1,5 +1,5 @@
-//! The lead's area. Projects, agreement and adjudication arrive with later
-//! issues; for now it lists the annotators.
+//! The lead's area: the projects (each with its dashboard, see
+//! `routes::dashboard`) and the annotators.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,6 +12,7 @@ use crate::app::AppState;
 use crate::auth::RequireLead;
 use crate::db::{
     self,
+    projects::Summary,
     users::{Role, User},
 };
 use crate::error::Result;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
 #[template(path = "pages/review_team.html")]
 struct TeamPage {
     chrome: Chrome,
+    projects: Vec<Summary>,
     annotators: Vec<User>,
 }
 
@@ -32,8 +34,10 @@ async fn team(
     RequireLead(session): RequireLead,
 ) -> Result<TeamPage> {
     let annotators = db::users::with_role(&state.pool, Role::Annotator).await?;
+    let projects = db::projects::summaries(&state.pool).await?;
     Ok(TeamPage {
         chrome: Chrome::new(Some(&session)),
+        projects,
         annotators,
     })
 }

@@ -1,0 +1,661 @@
+//! The review dashboard's figures for one project and scope: progress (SQL
+//! aggregates), work over time and the pace, the agreement report
+//! (`report::build`, so the page shows `safepref report`'s numbers), the
+//! trend of `safe`'s alpha across batches, a severity confusion of each
+//! annotator against the majority, and the annotators' table.
+//!
+//! The agreement figures need a pass over every annotation of the scope
+//! (decoding their JSON labels), which is too slow to repeat on every page
+//! view of a large project. They are cached in `dashboard_cache` with a
+//! fingerprint of the project's data taken *before* computing: a page whose
+//! fingerprint differs recomputes, so cached figures are only shown for the
+//! data they were computed from. Everything else is cheap SQL, read fresh.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use safepref_core::consolidate::TieRule;
+use safepref_core::consolidated::{Fitter, ItemAnnotations, Method};
+use safepref_core::labels::Labels;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::db::{self, dashboard::BatchProgress, projects::Project};
+use crate::error::AppError;
+use crate::report::{self, ReportScope};
+
+/// Batches shown in the trend: the newest ones (each costs a report).
+const TREND_BATCHES: usize = 20;
+/// Items consolidated together for the severity confusion.
+const CHUNK_ITEMS: usize = 500;
+/// The chart shows hours up to this span, days beyond it.
+const HOURLY_SPAN_DAYS: i64 = 14;
+/// The longest span the chart covers (in days).
+const MAX_SPAN_DAYS: i64 = 366;
+
+/// A column of the annotators' table to sort by (`sort=` in the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Annotator,
+    Done,
+    Today,
+    Median,
+    Agreement,
+    Gold,
+    Skip,
+    Flags,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 8] = [
+        SortKey::Annotator,
+        SortKey::Done,
+        SortKey::Today,
+        SortKey::Median,
+        SortKey::Agreement,
+        SortKey::Gold,
+        SortKey::Skip,
+        SortKey::Flags,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::Annotator => "annotator",
+            SortKey::Done => "done",
+            SortKey::Today => "today",
+            SortKey::Median => "median",
+            SortKey::Agreement => "agreement",
+            SortKey::Gold => "gold",
+            SortKey::Skip => "skip",
+            SortKey::Flags => "flags",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Annotator => "Annotator",
+            SortKey::Done => "Done",
+            SortKey::Today => "Today",
+            SortKey::Median => "Median s / item",
+            SortKey::Agreement => "Agreement with consensus",
+            SortKey::Gold => "Gold accuracy",
+            SortKey::Skip => "Skip rate",
+            SortKey::Flags => "Flags",
+        }
+    }
+}
+
+/// The dashboard's URL state: the report scope and the table's order.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub scope: ReportScope,
+    pub sort: SortKey,
+    pub descending: bool,
+}
+
+impl Filters {
+    /// From the query string's pairs; empty values (a blank form field) are
+    /// unset, and a bad value gives a 400 naming its parameter.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Filters, AppError> {
+        let mut filters = Filters {
+            scope: ReportScope::default(),
+            sort: SortKey::Done,
+            descending: true,
+        };
+        let mut scope_pairs = Vec::new();
+        for (name, value) in pairs.iter().filter(|(_, v)| !v.trim().is_empty()) {
+            match name.as_str() {
+                "sort" => {
+                    filters.sort = SortKey::ALL
+                        .into_iter()
+                        .find(|k| k.name() == value)
+                        .ok_or_else(|| {
+                            let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.name()).collect();
+                            AppError::BadRequest(format!(
+                                "sort: {value:?} is not one of {}",
+                                names.join(", ")
+                            ))
+                        })?
+                }
+                "dir" => {
+                    filters.descending = match value.as_str() {
+                        "asc" => false,
+                        "desc" => true,
+                        _ => {
+                            return Err(AppError::BadRequest(format!(
+                                "dir: {value:?} is not asc or desc"
+                            )));
+                        }
+                    }
+                }
+                _ => scope_pairs.push((name.clone(), value.trim().to_string())),
+            }
+        }
+        filters.scope = ReportScope::from_pairs(&scope_pairs).map_err(|e| match e {
+            AppError::BadRequest(m) => AppError::BadRequest(m.replace(
+                "is not a report parameter (batch, since, until, annotator)",
+                "is not a dashboard parameter (batch, since, until, annotator, sort, dir)",
+            )),
+            other => other,
+        })?;
+        if let (Some(since), Some(until)) = (filters.scope.since, filters.scope.until)
+            && since >= until
+        {
+            return Err(AppError::BadRequest(
+                "until: must be later than since".into(),
+            ));
+        }
+        Ok(filters)
+    }
+
+    /// The scope's filters as query pairs, in a fixed order.
+    pub fn scope_pairs(&self) -> Vec<(&'static str, String)> {
+        let s = &self.scope;
+        let mut pairs = Vec::new();
+        pairs.extend(s.batch.map(|b| ("batch", b.to_string())));
+        pairs.extend(s.since.map(|t| ("since", rfc3339(t))));
+        pairs.extend(s.until.map(|t| ("until", rfc3339(t))));
+        pairs.extend(s.annotators.iter().map(|a| ("annotator", a.clone())));
+        pairs
+    }
+
+    /// A query string with these filters and the given order.
+    pub fn query(&self, sort: SortKey, descending: bool) -> String {
+        let mut pairs = self.scope_pairs();
+        pairs.push(("sort", sort.name().to_string()));
+        pairs.push(("dir", if descending { "desc" } else { "asc" }.to_string()));
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+
+    /// The cache key of the scope: one text per distinct scope.
+    pub fn scope_key(&self) -> String {
+        json!(self.scope_pairs()).to_string()
+    }
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------ progress
+
+/// Progress: the scope's batches and their sum, and every batch of the
+/// project (for the batch filter and the trend).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub overall: BatchProgress,
+    pub batches: Vec<BatchProgress>,
+    pub all: Vec<BatchProgress>,
+}
+
+/// One query over the project's items grouped by batch; the scope's batch
+/// is picked from it.
+pub async fn progress(
+    pool: &PgPool,
+    project: &Project,
+    batch: Option<i32>,
+) -> Result<Progress, AppError> {
+    let all = db::dashboard::progress(pool, project.id).await?;
+    let batches: Vec<BatchProgress> = all
+        .iter()
+        .filter(|b| batch.is_none_or(|seq| seq == b.seq))
+        .cloned()
+        .collect();
+    if let (Some(seq), true) = (batch, batches.is_empty()) {
+        return Err(AppError::BadRequest(format!(
+            "batch: this project has no batch {seq}"
+        )));
+    }
+    let overall = batches
+        .iter()
+        .fold(BatchProgress::default(), |sum, b| BatchProgress {
+            total: sum.total + b.total,
+            pending: sum.pending + b.pending,
+            in_progress: sum.in_progress + b.in_progress,
+            complete: sum.complete + b.complete,
+            adjudicated: sum.adjudicated + b.adjudicated,
+            annotations: sum.annotations + b.annotations,
+            remaining: sum.remaining + b.remaining,
+            ..sum
+        });
+    Ok(Progress {
+        overall,
+        batches,
+        all,
+    })
+}
+
+/// Work over time: a count per hour (per day for long spans), zero where
+/// nobody worked.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub bucket: &'static str,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub points: Vec<(String, i64)>,
+}
+
+/// The span shown: the filter's, else the last 7 days (or the project's
+/// life, if shorter); at most `MAX_SPAN_DAYS`.
+pub async fn activity(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+    now: OffsetDateTime,
+) -> Result<Activity, AppError> {
+    let to = scope.until.unwrap_or(now);
+    let from = scope
+        .since
+        .unwrap_or_else(|| (to - Duration::days(7)).max(project.created_at))
+        .max(to - Duration::days(MAX_SPAN_DAYS));
+    let bucket = if to - from > Duration::days(HOURLY_SPAN_DAYS) {
+        "day"
+    } else {
+        "hour"
+    };
+    let rows = if from < to {
+        db::dashboard::per_bucket(pool, project.id, scope, bucket, from, to).await?
+    } else {
+        Vec::new()
+    };
+    let points = rows
+        .into_iter()
+        .map(|(at, n)| {
+            let label = match bucket {
+                "hour" => format!("{} {:02}:00", at.date(), at.hour()),
+                _ => at.date().to_string(),
+            };
+            (label, n)
+        })
+        .collect();
+    Ok(Activity {
+        bucket,
+        from,
+        to,
+        points,
+    })
+}
+
+/// The expected finish at the last 24 hours' pace.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    pub last_day: i64,
+    pub remaining: i64,
+    /// None: no work in the last 24 hours (or nothing left).
+    pub finish: Option<OffsetDateTime>,
+    pub hours_left: Option<f64>,
+}
+
+pub async fn pace(
+    pool: &PgPool,
+    project: &Project,
+    progress: &Progress,
+    batch: Option<i32>,
+    now: OffsetDateTime,
+) -> Result<Pace, AppError> {
+    let last_day = db::dashboard::last_day(pool, project.id, batch).await?;
+    let remaining = progress.overall.remaining;
+    let hours_left =
+        (last_day > 0 && remaining > 0).then(|| remaining as f64 / last_day as f64 * 24.0);
+    Ok(Pace {
+        last_day,
+        remaining,
+        finish: hours_left.map(|h| now + Duration::seconds_f64(h * 3600.0)),
+        hours_left,
+    })
+}
+
+// ------------------------------------------------------------ agreement
+
+/// The figures that need a pass over the scope's annotations: cached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Agreement {
+    /// The agreement report, exactly as `safepref report --format json`.
+    pub report: Value,
+    pub trend: Vec<TrendPoint>,
+    pub confusion: Confusion,
+}
+
+/// `safe`'s alpha in one batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub batch: i32,
+    pub alpha: Option<f64>,
+    pub ci95: Option<(f64, f64)>,
+    pub units: i64,
+}
+
+/// Annotators' severity (rows) against the consensus severity (columns),
+/// one count per annotated response of an item with a consensus.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Confusion {
+    pub counts: [[u64; 4]; 4],
+    /// Items left out: their votes tie or break a label rule.
+    pub items_without_consensus: u64,
+}
+
+/// The agreement figures of a scope, from the cache when the project's data
+/// has not changed since they were computed.
+pub async fn agreement(
+    pool: &PgPool,
+    project: &Project,
+    filters: &Filters,
+    batches: &[i32],
+) -> Result<Agreement, AppError> {
+    // Taken before computing: a change made meanwhile makes the stored
+    // fingerprint stale, never the figures newer than claimed.
+    let fingerprint = db::dashboard::fingerprint(pool, project.id).await?;
+    let key = filters.scope_key();
+    if let Some(cached) = db::dashboard::cached(pool, project.id, &key, &fingerprint).await?
+        && let Ok(figures) = serde_json::from_value::<Agreement>(cached)
+    {
+        return Ok(figures);
+    }
+    let figures = compute_agreement(pool, project, &filters.scope, batches).await?;
+    let value = serde_json::to_value(&figures).map_err(|e| AppError::Internal(e.into()))?;
+    db::dashboard::store(pool, project.id, &key, &fingerprint, &value).await?;
+    Ok(figures)
+}
+
+async fn compute_agreement(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+    batches: &[i32],
+) -> Result<Agreement, AppError> {
+    let report = report::build(pool, project, scope).await?;
+    Ok(Agreement {
+        trend: trend(pool, project, scope, batches, &report).await?,
+        confusion: confusion(pool, project, scope).await?,
+        report,
+    })
+}
+
+/// `safe`'s alpha per batch (the newest `TREND_BATCHES`), each the report of
+/// the scope narrowed to that batch. A scope of one batch, or a project with
+/// one batch, is its own trend: no second pass.
+async fn trend(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+    batches: &[i32],
+    report: &Value,
+) -> Result<Vec<TrendPoint>, AppError> {
+    let point = |batch: i32, r: &Value| {
+        let safe = &r["questions"]["safe"];
+        TrendPoint {
+            batch,
+            alpha: safe["alpha"].as_f64(),
+            ci95: safe["ci95"]
+                .as_array()
+                .and_then(|p| Some((p.first()?.as_f64()?, p.get(1)?.as_f64()?))),
+            units: safe["units"].as_i64().unwrap_or(0),
+        }
+    };
+    if let Some(batch) = scope.batch {
+        return Ok(vec![point(batch, report)]);
+    }
+    if let [only] = batches {
+        return Ok(vec![point(*only, report)]);
+    }
+    let newest = &batches[batches.len().saturating_sub(TREND_BATCHES)..];
+    let mut points = Vec::with_capacity(newest.len());
+    for &batch in newest {
+        let narrowed = ReportScope {
+            batch: Some(batch),
+            ..scope.clone()
+        };
+        points.push(point(
+            batch,
+            &report::build(pool, project, &narrowed).await?,
+        ));
+    }
+    Ok(points)
+}
+
+/// The severity confusion: the scope's votes stream in item order; every
+/// `CHUNK_ITEMS` items are consolidated by majority vote (chunks give the
+/// same result as all at once) and each vote's severities are counted
+/// against the consensus. Memory stays bounded by the chunk.
+async fn confusion(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+) -> Result<Confusion, AppError> {
+    let model = Fitter::new(
+        project.responses_per_item as usize,
+        &project.taxonomy.0,
+        &project.questions.0,
+        Method::Majority,
+    )
+    .finish();
+    let mut annotators: HashMap<String, usize> = HashMap::new();
+    let mut confusion = Confusion::default();
+    let mut chunk: Vec<Vec<(usize, Labels)>> = Vec::with_capacity(CHUNK_ITEMS);
+    let mut current: Option<Uuid> = None;
+    let mut votes = db::dashboard::votes(pool, project.id, scope);
+    let count = |chunk: &mut Vec<Vec<(usize, Labels)>>, confusion: &mut Confusion| {
+        let items: Vec<ItemAnnotations> = chunk
+            .iter()
+            .enumerate()
+            .map(|(n, votes)| ItemAnnotations {
+                item: n,
+                votes: votes.iter().map(|(a, l)| (*a, l)).collect(),
+            })
+            .collect();
+        let records = model.consolidate(&items, TieRule::Review, 0.0, &HashMap::new());
+        for (record, votes) in records.iter().zip(chunk.iter()) {
+            let Some(consensus) = &record.labels else {
+                confusion.items_without_consensus += 1;
+                continue;
+            };
+            for (_, labels) in votes {
+                for (given, agreed) in labels.responses.iter().zip(&consensus.responses) {
+                    let (row, col) = (usize::from(given.severity), usize::from(agreed.severity));
+                    if row < 4 && col < 4 {
+                        confusion.counts[row][col] += 1;
+                    }
+                }
+            }
+        }
+        chunk.clear();
+    };
+    while let Some(vote) = votes.try_next().await? {
+        if current != Some(vote.item_id) {
+            if chunk.len() == CHUNK_ITEMS {
+                count(&mut chunk, &mut confusion);
+            }
+            chunk.push(Vec::new());
+            current = Some(vote.item_id);
+        }
+        let next = annotators.len();
+        let annotator = *annotators.entry(vote.annotator).or_insert(next);
+        if let Some(item) = chunk.last_mut() {
+            item.push((annotator, vote.labels.0));
+        }
+    }
+    if !chunk.is_empty() {
+        count(&mut chunk, &mut confusion);
+    }
+    Ok(confusion)
+}
+
+// ------------------------------------------------------------ annotators
+
+/// One row of the annotators' table: the report's figures and today's count.
+#[derive(Debug, Clone)]
+pub struct AnnotatorRow {
+    pub user_id: Option<Uuid>,
+    pub name: String,
+    pub done: i64,
+    pub today: i64,
+    pub median_seconds: Option<f64>,
+    pub agreement: Option<f64>,
+    pub gold_accuracy: Option<f64>,
+    pub skip_rate: Option<f64>,
+    /// The flags' evidence texts.
+    pub flags: Vec<String>,
+}
+
+impl AnnotatorRow {
+    /// The value sorted on; `None` sorts last in either direction.
+    fn key(&self, sort: SortKey) -> Option<f64> {
+        match sort {
+            SortKey::Annotator => Some(0.0),
+            SortKey::Done => Some(self.done as f64),
+            SortKey::Today => Some(self.today as f64),
+            SortKey::Median => self.median_seconds,
+            SortKey::Agreement => self.agreement,
+            SortKey::Gold => self.gold_accuracy,
+            SortKey::Skip => self.skip_rate,
+            SortKey::Flags => Some(self.flags.len() as f64),
+        }
+    }
+}
+
+/// The report's annotators with today's counts, in the asked order (ties
+/// by name, so the order is stable).
+pub async fn annotators(
+    pool: &PgPool,
+    project: &Project,
+    report: &Value,
+    filters: &Filters,
+) -> Result<Vec<AnnotatorRow>, AppError> {
+    let listed = report["annotators"].as_array().cloned().unwrap_or_default();
+    let names: Vec<String> = listed
+        .iter()
+        .filter_map(|a| a["annotator"].as_str().map(String::from))
+        .collect();
+    let today: HashMap<String, db::dashboard::Today> =
+        db::dashboard::today(pool, project.id, filters.scope.batch, &names)
+            .await?
+            .into_iter()
+            .map(|t| (t.username.clone(), t))
+            .collect();
+    let mut rows: Vec<AnnotatorRow> = listed
+        .iter()
+        .map(|a| {
+            let name = a["annotator"].as_str().unwrap_or_default().to_string();
+            let known = today.get(&name);
+            AnnotatorRow {
+                user_id: known.map(|t| t.user_id),
+                today: known.map_or(0, |t| t.today),
+                done: a["done"].as_i64().unwrap_or(0),
+                median_seconds: a["median_seconds"].as_f64(),
+                agreement: a["agreement_with_consensus"].as_f64(),
+                gold_accuracy: a["gold_accuracy"].as_f64(),
+                skip_rate: a["skip_rate"].as_f64(),
+                flags: a["flags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| f["evidence"].as_str().unwrap_or("flagged").to_string())
+                    .collect(),
+                name,
+            }
+        })
+        .collect();
+    sort(&mut rows, filters.sort, filters.descending);
+    Ok(rows)
+}
+
+fn sort(rows: &mut [AnnotatorRow], key: SortKey, descending: bool) {
+    rows.sort_by(|a, b| {
+        let by_name = a.name.cmp(&b.name);
+        let order = match (a.key(key), b.key(key)) {
+            (Some(x), Some(y)) => {
+                let o = x.total_cmp(&y);
+                if descending { o.reverse() } else { o }
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        let by_name = if key == SortKey::Annotator && descending {
+            by_name.reverse()
+        } else {
+            by_name
+        };
+        order.then(by_name)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    #[test]
+    fn filters_round_trip_through_the_url() {
+        let f = Filters::from_pairs(&pairs(
+            "batch=2&since=2026-11-01T00:00:00Z&annotator=b&annotator=a&sort=gold&dir=asc&until=",
+        ))
+        .unwrap();
+        assert_eq!(f.scope.batch, Some(2));
+        assert_eq!(f.scope.annotators, ["a", "b"]);
+        assert!(f.scope.until.is_none(), "a blank field is no filter");
+        assert_eq!((f.sort, f.descending), (SortKey::Gold, false));
+        let again = Filters::from_pairs(&pairs(&f.query(f.sort, f.descending))).unwrap();
+        assert_eq!(again.scope_key(), f.scope_key());
+        assert_eq!((again.sort, again.descending), (SortKey::Gold, false));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_parameter() {
+        for (query, name) in [
+            ("batch=x", "batch:"),
+            ("since=yesterday", "since:"),
+            ("sort=height", "sort:"),
+            ("dir=up", "dir:"),
+            (
+                "since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z",
+                "until:",
+            ),
+            ("colour=red", "colour is not a dashboard parameter"),
+        ] {
+            match Filters::from_pairs(&pairs(query)) {
+                Err(AppError::BadRequest(m)) => assert!(m.starts_with(name), "{query}: {m}"),
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+    }
+
+    fn row(name: &str, done: i64, gold: Option<f64>) -> AnnotatorRow {
+        AnnotatorRow {
+            user_id: None,
+            name: name.into(),
+            done,
+            today: 0,
+            median_seconds: None,
+            agreement: None,
+            gold_accuracy: gold,
+            skip_rate: None,
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sorting_puts_missing_values_last_either_way() {
+        let mut rows = vec![
+            row("a", 1, None),
+            row("b", 3, Some(0.5)),
+            row("c", 2, Some(0.9)),
+        ];
+        let names = |rows: &[AnnotatorRow]| rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        sort(&mut rows, SortKey::Gold, true);
+        assert_eq!(names(&rows), ["c", "b", "a"]);
+        sort(&mut rows, SortKey::Gold, false);
+        assert_eq!(names(&rows), ["b", "c", "a"]);
+        sort(&mut rows, SortKey::Done, false);
+        assert_eq!(names(&rows), ["a", "c", "b"]);
+        sort(&mut rows, SortKey::Annotator, true);
+        assert_eq!(names(&rows), ["c", "b", "a"]);
+    }
+}

@@ -1,0 +1,246 @@
+//! What the review dashboard reads beside the agreement report: item states
+//! per batch, work over time, the pace, today's work per annotator, the
+//! scope's votes for the severity confusion, and the figures cache
+//! (`dashboard_cache`). Every figure is an aggregate in SQL: no per-item
+//! loop runs in Rust except the streamed votes.
+
+use futures_util::stream::BoxStream;
+use safepref_core::labels::Labels;
+use serde_json::Value;
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::report::{ReportScope, scope_sql};
+
+/// Where one batch's items stand. `in_progress`: pending items with at
+/// least one submission or a live lease; `pending`: neither.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct BatchProgress {
+    pub seq: i32,
+    pub file_name: String,
+    pub total: i64,
+    pub pending: i64,
+    pub in_progress: i64,
+    pub complete: i64,
+    pub adjudicated: i64,
+    /// Submitted annotations (the items' `done` counters).
+    pub annotations: i64,
+    /// Annotations still needed: the sum over pending items of k − done.
+    pub remaining: i64,
+}
+
+/// Item states per batch of a project, in batch order; batches without
+/// items included.
+pub async fn progress(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+) -> Result<Vec<BatchProgress>, sqlx::Error> {
+    sqlx::query_as(
+        "select b.seq, b.file_name,
+                count(i.id) as total,
+                count(*) filter (where i.state = 'pending' and i.done = 0 and i.leased = 0) as pending,
+                count(*) filter (where i.state = 'pending' and (i.done > 0 or i.leased > 0)) as in_progress,
+                count(*) filter (where i.state = 'complete') as complete,
+                count(*) filter (where i.state = 'adjudicated') as adjudicated,
+                coalesce(sum(i.done), 0)::int8 as annotations,
+                coalesce(sum(greatest(p.annotations_per_item - i.done, 0))
+                         filter (where i.state = 'pending'), 0)::int8 as remaining
+         from batches b
+         join projects p on p.id = b.project_id
+         left join items i on i.batch_id = b.id
+         where b.project_id = $1
+         group by b.id order by b.seq",
+    )
+    .bind(project_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Submissions per time bucket (`hour` or `day`) in [from, to), the scope's
+/// batch and annotators only; buckets without work are zero.
+pub async fn per_bucket(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    scope: &ReportScope,
+    bucket: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<(OffsetDateTime, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "with counted as (
+             select date_trunc($3, a.submitted_at, 'UTC') as at, count(*) as n
+             from annotations a
+             join items i on i.id = a.item_id
+             join users u on u.id = a.annotator_id
+             where a.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+               and a.submitted_at >= $4 and a.submitted_at < $5
+               and (cardinality($6::text[]) = 0 or u.username = any($6))
+             group by 1
+         )
+         select s.at, coalesce(c.n, 0) as n
+         from generate_series(date_trunc($3, $4::timestamptz, 'UTC'), $5::timestamptz - interval '1 microsecond',
+                              ('1 ' || $3)::interval) as s(at)
+         left join counted c on c.at = s.at
+         order by s.at",
+    )
+    .bind(project_id)
+    .bind(scope.batch)
+    .bind(bucket)
+    .bind(from)
+    .bind(to)
+    .bind(&scope.annotators)
+    .fetch_all(db)
+    .await
+}
+
+/// Submissions of the last 24 hours in a project (or one batch): the pace.
+pub async fn last_day(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    batch: Option<i32>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from annotations a join items i on i.id = a.item_id
+         where a.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+           and a.submitted_at >= now() - interval '24 hours'",
+    )
+    .bind(project_id)
+    .bind(batch)
+    .fetch_one(db)
+    .await
+}
+
+/// An account by name, with its submissions today (UTC) in the project (or
+/// one batch).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Today {
+    pub user_id: Uuid,
+    pub username: String,
+    pub today: i64,
+}
+
+pub async fn today(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    batch: Option<i32>,
+    usernames: &[String],
+) -> Result<Vec<Today>, sqlx::Error> {
+    sqlx::query_as(
+        "select u.id as user_id, u.username,
+                (select count(*) from annotations a join items i on i.id = a.item_id
+                 where a.project_id = $1 and a.annotator_id = u.id
+                   and ($2::int is null or i.batch_seq = $2)
+                   and a.submitted_at >= date_trunc('day', now(), 'UTC')) as today
+         from users u where u.username = any($3)",
+    )
+    .bind(project_id)
+    .bind(batch)
+    .bind(usernames)
+    .fetch_all(db)
+    .await
+}
+
+/// One vote for the severity confusion.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Vote {
+    pub item_id: Uuid,
+    pub annotator: String,
+    pub labels: Json<Labels>,
+}
+
+/// The scope's annotations (the report's), in item order, so a reader can
+/// consolidate them an item at a time.
+pub fn votes<'e, E>(
+    db: E,
+    project_id: Uuid,
+    scope: &'e ReportScope,
+) -> BoxStream<'e, Result<Vote, sqlx::Error>>
+where
+    E: PgExecutor<'e> + 'e,
+{
+    let sql = format!(
+        "select a.item_id, u.username as annotator, a.labels
+         from annotations a
+         join items i on i.id = a.item_id
+         join users u on u.id = a.annotator_id
+         where {}
+         order by a.item_id",
+        scope_sql("a.submitted_at")
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(project_id)
+        .bind(scope.batch)
+        .bind(scope.since)
+        .bind(scope.until)
+        .bind(&scope.annotators)
+        .fetch(db)
+}
+
+/// A summary of everything the cached figures are computed from: any
+/// submission, revision, skip, expiry, import, gold change or requeue (which
+/// moves `items.done`) changes it. Project-wide, so it covers every scope.
+pub async fn fingerprint(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "select concat_ws('/',
+             (select concat_ws(',', count(*), max(updated_at), max(submitted_at),
+                               count(invalidated_at), max(invalidated_at))
+                from annotations where project_id = $1),
+             (select concat_ws(',', count(*), max(ended_at), count(*) filter (where state = 'skipped'))
+                from assignments where project_id = $1),
+             (select concat_ws(',', count(*), sum(done), count(gold), sum(hashtext(gold::text)))
+                from items where project_id = $1))",
+    )
+    .bind(project_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Cached figures of a scope, if they were computed from this fingerprint.
+pub async fn cached(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    scope_key: &str,
+    fingerprint: &str,
+) -> Result<Option<Value>, sqlx::Error> {
+    let row: Option<(Json<Value>,)> = sqlx::query_as(
+        "select figures from dashboard_cache
+         where project_id = $1 and scope_key = $2 and fingerprint = $3",
+    )
+    .bind(project_id)
+    .bind(scope_key)
+    .bind(fingerprint)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(figures,)| figures.0))
+}
+
+/// Stores a scope's figures (replacing older ones) and drops the project's
+/// entries not recomputed for a day, so scopes tried once do not pile up.
+pub async fn store(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    scope_key: &str,
+    fingerprint: &str,
+    figures: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with gone as (
+             delete from dashboard_cache
+             where project_id = $1 and scope_key <> $2 and computed_at < now() - interval '1 day'
+         )
+         insert into dashboard_cache (project_id, scope_key, fingerprint, figures)
+         values ($1, $2, $3, $4)
+         on conflict (project_id, scope_key)
+         do update set fingerprint = excluded.fingerprint, figures = excluded.figures,
+                       computed_at = now()",
+    )
+    .bind(project_id)
+    .bind(scope_key)
+    .bind(fingerprint)
+    .bind(Json(figures))
+    .execute(db)
+    .await?;
+    Ok(())
+}

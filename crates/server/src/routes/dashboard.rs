@@ -1,0 +1,340 @@
+//! A project's review dashboard (leads and admins): GET
+//! /review/projects/{id}. Filters and the table's order live in the query
+//! string, so a link shows the same view; the figures come from `dashboard`
+//! and this module only formats them (numbers as `safepref report` prints
+//! them: three decimals, "—" for a figure that cannot be computed).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Chrome;
+use crate::app::AppState;
+use crate::auth::RequireLead;
+use crate::dashboard::{self, Agreement, AnnotatorRow, Filters, SortKey};
+use crate::db::dashboard::BatchProgress;
+use crate::error::Result;
+use crate::projects;
+use crate::svg::{self, Svg};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/review/projects/{id}", get(page))
+}
+
+/// A figure as the report's text prints it.
+fn number(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_string(), |x| format!("{x:.3}"))
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_string(), |x| format!("{:.1} %", x * 100.0))
+}
+
+struct QuestionRow {
+    name: String,
+    metric: String,
+    alpha: String,
+    ci: String,
+    fleiss: String,
+    agreement: String,
+    units: String,
+    bar: Svg,
+}
+
+struct CategoryRow {
+    name: String,
+    alpha: String,
+    positive: String,
+    negative: String,
+    units: String,
+}
+
+struct TrendRow {
+    batch: i32,
+    alpha: String,
+    ci: String,
+    units: i64,
+    bar: Svg,
+}
+
+struct SortHeader {
+    label: &'static str,
+    href: String,
+    /// "ascending" / "descending" for the sorted column (aria-sort).
+    sorted: Option<&'static str>,
+}
+
+struct AnnotatorView {
+    href: Option<String>,
+    name: String,
+    done: i64,
+    today: i64,
+    median: String,
+    agreement: String,
+    gold: String,
+    skip: String,
+    flags: Vec<String>,
+}
+
+struct BatchOption {
+    seq: i32,
+    file_name: String,
+    selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    project_id: Uuid,
+    project_name: String,
+    active: Vec<(&'static str, String)>,
+    batch_options: Vec<BatchOption>,
+    since: String,
+    until: String,
+    annotators_filter: Vec<String>,
+    sort: &'static str,
+    dir: &'static str,
+    overall: BatchProgress,
+    batches: Vec<BatchProgress>,
+    chart: Svg,
+    chart_caption: String,
+    pace: String,
+    items: String,
+    annotations: String,
+    questions: Vec<QuestionRow>,
+    categories: Vec<CategoryRow>,
+    confusion: Vec<(u8, Vec<u64>)>,
+    without_consensus: u64,
+    trend: Vec<TrendRow>,
+    trend_chart: Option<Svg>,
+    headers: Vec<SortHeader>,
+    annotators: Vec<AnnotatorView>,
+}
+
+async fn page(
+    State(state): State<AppState>,
+    RequireLead(session): RequireLead,
+    Path(id): Path<Uuid>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<DashboardPage> {
+    let filters = Filters::from_pairs(&pairs)?;
+    let pool = &state.pool;
+    let project = projects::find(pool, id).await?;
+    let now = OffsetDateTime::now_utc();
+    let batch = filters.scope.batch;
+    let progress = dashboard::progress(pool, &project, batch).await?;
+    let seqs: Vec<i32> = progress.all.iter().map(|b| b.seq).collect();
+    let activity = dashboard::activity(pool, &project, &filters.scope, now).await?;
+    let pace = dashboard::pace(pool, &project, &progress, batch, now).await?;
+    let agreement = dashboard::agreement(pool, &project, &filters, &seqs).await?;
+    let annotators = dashboard::annotators(pool, &project, &agreement.report, &filters).await?;
+
+    let chart_caption = format!(
+        "Annotations per {} from {} to {} (UTC){}",
+        activity.bucket,
+        dashboard::rfc3339(activity.from),
+        dashboard::rfc3339(activity.to),
+        if filters.scope.annotators.is_empty() {
+            ""
+        } else {
+            ", the chosen annotators only"
+        }
+    );
+    let pace = match (pace.hours_left, pace.finish) {
+        _ if pace.remaining == 0 => "Nothing left to annotate.".to_string(),
+        (Some(hours), Some(finish)) => format!(
+            "{} annotations still needed; at the last 24 hours' pace ({} annotations) that is about {:.1} hours: around {} {:02}:{:02} UTC.",
+            pace.remaining,
+            pace.last_day,
+            hours,
+            finish.date(),
+            finish.hour(),
+            finish.minute()
+        ),
+        _ => format!(
+            "{} annotations still needed; not enough recent work to estimate the finish (none in the last 24 hours).",
+            pace.remaining
+        ),
+    };
+    let report = &agreement.report;
+    Ok(DashboardPage {
+        chrome: Chrome::new(Some(&session)),
+        project_id: project.id,
+        project_name: project.name.clone(),
+        active: filters.scope_pairs(),
+        batch_options: progress
+            .all
+            .iter()
+            .map(|b| BatchOption {
+                seq: b.seq,
+                file_name: b.file_name.clone(),
+                selected: batch == Some(b.seq),
+            })
+            .collect(),
+        since: filters
+            .scope
+            .since
+            .map(dashboard::rfc3339)
+            .unwrap_or_default(),
+        until: filters
+            .scope
+            .until
+            .map(dashboard::rfc3339)
+            .unwrap_or_default(),
+        annotators_filter: filters.scope.annotators.clone(),
+        sort: filters.sort.name(),
+        dir: if filters.descending { "desc" } else { "asc" },
+        overall: progress.overall,
+        batches: progress.batches,
+        chart: svg::bars(&chart_caption, &activity.points),
+        chart_caption,
+        pace,
+        items: report["items"].to_string(),
+        annotations: report["annotations"].to_string(),
+        questions: question_rows(report),
+        categories: category_rows(report),
+        confusion: (0u8..4)
+            .map(|s| (s, agreement.confusion.counts[usize::from(s)].to_vec()))
+            .collect(),
+        without_consensus: agreement.confusion.items_without_consensus,
+        trend_chart: trend_chart(&agreement),
+        trend: trend_rows(&agreement),
+        headers: headers(project.id, &filters),
+        annotators: annotators
+            .into_iter()
+            .map(|a| annotator_view(project.id, a))
+            .collect(),
+    })
+}
+
+fn ci_text(ci: &Value) -> String {
+    match ci.as_array() {
+        Some(pair) if pair.len() == 2 => format!(
+            "[{}, {}]",
+            number(pair[0].as_f64()),
+            number(pair[1].as_f64())
+        ),
+        _ => "—".into(),
+    }
+}
+
+fn question_rows(report: &Value) -> Vec<QuestionRow> {
+    let Some(questions) = report["questions"].as_object() else {
+        return Vec::new();
+    };
+    questions
+        .iter()
+        .map(|(name, q)| {
+            let ci = q["ci95"]
+                .as_array()
+                .and_then(|p| Some((p.first()?.as_f64()?, p.get(1)?.as_f64()?)));
+            QuestionRow {
+                name: name.clone(),
+                metric: q["metric"].as_str().unwrap_or_default().to_string(),
+                alpha: number(q["alpha"].as_f64()),
+                ci: ci_text(&q["ci95"]),
+                fleiss: number(q["fleiss_kappa"].as_f64()),
+                agreement: number(q["percent_agreement"].as_f64()),
+                units: q["units"].to_string(),
+                bar: svg::interval(q["alpha"].as_f64(), ci),
+            }
+        })
+        .collect()
+}
+
+fn category_rows(report: &Value) -> Vec<CategoryRow> {
+    let Some(categories) = report["per_category"].as_object() else {
+        return Vec::new();
+    };
+    categories
+        .iter()
+        .map(|(name, c)| CategoryRow {
+            name: name.clone(),
+            alpha: number(c["alpha"].as_f64()),
+            positive: number(c["positive_agreement"].as_f64()),
+            negative: number(c["negative_agreement"].as_f64()),
+            units: c["units"].to_string(),
+        })
+        .collect()
+}
+
+fn trend_rows(agreement: &Agreement) -> Vec<TrendRow> {
+    agreement
+        .trend
+        .iter()
+        .map(|p| TrendRow {
+            batch: p.batch,
+            alpha: number(p.alpha),
+            ci: p.ci95.map_or_else(
+                || "—".to_string(),
+                |(lo, hi)| format!("[{}, {}]", number(Some(lo)), number(Some(hi))),
+            ),
+            units: p.units,
+            bar: svg::interval(p.alpha, p.ci95),
+        })
+        .collect()
+}
+
+/// A line only when there is more than one batch to compare.
+fn trend_chart(agreement: &Agreement) -> Option<Svg> {
+    (agreement.trend.len() > 1).then(|| {
+        let points: Vec<(String, Option<f64>)> = agreement
+            .trend
+            .iter()
+            .map(|p| (format!("batch {}", p.batch), p.alpha))
+            .collect();
+        svg::line("Alpha of safe per batch", &points)
+    })
+}
+
+/// Column headers that sort the table: the sorted column flips direction,
+/// another starts with its natural order (names A→Z, figures high→low).
+fn headers(project: Uuid, filters: &Filters) -> Vec<SortHeader> {
+    SortKey::ALL
+        .into_iter()
+        .map(|key| {
+            let current = key == filters.sort;
+            let descending = if current {
+                !filters.descending
+            } else {
+                key != SortKey::Annotator
+            };
+            SortHeader {
+                label: key.label(),
+                href: format!(
+                    "/review/projects/{project}?{}",
+                    filters.query(key, descending)
+                ),
+                sorted: current.then_some(if filters.descending {
+                    "descending"
+                } else {
+                    "ascending"
+                }),
+            }
+        })
+        .collect()
+}
+
+fn annotator_view(project: Uuid, a: AnnotatorRow) -> AnnotatorView {
+    AnnotatorView {
+        href: a
+            .user_id
+            .map(|user| format!("/review/projects/{project}/annotators/{user}")),
+        median: a
+            .median_seconds
+            .map_or_else(|| "—".to_string(), |s| format!("{s:.1}")),
+        agreement: number(a.agreement),
+        gold: number(a.gold_accuracy),
+        skip: percent(a.skip_rate),
+        name: a.name,
+        done: a.done,
+        today: a.today,
+        flags: a.flags,
+    }
+}
