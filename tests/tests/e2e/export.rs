@@ -486,6 +486,27 @@ async fn filters_choose_the_items() {
         manifest["counts"]["items_needing_review"], 46,
         "no votes yet"
     );
+    // The manifest's agreement is that of the exported items: here the
+    // whole project, so the report's figures.
+    let out = tokio::process::Command::new(safepref_binary())
+        .args(["report", "--project", &project.name, "--format", "json"])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifest["agreement"]["annotations"], report["annotations"]);
+    for (name, q) in manifest["agreement"]["questions"].as_object().unwrap() {
+        assert_eq!(q["units"], report["questions"][name]["units"], "{name}");
+        let (a, b) = (
+            q["alpha"].as_f64(),
+            report["questions"][name]["alpha"].as_f64(),
+        );
+        match (a, b) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1e-9, "{name}: {a} vs {b}"),
+            _ => assert_eq!(a, b, "{name}"),
+        }
+    }
     let complete = export_ok(
         &app,
         &project,

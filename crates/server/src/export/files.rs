@@ -162,7 +162,7 @@ async fn write_staged(
             sha256: hex::encode(out.hasher.finalize()),
         });
     }
-    let manifest = manifest::build(pool, project, options, &counts, &infos).await?;
+    let manifest = manifest::build(project, options, &counts, &infos);
     let pretty = serde_json::to_vec_pretty(&manifest).map_err(anyhow::Error::from)?;
     fs::write(staging.join("manifest.json"), pretty).await?;
     if options.format.is_directory() {

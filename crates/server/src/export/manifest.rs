@@ -5,26 +5,18 @@
 use std::fmt::Write;
 
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::files::FileInfo;
 use super::{Counts, Options};
 use crate::db::projects::Project;
-use crate::error::AppError;
 
-pub async fn build(
-    pool: &PgPool,
-    project: &Project,
-    options: &Options,
-    counts: &Counts,
-    files: &[FileInfo],
-) -> Result<Value, AppError> {
+pub fn build(project: &Project, options: &Options, counts: &Counts, files: &[FileInfo]) -> Value {
     let created_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_default();
-    Ok(json!({
+    json!({
         "safepref_version": env!("CARGO_PKG_VERSION"),
         "created_at": created_at,
         "project": {
@@ -36,23 +28,15 @@ pub async fn build(
         },
         "options": options.to_json(),
         "counts": counts,
-        "agreement": agreement(pool, project, options).await?,
+        "agreement": agreement(&counts.agreement),
         "files": files,
-    }))
+    })
 }
 
-/// The agreement report's headline figures for the export's batches (the
-/// whole project when it spans several).
-async fn agreement(pool: &PgPool, project: &Project, options: &Options) -> Result<Value, AppError> {
-    let batch = match options.batches.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    };
-    let scope = crate::report::ReportScope {
-        batch,
-        ..Default::default()
-    };
-    let report = crate::report::build(pool, project, &scope).await?;
+/// The agreement report's headline figures over exactly the exported
+/// items' annotations (the exporter fed them to a report builder as it
+/// read them, so this costs no second pass over the database).
+pub fn agreement(report: &Value) -> Value {
     let questions: serde_json::Map<String, Value> = report["questions"]
         .as_object()
         .into_iter()
@@ -68,12 +52,11 @@ async fn agreement(pool: &PgPool, project: &Project, options: &Options) -> Resul
             (name.clone(), figures)
         })
         .collect();
-    Ok(json!({
-        "scope": report["scope"],
+    json!({
         "items": report["items"],
         "annotations": report["annotations"],
         "questions": questions,
-    }))
+    })
 }
 
 /// The dataset card (README.md) of a directory export: YAML front matter

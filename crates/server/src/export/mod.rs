@@ -22,6 +22,7 @@ use safepref_core::consolidate::TieRule;
 use safepref_core::consolidated::{Consolidated, Fitter, ItemAnnotations, Model};
 use safepref_core::export::{self as rows, Column, Dimension, ExportItem, RawAnnotation};
 use safepref_core::labels::Labels;
+use safepref_core::report;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use time::format_description::well_known::Rfc3339;
@@ -65,6 +66,9 @@ pub struct Counts {
     pub items_needing_review: u64,
     /// Items left out by the `min_support` filter.
     pub items_below_min_support: u64,
+    /// The agreement report over the items read (for the manifest).
+    #[serde(skip)]
+    pub agreement: Value,
 }
 
 /// Runs an export of `project` into `sink`. Every read happens in one
@@ -115,6 +119,7 @@ pub async fn run(
     reader
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}")))??;
+    counts.agreement = pipeline.agreement_report(counts.items_read);
     for (n, encoder) in std::mem::take(&mut pipeline.encoders)
         .into_iter()
         .enumerate()
@@ -172,6 +177,9 @@ struct Pipeline<'a> {
     /// The consolidation model (fitted over the whole scope first for
     /// Dawid–Skene); `None` for raw exports.
     model: Option<Model>,
+    /// The agreement figures of the items read, built as they pass.
+    agreement: report::Builder,
+    items_seen: usize,
 }
 
 impl<'a> Pipeline<'a> {
@@ -197,7 +205,28 @@ impl<'a> Pipeline<'a> {
             pseudonyms: HashMap::new(),
             annotators: HashMap::new(),
             model: None,
+            agreement: report::Builder::new(project.responses_per_item as usize, &categories),
+            items_seen: 0,
         })
+    }
+
+    /// The agreement report of everything read; annotators are named by
+    /// their index (the manifest shows the questions' figures only).
+    fn agreement_report(&mut self, items: u64) -> Value {
+        let builder = std::mem::replace(&mut self.agreement, report::Builder::new(0, &[]));
+        let names: Vec<String> = (0..self.annotators.len().max(self.pseudonyms.len()))
+            .map(|n| format!("annotator-{n}"))
+            .collect();
+        builder.finish(Value::Null, items as i64, &names, &HashMap::new())
+    }
+
+    /// Adds one item's annotations to the agreement figures.
+    fn count_agreement(&mut self, votes: &[(usize, Labels)]) {
+        let item = self.items_seen;
+        self.items_seen += 1;
+        for (annotator, labels) in votes {
+            self.agreement.add(item, *annotator, labels);
+        }
     }
 
     fn annotator(&mut self, id: uuid::Uuid) -> usize {
@@ -285,6 +314,9 @@ impl<'a> Pipeline<'a> {
                 adjudicated.insert(n, verdict.0);
             }
         }
+        for votes in &labels {
+            self.count_agreement(votes);
+        }
         let grouped: Vec<ItemAnnotations> = labels
             .iter()
             .enumerate()
@@ -342,6 +374,13 @@ impl<'a> Pipeline<'a> {
     fn raw_rows(&mut self, mut item: ItemRow, counts: &mut Counts) -> Result<(), AppError> {
         let names = item.annotators.take().unwrap_or_default();
         let labels = item.labels.take().unwrap_or_default();
+        let ids = item.annotator_ids.take().unwrap_or_default();
+        let votes: Vec<(usize, Labels)> = ids
+            .into_iter()
+            .zip(&labels)
+            .map(|(id, l)| (self.annotator(id), l.0.clone()))
+            .collect();
+        self.count_agreement(&votes);
         let seconds = item.seconds.take().unwrap_or_default();
         let submitted = item.submitted.take().unwrap_or_default();
         let revisions = item.revisions.take().unwrap_or_default();
