@@ -28,7 +28,8 @@ pub async fn progress(
              (select count(*) from annotations
                where project_id = $1 and annotator_id = $2
                  and submitted_at >= date_trunc('day', now() at time zone 'UTC') at time zone 'UTC') as done_today,
-             (select count(*) from annotations where project_id = $1 and annotator_id = $2) as done_in_project,
+             (select count(*) from annotations
+               where project_id = $1 and annotator_id = $2 and invalidated_at is null) as done_in_project,
              (select coalesce(sum(items_imported), 0)::int8 from batches where project_id = $1) as project_items,
              (select coalesce(sum(complete), 0)::int8 from project_progress where project_id = $1) as project_complete",
     )
@@ -177,7 +178,8 @@ pub async fn project_listings(
         "select p.id, p.name, p.responses_per_item, p.annotations_per_item, p.lease_seconds,
                 (select coalesce(sum(b.items_imported), 0)::int8 from batches b where b.project_id = p.id) as items,
                 (select coalesce(sum(g.complete), 0)::int8 from project_progress g where g.project_id = p.id) as complete,
-                (select count(*) from annotations an where an.project_id = p.id and an.annotator_id = $1) as done_by_me
+                (select count(*) from annotations an
+                  where an.project_id = p.id and an.annotator_id = $1 and an.invalidated_at is null) as done_by_me
            from projects p order by p.name",
     )
     .bind(annotator)

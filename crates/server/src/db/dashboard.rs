@@ -75,6 +75,7 @@ pub async fn per_bucket(
              join items i on i.id = a.item_id
              join users u on u.id = a.annotator_id
              where a.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+               and a.invalidated_at is null
                and a.submitted_at >= $4 and a.submitted_at < $5
                and (cardinality($6::text[]) = 0 or u.username = any($6))
              group by 1
@@ -104,6 +105,7 @@ pub async fn last_day(
     sqlx::query_scalar(
         "select count(*) from annotations a join items i on i.id = a.item_id
          where a.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+           and a.invalidated_at is null
            and a.submitted_at >= now() - interval '24 hours'",
     )
     .bind(project_id)
@@ -131,6 +133,7 @@ pub async fn today(
         "select u.id as user_id, u.username,
                 (select count(*) from annotations a join items i on i.id = a.item_id
                  where a.project_id = $1 and a.annotator_id = u.id
+                   and a.invalidated_at is null
                    and ($2::int is null or i.batch_seq = $2)
                    and a.submitted_at >= date_trunc('day', now(), 'UTC')) as today
          from users u where u.username = any($3)",
@@ -165,7 +168,7 @@ where
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id
-         where {}
+         where a.invalidated_at is null and {}
          order by a.item_id",
         scope_sql("a.submitted_at")
     );
