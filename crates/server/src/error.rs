@@ -67,6 +67,14 @@ impl AppError {
     }
 }
 
+/// File and stream errors (exports, uploads) are ours to log, not the
+/// client's to read.
+impl From<std::io::Error> for AppError {
+    fn from(err: std::io::Error) -> Self {
+        AppError::Internal(err.into())
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         match err {

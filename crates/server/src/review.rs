@@ -80,46 +80,34 @@ fn check_may_act_on(actor: &User, target: &User) -> Result<(), AppError> {
 
 // ------------------------------------------------------------ annotators
 
-/// Pauses the annotator in the project: no new leases there (queue::lease).
-pub async fn pause(
+/// Pauses the annotator in the project (no new leases there, see
+/// queue::lease) or lets them work again; audited when it changes anything.
+pub async fn set_paused(
     pool: &PgPool,
     project: &Project,
     actor: &User,
     target: &User,
+    paused: bool,
 ) -> Result<(), AppError> {
     check_may_act_on(actor, target)?;
     let mut tx = pool.begin().await?;
-    if db::review::pause(&mut *tx, project.id, target.id, actor.id).await? {
+    let changed = if paused {
+        db::review::pause(&mut *tx, project.id, target.id, actor.id).await?
+    } else {
+        db::review::resume(&mut *tx, project.id, target.id).await?
+    };
+    if changed {
         db::audit::record(
             &mut *tx,
             Some(actor.id),
-            "annotator paused",
+            if paused {
+                "annotator paused"
+            } else {
+                "annotator resumed"
+            },
             &subject_user(target.id),
-            Some(json!({"project": project.id, "paused": false})),
-            Some(json!({"project": project.id, "paused": true})),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub async fn resume(
-    pool: &PgPool,
-    project: &Project,
-    actor: &User,
-    target: &User,
-) -> Result<(), AppError> {
-    check_may_act_on(actor, target)?;
-    let mut tx = pool.begin().await?;
-    if db::review::resume(&mut *tx, project.id, target.id).await? {
-        db::audit::record(
-            &mut *tx,
-            Some(actor.id),
-            "annotator resumed",
-            &subject_user(target.id),
-            Some(json!({"project": project.id, "paused": true})),
-            Some(json!({"project": project.id, "paused": false})),
+            Some(json!({"project": project.id, "paused": !paused})),
+            Some(json!({"project": project.id, "paused": paused})),
         )
         .await?;
     }

@@ -450,9 +450,3 @@ impl Format {
         }
     }
 }
-
-impl From<io::Error> for AppError {
-    fn from(e: io::Error) -> Self {
-        AppError::Internal(anyhow::Error::new(e).context("writing the export"))
-    }
-}

@@ -172,23 +172,34 @@ fn back(project: Uuid, user: Uuid, done: &str) -> Redirect {
 }
 
 async fn pause(
-    State(state): State<AppState>,
-    RequireLead(session): RequireLead,
-    Path((project_id, user_id)): Path<(Uuid, Uuid)>,
+    state: State<AppState>,
+    lead: RequireLead,
+    ids: Path<(Uuid, Uuid)>,
 ) -> Result<Redirect> {
-    let (project, user) = load(&state, project_id, user_id).await?;
-    review::pause(&state.pool, &project, &session.user, &user).await?;
-    Ok(back(project_id, user_id, "paused"))
+    set_paused(state, lead, ids, true).await
 }
 
 async fn resume(
+    state: State<AppState>,
+    lead: RequireLead,
+    ids: Path<(Uuid, Uuid)>,
+) -> Result<Redirect> {
+    set_paused(state, lead, ids, false).await
+}
+
+async fn set_paused(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
+    paused: bool,
 ) -> Result<Redirect> {
     let (project, user) = load(&state, project_id, user_id).await?;
-    review::resume(&state.pool, &project, &session.user, &user).await?;
-    Ok(back(project_id, user_id, "resumed"))
+    review::set_paused(&state.pool, &project, &session.user, &user, paused).await?;
+    Ok(back(
+        project_id,
+        user_id,
+        if paused { "paused" } else { "resumed" },
+    ))
 }
 
 async fn release(
