@@ -3,9 +3,9 @@
 //! after the JSON the API and the form produce).
 //!
 //! The promise checked: no panic, whatever the input, and every error names
-//! the field it is about. The runs are bounded (a fixed number of cases, a
-//! fixed seed-free but quick budget) so they cost CI a few seconds; raise
-//! `PROPTEST_CASES` to fuzz longer on an idle machine.
+//! the field it is about. The runs are bounded (a fixed number of cases) so
+//! they cost CI about a second; raise `PROPTEST_CASES` to fuzz longer on an
+//! idle machine.
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
