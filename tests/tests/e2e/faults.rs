@@ -171,6 +171,8 @@ struct Seen {
     /// Submissions repeated (after a success, or retried after a failed
     /// connection) whose answers disagreed.
     disagreements: Vec<String>,
+    /// (path, body, annotation id) of each success, to send again at the end.
+    repeats: Vec<(String, Value, Uuid)>,
     retried_after_a_failure: usize,
 }
 
@@ -260,6 +262,7 @@ async fn kill_9_during_submits_loses_and_doubles_nothing() {
                 }
                 submitted.fetch_add(1, Ordering::SeqCst);
                 seen.succeeded.insert(submission, annotation);
+                seen.repeats.push((path.clone(), body.clone(), annotation));
                 // A double click: the same submission again answers the same.
                 if let Ok(r) = call(path, body).await
                     && r.status() == 200
@@ -291,13 +294,25 @@ async fn kill_9_during_submits_loses_and_doubles_nothing() {
 
     let mut all: HashMap<Uuid, Uuid> = HashMap::new();
     let mut retried = 0;
-    let mut tokens = Vec::new();
     for client in clients {
         let (token, seen) = client.await.unwrap();
         assert!(seen.disagreements.is_empty(), "{:?}", seen.disagreements);
         retried += seen.retried_after_a_failure;
         all.extend(seen.succeeded);
-        tokens.push(token);
+        // After the restarts, every submission sent again answers as before.
+        for (path, body, annotation) in seen.repeats {
+            let again: Value = http
+                .post(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(again["annotation_id"], json!(annotation), "{path}");
+        }
     }
     // Every submission the clients saw succeed is stored exactly once, and
     // nothing else is: all the work was done, none twice.
