@@ -90,6 +90,168 @@ impl TestDb {
     }
 }
 
+/// A PostgreSQL cluster of the test's own, for a test that stops and starts
+/// it (the shared cluster serves every other test of the process). Stopped
+/// and removed when dropped, or by its watcher when the process ends.
+pub struct OwnCluster {
+    cluster: Cluster,
+    dir: PathBuf,
+    _watcher: Child,
+}
+
+impl OwnCluster {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("safepref-own-")
+            .tempdir()
+            .expect("a temporary folder for a cluster")
+            .keep();
+        let options = ClusterOptions { unsafe_fast: true };
+        let mut cluster =
+            Cluster::prepare(&dir, &BinSearch::Default, &options).expect("preparing a cluster");
+        cluster.ensure_running().expect("starting a cluster");
+        let watcher = cluster
+            .stop_when_process_exits(Some(&dir))
+            .expect("starting the cluster watcher");
+        OwnCluster {
+            cluster,
+            dir,
+            _watcher: watcher,
+        }
+    }
+
+    /// A migrated database in this cluster.
+    pub async fn db(&self) -> TestDb {
+        let url = self.cluster.database_url("safepref");
+        db::create_database_if_missing(&self.cluster.database_url("postgres"), "safepref")
+            .await
+            .expect("creating a database");
+        let pool = db::pool_for(&url).await.expect("connecting");
+        db::migrate(&pool).await.expect("migrating");
+        TestDb { url, pool }
+    }
+
+    /// Stops PostgreSQL (fast: open transactions roll back, clients are cut off).
+    pub fn stop(&self) {
+        self.cluster.stop().expect("stopping PostgreSQL");
+    }
+
+    /// Starts it again.
+    pub fn start_again(&mut self) {
+        self.cluster
+            .ensure_running()
+            .expect("starting PostgreSQL again");
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.cluster.stop().ok();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// A `safepref serve` process of its own on a database, for tests that kill
+/// it with SIGKILL (which an in-process server cannot survive).
+pub struct ServerProcess {
+    child: Option<Child>,
+    pub base: String,
+    bind: std::net::SocketAddr,
+    db_url: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `safepref serve` on a free loopback port and waits until it
+    /// answers.
+    pub async fn start(db_url: &str) -> Self {
+        let bind = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port");
+        let mut server = ServerProcess {
+            child: None,
+            base: format!("http://{bind}"),
+            bind,
+            db_url: db_url.to_string(),
+            data_dir: tempfile::tempdir().expect("a data folder"),
+        };
+        server.restart().await;
+        server
+    }
+
+    /// Starts the process (again, after [`ServerProcess::kill9`]) on the same
+    /// port and waits until /healthz answers.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is already running");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.path().join("serve.log"))
+            .expect("the server's log");
+        let child = std::process::Command::new(safepref_binary())
+            .args(["serve", "--bind", &self.bind.to_string(), "--data-dir"])
+            .arg(self.data_dir.path())
+            .env("DATABASE_URL", &self.db_url)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("the log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting safepref serve");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let http = reqwest::Client::new();
+        loop {
+            let up = http.get(format!("{}/healthz", self.base)).send().await;
+            if up.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("safepref serve exited ({status}): {}", self.log());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "safepref serve did not answer: {}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("a running server");
+        child.kill().expect("sending SIGKILL");
+        child.wait().expect("reaping the server");
+    }
+
+    /// What the server wrote.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// A signed-out cookie-keeping client for this server.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: client(),
+            base: self.base.clone(),
+            csrf_token: None,
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
 /// Builds the migrated template once per cluster; an advisory lock keeps
 /// concurrent tests from building it twice.
 async fn ensure_template(admin: &mut PgConnection, cluster: &Cluster) {
@@ -136,6 +298,11 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config) -> Self {
         let db = TestDb::new().await;
+        Self::serve(db, config).await
+    }
+
+    /// Serves the app in this process on `db`.
+    pub async fn serve(db: TestDb, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");

@@ -78,7 +78,7 @@ async fn annotate(
     }
 }
 
-async fn annotated_sample(app: &TestApp) -> Project {
+pub async fn annotated_sample(app: &TestApp) -> Project {
     let (project, _) = project_with_sample(&app.pool).await;
     annotate(app, &project, 3, usize::MAX, |_, _, _| {}).await;
     project

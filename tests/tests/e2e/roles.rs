@@ -1,7 +1,15 @@
-//! The role matrix: every route × anonymous / annotator / lead / admin.
-//! A new route must be added to `ROUTES`, or this test does not cover it
-//! (for /api/v1 routes, `every_api_route_has_a_row` checks that it is).
-//! (POST /login and POST /logout are covered by the sign-in tests in auth.rs.)
+//! Access control as one table: every route (pages and API) × anonymous /
+//! annotator / lead / admin, and every state-changing route refused without
+//! its CSRF token. A new route must be added to `ROUTES`:
+//! `every_route_of_the_router_has_a_row` reads the routers' sources (and
+//! `api::routes()`) and fails on a route without a row.
+//! (POST /login, POST /logout and POST /api/v1/session are covered by the
+//! sign-in tests in auth.rs.) Guessing another user's ids is tested below
+//! the table (`guessing_ids_gets_nothing`).
+//!
+//! The crowd-worker column (a worker of *another* project, issue 8) goes
+//! into `who` in `every_route_answers_each_role_as_it_should`, with its
+//! verdict in `verdict`.
 
 use safepref_server::db::users::Role;
 use safepref_tests::{Browser, TestApp};
@@ -244,6 +252,18 @@ async fn call(browser: &Browser, method: Method, path: &str) -> reqwest::Respons
     request.send().await.unwrap()
 }
 
+/// The same request with no CSRF token (a cookie session, as a forged
+/// cross-site form would be sent).
+async fn call_without_csrf(browser: &Browser, method: Method, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", browser.base);
+    let request = match method {
+        Method::Get => browser.client.get(url),
+        Method::Post => browser.client.post(url).form(&[("x", "y")]),
+        Method::Delete => browser.client.delete(url),
+    };
+    request.send().await.unwrap()
+}
+
 #[tokio::test]
 async fn every_route_answers_each_role_as_it_should() {
     let app = TestApp::spawn().await;
@@ -258,6 +278,8 @@ async fn every_route_answers_each_role_as_it_should() {
     for role in Role::ALL {
         who.push((Some(role), app.signed_in(role).await.0));
     }
+    // The crowd-worker column (issue 8) goes here: a worker of another
+    // project, refused every route of `{project}` like a stranger.
 
     let mut failures = Vec::new();
     for &(method, pattern, least) in ROUTES {
@@ -266,6 +288,17 @@ async fn every_route_answers_each_role_as_it_should() {
             .replace("{project}", &project.to_string())
             .replace("{batch}", &batch.to_string());
         let is_api = path.starts_with("/api/");
+        if !matches!(method, Method::Get) {
+            let admin = &who.iter().find(|(r, _)| *r == Some(Role::Admin)).unwrap().1;
+            let refused = call_without_csrf(admin, method, &path).await;
+            let status = refused.status().as_u16();
+            let body = refused.text().await.unwrap();
+            if status != 403 || !body.contains("CSRF") {
+                failures.push(format!(
+                    "{method:?} {pattern} without its CSRF token: {status}"
+                ));
+            }
+        }
         for (role, browser) in &who {
             // Sign-out ends the session: only the admin's, on the last signed-in row.
             let signs_out = matches!(method, Method::Delete) && pattern == "/api/v1/session";
@@ -321,6 +354,108 @@ async fn every_route_answers_each_role_as_it_should() {
     );
 }
 
+/// Routes without a row, and where they are tested instead.
+const NOT_IN_THE_TABLE: [(&str, &str); 3] = [
+    ("POST", "/login"),          // auth.rs: sign-in
+    ("POST", "/logout"),         // auth.rs: sign-out ends the session
+    ("POST", "/api/v1/session"), // auth.rs: the JSON sign-in
+];
+
+/// Every page route the routers declare has a row. axum cannot list a
+/// router's routes, so this reads the `.route(…)` calls in the routes'
+/// sources: a route added there without a row fails here.
+#[test]
+fn every_route_of_the_router_has_a_row() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/server/src/routes");
+    let mut declared = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        declared.extend(declared_routes(&source));
+    }
+    assert!(declared.len() > 40, "the routes were found: {declared:?}");
+    let shape = |path: &str| {
+        let mut out = String::new();
+        let mut in_brace = false;
+        for c in path.chars() {
+            match c {
+                '{' => in_brace = true,
+                '}' => {
+                    in_brace = false;
+                    out.push_str("{}");
+                }
+                _ if !in_brace => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let listed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| (format!("{m:?}").to_uppercase(), shape(p)))
+        .collect();
+    // A row's concrete segment (`manifest.json`, `app.css`) stands for a
+    // declared parameter (`{name}`, `{*file}`).
+    let covers = |row: &str, declared: &str| {
+        let (row, declared) = (row.split('/'), declared.split('/'));
+        row.clone().count() == declared.clone().count()
+            && row.zip(declared).all(|(r, d)| r == d || d == "{}")
+    };
+    let missing: Vec<String> = declared
+        .iter()
+        .filter(|(m, p)| !NOT_IN_THE_TABLE.contains(&(m.as_str(), p.as_str())))
+        .filter(|(m, p)| {
+            let p = shape(p);
+            !listed.iter().any(|(lm, lp)| lm == m && covers(lp, &p))
+        })
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert!(missing.is_empty(), "add to ROUTES: {missing:?}");
+}
+
+/// (METHOD, path) of each `.route(path, get(…).post(…))` call in `source`;
+/// a path built with `format!("{base}/…")` takes `let base = "…"`.
+fn declared_routes(source: &str) -> Vec<(String, String)> {
+    let base = source
+        .split("let base = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next());
+    let mut routes = Vec::new();
+    for call in source.split(".route(").skip(1) {
+        // The call's text up to its closing parenthesis.
+        let mut depth = 1;
+        let end = call
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(call.len(), |(i, _)| i);
+        let call = &call[..end];
+        let path = match (call.split('"').nth(1), base) {
+            _ if call.trim_start().starts_with("base,") => base.unwrap().to_string(),
+            (Some(literal), Some(base)) => literal.replace("{base}", base),
+            (Some(literal), None) => literal.to_string(),
+            // `route(path, …)` in ApiRoutes: api::routes() lists those.
+            (None, _) => continue,
+        };
+        let handlers = &call[call.find(',').unwrap_or(0)..];
+        for (method, token) in [("GET", "get("), ("POST", "post("), ("DELETE", "delete(")] {
+            let found = handlers.match_indices(token).any(|(i, _)| {
+                i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if found {
+                routes.push((method.to_string(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
 /// Every route `api::routes` registers has a row above (POST /api/v1/session
 /// is the sign-in, covered in auth.rs).
 #[test]
@@ -346,4 +481,123 @@ fn every_api_route_has_a_row() {
 async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
     let (project, batch) = crate::import::project_with_sample(&app.pool).await;
     (project.id, batch.batch_id)
+}
+
+/// Ids are not secrets: an annotator who knows (or guesses) another's
+/// annotation, assignment or item id gets nothing from it, by page or by
+/// API, and changes nothing.
+#[tokio::test]
+async fn guessing_ids_gets_nothing() {
+    use safepref_core::labels::{Labels, ResponseLabel};
+    use safepref_server::queue;
+
+    let app = TestApp::spawn().await;
+    let (project, _) = crate::import::project_with_sample(&app.pool).await;
+    let (owner_name, _) = app.user(Role::Annotator).await;
+    let owner: uuid::Uuid = sqlx::query_scalar("select id from users where username = $1")
+        .bind(&owner_name)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let secret = "the owner's private comment";
+    let labels = Labels {
+        responses: vec![ResponseLabel::safe(), ResponseLabel::safe()],
+        helpfulness: vec![0, 1],
+        harmlessness: vec![0, 1],
+        overall: None,
+        confidence: None,
+        comment: Some(secret.into()),
+    };
+    let done = queue::lease(&app.pool, &project, owner)
+        .await
+        .unwrap()
+        .unwrap();
+    let annotation = queue::submit(
+        &app.pool,
+        &project,
+        owner,
+        done.assignment_id,
+        uuid::Uuid::new_v4(),
+        &labels,
+        9.0,
+    )
+    .await
+    .unwrap();
+    let live = queue::lease(&app.pool, &project, owner)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = || async {
+        sqlx::query_as::<_, (i64, Value, i64)>(
+            "select (select count(*) from annotations), \
+                    (select labels from annotations where id = $1), \
+                    (select count(*) from assignments where state = 'leased')",
+        )
+        .bind(annotation)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    let before = stored().await;
+
+    let (guesser, _) = app.signed_in(Role::Annotator).await;
+    let (_, token) = crate::tokens::api_session(&app, Role::Annotator).await;
+    let p = project.id;
+    // The owner's annotation, to read or to revise.
+    let page = guesser
+        .get(&format!("/annotate/{p}/revise/{annotation}"))
+        .await;
+    assert_eq!(page.status(), 404);
+    assert!(!page.text().await.unwrap().contains(secret));
+    let revise = guesser
+        .post(
+            &format!("/annotate/{p}/revise/{annotation}"),
+            &[("r0_safe", "unsafe"), ("r0_severity", "3")],
+        )
+        .await;
+    assert!(
+        [400, 404].contains(&revise.status().as_u16()),
+        "{}",
+        revise.status()
+    );
+    // The owner's live assignment, to submit into or to skip.
+    let submit = crate::tokens::bearer(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/assignments/{}/submit", live.assignment_id),
+        &token,
+    )
+    .json(&serde_json::json!({"submission_id": uuid::Uuid::new_v4(), "labels": labels}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(submit.status(), 404);
+    let skip = crate::tokens::bearer(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/assignments/{}/skip", live.assignment_id),
+        &token,
+    )
+    .json(&serde_json::json!({"reason": "unclear"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(skip.status(), 404);
+    // Consolidated data and exports, by page and by API.
+    for path in [
+        format!("/api/v1/projects/{p}/report"),
+        format!("/api/v1/projects/{p}/export?format=pku"),
+        format!("/review/items/{}", done.item.id),
+    ] {
+        let by_token = crate::tokens::bearer(&app, reqwest::Method::GET, &path, &token)
+            .send()
+            .await
+            .unwrap();
+        let by_page = guesser.get(&path).await;
+        for response in [by_token, by_page] {
+            assert_eq!(response.status(), 403, "{path}");
+            assert!(!response.text().await.unwrap().contains(secret), "{path}");
+        }
+    }
+    assert_eq!(stored().await, before, "nothing changed");
 }

@@ -499,11 +499,18 @@ struct EndWithNewline<R> {
     inner: R,
     last: u8,
     finished: bool,
+    /// A read has answered that the input is over: a record read after
+    /// that ran into the end of the input rather than a `\n` of its own.
+    ended: bool,
 }
 
 impl<R: Read> Read for EndWithNewline<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.finished || buf.is_empty() {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.finished {
+            self.ended = true;
             return Ok(0);
         }
         let n = self.inner.read(buf)?;
@@ -513,6 +520,7 @@ impl<R: Read> Read for EndWithNewline<R> {
         }
         self.finished = true;
         if self.last == b'\n' {
+            self.ended = true;
             Ok(0)
         } else {
             buf[0] = b'\n';
@@ -528,6 +536,7 @@ impl CsvRows {
             // An empty input stays empty.
             last: b'\n',
             finished: false,
+            ended: false,
         };
         // The header is read as an ordinary record, and records end at `\n`
         // only (a `\r` before it is dropped from the last cell): the csv
@@ -602,7 +611,7 @@ fn cell(record: &csv::ByteRecord, i: usize) -> &[u8] {
 /// Reads the next record that is not a blank line; returns the line where
 /// it starts, or `None` at the end of the input.
 fn next_record<R: Read>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut csv::Reader<EndWithNewline<R>>,
     record: &mut csv::ByteRecord,
 ) -> Result<Option<u64>, ReadError> {
     loop {
@@ -613,8 +622,16 @@ fn next_record<R: Read>(
                     continue; // a blank line (CRLF ones reach us as "\r")
                 }
                 // Every record ends with a `\n` (see EndWithNewline), which
-                // the line counter has already passed.
-                let last_line = reader.position().line().saturating_sub(1);
+                // the line counter has already passed; except a record cut
+                // off inside an unclosed quote, which ends at the end of the
+                // input with that `\n` inside its last cell.
+                let line = reader.position().line();
+                let cut_off = reader.get_ref().ended;
+                let last_line = if cut_off {
+                    line
+                } else {
+                    line.saturating_sub(1)
+                };
                 let inside: usize = record
                     .iter()
                     .map(|field| field.iter().filter(|&&b| b == b'\n').count())
