@@ -274,8 +274,11 @@ fn queue_ops() -> Vec<Op> {
             ok(
                 "Stored",
                 object(
-                    &["annotation_id"],
-                    json!({"annotation_id": {"type": "string", "format": "uuid"}}),
+                    &["annotation_id", "gold_feedback"],
+                    json!({"annotation_id": {"type": "string", "format": "uuid"},
+                           "gold_feedback": {"type": ["object", "null"],
+                               "description": "When the project gives feedback and the item was a gold item: the expected labels (one line each) and whether these labels matched",
+                               "properties": {"expected": {"type": "array", "items": {"type": "string"}}, "matched": {"type": "boolean"}}}}),
                 ),
             ),
         ),
