@@ -80,6 +80,15 @@ pub async fn is_gold(app: &TestApp, item: &str) -> bool {
         .unwrap()
 }
 
+/// The project's agreement report, as a lead reads it from the API.
+pub async fn report(app: &TestApp, project: Uuid) -> Value {
+    let (_, lead) = api_session(app, Role::Lead).await;
+    let path = format!("/api/v1/projects/{project}/report");
+    let response = bearer(app, Method::GET, &path, &lead).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 /// Leases through the API: (status, body).
 pub async fn lease(app: &TestApp, project: Uuid, token: &str) -> (u16, Value) {
     let path = format!("/api/v1/projects/{project}/lease");
@@ -216,7 +225,7 @@ fn normalized(html: &str) -> String {
 
 /// Posts the good labels for the item on `page` through the form; returns
 /// where the submit sent the browser.
-async fn submit_page(annotator: &safepref_tests::Browser, project: Uuid, page: &str) -> String {
+pub async fn submit_page(annotator: &safepref_tests::Browser, project: Uuid, page: &str) -> String {
     let fields = crate::annotate::good_labels(page);
     let refs: Vec<(&str, &str)> = fields
         .iter()
@@ -408,19 +417,7 @@ async fn gold_accuracy_per_annotator_is_in_the_report() {
         assert_eq!(gold_seen, 4, "{name} saw every gold item");
         names.push((name, right as f64 / 4.0));
     }
-    let (_, lead) = api_session(&app, Role::Lead).await;
-    let report: Value = bearer(
-        &app,
-        Method::GET,
-        &format!("/api/v1/projects/{}/report", project.id),
-        &lead,
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let report = report(&app, project.id).await;
     for (name, accuracy) in names {
         let row = report["annotators"]
             .as_array()

@@ -9,7 +9,7 @@ use safepref_tests::browser::{Page, TIMEOUT};
 use safepref_tests::{Browser, TestApp};
 use serde_json::Value;
 
-use crate::gold::{gold_project, lease, submit, wrong};
+use crate::gold::{gold_project, lease, report, submit, submit_page, wrong};
 use crate::tokens::{api_session, bearer};
 
 /// A project of `n` regular items with these wellbeing settings (k = 1).
@@ -43,15 +43,7 @@ async fn page(annotator: &Browser, project: &Project) -> String {
 
 /// Submits the item on `page` through the form; returns the next page.
 async fn submit_form(annotator: &Browser, project: &Project, page: &str) -> String {
-    let fields = crate::annotate::good_labels(page);
-    let refs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let done = annotator
-        .post(&format!("/annotate/{}/submit", project.id), &refs)
-        .await;
-    assert_eq!(done.status(), 303);
+    submit_page(annotator, project.id, page).await;
     self::page(annotator, project).await
 }
 
@@ -298,19 +290,7 @@ async fn too_disturbing_skips_never_count_against_the_annotator() {
         }
         names.push(name);
     }
-    let (_, lead) = api_session(&app, Role::Lead).await;
-    let report: Value = bearer(
-        &app,
-        Method::GET,
-        &format!("/api/v1/projects/{}/report", project.id),
-        &lead,
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let report = report(&app, project.id).await;
     let row = |name: &str| {
         report["annotators"]
             .as_array()
