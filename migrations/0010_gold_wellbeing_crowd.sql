@@ -1,11 +1,8 @@
 -- Gold items mixed into the queue, feedback on them, and crowd entry links.
 
--- Gold items (items with expected labels) are leased by their own path: each
--- annotator may get every gold item once, whatever k, at the project's gold
--- rate. The regular queue's index leaves them out.
-drop index items_queue_idx;
-create index items_queue_idx on items (project_id, done desc, batch_seq, seq)
-    where state = 'pending' and gold is null;
+-- Gold items (items with expected labels), in a project with a gold rate,
+-- are leased by their own path: each annotator may get every gold item once,
+-- whatever k, at the project's gold rate.
 create index items_gold_idx on items (project_id, id) where gold is not null;
 
 alter table projects

@@ -28,7 +28,8 @@
 //! annotation it made before and answers with it. Nothing is kept in process
 //! memory: any number of `safepref serve` processes share the queue.
 //!
-//! Gold items are the one exception to the k bound: each annotator may get
+//! Gold items, in a project with a gold rate, are the one exception to the
+//! k bound (with no rate they are ordinary items): each annotator may get
 //! every gold item once (so the gold rate can hold for everyone), and a
 //! submit on a gold item is taken whatever `done` is. The lease's gold
 //! candidate is locked `skip locked` like the regular one, so the lock
@@ -88,7 +89,7 @@ use uuid::Uuid;
 use crate::db::{
     self,
     annotations::ProjectListing,
-    assignments::{ItemContent, LeaseOutcome, NewAnnotation},
+    assignments::{GoldMode, ItemContent, LeaseOutcome, NewAnnotation},
     projects::Project,
     users::User,
 };
@@ -165,7 +166,10 @@ pub async fn lease(
     }
     // The daily cap: 429 "come back tomorrow".
     crate::wellbeing::check_daily_cap(pool, project, annotator).await?;
-    let gold = draw_gold(pool, project, annotator).await?;
+    let gold = GoldMode {
+        mixed: project.gold_rate > 0.0,
+        draw: draw_gold(pool, project, annotator).await?,
+    };
     let mut swept = false;
     for _ in 0..LEASE_ATTEMPTS {
         let outcome = db::assignments::lease(
@@ -334,6 +338,7 @@ pub async fn submit(
             .is_finite()
             .then(|| seconds_spent.clamp(0.0, 86_400.0)),
         k: project.annotations_per_item,
+        gold_mixed: project.gold_rate > 0.0,
     };
     let result = match db::assignments::submit(&mut tx, &new).await {
         Ok(result) => result,

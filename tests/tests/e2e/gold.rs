@@ -161,7 +161,7 @@ async fn gold_items_come_at_the_project_rate() {
 }
 
 #[tokio::test]
-async fn a_project_without_a_gold_rate_never_gives_gold() {
+async fn without_a_gold_rate_gold_items_are_ordinary_items() {
     let app = TestApp::spawn().await;
     let settings = Settings {
         annotations_per_item: 1,
@@ -169,12 +169,17 @@ async fn a_project_without_a_gold_rate_never_gives_gold() {
     };
     let project = gold_project(&app, settings, 5, 5).await;
     let (_, token) = api_session(&app, Role::Annotator).await;
-    for _ in 0..5 {
+    let mut kinds = Vec::new();
+    for _ in 0..10 {
         let (_, lease) = lease(&app, project.id, &token).await;
-        assert!(!is_gold(&app, lease["item"]["id"].as_str().unwrap()).await);
+        kinds.push(is_gold(&app, lease["item"]["id"].as_str().unwrap()).await);
         submit(&app, &lease, &token, &wrong()).await;
     }
+    // In queue (file) order, gold items last, and bounded by k like any.
+    assert_eq!(kinds, [[false; 5], [true; 5]].concat());
     assert_eq!(lease(&app, project.id, &token).await.0, 204);
+    let (_, other) = api_session(&app, Role::Annotator).await;
+    assert_eq!(lease(&app, project.id, &other).await.0, 204);
 }
 
 /// The shape of a JSON value: keys and types, not values.

@@ -45,6 +45,17 @@ pub struct LeaseRow {
     pub item: ItemContent,
 }
 
+/// How a lease treats gold items.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GoldMode {
+    /// The project mixes gold items in at a rate: they are leased only by
+    /// the gold draw, not as regular items (with no rate, they are
+    /// ordinary items).
+    pub mixed: bool,
+    /// This lease should be a gold item if one is left for the annotator.
+    pub draw: bool,
+}
+
 /// What one lease statement found.
 #[derive(Debug)]
 pub enum LeaseOutcome {
@@ -75,10 +86,11 @@ struct LeaseResult {
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
 ///    gives the same item; a lease past its time but not yet swept still
 ///    holds its slot, so it is simply taken up again).
-/// 2. otherwise `candidate`: when `gold` (the caller drew a gold item), a
+/// 2. otherwise `candidate`: when `gold.draw` (the caller drew a gold item), a
 ///    gold item this annotator has not had (`gold_candidate`; gold items
 ///    are not bounded by k: every annotator may get each once); else, or
-///    if none is left, the first free regular item in queue order —
+///    if none is left, the first free regular item in queue order (gold
+///    items are regular items unless `gold.mixed`) —
 ///    pending, `done + leased < k + extra_annotations` (a lead's send-back
 ///    asks for more), not one this annotator holds, submitted or
 ///    skipped. Either is locked `for no key update skip locked`, so
@@ -98,7 +110,7 @@ pub async fn lease(
     k: i32,
     lease_seconds: i32,
     new_id: Uuid,
-    gold: bool,
+    gold: GoldMode,
 ) -> Result<LeaseOutcome, sqlx::Error> {
     let row: LeaseResult = sqlx::query_as(concat!(
         "with renewed as (
@@ -121,7 +133,7 @@ pub async fn lease(
          regular_candidate as (
              select i.id
                from items i
-              where i.project_id = $1 and i.state = 'pending' and i.gold is null
+              where i.project_id = $1 and i.state = 'pending' and (i.gold is null or not $7)
                 and i.done + i.leased < $3 + i.extra_annotations
                 and not exists (select 1 from renewed)
                 and not exists (select 1 from gold_candidate)
@@ -164,7 +176,8 @@ pub async fn lease(
     .bind(k)
     .bind(lease_seconds)
     .bind(new_id)
-    .bind(gold)
+    .bind(gold.draw)
+    .bind(gold.mixed)
     .fetch_one(db)
     .await?;
     Ok(
@@ -262,6 +275,8 @@ pub struct NewAnnotation<'a> {
     pub labels: &'a serde_json::Value,
     pub seconds_spent: Option<f64>,
     pub k: i32,
+    /// The project mixes gold items in: they take any annotator's submit.
+    pub gold_mixed: bool,
 }
 
 /// Stores the annotation if the assignment may still be submitted, in one
@@ -272,7 +287,8 @@ pub struct NewAnnotation<'a> {
 ///
 /// Accepted: a lease (live, or past its time but not yet swept: its slot is
 /// still held), or an expired lease while the item has a free slot (a late
-/// submit). A gold item has a place for every annotator: it takes any
+/// submit). A gold item, in a project that mixes gold in, has a place for
+/// every annotator: it takes any
 /// submission of a lease on it (it still completes at k, once, for progress). The item's counters move with it: `done + 1`, `leased - 1` for a
 /// lease, `complete` at k (counted in `project_progress`, in a shard picked
 /// by the annotation id's random last byte; that row's lock is the last
@@ -285,7 +301,7 @@ pub async fn submit(
         "with cur as (
              select a.id, a.state, a.item_id, a.expires_at <= now() as expired, a.refused_submission,
                     i.done, i.leased, i.state as item_state, $8 + i.extra_annotations as wanted,
-                    i.gold is not null as gold
+                    $10 and i.gold is not null as gold
                from assignments a join items i on i.id = a.item_id
               where a.id = $1
          ),
@@ -332,6 +348,7 @@ pub async fn submit(
     .bind(new.seconds_spent)
     .bind(new.k)
     .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
+    .bind(new.gold_mixed)
     .fetch_one(conn)
     .await
 }

@@ -262,6 +262,8 @@ fn queue_ops() -> Vec<Op> {
                 "204": {"description": "Nothing is left for the caller"},
                 "403": {"description": "A lead has paused the caller in this project (error code `paused`)",
                         "content": {"application/json": {"schema": schema("Error")}}},
+                "429": {"description": "The caller has done the project's daily cap today; Retry-After says when the next day starts (UTC)",
+                        "content": {"application/json": {"schema": schema("Error")}}},
             }),
         ),
         op(
