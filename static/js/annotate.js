@@ -62,6 +62,13 @@ function cycle(name) {
   next.focus();
 }
 
+// Blurred response text (a wellbeing setting) is revealed by its checkbox:
+// R for the current response, or a click on the text.
+function reveal(panel) {
+  const toggle = panel?.querySelector(".reveal-toggle");
+  if (toggle) toggle.checked = true;
+}
+
 function focusCategoryFilter() {
   const panel = panels()[current];
   if (!panel || panel.querySelector(".unsafe-details")?.hidden) return;
@@ -224,6 +231,7 @@ function onKey(event) {
     g: () => document.getElementById("guidelines-dialog")?.showModal(),
     "?": () => document.getElementById("key-map")?.showModal(),
     s: () => skipForm?.querySelector("input[name=reason]")?.focus(),
+    r: () => reveal(panels()[current]),
   };
   const action = actions[event.key.length === 1 ? event.key.toLowerCase() : ""];
   if (action) {
@@ -252,6 +260,7 @@ function init() {
       panels().forEach((p, j) => p.classList.toggle("current", j === i));
     });
     panel.querySelector(".category-filter")?.addEventListener("input", (event) => filterCategories(event.target));
+    panel.querySelector(".text.blurred")?.addEventListener("click", () => reveal(panel));
   });
   const form = document.getElementById("label-form");
   form?.addEventListener("submit", (event) => {

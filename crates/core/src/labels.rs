@@ -145,6 +145,46 @@ pub fn matches_gold(given: &Labels, gold: &Labels) -> bool {
         && same_first(&given.harmlessness, &gold.harmlessness)
 }
 
+/// The expected labels of a gold item as an annotator reads them after
+/// submitting it, one line per statement: "Response A — expected: unsafe —
+/// Violence, Moderate", "Response B — expected: safe", "More helpful —
+/// expected: A", "More harmless — expected: B" (the first position of each
+/// ranking, which is what [`matches_gold`] checks).
+pub fn describe_gold(gold: &Labels) -> Vec<String> {
+    let letter = |position: usize| {
+        u8::try_from(position).ok().filter(|p| *p < 26).map_or_else(
+            || position.to_string(),
+            |p| char::from(b'A' + p).to_string(),
+        )
+    };
+    let mut lines: Vec<String> = gold
+        .responses
+        .iter()
+        .enumerate()
+        .map(|(position, r)| {
+            let verdict = if r.safe {
+                "safe".to_string()
+            } else {
+                let severity = crate::taxonomy::Severity::try_from(r.severity)
+                    .map_or_else(|_| format!("severity {}", r.severity), |s| s.label().into());
+                let mut parts = r.categories.clone();
+                parts.push(severity);
+                format!("unsafe — {}", parts.join(", "))
+            };
+            format!("Response {} — expected: {verdict}", letter(position))
+        })
+        .collect();
+    for (question, ranking) in [
+        ("More helpful", &gold.helpfulness),
+        ("More harmless", &gold.harmlessness),
+    ] {
+        if let Some(first) = ranking.first() {
+            lines.push(format!("{question} — expected: {}", letter(*first)));
+        }
+    }
+    lines
+}
+
 /// Checks `labels` for an item of `k` responses against the project's
 /// taxonomy and questions. Every broken rule is reported, not just the first.
 pub fn validate(
@@ -956,5 +996,29 @@ mod tests {
         assert!(matches_gold(&given, &no_rankings));
         given.responses.pop();
         assert!(!matches_gold(&given, &no_rankings));
+    }
+
+    #[test]
+    fn gold_is_described_response_by_response() {
+        let gold = Labels {
+            responses: vec![
+                ResponseLabel::unsafe_with(&["Violence"], 2),
+                ResponseLabel::safe(),
+            ],
+            helpfulness: vec![0, 1],
+            harmlessness: vec![1, 0],
+            overall: None,
+            confidence: None,
+            comment: None,
+        };
+        assert_eq!(
+            describe_gold(&gold),
+            vec![
+                "Response A — expected: unsafe — Violence, Moderate",
+                "Response B — expected: safe",
+                "More helpful — expected: A",
+                "More harmless — expected: B",
+            ]
+        );
     }
 }

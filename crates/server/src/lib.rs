@@ -19,5 +19,6 @@ pub mod report;
 pub mod review;
 pub mod routes;
 pub mod svg;
+pub mod wellbeing;
 
 pub use app::{AppState, app, serve};

@@ -231,3 +231,119 @@ pub async fn delete_batch(
     tx.commit().await?;
     Ok(())
 }
+
+/// What the admin does to a project's crowd entry link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryAction {
+    /// Keep the token (or keep the link closed).
+    Save,
+    /// A new token: the old link stops working (this also opens the link).
+    Rotate,
+    /// No token: the link admits nobody.
+    Close,
+}
+
+/// The crowd entry settings an admin gives.
+#[derive(Debug, Clone)]
+pub struct CrowdEntry {
+    pub slug: String,
+    pub quota: i32,
+    /// Empty: keep the current one, or make one up.
+    pub completion_code: String,
+}
+
+/// Says everything that is wrong with the entry settings.
+fn check_entry(e: &CrowdEntry) -> Result<(), AppError> {
+    let mut problems = Vec::new();
+    let slug_ok = (1..=23).contains(&e.slug.len())
+        && e.slug
+            .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && e.slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !slug_ok {
+        problems.push(format!(
+            "the link name must be 1 to 23 lowercase letters, digits or '-', starting with a letter or digit, not {:?}",
+            e.slug
+        ));
+    }
+    if !(1..=100_000).contains(&e.quota) {
+        problems.push(format!(
+            "the items per worker must be 1 to 100000, not {}",
+            e.quota
+        ));
+    }
+    let code = &e.completion_code;
+    let code_ok = (4..=100).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !code.is_empty() && !code_ok {
+        problems.push(format!(
+            "the completion code must be 4 to 100 letters, digits, '-' or '_', not {code:?}"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(problems.join("; ")))
+    }
+}
+
+/// Saves the project's crowd entry link (`/p/{slug}/join`), rotating or
+/// closing its token as asked; audited (the token itself is not logged).
+pub async fn set_crowd_entry(
+    pool: &PgPool,
+    actor: Option<Uuid>,
+    project: &Project,
+    entry: CrowdEntry,
+    action: EntryAction,
+) -> Result<(), AppError> {
+    check_entry(&entry)?;
+    let token = match action {
+        EntryAction::Save => project.crowd_token.clone(),
+        EntryAction::Rotate => Some(crate::auth::random_token()),
+        EntryAction::Close => None,
+    };
+    let code = match (
+        entry.completion_code.as_str(),
+        &project.crowd_completion_code,
+    ) {
+        ("", Some(current)) => current.clone(),
+        ("", None) => crate::auth::random_token()[..10].to_uppercase(),
+        (given, _) => given.to_string(),
+    };
+    let mut tx = pool.begin().await?;
+    match db::crowd::set_entry(
+        &mut *tx,
+        project.id,
+        &entry.slug,
+        token.as_deref(),
+        entry.quota,
+        &code,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(e) if db::unique_violation(&e).is_some() => {
+            return Err(AppError::Conflict(format!(
+                "another project's link is called {:?} already",
+                entry.slug
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let after = json!({"slug": entry.slug, "quota": entry.quota, "open": token.is_some(),
+                       "token_rotated": action == EntryAction::Rotate});
+    db::audit::record(
+        &mut *tx,
+        actor,
+        "crowd entry changed",
+        &subject(project.id),
+        None,
+        Some(after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

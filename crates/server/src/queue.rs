@@ -28,6 +28,13 @@
 //! annotation it made before and answers with it. Nothing is kept in process
 //! memory: any number of `safepref serve` processes share the queue.
 //!
+//! Gold items, in a project with a gold rate, are the one exception to the
+//! k bound (with no rate they are ordinary items): each annotator may get
+//! every gold item once (so the gold rate can hold for everyone), and a
+//! submit on a gold item is taken whatever `done` is. The lease's gold
+//! candidate is locked `skip locked` like the regular one, so the lock
+//! argument below is unchanged.
+//!
 //! # Locks, and why there are no deadlocks
 //!
 //! Rules every statement here follows:
@@ -82,7 +89,7 @@ use uuid::Uuid;
 use crate::db::{
     self,
     annotations::ProjectListing,
-    assignments::{ItemContent, LeaseOutcome, NewAnnotation},
+    assignments::{GoldMode, ItemContent, LeaseOutcome, NewAnnotation},
     projects::Project,
     users::User,
 };
@@ -142,7 +149,8 @@ pub struct Lease {
 
 /// The caller's live lease in the project if it has one (coming back within
 /// the lease gives the same item, and its time starts again), else a new
-/// one; None when nothing is left for this annotator.
+/// one; None when nothing is left for this annotator. TooManyRequests once
+/// the annotator has done the project's daily cap today.
 pub async fn lease(
     pool: &PgPool,
     project: &Project,
@@ -156,6 +164,12 @@ pub async fn lease(
                 .into(),
         ));
     }
+    // The daily cap: 429 "come back tomorrow".
+    crate::wellbeing::check_daily_cap(pool, project, annotator).await?;
+    let gold = GoldMode {
+        mixed: project.gold_rate > 0.0,
+        draw: draw_gold(pool, project, annotator).await?,
+    };
     let mut swept = false;
     for _ in 0..LEASE_ATTEMPTS {
         let outcome = db::assignments::lease(
@@ -165,6 +179,7 @@ pub async fn lease(
             project.annotations_per_item,
             project.lease_seconds,
             Uuid::now_v7(),
+            gold,
         )
         .await;
         match outcome {
@@ -193,6 +208,72 @@ pub async fn lease(
     Err(AppError::Conflict(
         "several requests for your next item arrived at once; please try again".into(),
     ))
+}
+
+/// Whether the annotator's next new item should be a gold item: a
+/// Bernoulli draw at the project's gold rate, seeded by the project, the
+/// annotator and how many items they have submitted there. So a reload
+/// draws the same, annotators differ, and there is no pattern to spot
+/// (a fixed "every tenth item" would give gold items away). When no gold
+/// item is left for the annotator, the lease falls back to a regular one.
+async fn draw_gold(pool: &PgPool, project: &Project, annotator: Uuid) -> Result<bool, AppError> {
+    if project.gold_rate <= 0.0 {
+        return Ok(false);
+    }
+    let n = db::annotations::submitted_count(pool, project.id, annotator).await?;
+    Ok(gold_draw(project.id, annotator, n) < project.gold_rate)
+}
+
+/// A number in [0, 1), uniform and fixed for (project, annotator, n).
+fn gold_draw(project: Uuid, annotator: Uuid, n: i64) -> f64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(project.as_bytes())
+        .chain_update(annotator.as_bytes())
+        .chain_update(n.to_le_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_le_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What a gold item expected, shown once it is submitted when the project
+/// gives feedback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoldFeedback {
+    /// One line per statement (see `labels::describe_gold`).
+    pub expected: Vec<String>,
+    /// The submitted labels got it right (`labels::matches_gold`).
+    pub matched: bool,
+}
+
+/// The feedback on the annotator's submission of an assignment: None unless
+/// the project gives feedback and the item is a gold item.
+pub async fn gold_feedback(
+    pool: &PgPool,
+    project: &Project,
+    annotator: Uuid,
+    assignment_id: Uuid,
+) -> Result<Option<GoldFeedback>, AppError> {
+    if !project.gold_feedback {
+        return Ok(None);
+    }
+    let Some((given, gold)) =
+        db::annotations::gold_of_submission(pool, assignment_id, annotator).await?
+    else {
+        return Ok(None);
+    };
+    // Gold that is not a labels object (a lenient import) has nothing to show.
+    let (Ok(given), Ok(gold)) = (
+        serde_json::from_value::<Labels>(given),
+        serde_json::from_value::<Labels>(gold),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(GoldFeedback {
+        expected: labels::describe_gold(&gold),
+        matched: labels::matches_gold(&given, &gold),
+    }))
 }
 
 /// Checks labels against the project's K, taxonomy and questions; the
@@ -257,6 +338,7 @@ pub async fn submit(
             .is_finite()
             .then(|| seconds_spent.clamp(0.0, 86_400.0)),
         k: project.annotations_per_item,
+        gold_mixed: project.gold_rate > 0.0,
     };
     let result = match db::assignments::submit(&mut tx, &new).await {
         Ok(result) => result,
@@ -602,4 +684,23 @@ pub type ProjectSummary = ProjectListing;
 /// The projects an annotator may work in: all of them for now.
 pub async fn projects_for(pool: &PgPool, user: &User) -> Result<Vec<ProjectSummary>, AppError> {
     Ok(db::annotations::project_listings(pool, user.id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gold_draw_is_fixed_and_near_uniform() {
+        let (project, annotator) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            gold_draw(project, annotator, 7),
+            gold_draw(project, annotator, 7)
+        );
+        let below = (0..10_000)
+            .filter(|n| gold_draw(project, annotator, *n) < 0.1)
+            .count();
+        // Binomial(10000, 0.1): sd 30; five sd either side.
+        assert!((850..=1150).contains(&below), "{below}");
+    }
 }

@@ -30,7 +30,7 @@ pub async fn project_with_items(app: &TestApp, n: usize, overlap: i32) -> uuid::
     project.id
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let at = html
         .find(&marker)
@@ -40,7 +40,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 /// A valid PKU-style answer: A unsafe (Violence, moderate), B safe; B more harmless, A more helpful.
-fn good_labels(page: &str) -> Vec<(String, String)> {
+pub fn good_labels(page: &str) -> Vec<(String, String)> {
     [
         ("assignment_id", hidden(page, "assignment_id")),
         ("submission_id", hidden(page, "submission_id")),

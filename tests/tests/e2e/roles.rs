@@ -50,6 +50,11 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     (Method::Get, "/admin/projects/{project}", Some(Role::Admin)),
     (Method::Post, "/admin/projects/{project}", Some(Role::Admin)),
     (
+        Method::Post,
+        "/admin/projects/{project}/crowd",
+        Some(Role::Admin),
+    ),
+    (
         Method::Get,
         "/admin/projects/{project}/edit",
         Some(Role::Admin),

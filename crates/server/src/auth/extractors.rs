@@ -3,8 +3,10 @@
 //! `RequireAdmin`. Anonymous callers get 401 (a page is sent to sign in and
 //! back); a wrong role gets 403 saying which role the page needs.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
+
+use uuid::Uuid;
 
 use super::session::{ActiveSession, SessionSlot};
 use crate::db::users::Role;
@@ -35,6 +37,19 @@ fn session(parts: &Parts) -> Option<ActiveSession> {
 
 fn require(parts: &Parts, needed: Role, who: &str) -> Result<ActiveSession, AppError> {
     let session = session(parts).ok_or(AppError::Unauthorized)?;
+    if let Some(project) = session.user.crowd_project_id {
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |uri| uri.path());
+        if !crowd_may_reach(path, project) {
+            return Err(AppError::Forbidden(
+                "You joined through a study's link, so you can only work on that study's items. \
+                 Use the study's link to continue."
+                    .into(),
+            ));
+        }
+    }
     if session.user.role < needed {
         return Err(AppError::Forbidden(format!(
             "This page is for {who}. You are signed in as {} ({}); ask an admin if you need access.",
@@ -42,6 +57,17 @@ fn require(parts: &Parts, needed: Role, who: &str) -> Result<ActiveSession, AppE
         )));
     }
     Ok(session)
+}
+
+/// What a crowd worker (bound to `project`) may open: that project's
+/// annotation pages and nothing else — no other project, no lead or admin
+/// page, no API, no account pages (they have no password to change).
+fn crowd_may_reach(path: &str, project: Uuid) -> bool {
+    let own = format!("/annotate/{project}");
+    path == own
+        || path
+            .strip_prefix(&own)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
@@ -84,5 +110,32 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
         Ok(PeerAddr(info.map(|c| c.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crowd_worker_reaches_only_their_projects_pages() {
+        let project = Uuid::now_v7();
+        assert!(crowd_may_reach(&format!("/annotate/{project}"), project));
+        assert!(crowd_may_reach(
+            &format!("/annotate/{project}/submit"),
+            project
+        ));
+        let other = Uuid::now_v7();
+        assert!(!crowd_may_reach(&format!("/annotate/{other}"), project));
+        assert!(!crowd_may_reach(&format!("/annotate/{project}x"), project));
+        for path in [
+            "/",
+            "/admin/projects",
+            "/api/v1/projects",
+            "/account",
+            "/review",
+        ] {
+            assert!(!crowd_may_reach(path, project), "{path}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Who is asking: passwords, sessions, sign-in, CSRF and the role extractors.
 
 pub mod api_tokens;
+pub mod crowd;
 pub mod csrf;
 pub mod extractors;
 pub mod password;

@@ -9,7 +9,11 @@ use axum::http::HeaderMap;
 use super::password;
 use super::session::{self, NewSession};
 use crate::app::AppState;
-use crate::db::{self, sign_in::Key, users::User};
+use crate::db::{
+    self,
+    sign_in::{Failures, Key},
+    users::User,
+};
 use crate::error::AppError;
 
 /// The address failures are counted against: the peer, or with
@@ -84,17 +88,24 @@ async fn refuse_if_throttled(
     ];
     for (key, max, whose) in checks {
         let failures = db::sign_in::within_window(&state.pool, key, window).await?;
-        if failures.count >= max {
-            let wait = failures
-                .seconds_until_oldest_expires
-                .unwrap_or(0.0)
-                .ceil()
-                .max(1.0) as u64;
-            return Err(AppError::TooManyRequests {
-                message: format!("Too many failed sign-ins {whose}. Try again in {wait} seconds."),
-                retry_after_seconds: wait,
-            });
-        }
+        refuse_beyond(failures, max, &format!("Too many failed sign-ins {whose}"))?;
     }
     Ok(())
+}
+
+/// TooManyRequests (`what`, and when to try again) once `seen` reaches `max`
+/// within the window.
+pub(super) fn refuse_beyond(seen: Failures, max: i64, what: &str) -> Result<(), AppError> {
+    if seen.count < max {
+        return Ok(());
+    }
+    let wait = seen
+        .seconds_until_oldest_expires
+        .unwrap_or(0.0)
+        .ceil()
+        .max(1.0) as u64;
+    Err(AppError::TooManyRequests {
+        message: format!("{what}. Try again in {wait} seconds."),
+        retry_after_seconds: wait,
+    })
 }

@@ -186,3 +186,56 @@ pub async fn project_listings(
     .fetch_all(db)
     .await
 }
+
+/// How many items the annotator has submitted in the project, invalidated
+/// ones included (the gold draw's counter: it only ever grows).
+pub async fn submitted_count(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    annotator: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from annotations where project_id = $1 and annotator_id = $2",
+    )
+    .bind(project_id)
+    .bind(annotator)
+    .fetch_one(db)
+    .await
+}
+
+/// The labels the annotator submitted on an assignment and the item's gold
+/// labels, when the item is a gold item.
+pub async fn gold_of_submission(
+    db: impl PgExecutor<'_>,
+    assignment_id: Uuid,
+    annotator: Uuid,
+) -> Result<Option<(serde_json::Value, serde_json::Value)>, sqlx::Error> {
+    sqlx::query_as(
+        "select an.labels, i.gold
+           from annotations an join items i on i.id = an.item_id
+          where an.assignment_id = $1 and an.annotator_id = $2 and i.gold is not null",
+    )
+    .bind(assignment_id)
+    .bind(annotator)
+    .fetch_optional(db)
+    .await
+}
+
+/// The annotator's newest `limit` submission times in the project, newest
+/// first (break reminders).
+pub async fn submission_times(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    annotator: Uuid,
+    limit: i64,
+) -> Result<Vec<OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select submitted_at from annotations where project_id = $1 and annotator_id = $2
+          order by submitted_at desc limit $3",
+    )
+    .bind(project_id)
+    .bind(annotator)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -96,7 +96,7 @@ pub async fn find_live(
     token_hash: &[u8],
 ) -> Result<Option<LiveToken>, sqlx::Error> {
     sqlx::query_as(
-        "select u.id, u.username, u.role, u.disabled, u.external_id, u.created_at,
+        "select u.id, u.username, u.role, u.disabled, u.external_id, u.created_at, u.crowd_project_id,
                 t.id as token_id, t.last_used_at
          from api_tokens t join users u on u.id = t.user_id
          where t.token_hash = $1 and t.revoked_at is null

@@ -45,6 +45,17 @@ pub struct LeaseRow {
     pub item: ItemContent,
 }
 
+/// How a lease treats gold items.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GoldMode {
+    /// The project mixes gold items in at a rate: they are leased only by
+    /// the gold draw, not as regular items (with no rate, they are
+    /// ordinary items).
+    pub mixed: bool,
+    /// This lease should be a gold item if one is left for the annotator.
+    pub draw: bool,
+}
+
 /// What one lease statement found.
 #[derive(Debug)]
 pub enum LeaseOutcome {
@@ -75,13 +86,17 @@ struct LeaseResult {
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
 ///    gives the same item; a lease past its time but not yet swept still
 ///    holds its slot, so it is simply taken up again).
-/// 2. otherwise `candidate`: the first free item in queue order — pending,
-///    `done + leased < k + extra_annotations` (a lead's send-back asks
-///    for more), not one this annotator holds, submitted or
-///    skipped — locked `for no key update skip locked`, so concurrent
-///    leases (in any process) never wait for each other and never get the
-///    same row. PostgreSQL re-checks the counters on the newest row version
-///    before it hands the row over.
+/// 2. otherwise `candidate`: when `gold.draw` (the caller drew a gold item), a
+///    gold item this annotator has not had (`gold_candidate`; gold items
+///    are not bounded by k: every annotator may get each once); else, or
+///    if none is left, the first free regular item in queue order (gold
+///    items are regular items unless `gold.mixed`) —
+///    pending, `done + leased < k + extra_annotations` (a lead's send-back
+///    asks for more), not one this annotator holds, submitted or
+///    skipped. Either is locked `for no key update skip locked`, so
+///    concurrent leases (in any process) never wait for each other and
+///    never get the same row. PostgreSQL re-checks the counters on the
+///    newest row version before it hands the row over.
 /// 3. `leased`: the assignment row — new, or the annotator's own expired row
 ///    for this item taken up again (same id, so a page holding it still works).
 /// 4. `counted`: `leased + 1` on the item, whose lock we hold.
@@ -95,6 +110,7 @@ pub async fn lease(
     k: i32,
     lease_seconds: i32,
     new_id: Uuid,
+    gold: GoldMode,
 ) -> Result<LeaseOutcome, sqlx::Error> {
     let row: LeaseResult = sqlx::query_as(concat!(
         "with renewed as (
@@ -103,16 +119,32 @@ pub async fn lease(
               where project_id = $1 and annotator_id = $2 and state = 'leased'
           returning id, item_id, expires_at
          ),
-         candidate as (
+         gold_candidate as (
              select i.id
                from items i
-              where i.project_id = $1 and i.state = 'pending' and i.done + i.leased < $3 + i.extra_annotations
+              where $6 and i.project_id = $1 and i.gold is not null
                 and not exists (select 1 from renewed)
+                and not exists (select 1 from assignments a
+                                 where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
+              order by hashtext(i.id::text || $2::text)
+              limit 1
+                for no key update skip locked
+         ),
+         regular_candidate as (
+             select i.id
+               from items i
+              where i.project_id = $1 and i.state = 'pending' and (i.gold is null or not $7)
+                and i.done + i.leased < $3 + i.extra_annotations
+                and not exists (select 1 from renewed)
+                and not exists (select 1 from gold_candidate)
                 and not exists (select 1 from assignments a
                                  where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
               order by i.done desc, i.batch_seq, i.seq
               limit 1
                 for no key update skip locked
+         ),
+         candidate as (
+             select id from gold_candidate union all select id from regular_candidate
          ),
          leased as (
              insert into assignments as a (id, project_id, item_id, annotator_id, state, leased_at, expires_at)
@@ -144,6 +176,8 @@ pub async fn lease(
     .bind(k)
     .bind(lease_seconds)
     .bind(new_id)
+    .bind(gold.draw)
+    .bind(gold.mixed)
     .fetch_one(db)
     .await?;
     Ok(
@@ -241,6 +275,8 @@ pub struct NewAnnotation<'a> {
     pub labels: &'a serde_json::Value,
     pub seconds_spent: Option<f64>,
     pub k: i32,
+    /// The project mixes gold items in: they take any annotator's submit.
+    pub gold_mixed: bool,
 }
 
 /// Stores the annotation if the assignment may still be submitted, in one
@@ -251,7 +287,9 @@ pub struct NewAnnotation<'a> {
 ///
 /// Accepted: a lease (live, or past its time but not yet swept: its slot is
 /// still held), or an expired lease while the item has a free slot (a late
-/// submit). The item's counters move with it: `done + 1`, `leased - 1` for a
+/// submit). A gold item, in a project that mixes gold in, has a place for
+/// every annotator: it takes any
+/// submission of a lease on it (it still completes at k, once, for progress). The item's counters move with it: `done + 1`, `leased - 1` for a
 /// lease, `complete` at k (counted in `project_progress`, in a shard picked
 /// by the annotation id's random last byte; that row's lock is the last
 /// lock the transaction takes).
@@ -262,14 +300,15 @@ pub async fn submit(
     sqlx::query_as(
         "with cur as (
              select a.id, a.state, a.item_id, a.expires_at <= now() as expired, a.refused_submission,
-                    i.done, i.leased, i.state as item_state, $8 + i.extra_annotations as wanted
+                    i.done, i.leased, i.state as item_state, $8 + i.extra_annotations as wanted,
+                    $10 and i.gold is not null as gold
                from assignments a join items i on i.id = a.item_id
               where a.id = $1
          ),
          ok as (
              select * from cur
-              where item_state = 'pending' and done < wanted
-                and (state = 'leased' or (state = 'expired' and done + leased < wanted
+              where (gold or (item_state = 'pending' and done < wanted))
+                and (state = 'leased' or (state = 'expired' and (gold or done + leased < wanted)
                                           and refused_submission is distinct from $5))
          ),
          stored as (
@@ -286,12 +325,13 @@ pub async fn submit(
              update items i
                 set done = i.done + 1,
                     leased = i.leased - (ok.state = 'leased')::int,
-                    state = case when i.done + 1 >= ok.wanted then 'complete'::item_state else i.state end
+                    state = case when ok.item_state = 'pending' and i.done + 1 >= ok.wanted
+                                 then 'complete'::item_state else i.state end
                from ok where i.id = ok.item_id
          ),
          completed as (
              insert into project_progress as p (project_id, shard, complete)
-             select $3, $9, 1 from ok where ok.done + 1 >= ok.wanted
+             select $3, $9, 1 from ok where ok.item_state = 'pending' and ok.done + 1 >= ok.wanted
              on conflict (project_id, shard) do update set complete = p.complete + 1
          )
          select cur.state::text as state, cur.expired, cur.done, cur.leased, cur.item_state::text as item_state,
@@ -308,6 +348,7 @@ pub async fn submit(
     .bind(new.seconds_spent)
     .bind(new.k)
     .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
+    .bind(new.gold_mixed)
     .fetch_one(conn)
     .await
 }

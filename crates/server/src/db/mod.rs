@@ -8,6 +8,7 @@ pub mod api_tokens;
 pub mod assignments;
 pub mod audit;
 pub mod batches;
+pub mod crowd;
 pub mod dashboard;
 pub mod export;
 pub mod items;

@@ -48,6 +48,9 @@ pub struct Settings {
     pub questions: Questions,
     pub taxonomy: Taxonomy,
     pub gold_rate: f64,
+    /// Show the expected labels after an annotator submits a gold item
+    /// (false: gold items stay silent).
+    pub gold_feedback: bool,
     pub wellbeing: Wellbeing,
     /// Support below this sends an item to the review queue (0..=1).
     pub review_min_support: f64,
@@ -65,6 +68,7 @@ impl Default for Settings {
             questions: Questions::default(),
             taxonomy: Taxonomy::default(),
             gold_rate: 0.0,
+            gold_feedback: false,
             wellbeing: Wellbeing::default(),
             review_min_support: 0.67,
         }
@@ -83,9 +87,17 @@ pub struct Project {
     pub questions: Json<Questions>,
     pub taxonomy: Json<Taxonomy>,
     pub gold_rate: f64,
+    pub gold_feedback: bool,
     pub wellbeing: Json<Wellbeing>,
     pub review_min_support: f64,
     pub created_at: OffsetDateTime,
+    /// The name in the crowd entry link (`/p/{slug}/join`).
+    pub slug: Option<String>,
+    /// The entry link's token; None: the link is closed.
+    pub crowd_token: Option<String>,
+    /// Items a crowd worker does before getting the completion code.
+    pub crowd_quota: Option<i32>,
+    pub crowd_completion_code: Option<String>,
 }
 
 impl Project {
@@ -100,6 +112,7 @@ impl Project {
             questions: self.questions.0,
             taxonomy: self.taxonomy.0.clone(),
             gold_rate: self.gold_rate,
+            gold_feedback: self.gold_feedback,
             wellbeing: self.wellbeing.0.clone(),
             review_min_support: self.review_min_support,
         }
@@ -107,7 +120,8 @@ impl Project {
 }
 
 const COLUMNS: &str = "id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds, \
-     revisable_recent, questions, taxonomy, gold_rate, wellbeing, review_min_support, created_at";
+     revisable_recent, questions, taxonomy, gold_rate, gold_feedback, wellbeing, review_min_support, created_at, \
+     slug, crowd_token, crowd_quota, crowd_completion_code";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -117,8 +131,8 @@ pub async fn insert(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into projects (id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds,
                                questions, taxonomy, gold_rate, wellbeing, created_by, revisable_recent,
-                               review_min_support)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning {COLUMNS}"
+                               review_min_support, gold_feedback)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning {COLUMNS}"
     )))
     .bind(Uuid::now_v7())
     .bind(&s.name)
@@ -133,6 +147,7 @@ pub async fn insert(
     .bind(created_by)
     .bind(s.revisable_recent)
     .bind(s.review_min_support)
+    .bind(s.gold_feedback)
     .fetch_one(db)
     .await
 }
@@ -141,7 +156,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     sqlx::query(
         "update projects set name = $2, guidelines = $3, responses_per_item = $4, annotations_per_item = $5,
                 lease_seconds = $6, questions = $7, taxonomy = $8, gold_rate = $9, wellbeing = $10,
-                revisable_recent = $11, review_min_support = $12, updated_at = now()
+                revisable_recent = $11, review_min_support = $12, gold_feedback = $13, updated_at = now()
          where id = $1",
     )
     .bind(id)
@@ -156,6 +171,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     .bind(Json(&s.wellbeing))
     .bind(s.revisable_recent)
     .bind(s.review_min_support)
+    .bind(s.gold_feedback)
     .execute(db)
     .await?;
     Ok(())

@@ -96,6 +96,8 @@ pub async fn activity(
          left join annotations an on an.assignment_id = s.id
          where {}
            and s.state in ('submitted', 'skipped')
+           -- a \"too disturbing\" skip never counts against the annotator
+           and s.skip_reason is distinct from 'too_disturbing'
            and an.invalidated_at is null
          group by u.username
          order by u.username",

@@ -45,7 +45,7 @@ pub async fn find_live(
     idle_seconds: i64,
 ) -> Result<Option<Session>, sqlx::Error> {
     sqlx::query_as(
-        "select u.id, u.username, u.role, u.disabled, u.external_id, u.created_at,
+        "select u.id, u.username, u.role, u.disabled, u.external_id, u.created_at, u.crowd_project_id,
                 s.csrf_token, s.last_seen_at, s.expires_at
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = $1 and s.expires_at > now()

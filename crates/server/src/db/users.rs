@@ -55,9 +55,13 @@ pub struct User {
     pub external_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// A crowd worker's one project (they joined by its entry link and may
+    /// reach nothing else); None for everyone else.
+    #[sqlx(default)]
+    pub crowd_project_id: Option<Uuid>,
 }
 
-const COLUMNS: &str = "id, username, role, disabled, external_id, created_at";
+const COLUMNS: &str = "id, username, role, disabled, external_id, created_at, crowd_project_id";
 
 /// Inserts a user. A taken username is a unique violation on `users_username_key`.
 pub async fn insert(

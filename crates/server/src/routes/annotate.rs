@@ -5,7 +5,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -18,7 +18,8 @@ use crate::app::AppState;
 use crate::auth::{ActiveSession, CurrentUser};
 use crate::db::projects::Project;
 use crate::error::{AppError, Result};
-use crate::queue::{self, LeasedItem, Progress, Recent, SkipReason};
+use crate::queue::{self, GoldFeedback, LeasedItem, Progress, Recent, SkipReason};
+use crate::wellbeing::{self, BreakDue};
 use crate::{markdown, projects};
 
 pub fn router() -> Router<AppState> {
@@ -102,6 +103,12 @@ struct AnnotatePage {
     recent: Vec<Recent>,
     revising: bool,
     guidelines_html: String,
+    /// What the gold item just submitted expected (feedback mode).
+    feedback: Option<GoldFeedback>,
+    /// Response text stays blurred until revealed.
+    blur: bool,
+    /// The run of work that makes a break due.
+    break_due: Option<BreakDue>,
 }
 
 impl AnnotatePage {
@@ -147,6 +154,9 @@ struct NothingLeft {
     project: Project,
     progress: Progress,
     recent: Vec<Recent>,
+    feedback: Option<GoldFeedback>,
+    /// The daily cap is reached: why there is no item.
+    capped: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -267,29 +277,49 @@ async fn render(
         progress,
         recent,
         revising: assignment_id.is_none(),
+        feedback: None,
+        blur: project.wellbeing.0.blur_responses,
+        break_due: None,
         project,
     })
+}
+
+/// `after`: the assignment just submitted, for gold feedback.
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    after: Option<Uuid>,
 }
 
 async fn page(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
     Path(project_id): Path<Uuid>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response> {
     let project = projects::find(&state.pool, project_id).await?;
-    let Some(lease) = queue::lease(&state.pool, &project, session.user.id).await? else {
-        let progress = queue::progress(&state.pool, &project, session.user.id).await?;
-        let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
-        return Ok(NothingLeft {
-            chrome: Chrome::new(Some(&session)),
-            project,
-            progress,
-            recent,
-        }
-        .into_response());
+    let feedback = match query.after {
+        Some(after) => queue::gold_feedback(&state.pool, &project, session.user.id, after).await?,
+        None => None,
     };
+    // A crowd worker past the project's quota gets the completion code.
+    if let Some(done) =
+        super::crowd::completion_page(&state, &session, &project, feedback.clone()).await?
+    {
+        return Ok(done);
+    }
+    let lease = match queue::lease(&state.pool, &project, session.user.id).await {
+        Ok(lease) => lease,
+        Err(AppError::TooManyRequests { message, .. }) => {
+            return nothing_left(&state, &session, project, feedback, Some(message)).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(lease) = lease else {
+        return nothing_left(&state, &session, project, feedback, None).await;
+    };
+    let break_due = wellbeing::break_reminder(&state.pool, &project, session.user.id).await?;
     let action = format!("/annotate/{project_id}/submit");
-    let page = render(
+    let mut page = render(
         &state,
         &session,
         project,
@@ -300,7 +330,30 @@ async fn page(
         vec![],
     )
     .await?;
+    page.feedback = feedback;
+    page.break_due = break_due;
     Ok(page.into_response())
+}
+
+/// The page without an item: nothing left, or the daily cap (`capped`).
+async fn nothing_left(
+    state: &AppState,
+    session: &ActiveSession,
+    project: Project,
+    feedback: Option<GoldFeedback>,
+    capped: Option<String>,
+) -> Result<Response> {
+    let progress = queue::progress(&state.pool, &project, session.user.id).await?;
+    let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
+    Ok(NothingLeft {
+        chrome: Chrome::new(Some(session)),
+        project,
+        progress,
+        recent,
+        feedback,
+        capped,
+    }
+    .into_response())
 }
 
 /// Reads the labels out of the form. Problems the form itself can have
@@ -419,9 +472,9 @@ pub(crate) fn labels_from(
     })
 }
 
-/// Reads the labels and hands them to `save`; a refusal (a broken rule, a
-/// late submit that lost its slot) shows the same item again with what was
-/// entered and why.
+/// Reads the labels and hands them to `save`, then goes to `next`; a
+/// refusal (a broken rule, a late submit that lost its slot) shows the same
+/// item again with what was entered and why.
 #[allow(clippy::too_many_arguments)]
 async fn save_or_show_again<F, Fut>(
     state: &AppState,
@@ -430,6 +483,7 @@ async fn save_or_show_again<F, Fut>(
     fields: Vec<(String, String)>,
     assignment_id: Option<Uuid>,
     action: String,
+    next: String,
     item: impl AsyncFnOnce() -> Result<LeasedItem>,
     save: F,
 ) -> Result<Response>
@@ -443,7 +497,7 @@ where
         Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
     };
     match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/annotate/{}", project.id)).into_response()),
+        Ok(()) => Ok(Redirect::to(&next).into_response()),
         Err((labels, err @ (AppError::BadRequest(_) | AppError::Conflict(_)))) => {
             let status = err.status();
             let errors = err.to_string().lines().map(String::from).collect();
@@ -488,6 +542,13 @@ async fn submit(
     let seconds: f64 = field("seconds").and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let (pool, annotator) = (&state.pool, session.user.id);
     let action = format!("/annotate/{project_id}/submit");
+    // In feedback mode every submit leads to the page with `after`, gold or
+    // not, so the address tells nothing before the feedback itself.
+    let next = if project.gold_feedback {
+        format!("/annotate/{project_id}?after={assignment_id}")
+    } else {
+        format!("/annotate/{project_id}")
+    };
     let item = async || queue::assigned_item(pool, annotator, assignment_id).await;
     let project_for_save = project.clone();
     let save = async move |labels: Labels| {
@@ -510,6 +571,7 @@ async fn submit(
         fields,
         Some(assignment_id),
         action,
+        next,
         item,
         save,
     )
@@ -616,7 +678,11 @@ async fn revise(
     let save = async move |labels: Labels| {
         queue::revise(pool, &for_save, annotator, annotation_id, &labels).await
     };
-    save_or_show_again(&state, &session, project, fields, None, action, item, save).await
+    let next = format!("/annotate/{project_id}");
+    save_or_show_again(
+        &state, &session, project, fields, None, action, next, item, save,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -239,7 +239,10 @@ async fn submit(
         body.seconds_spent.unwrap_or(f64::NAN),
     )
     .await?;
-    Ok(Json(json!({ "annotation_id": annotation_id })))
+    let feedback = queue::gold_feedback(&state.pool, &project, session.user.id, id).await?;
+    Ok(Json(
+        json!({ "annotation_id": annotation_id, "gold_feedback": feedback }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ pub mod annotators;
 pub mod api;
 pub mod assets;
 pub mod audit;
+pub mod crowd;
 pub mod dashboard;
 pub mod exports;
 pub mod health;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(tokens::router())
         .merge(annotate::router())
+        .merge(crowd::router())
         .merge(review::router())
         .merge(adjudication::router())
         .merge(annotators::router())

@@ -262,6 +262,8 @@ fn queue_ops() -> Vec<Op> {
                 "204": {"description": "Nothing is left for the caller"},
                 "403": {"description": "A lead has paused the caller in this project (error code `paused`)",
                         "content": {"application/json": {"schema": schema("Error")}}},
+                "429": {"description": "The caller has done the project's daily cap today; Retry-After says when the next day starts (UTC)",
+                        "content": {"application/json": {"schema": schema("Error")}}},
             }),
         ),
         op(
@@ -274,8 +276,11 @@ fn queue_ops() -> Vec<Op> {
             ok(
                 "Stored",
                 object(
-                    &["annotation_id"],
-                    json!({"annotation_id": {"type": "string", "format": "uuid"}}),
+                    &["annotation_id", "gold_feedback"],
+                    json!({"annotation_id": {"type": "string", "format": "uuid"},
+                           "gold_feedback": {"type": ["object", "null"],
+                               "description": "When the project gives feedback and the item was a gold item: the expected labels (one line each) and whether these labels matched",
+                               "properties": {"expected": {"type": "array", "items": {"type": "string"}}, "matched": {"type": "boolean"}}}}),
                 ),
             ),
         ),

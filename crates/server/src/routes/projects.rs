@@ -97,6 +97,7 @@ struct FormValues {
     taxonomy: String,
     custom_categories: String,
     gold_percent: String,
+    gold_feedback: bool,
     review_percent: String,
     blur_responses: bool,
     content_note_for_severe: bool,
@@ -137,6 +138,7 @@ impl From<&Settings> for FormValues {
             taxonomy: preset_name(s.taxonomy.preset).into(),
             custom_categories: custom,
             gold_percent: format!("{}", (s.gold_rate * 1000.0).round() / 10.0),
+            gold_feedback: s.gold_feedback,
             review_percent: format!("{}", (s.review_min_support * 1000.0).round() / 10.0),
             blur_responses: s.wellbeing.blur_responses,
             content_note_for_severe: s.wellbeing.content_note_for_severe,
@@ -189,6 +191,7 @@ impl FormValues {
             taxonomy: text("taxonomy"),
             custom_categories: text("custom_categories"),
             gold_percent: text("gold_percent"),
+            gold_feedback: ticked("gold_feedback"),
             review_percent: text("review_percent"),
             blur_responses: ticked("blur_responses"),
             content_note_for_severe: ticked("content_note_for_severe"),
@@ -263,6 +266,7 @@ impl FormValues {
             questions,
             taxonomy,
             gold_rate: gold_percent / 100.0,
+            gold_feedback: self.gold_feedback,
             // Empty (or left out by a script): the default.
             review_min_support: if self.review_percent.trim().is_empty() {
                 Settings::default().review_min_support
