@@ -9,7 +9,7 @@ use safepref_tests::{Browser, TestApp, csrf_token_in};
 
 use crate::gold::gold_project;
 
-async fn items(app: &TestApp, n: usize) -> Project {
+pub async fn items(app: &TestApp, n: usize) -> Project {
     let settings = Settings {
         annotations_per_item: 1,
         ..Settings::default()
@@ -19,7 +19,7 @@ async fn items(app: &TestApp, n: usize) -> Project {
 
 /// The admin sets the link; returns the link (path and query) the project
 /// page shows.
-async fn open_link(
+pub async fn open_link(
     admin: &Browser,
     project: &Project,
     slug: &str,
@@ -48,13 +48,13 @@ async fn open_link(
     Some(page[at..].split('<').next().unwrap().replace("&amp;", "&"))
 }
 
-fn with_worker(link: &str, worker: &str) -> String {
+pub fn with_worker(link: &str, worker: &str) -> String {
     link.replace("WORKER_ID", worker)
         .replace("STUDY_ID", "study-7")
 }
 
 /// Follows the join link in a fresh browser; (status, browser).
-async fn join(app: &TestApp, link: &str) -> (u16, Browser) {
+pub async fn join(app: &TestApp, link: &str) -> (u16, Browser) {
     let mut browser = app.browser();
     let response = browser.get(link).await;
     let status = response.status().as_u16();

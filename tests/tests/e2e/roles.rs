@@ -7,9 +7,8 @@
 //! sign-in tests in auth.rs.) Guessing another user's ids is tested below
 //! the table (`guessing_ids_gets_nothing`).
 //!
-//! The crowd-worker column (a worker of *another* project, issue 8) goes
-//! into `who` in `every_route_answers_each_role_as_it_should`, with its
-//! verdict in `verdict`.
+//! The last column is a crowd worker of *another* project (joined by that
+//! project's entry link): every signed-in route is refused to them.
 
 use safepref_server::db::users::Role;
 use safepref_tests::{Browser, TestApp};
@@ -279,12 +278,14 @@ async fn every_route_answers_each_role_as_it_should() {
         .await
         .unwrap();
     let (project, batch) = project_with_a_batch(&app).await;
-    let mut who: Vec<(Option<Role>, Browser)> = vec![(None, app.browser())];
+    let mut who: Vec<(Caller, Browser)> = vec![(Caller::Anonymous, app.browser())];
     for role in Role::ALL {
-        who.push((Some(role), app.signed_in(role).await.0));
+        who.push((Caller::Role(role), app.signed_in(role).await.0));
     }
-    // The crowd-worker column (issue 8) goes here: a worker of another
-    // project, refused every route of `{project}` like a stranger.
+    who.push((
+        Caller::CrowdWorker,
+        crowd_worker_of_another_project(&app).await,
+    ));
 
     let mut failures = Vec::new();
     for &(method, pattern, least) in ROUTES {
@@ -294,7 +295,11 @@ async fn every_route_answers_each_role_as_it_should() {
             .replace("{batch}", &batch.to_string());
         let is_api = path.starts_with("/api/");
         if !matches!(method, Method::Get) {
-            let admin = &who.iter().find(|(r, _)| *r == Some(Role::Admin)).unwrap().1;
+            let admin = &who
+                .iter()
+                .find(|(c, _)| *c == Caller::Role(Role::Admin))
+                .unwrap()
+                .1;
             let refused = call_without_csrf(admin, method, &path).await;
             let status = refused.status().as_u16();
             let body = refused.text().await.unwrap();
@@ -304,10 +309,10 @@ async fn every_route_answers_each_role_as_it_should() {
                 ));
             }
         }
-        for (role, browser) in &who {
+        for (caller, browser) in &who {
             // Sign-out ends the session: only the admin's, on the last signed-in row.
             let signs_out = matches!(method, Method::Delete) && pattern == "/api/v1/session";
-            if signs_out && role.is_some() && *role != Some(Role::Admin) {
+            if signs_out && !matches!(caller, Caller::Anonymous | Caller::Role(Role::Admin)) {
                 continue;
             }
             let response = call(browser, method, &path).await;
@@ -317,20 +322,21 @@ async fn every_route_answers_each_role_as_it_should() {
                 .get("location")
                 .map(|l| l.to_str().unwrap().to_string());
             let body = response.text().await.unwrap();
-            let verdict = match (least, role) {
+            let verdict = match (least, *caller) {
                 (None, _) => status < 400,
-                (Some(_), None) if is_api => {
+                (Some(_), Caller::CrowdWorker) => status == 403,
+                (Some(_), Caller::Anonymous) if is_api => {
                     status == 401
                         && serde_json::from_str::<Value>(&body)
                             .is_ok_and(|v| v["error"]["code"] == "unauthorized")
                 }
-                (Some(_), None) => {
+                (Some(_), Caller::Anonymous) => {
                     status == 303
                         && location
                             .as_deref()
                             .is_some_and(|l| l.starts_with("/login?next="))
                 }
-                (Some(least), Some(role)) if role < &least => {
+                (Some(least), Caller::Role(role)) if role < least => {
                     status == 403
                         && if is_api {
                             serde_json::from_str::<Value>(&body)
@@ -339,7 +345,7 @@ async fn every_route_answers_each_role_as_it_should() {
                             body.contains("This page is for")
                         }
                 }
-                (Some(_), Some(_)) => {
+                (Some(_), Caller::Role(_)) => {
                     status != 401
                         && status != 403
                         && !location.as_deref().is_some_and(|l| l.starts_with("/login"))
@@ -347,7 +353,7 @@ async fn every_route_answers_each_role_as_it_should() {
             };
             if !verdict {
                 failures.push(format!(
-                    "{method:?} {pattern} as {role:?}: {status} {location:?}"
+                    "{method:?} {pattern} as {caller:?}: {status} {location:?}"
                 ));
             }
         }
@@ -360,10 +366,11 @@ async fn every_route_answers_each_role_as_it_should() {
 }
 
 /// Routes without a row, and where they are tested instead.
-const NOT_IN_THE_TABLE: [(&str, &str); 3] = [
+const NOT_IN_THE_TABLE: [(&str, &str); 4] = [
     ("POST", "/login"),          // auth.rs: sign-in
     ("POST", "/logout"),         // auth.rs: sign-out ends the session
     ("POST", "/api/v1/session"), // auth.rs: the JSON sign-in
+    ("GET", "/p/{slug}/join"),   // crowd.rs: joining by a project's link
 ];
 
 /// Every page route the routers declare has a row. axum cannot list a
@@ -481,6 +488,25 @@ fn every_api_route_has_a_row() {
         .map(|(m, p)| format!("{m} {p}"))
         .collect();
     assert!(missing.is_empty(), "add to ROUTES: {missing:?}");
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Caller {
+    Anonymous,
+    Role(Role),
+    /// Joined by the entry link of a project other than the table's.
+    CrowdWorker,
+}
+
+async fn crowd_worker_of_another_project(app: &TestApp) -> Browser {
+    let their_project = crate::crowd::items(app, 2).await;
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let link = crate::crowd::open_link(&admin, &their_project, "roles-study", "2", "rotate")
+        .await
+        .expect("the project page shows the entry link");
+    let (status, worker) = crate::crowd::join(app, &crate::crowd::with_worker(&link, "R1")).await;
+    assert_eq!(status, 303, "the worker joined");
+    worker
 }
 
 async fn project_with_a_batch(app: &TestApp) -> (uuid::Uuid, uuid::Uuid) {
