@@ -245,13 +245,12 @@ async fn a_crowd_worker_reaches_nothing_but_their_project() {
         .await
         .unwrap();
     let (_, worker) = join(&app, &with_worker(&link, "Z9")).await;
-    assert_eq!(
-        worker
-            .get(&format!("/annotate/{}", project.id))
-            .await
-            .status(),
-        200
-    );
+    let page = annotate_page(&worker, &project).await;
+    // The navigation offers only their project's work.
+    assert!(page.contains(&format!("<a href=\"/annotate/{}\">Work</a>", project.id)));
+    for elsewhere in ["href=\"/\"", "href=\"/account\"", "href=\"/review\""] {
+        assert!(!page.contains(elsewhere), "{elsewhere}");
+    }
     for path in [
         format!("/annotate/{}", other.id),
         format!("/annotate/{}/guidelines", other.id),

@@ -26,6 +26,7 @@ use axum::Router;
 use crate::app::AppState;
 use crate::auth::ActiveSession;
 use crate::db::users::{Role, User};
+use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,6 +78,12 @@ impl Chrome {
 
     pub fn is_admin(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.role == Role::Admin)
+    }
+
+    /// A crowd worker can reach only their project's pages, so the
+    /// navigation offers them nothing else.
+    pub fn crowd_project(&self) -> Option<Uuid> {
+        self.user.as_ref().and_then(|u| u.crowd_project_id)
     }
 }
 
