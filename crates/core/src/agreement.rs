@@ -756,23 +756,26 @@ pub fn alpha_intervals(
     if n == 0 || resamples == 0 {
         return vec![None; questions.len()];
     }
+    let (joint_of, joint_kinds) = joint_kinds(questions, n, usable);
     let mut rng = SplitMix64(seed);
-    let mut drawn = vec![0u32; n];
+    let mut drawn = vec![0u32; joint_kinds.len()];
     let mut results: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); questions.len()];
     let mut counts: Vec<u32> = Vec::new();
     for _ in 0..resamples {
         drawn.fill(0);
         for _ in 0..n {
-            drawn[rng.below(n)] += 1;
+            drawn[joint_of[rng.below(n)] as usize] += 1;
         }
+        let mut used = 0;
         for (q, out) in questions.iter().zip(&mut results) {
             if !usable(q) {
                 continue;
             }
+            used += 1;
             counts.clear();
             counts.resize(q.kinds.len(), 0);
-            for (&kind, &d) in q.kind_of_item.iter().zip(&drawn) {
-                counts[kind as usize] += d;
+            for (kinds, &d) in joint_kinds.iter().zip(&drawn) {
+                counts[kinds[used - 1] as usize] += d;
             }
             let k = q.n_values;
             let mut sample = Coincidence {
@@ -812,6 +815,33 @@ pub fn alpha_intervals(
             }
         })
         .collect()
+}
+
+/// Items of the same kind in every usable question are of one *joint*
+/// kind. Returns each item's joint kind and each joint kind's kind in every
+/// usable question (in order). A resample then counts its draws per joint
+/// kind in one pass, and each question sums its kinds' counts from those:
+/// the same counts as drawing per question, for a fraction of the work.
+fn joint_kinds(
+    questions: &[Bootstrap],
+    n: usize,
+    usable: impl Fn(&Bootstrap) -> bool,
+) -> (Vec<u32>, Vec<Vec<u32>>) {
+    let used: Vec<&Bootstrap> = questions.iter().filter(|q| usable(q)).collect();
+    let mut index: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut kinds: Vec<Vec<u32>> = Vec::new();
+    let mut key: Vec<u32> = Vec::with_capacity(used.len());
+    let joint_of = (0..n)
+        .map(|item| {
+            key.clear();
+            key.extend(used.iter().map(|q| q.kind_of_item[item]));
+            *index.entry(key.clone()).or_insert_with(|| {
+                kinds.push(key.clone());
+                kinds.len() as u32 - 1
+            })
+        })
+        .collect();
+    (joint_of, kinds)
 }
 
 /// Contingency tables for every pair of coders, filled one unit at a time,
@@ -1408,6 +1438,39 @@ mod tests {
     }
 
     type AlphaFn = fn(&Ratings<u8>) -> Option<f64>;
+
+    /// Questions bootstrapped together (the report's way: shared draws,
+    /// counted per joint kind) get exactly the intervals each gets alone.
+    #[test]
+    fn shared_draws_give_each_question_its_own_interval() {
+        let mut rng = SplitMix64(11);
+        for _ in 0..20 {
+            let cats = 2 + rng.below(4);
+            let r = random_ratings(&mut rng, cats, true);
+            // Kinds that differ per question, and one question over other
+            // items (left out: None either way).
+            let rs = [
+                r.clone(),
+                r.map(|&v| v % 2),
+                r.map(|&v| (v * 7 + 3) % 5),
+                random_ratings(&mut rng, cats, true),
+            ];
+            let boots: Vec<Bootstrap> = rs
+                .iter()
+                .map(|r| ItemRatings::from_ratings(r).bootstrap_fixed(|a, b| f64::from(a != b)))
+                .collect();
+            let seed = rng.next_u64();
+            let together = alpha_intervals(&boots, 40, seed);
+            for ((b, r), shared) in boots.iter().zip(&rs).zip(together) {
+                let alone = if r.unit_count() == rs[0].unit_count() {
+                    alpha_intervals(std::slice::from_ref(b), 40, seed)[0]
+                } else {
+                    None
+                };
+                assert_eq!(format!("{shared:?}"), format!("{alone:?}"));
+            }
+        }
+    }
 
     #[test]
     fn fast_alpha_bootstrap_matches_generic_bootstrap() {

@@ -66,71 +66,118 @@ pub async fn build(
     project: &Project,
     scope: &ReportScope,
 ) -> Result<Value, AppError> {
-    let batch = scope.batch;
-    let activity_rows = db::report::activity(pool, project.id, scope).await?;
-    // Annotators are numbered in name order (the activity query's), so the
-    // report lists them alphabetically; anyone else follows as met.
-    let mut names: Vec<String> = activity_rows.iter().map(|a| a.annotator.clone()).collect();
-    let mut annotator_index: HashMap<String, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.clone(), i))
-        .collect();
-    let mut activity: HashMap<String, Activity> = activity_rows
-        .into_iter()
-        .map(|a| {
-            (
-                a.annotator,
-                Activity {
-                    submitted: a.submitted,
-                    skipped: a.skipped,
-                    median_seconds: a.median_seconds,
-                    ..Activity::default()
-                },
-            )
-        })
-        .collect();
-    let items = db::report::item_count(pool, project.id, batch).await?;
-    let categories: Vec<String> = project
-        .taxonomy
-        .0
-        .names()
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let mut builder = report::Builder::new(project.responses_per_item as usize, &categories);
-    let mut item_index: HashMap<uuid::Uuid, usize> = HashMap::new();
+    let mut reader = Reader::new(pool, project, scope).await?;
     let mut rows = db::report::annotations(pool, project.id, scope);
     while let Some(row) = rows.try_next().await? {
-        let next = item_index.len();
-        let item = *item_index.entry(row.item_id).or_insert(next);
-        let annotator = match annotator_index.get(&row.annotator) {
+        let gold = row.gold.as_ref().map(|g| &g.0);
+        reader.add(row.item_id, &row.annotator, &row.labels.0, gold);
+    }
+    Ok(reader.finish())
+}
+
+/// The report of one scope, fed one annotation at a time in item order
+/// (`db::report::annotations`' order; the bootstrap draws items by their
+/// index, so the order is part of the result). `build` streams the rows
+/// through it; the dashboard feeds it from its own single pass.
+pub struct Reader {
+    described: Value,
+    items: i64,
+    names: Vec<String>,
+    annotator_index: HashMap<String, usize>,
+    activity: HashMap<String, Activity>,
+    builder: report::Builder,
+    item_index: HashMap<uuid::Uuid, usize>,
+}
+
+impl Reader {
+    /// Reads the scope's annotator activity and item count.
+    pub async fn new(
+        pool: &PgPool,
+        project: &Project,
+        scope: &ReportScope,
+    ) -> Result<Reader, AppError> {
+        let activity_rows = db::report::activity(pool, project.id, scope).await?;
+        // Annotators are numbered in name order (the activity query's), so
+        // the report lists them alphabetically; anyone else follows as met.
+        let names: Vec<String> = activity_rows.iter().map(|a| a.annotator.clone()).collect();
+        let annotator_index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        let activity = activity_rows
+            .into_iter()
+            .map(|a| {
+                (
+                    a.annotator,
+                    Activity {
+                        submitted: a.submitted,
+                        skipped: a.skipped,
+                        median_seconds: a.median_seconds,
+                        ..Activity::default()
+                    },
+                )
+            })
+            .collect();
+        let items = db::report::item_count(pool, project.id, scope.batch).await?;
+        let categories: Vec<String> = project
+            .taxonomy
+            .0
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let rfc3339 = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+        Ok(Reader {
+            described: json!({
+                "project": project.name,
+                "project_id": project.id,
+                "batch": scope.batch,
+                "since": rfc3339(scope.since),
+                "until": rfc3339(scope.until),
+                "annotators": scope.annotators,
+            }),
+            items,
+            names,
+            annotator_index,
+            activity,
+            builder: report::Builder::new(project.responses_per_item as usize, &categories),
+            item_index: HashMap::new(),
+        })
+    }
+
+    /// Adds one annotation; `gold` is the item's stored gold value (a value
+    /// that is not a labels object is skipped rather than failing). Returns
+    /// the annotator's index.
+    pub fn add(
+        &mut self,
+        item_id: uuid::Uuid,
+        annotator: &str,
+        labels: &Labels,
+        gold: Option<&Value>,
+    ) -> usize {
+        let next = self.item_index.len();
+        let item = *self.item_index.entry(item_id).or_insert(next);
+        let index = match self.annotator_index.get(annotator) {
             Some(&i) => i,
             None => {
-                names.push(row.annotator.clone());
-                annotator_index.insert(row.annotator.clone(), names.len() - 1);
-                names.len() - 1
+                self.names.push(annotator.to_string());
+                self.annotator_index
+                    .insert(annotator.to_string(), self.names.len() - 1);
+                self.names.len() - 1
             }
         };
-        builder.add(item, annotator, &row.labels.0);
-        let gold = row
-            .gold
-            .as_ref()
-            .and_then(|g| Labels::deserialize(&g.0).ok());
-        if let Some(gold) = gold {
-            let act = activity.entry(row.annotator).or_default();
+        self.builder.add(item, index, labels);
+        if let Some(gold) = gold.and_then(|g| Labels::deserialize(g).ok()) {
+            let act = self.activity.entry(annotator.to_string()).or_default();
             act.gold_answered += 1;
-            act.gold_correct += i64::from(matches_gold(&row.labels.0, &gold));
+            act.gold_correct += i64::from(matches_gold(labels, &gold));
         }
+        index
     }
-    let rfc3339 = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
-    let described = json!({
-        "project": project.name,
-        "project_id": project.id,
-        "batch": batch,
-        "since": rfc3339(scope.since),
-        "until": rfc3339(scope.until),
-        "annotators": scope.annotators,
-    });
-    Ok(builder.finish(described, items, &names, &activity))
+
+    pub fn finish(self) -> Value {
+        self.builder
+            .finish(self.described, self.items, &self.names, &self.activity)
+    }
 }

@@ -28,8 +28,11 @@ use crate::{accounts, queue};
 
 /// The longest reason a lead may give, in characters (the tables' limit).
 pub const MAX_REASON_CHARS: usize = 2_000;
-/// Candidate items consolidated together while the queue is built.
+/// Candidate items consolidated together while the queue's flags are built.
 const CHUNK_ITEMS: usize = 500;
+/// How far before the last refresh of the review flags a refresh looks for
+/// changes (see `refresh_flags`).
+const FLAGS_MARGIN: time::Duration = time::Duration::minutes(1);
 
 fn subject_user(id: Uuid) -> String {
     format!("user:{id}")
@@ -274,26 +277,6 @@ pub fn reasons(
     out
 }
 
-/// One row of the review queue.
-#[derive(Debug, Clone)]
-pub struct QueueEntry {
-    pub item_id: Uuid,
-    pub batch_seq: i32,
-    pub state: String,
-    pub prompt_start: String,
-    pub annotations: usize,
-    pub min_support: f64,
-    pub reasons: Vec<String>,
-}
-
-/// A flagged item while the queue is built: what ordering needs, no more.
-struct Flagged {
-    min_support: f64,
-    batch_seq: i32,
-    seq: i32,
-    id: Uuid,
-}
-
 fn votes_of(c: &mut Candidate) -> Vec<(String, Labels)> {
     let names = c.annotators.take().unwrap_or_default();
     let labels = c.labels.take().unwrap_or_default();
@@ -304,8 +287,8 @@ fn votes_of(c: &mut Candidate) -> Vec<(String, Labels)> {
 }
 
 /// Consolidates a chunk of candidates (votes taken out of them); returns
-/// each one's min support and reasons.
-fn judge(project: &Project, model: &Model, chunk: &mut [Candidate]) -> Vec<(f64, Vec<String>)> {
+/// the flags of those with a reason.
+fn judge(project: &Project, model: &Model, chunk: &mut [Candidate]) -> Vec<db::review::Flag> {
     let votes: Vec<Vec<(String, Labels)>> = chunk.iter_mut().map(votes_of).collect();
     let grouped: Vec<ItemAnnotations> = votes
         .iter()
@@ -327,101 +310,115 @@ fn judge(project: &Project, model: &Model, chunk: &mut [Candidate]) -> Vec<(f64,
         .iter()
         .zip(chunk.iter())
         .zip(&votes)
-        .map(|((record, c), v)| {
+        .filter_map(|((record, c), v)| {
             let gold = c.gold.as_ref().map(|g| &g.0);
-            let support = if v.is_empty() {
-                0.0
-            } else {
-                min_support(record)
-            };
-            (support, reasons(record, gold, v, c.unclear))
+            let reasons = reasons(record, gold, v, c.unclear);
+            (!reasons.is_empty()).then(|| db::review::Flag {
+                item_id: c.id,
+                batch_seq: c.batch_seq,
+                seq: c.seq,
+                min_support: if v.is_empty() {
+                    0.0
+                } else {
+                    min_support(record)
+                },
+                annotations: v.len() as i32,
+                reasons,
+            })
         })
         .collect()
 }
 
+/// What the flags are computed with besides the votes: a change makes
+/// every item's flags stale.
+fn flag_settings(project: &Project) -> String {
+    json!([
+        project.review_min_support,
+        project.responses_per_item,
+        project.taxonomy.0,
+        project.questions.0
+    ])
+    .to_string()
+}
+
+/// Brings the project's review flags (migration 0009) up to date: the
+/// items whose votes, invalidations or skips changed since the last refresh
+/// — looking `FLAGS_MARGIN` further back, for transactions that stamped
+/// their rows before the last refresh but committed after it — are
+/// consolidated again; everything when the settings or gold labels changed
+/// or nothing is stored yet. Refreshes of a project run one at a time.
+pub async fn refresh_flags(pool: &PgPool, project: &Project) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    db::review::lock_flags(&mut tx, project.id).await?;
+    let (stored, now, gold) = db::review::flags_state(&mut tx, project.id).await?;
+    let settings = flag_settings(project);
+    let changed = match stored {
+        Some(s) if s.settings == settings && s.gold == gold => Some(
+            db::review::changed_items(&mut tx, project.id, s.refreshed_at - FLAGS_MARGIN).await?,
+        ),
+        _ => None,
+    };
+    if changed.as_ref().is_none_or(|c| !c.is_empty()) {
+        let started = std::time::Instant::now();
+        db::review::clear_flags(&mut tx, project.id, changed.as_deref()).await?;
+        let flags = judge_all(&mut tx, project, changed.as_deref()).await?;
+        db::review::insert_flags(&mut tx, project.id, &flags).await?;
+        tracing::info!(
+            project = %project.id,
+            items = changed.as_ref().map_or("all".to_string(), |c| c.len().to_string()),
+            flagged = flags.len(),
+            ms = started.elapsed().as_millis(),
+            "review flags refreshed"
+        );
+    }
+    let state = db::review::FlagsState {
+        refreshed_at: now,
+        settings,
+        gold,
+    };
+    db::review::save_flags_state(&mut tx, project.id, &state).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The flags of the candidate items (all, or these), consolidated in
+/// chunks of `CHUNK_ITEMS`: memory holds a chunk's votes and the flags.
+async fn judge_all(
+    tx: &mut sqlx::PgConnection,
+    project: &Project,
+    ids: Option<&[Uuid]>,
+) -> Result<Vec<db::review::Flag>, AppError> {
+    let model = model(project);
+    let mut candidates: Vec<Candidate> = Vec::with_capacity(CHUNK_ITEMS);
+    let mut flags = Vec::new();
+    let mut stream = db::review::candidates(tx, project.id, ids);
+    while let Some(row) = stream.try_next().await? {
+        candidates.push(row);
+        if candidates.len() == CHUNK_ITEMS {
+            flags.extend(judge(project, &model, &mut candidates));
+            candidates.clear();
+        }
+    }
+    flags.extend(judge(project, &model, &mut candidates));
+    Ok(flags)
+}
+
 /// The review queue: items with a reason, lowest minimum support first
-/// (then batch and file order); one page of them and the total.
-///
-/// Cost: every call streams the filtered candidate items (those with a
-/// valid annotation or an unclear skip) with their votes and consolidates
-/// them in chunks of 500 — a pass over the project's annotations, about as
-/// heavy as an export's consolidation without the texts. Memory holds the
-/// chunk plus 32 bytes per flagged item (for the ordering), so 100,000
-/// flagged items cost about 3 MB. The page's items are then read again with
-/// their reasons. Filters narrow the pass.
+/// (then batch and file order); one page of them and the total. The flags
+/// are refreshed first (cheap when little changed), then filtered, ordered
+/// and paged in SQL.
 pub async fn queue_page(
     pool: &PgPool,
     project: &Project,
     filter: &QueueFilter,
     limit: usize,
     offset: usize,
-) -> Result<(Vec<QueueEntry>, usize), AppError> {
-    let model = model(project);
-    let mut flagged: Vec<Flagged> = Vec::new();
-    let mut stream = db::review::candidates(pool, project.id, filter, None);
-    let mut chunk: Vec<Candidate> = Vec::with_capacity(CHUNK_ITEMS);
-    loop {
-        let row = stream.try_next().await?;
-        let end = row.is_none();
-        chunk.extend(row);
-        if chunk.len() == CHUNK_ITEMS || (end && !chunk.is_empty()) {
-            let judged = judge(project, &model, &mut chunk);
-            for (c, (support, reasons)) in chunk.drain(..).zip(judged) {
-                if !reasons.is_empty() {
-                    flagged.push(Flagged {
-                        min_support: support,
-                        batch_seq: c.batch_seq,
-                        seq: c.seq,
-                        id: c.id,
-                    });
-                }
-            }
-        }
-        if end {
-            break;
-        }
-    }
-    drop(stream);
-    flagged.sort_by(|a, b| {
-        a.min_support
-            .total_cmp(&b.min_support)
-            .then(a.batch_seq.cmp(&b.batch_seq))
-            .then(a.seq.cmp(&b.seq))
-    });
-    let total = flagged.len();
-    let ids: Vec<Uuid> = flagged
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|f| f.id)
-        .collect();
-    if ids.is_empty() {
-        return Ok((vec![], total));
-    }
-    let mut rows: Vec<Candidate> = db::review::candidates(pool, project.id, filter, Some(&ids))
-        .try_collect()
-        .await?;
-    let annotations: Vec<usize> = rows
-        .iter()
-        .map(|c| c.annotators.as_ref().map_or(0, Vec::len))
-        .collect();
-    let judged = judge(project, &model, &mut rows);
-    let mut entries: Vec<QueueEntry> = rows
-        .into_iter()
-        .zip(judged)
-        .zip(annotations)
-        .map(|((c, (min_support, reasons)), annotations)| QueueEntry {
-            item_id: c.id,
-            batch_seq: c.batch_seq,
-            state: c.state,
-            prompt_start: c.prompt_start,
-            annotations,
-            min_support,
-            reasons,
-        })
-        .collect();
-    entries.sort_by_key(|e| ids.iter().position(|id| *id == e.item_id));
-    Ok((entries, total))
+) -> Result<(Vec<db::review::QueueEntry>, usize), AppError> {
+    refresh_flags(pool, project).await?;
+    let mut conn = pool.acquire().await?;
+    let (rows, total) =
+        db::review::queue_page(&mut conn, project.id, filter, limit as i64, offset as i64).await?;
+    Ok((rows, total as usize))
 }
 
 // ------------------------------------------------------------ one item

@@ -161,7 +161,7 @@ async fn dashboard(browser: &safepref_tests::Browser, project: Uuid, query: &str
 async fn progress_and_agreement_equal_the_report_for_each_scope() {
     let app = TestApp::spawn().await;
     let (project, _) = crate::import::project_with_sample(&app.pool).await;
-    let (lead, _) = app.signed_in(Role::Lead).await;
+    let (lead, lead_name) = app.signed_in(Role::Lead).await;
 
     let (status, html) = dashboard(&lead, project.id, "").await;
     assert_eq!(status, 200, "{html}");
@@ -212,6 +212,39 @@ async fn progress_and_agreement_equal_the_report_for_each_scope() {
             format!(r#"<th scope="row">{severity}</th>{cells}"#)
         );
     }
+
+    // An adjudication's labels are the item's final labels: the consensus
+    // the votes are counted against (as the export consolidates). Item 2's
+    // response 0: three votes of 2, adjudicated 3. The report's figures
+    // (agreement among annotators) do not change.
+    let item_2: Uuid = sqlx::query_scalar(
+        "select a.item_id from annotations a join users u on u.id = a.annotator_id
+          where u.username = $1 order by a.submitted_at, a.id offset 2 limit 1",
+    )
+    .bind(&names[0])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let lead_user = db::users::find_by_username(&app.pool, &lead_name)
+        .await
+        .unwrap()
+        .unwrap();
+    safepref_server::review::adjudicate(
+        &app.pool,
+        &project,
+        &lead_user,
+        item_2,
+        &labels(true, 0, 3),
+        "severe on a second reading",
+    )
+    .await
+    .unwrap();
+    let (_, html) = dashboard(&lead, project.id, "").await;
+    assert_page_shows(&html, &report_cli(&app, &project, &[]).await);
+    assert_eq!(
+        row(&html, r#"<th scope="row">2</th>"#),
+        r#"<th scope="row">2</th><td class="num">0</td><td class="num">0</td><td class="num">10</td><td class="num">3</td>"#
+    );
 
     // The cached figures follow new work at once.
     let fourth = annotator(&app.pool, "late").await;

@@ -397,7 +397,7 @@ async fn disputed(app: &TestApp) -> (Project, [Uuid; 3], [Uuid; 3]) {
 #[tokio::test]
 async fn the_review_queue_lists_reasons_most_disputed_first() {
     let app = TestApp::spawn().await;
-    let (project, [_, _, c], [one, two, three]) = disputed(&app).await;
+    let (project, [a, _, c], [one, two, three]) = disputed(&app).await;
     let (lead, _) = app.signed_in(Role::Lead).await;
     let queue_path = format!("/review/projects/{}/queue", project.id);
     let (status, page) = body(lead.get(&queue_path).await).await;
@@ -452,6 +452,23 @@ async fn the_review_queue_lists_reasons_most_disputed_first() {
     )
     .await;
     assert!(paged.contains("review-link"), "{paged}");
+
+    // A change reaches the queue on the next view (the stored reasons of
+    // the items that changed are recomputed): A revises item 1 to agree
+    // with B and C, and it leaves the queue.
+    let a_on_one: Uuid =
+        sqlx::query_scalar("select id from annotations where item_id = $1 and annotator_id = $2")
+            .bind(one)
+            .bind(a)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    queue::revise(&app.pool, &project, a, a_on_one, &labels(false, 0))
+        .await
+        .unwrap();
+    let (_, page) = body(lead.get(&queue_path).await).await;
+    assert!(!page.contains(&format!("/review/items/{one}")), "{page}");
+    assert_eq!(page.matches("class=\"review-link\"").count(), 2, "{page}");
 }
 
 #[tokio::test]

@@ -52,3 +52,22 @@ pub async fn for_item(
     .fetch_all(db)
     .await
 }
+
+/// Every adjudicated item of a project (or one batch) with the labels that
+/// count: the newest adjudication's, as `for_item` orders them.
+pub async fn newest(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    batch_seq: Option<i32>,
+) -> Result<Vec<(Uuid, Json<Labels>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select distinct on (d.item_id) d.item_id, d.labels
+           from adjudications d join items i on i.id = d.item_id
+          where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+          order by d.item_id, d.created_at desc, d.id desc",
+    )
+    .bind(project_id)
+    .bind(batch_seq)
+    .fetch_all(db)
+    .await
+}

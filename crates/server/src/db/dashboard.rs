@@ -1,18 +1,15 @@
-//! What the review dashboard reads beside the agreement report: item states
-//! per batch, work over time, the pace, today's work per annotator, the
-//! scope's votes for the severity confusion, and the figures cache
-//! (`dashboard_cache`). Every figure is an aggregate in SQL: no per-item
-//! loop runs in Rust except the streamed votes.
+//! What the review dashboard reads beside the agreement report's rows
+//! (`db::report`): item states per batch, work over time, the pace, today's
+//! work per annotator, and the figures cache (`dashboard_cache`). Every
+//! figure here is an aggregate in SQL.
 
-use futures_util::stream::BoxStream;
-use safepref_core::labels::Labels;
 use serde_json::Value;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::report::{ReportScope, scope_sql};
+use super::report::ReportScope;
 
 /// Where one batch's items stand. `in_progress`: pending items with at
 /// least one submission or a live lease; `pending`: neither.
@@ -59,7 +56,9 @@ pub async fn progress(
 }
 
 /// Submissions per time bucket (`hour` or `day`) in [from, to), the scope's
-/// batch and annotators only; buckets without work are zero.
+/// batch and annotators only; buckets without work are zero. The batch and
+/// annotator conditions are subqueries rather than joins, so an unset one
+/// costs nothing (here and below).
 pub async fn per_bucket(
     db: impl PgExecutor<'_>,
     project_id: Uuid,
@@ -72,12 +71,11 @@ pub async fn per_bucket(
         "with counted as (
              select date_trunc($3, a.submitted_at, 'UTC') as at, count(*) as n
              from annotations a
-             join items i on i.id = a.item_id
-             join users u on u.id = a.annotator_id
-             where a.project_id = $1 and ($2::int is null or i.batch_seq = $2)
-               and a.invalidated_at is null
+             where a.project_id = $1 and a.invalidated_at is null
                and a.submitted_at >= $4 and a.submitted_at < $5
-               and (cardinality($6::text[]) = 0 or u.username = any($6))
+               and ($2::int is null or a.item_id in (select id from items where project_id = $1 and batch_seq = $2))
+               and (cardinality($6::text[]) = 0
+                    or a.annotator_id in (select id from users where username = any($6)))
              group by 1
          )
          select s.at, coalesce(c.n, 0) as n
@@ -103,10 +101,10 @@ pub async fn last_day(
     batch: Option<i32>,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "select count(*) from annotations a join items i on i.id = a.item_id
-         where a.project_id = $1 and ($2::int is null or i.batch_seq = $2)
-           and a.invalidated_at is null
-           and a.submitted_at >= now() - interval '24 hours'",
+        "select count(*) from annotations a
+         where a.project_id = $1 and a.invalidated_at is null
+           and a.submitted_at >= now() - interval '24 hours'
+           and ($2::int is null or a.item_id in (select id from items where project_id = $1 and batch_seq = $2))",
     )
     .bind(project_id)
     .bind(batch)
@@ -131,11 +129,12 @@ pub async fn today(
 ) -> Result<Vec<Today>, sqlx::Error> {
     sqlx::query_as(
         "select u.id as user_id, u.username,
-                (select count(*) from annotations a join items i on i.id = a.item_id
+                (select count(*) from annotations a
                  where a.project_id = $1 and a.annotator_id = u.id
                    and a.invalidated_at is null
-                   and ($2::int is null or i.batch_seq = $2)
-                   and a.submitted_at >= date_trunc('day', now(), 'UTC')) as today
+                   and a.submitted_at >= date_trunc('day', now(), 'UTC')
+                   and ($2::int is null
+                        or a.item_id in (select id from items where project_id = $1 and batch_seq = $2))) as today
          from users u where u.username = any($3)",
     )
     .bind(project_id)
@@ -145,45 +144,9 @@ pub async fn today(
     .await
 }
 
-/// One vote for the severity confusion.
-#[derive(Debug, sqlx::FromRow)]
-pub struct Vote {
-    pub item_id: Uuid,
-    pub annotator: String,
-    pub labels: Json<Labels>,
-}
-
-/// The scope's annotations (the report's), in item order, so a reader can
-/// consolidate them an item at a time.
-pub fn votes<'e, E>(
-    db: E,
-    project_id: Uuid,
-    scope: &'e ReportScope,
-) -> BoxStream<'e, Result<Vote, sqlx::Error>>
-where
-    E: PgExecutor<'e> + 'e,
-{
-    let sql = format!(
-        "select a.item_id, u.username as annotator, a.labels
-         from annotations a
-         join items i on i.id = a.item_id
-         join users u on u.id = a.annotator_id
-         where a.invalidated_at is null and {}
-         order by a.item_id",
-        scope_sql("a.submitted_at")
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(project_id)
-        .bind(scope.batch)
-        .bind(scope.since)
-        .bind(scope.until)
-        .bind(&scope.annotators)
-        .fetch(db)
-}
-
 /// A summary of everything the cached figures are computed from: any
-/// submission, revision, skip, expiry, import, gold change or requeue (which
-/// moves `items.done`) changes it. Project-wide, so it covers every scope.
+/// submission, revision, skip, expiry, import, gold change, requeue (which
+/// moves `items.done`) or adjudication (the confusion's consensus) changes it. Project-wide, so it covers every scope.
 pub async fn fingerprint(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<String, sqlx::Error> {
     sqlx::query_scalar(
         "select concat_ws('/',
@@ -193,7 +156,9 @@ pub async fn fingerprint(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<St
              (select concat_ws(',', count(*), max(ended_at), count(*) filter (where state = 'skipped'))
                 from assignments where project_id = $1),
              (select concat_ws(',', count(*), sum(done), count(gold), sum(hashtext(gold::text)))
-                from items where project_id = $1))",
+                from items where project_id = $1),
+             (select concat_ws(',', count(*), max(d.created_at))
+                from adjudications d join items i on i.id = d.item_id where i.project_id = $1))",
     )
     .bind(project_id)
     .fetch_one(db)

@@ -37,6 +37,7 @@ pub(crate) fn scope_sql(at: &str) -> String {
 #[derive(Debug, sqlx::FromRow)]
 pub struct AnnotationRow {
     pub item_id: Uuid,
+    pub batch_seq: i32,
     pub annotator: String,
     pub labels: Json<Labels>,
     /// The item's expected labels, when it is a gold item (as stored: the
@@ -45,7 +46,10 @@ pub struct AnnotationRow {
 }
 
 /// The scope's annotations, as a stream of rows (the report reads them one
-/// at a time into compact counts instead of holding every row).
+/// at a time into compact counts instead of holding every row), in item
+/// order: the report's bootstrap draws items by index, so a fixed order
+/// makes it reproducible, and the dashboard's pass (the same order) can
+/// consolidate an item at a time.
 pub fn annotations<'e, E>(
     db: E,
     project_id: Uuid,
@@ -55,11 +59,12 @@ where
     E: PgExecutor<'e> + 'e,
 {
     let sql = format!(
-        "select a.item_id, u.username as annotator, a.labels, i.gold
+        "select a.item_id, i.batch_seq, u.username as annotator, a.labels, i.gold
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id
-         where a.invalidated_at is null and {}",
+         where a.invalidated_at is null and {}
+         order by a.item_id",
         scope_sql("a.submitted_at")
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -7,7 +7,7 @@ use futures_util::stream::BoxStream;
 use safepref_core::labels::Labels;
 use serde_json::Value;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -332,67 +332,250 @@ pub struct QueueFilter {
     pub annotator: Option<String>,
 }
 
-/// A candidate item: its valid votes, gold labels and unclear skips.
+/// An item's valid votes (annotators in name order), gold labels and
+/// unclear skips: what its review reasons are made of.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Candidate {
     pub id: Uuid,
     pub batch_seq: i32,
     pub seq: i32,
-    pub state: String,
-    pub prompt_start: String,
     pub gold: Option<Json<Labels>>,
     pub annotators: Option<Vec<String>>,
     pub labels: Option<Vec<Json<Labels>>>,
     pub unclear: i64,
 }
 
-/// Candidate items of the review queue (those with a valid annotation or
-/// an "unclear" skip, matching the filter), in batch and file order,
-/// streamed. `ids`: only these items (the page being shown).
+/// The project's items with a valid annotation or an "unclear" skip (the
+/// only ones that can need review), streamed. `ids`: only these items.
 pub fn candidates<'a>(
-    pool: &'a PgPool,
+    db: &'a mut PgConnection,
     project_id: Uuid,
-    filter: &'a QueueFilter,
     ids: Option<&'a [Uuid]>,
 ) -> BoxStream<'a, Result<Candidate, sqlx::Error>> {
     sqlx::query_as(
-        "select i.id, i.batch_seq, i.seq, i.state::text as state, left(i.prompt, 160) as prompt_start,
-                i.gold, an.annotators, an.labels,
-                (select count(*) from assignments s
-                  where s.item_id = i.id and s.state = 'skipped' and s.skip_reason = 'unclear') as unclear
+        "select i.id, i.batch_seq, i.seq, i.gold, an.annotators, an.labels, sk.unclear
            from items i
            cross join lateral (
                select array_agg(u.username order by u.username) as annotators,
                       array_agg(a.labels order by u.username) as labels
                  from annotations a join users u on u.id = a.annotator_id
                 where a.item_id = i.id and a.invalidated_at is null) an
+           cross join lateral (
+               select count(*) as unclear from assignments s
+                where s.item_id = i.id and s.state = 'skipped' and s.skip_reason = 'unclear') sk
           where i.project_id = $1
-            and ($7::uuid[] is null or i.id = any($7))
-            and ($2::int is null or i.batch_seq = $2)
-            and (($3::text is null and i.state <> 'adjudicated') or i.state::text = $3)
-            and (an.annotators is not null
-                 or exists (select 1 from assignments s
-                             where s.item_id = i.id and s.state = 'skipped' and s.skip_reason = 'unclear'))
-            and ($4::text is null or exists (
-                   select 1 from annotations a, jsonb_array_elements(a.labels->'responses') r
-                    where a.item_id = i.id and a.invalidated_at is null and r->'categories' ? $4))
-            and ($5::int is null or exists (
-                   select 1 from annotations a
-                    where a.item_id = i.id and a.invalidated_at is null
-                      and (select max((r->>'severity')::int) from jsonb_array_elements(a.labels->'responses') r) = $5))
-            and ($6::text is null or exists (
-                   select 1 from annotations a join users u on u.id = a.annotator_id
-                    where a.item_id = i.id and a.invalidated_at is null and u.username = $6))
-          order by i.batch_seq, i.seq",
+            and ($2::uuid[] is null or i.id = any($2))
+            and (an.annotators is not null or sk.unclear > 0)",
     )
     .bind(project_id)
-    .bind(filter.batch)
-    .bind(filter.status.as_deref())
-    .bind(filter.category.as_deref())
-    .bind(filter.severity)
-    .bind(filter.annotator.as_deref())
     .bind(ids)
-    .fetch(pool)
+    .fetch(db)
+}
+
+/// Up to when a project's review flags are computed (migration 0009).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FlagsState {
+    pub refreshed_at: OffsetDateTime,
+    pub settings: String,
+    pub gold: String,
+}
+
+/// Serialises refreshes of one project's flags (until the transaction ends).
+pub async fn lock_flags(db: &mut PgConnection, project_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('review_flags:' || $1::text, 0))")
+        .bind(project_id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// The stored state, the database's clock now, and the project's gold
+/// labels summarised (a gold change makes every item's flags stale).
+pub async fn flags_state(
+    db: &mut PgConnection,
+    project_id: Uuid,
+) -> Result<(Option<FlagsState>, OffsetDateTime, String), sqlx::Error> {
+    let state = sqlx::query_as(
+        "select refreshed_at, settings, gold from review_flags_state where project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    let (now, gold) = sqlx::query_as(
+        "select statement_timestamp(),
+                concat_ws(',', count(gold), sum(hashtext(gold::text)))
+           from items where project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *db)
+    .await?;
+    Ok((state, now, gold))
+}
+
+/// Items whose valid votes or unclear skips may have changed at or after
+/// `since`: annotations submitted, revised or invalidated, and skips.
+pub async fn changed_items(
+    db: &mut PgConnection,
+    project_id: Uuid,
+    since: OffsetDateTime,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select item_id from annotations where project_id = $1 and updated_at >= $2
+         union
+         select item_id from annotations where project_id = $1 and invalidated_at >= $2
+         union
+         select item_id from assignments where project_id = $1 and state = 'skipped' and ended_at >= $2",
+    )
+    .bind(project_id)
+    .bind(since)
+    .fetch_all(db)
+    .await
+}
+
+/// One flagged item as stored.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    pub item_id: Uuid,
+    pub batch_seq: i32,
+    pub seq: i32,
+    pub min_support: f64,
+    pub annotations: i32,
+    /// The reasons, one per line (stored as a text array).
+    pub reasons: Vec<String>,
+}
+
+/// Drops the flags of `items` (every item of the project when None).
+pub async fn clear_flags(
+    db: &mut PgConnection,
+    project_id: Uuid,
+    items: Option<&[Uuid]>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from review_flags where project_id = $1 and ($2::uuid[] is null or item_id = any($2))")
+        .bind(project_id)
+        .bind(items)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Stores flags (items whose flags were cleared first).
+pub async fn insert_flags(
+    db: &mut PgConnection,
+    project_id: Uuid,
+    flags: &[Flag],
+) -> Result<(), sqlx::Error> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    // A text[] per item does not fit unnest's arrays: the reasons travel
+    // as one newline-joined text (a reason never holds a newline).
+    sqlx::query(
+        "insert into review_flags (item_id, project_id, batch_seq, seq, min_support, annotations, reasons)
+         select f.item_id, $1, f.batch_seq, f.seq, f.min_support, f.annotations,
+                string_to_array(f.reasons, E'\\n')
+           from unnest($2::uuid[], $3::int[], $4::int[], $5::float8[], $6::int[], $7::text[])
+                as f(item_id, batch_seq, seq, min_support, annotations, reasons)",
+    )
+    .bind(project_id)
+    .bind(flags.iter().map(|f| f.item_id).collect::<Vec<_>>())
+    .bind(flags.iter().map(|f| f.batch_seq).collect::<Vec<_>>())
+    .bind(flags.iter().map(|f| f.seq).collect::<Vec<_>>())
+    .bind(flags.iter().map(|f| f.min_support).collect::<Vec<_>>())
+    .bind(flags.iter().map(|f| f.annotations).collect::<Vec<_>>())
+    .bind(flags.iter().map(|f| f.reasons.join("\n")).collect::<Vec<_>>())
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+pub async fn save_flags_state(
+    db: &mut PgConnection,
+    project_id: Uuid,
+    state: &FlagsState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into review_flags_state (project_id, refreshed_at, settings, gold) values ($1, $2, $3, $4)
+         on conflict (project_id) do update
+            set refreshed_at = excluded.refreshed_at, settings = excluded.settings, gold = excluded.gold",
+    )
+    .bind(project_id)
+    .bind(state.refreshed_at)
+    .bind(&state.settings)
+    .bind(&state.gold)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// One row of the review queue's page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueEntry {
+    pub item_id: Uuid,
+    pub batch_seq: i32,
+    pub state: String,
+    pub prompt_start: String,
+    pub annotations: i32,
+    pub min_support: f64,
+    pub reasons: Vec<String>,
+}
+
+/// The filter's conditions on `f` (review_flags) and `i` (items), after
+/// $1 = project: $2 batch, $3 status, $4 category, $5 severity, $6 annotator.
+const QUEUE_WHERE: &str = "f.project_id = $1
+    and ($2::int is null or f.batch_seq = $2)
+    and (($3::text is null and i.state <> 'adjudicated') or i.state::text = $3)
+    and ($4::text is null or exists (
+           select 1 from annotations a, jsonb_array_elements(a.labels->'responses') r
+            where a.item_id = i.id and a.invalidated_at is null and r->'categories' ? $4))
+    and ($5::int is null or exists (
+           select 1 from annotations a
+            where a.item_id = i.id and a.invalidated_at is null
+              and (select max((r->>'severity')::int) from jsonb_array_elements(a.labels->'responses') r) = $5))
+    and ($6::text is null or exists (
+           select 1 from annotations a join users u on u.id = a.annotator_id
+            where a.item_id = i.id and a.invalidated_at is null and u.username = $6))";
+
+/// One page of the flagged items matching the filter, lowest minimum
+/// support first (then batch and file order), and how many match.
+pub async fn queue_page(
+    db: &mut PgConnection,
+    project_id: Uuid,
+    filter: &QueueFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<QueueEntry>, i64), sqlx::Error> {
+    let rows_sql = format!(
+        "select f.item_id, f.batch_seq, i.state::text as state, left(i.prompt, 160) as prompt_start,
+                f.annotations, f.min_support, f.reasons
+           from review_flags f join items i on i.id = f.item_id
+          where {QUEUE_WHERE}
+          order by f.min_support, f.batch_seq, f.seq
+          limit $7 offset $8"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql))
+        .bind(project_id)
+        .bind(filter.batch)
+        .bind(filter.status.as_deref())
+        .bind(filter.category.as_deref())
+        .bind(filter.severity)
+        .bind(filter.annotator.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *db)
+        .await?;
+    let count_sql = format!(
+        "select count(*) from review_flags f join items i on i.id = f.item_id where {QUEUE_WHERE}"
+    );
+    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+        .bind(project_id)
+        .bind(filter.batch)
+        .bind(filter.status.as_deref())
+        .bind(filter.category.as_deref())
+        .bind(filter.severity)
+        .bind(filter.annotator.as_deref())
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
 }
 
 // ------------------------------------------------------------ annotator's work

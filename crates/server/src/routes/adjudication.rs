@@ -20,10 +20,14 @@ use super::annotate::{LETTERS, labels_from};
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
-use crate::db::{self, projects::Project, review::QueueFilter};
+use crate::db::{
+    self,
+    projects::Project,
+    review::{QueueEntry, QueueFilter},
+};
 use crate::error::{AppError, Result};
 use crate::projects;
-use crate::review::{self, QueueEntry};
+use crate::review;
 
 const QUEUE_PER_PAGE: i64 = 25;
 
