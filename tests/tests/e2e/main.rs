@@ -16,5 +16,6 @@ mod queue;
 mod report;
 mod review;
 mod roles;
+mod scaleout;
 mod supervisor;
 mod tokens;
