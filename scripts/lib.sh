@@ -48,3 +48,22 @@ ensure_browser() {
   echo "Installing Chromium and chromedriver (Debian packages chromium, chromium-driver)..."
   apt_install chromium chromium-driver
 }
+
+# Benchmarks: the peak resident memory (MB) and wall-clock seconds that
+# `/usr/bin/time -v -o FILE` recorded in FILE.
+peak_rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%d", $2 / 1024 }' "$1"; }
+elapsed_s() {
+  awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$1" |
+    awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }'
+}
+
+# Benchmarks: `safepref serve` on a free loopback port, in the background,
+# with its embedded PostgreSQL in DATA; sets $server (its pid) and $base
+# (its URL). Usage: start_server BIN DATA LOG
+start_server() {
+  "$1" --data-dir "$2" serve --bind 127.0.0.1:0 >"$3" 2>&1 &
+  server=$!
+  for _ in $(seq 150); do grep -q "is running" "$3" && break; sleep 0.2; done
+  base=$(grep -o 'http://[0-9.:]*' "$3" | head -1)
+  [ -n "$base" ] || { echo "error: safepref serve did not start:" >&2; cat "$3" >&2; exit 1; }
+}

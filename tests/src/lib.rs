@@ -436,3 +436,51 @@ pub fn safepref_binary() -> PathBuf {
     );
     binary
 }
+
+/// A `safepref serve` process (the built binary) on `database_url` and a
+/// loopback port: the scale-out test runs several and kills one.
+pub struct ServerProcess {
+    pub base: String,
+    child: tokio::process::Child,
+    _data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    pub async fn start(database_url: &str) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let data_dir = tempfile::tempdir().expect("a data folder for the server");
+        let mut child = tokio::process::Command::new(safepref_binary())
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .env("DATABASE_URL", database_url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting safepref serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let started = async {
+            while let Some(line) = lines.next_line().await.expect("reading the server") {
+                if let Some(rest) = line.strip_prefix("safepref is running at ") {
+                    return rest.split('/').take(3).collect::<Vec<_>>().join("/");
+                }
+            }
+            panic!("safepref serve ended before saying where it runs");
+        };
+        let base = tokio::time::timeout(std::time::Duration::from_secs(60), started)
+            .await
+            .expect("safepref serve said where it runs within 60 s");
+        // Keep reading, so a full pipe never blocks the server.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess {
+            base,
+            child,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// `kill -9`: the process ends with no chance to clean up.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("killing the server");
+    }
+}

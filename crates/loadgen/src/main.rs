@@ -2,6 +2,9 @@
 //!
 //! `safepref-loadgen pku-file --records N --out PATH [--seed S]` writes N
 //! synthetic PKU-SafeRLHF records as JSON Lines (see [`pku`]).
+//! `safepref-loadgen stats-bench` times the agreement report's figures.
+//! `safepref-loadgen load --target URL --project NAME ...` runs simulated
+//! annotators against servers (see [`safepref_loadgen::load`]).
 
 mod pku;
 mod stats;
@@ -10,9 +13,10 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use safepref_loadgen::load;
 
 #[derive(Parser)]
 #[command(
@@ -48,11 +52,110 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Simulated annotators over HTTP; prints annotations/s, latency per
+    /// endpoint and errors, then checks the queue invariants in the database.
+    Load(LoadArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// A server's base URL; repeat (or separate with commas) for several
+    /// servers: annotators are spread over them round-robin.
+    #[arg(long = "target", required = true, value_delimiter = ',')]
+    targets: Vec<String>,
+    /// The project to annotate (name or id).
+    #[arg(long)]
+    project: String,
+    #[arg(long, default_value_t = 64)]
+    annotators: usize,
+    /// Annotator i signs in as PREFIX{i} (accounts made beforehand).
+    #[arg(long, default_value = "loadgen-")]
+    user_prefix: String,
+    /// The password of every annotator account.
+    #[arg(long, env = "LOADGEN_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 30.0)]
+    duration: f64,
+    /// Mean milliseconds between lease and answer.
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
+    /// Share of leases skipped.
+    #[arg(long, default_value_t = 0.02)]
+    skip_rate: f64,
+    /// Share of submits sent twice (same submission id).
+    #[arg(long, default_value_t = 0.02)]
+    double_submit_rate: f64,
+    /// Share of leases abandoned (sign out, sign in again).
+    #[arg(long, default_value_t = 0.001)]
+    abandon_rate: f64,
+    /// Stop as soon as the project is complete.
+    #[arg(long)]
+    until_complete: bool,
+    /// Check the queue invariants in this database afterwards.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl LoadArgs {
+    fn options(self) -> Result<load::Options, String> {
+        if !(self.duration.is_finite() && self.duration > 0.0) {
+            return Err(format!(
+                "--duration is {}: give a positive number of seconds",
+                self.duration
+            ));
+        }
+        Ok(load::Options {
+            targets: self.targets,
+            project: self.project,
+            annotators: self.annotators,
+            user_prefix: self.user_prefix,
+            password: self.password,
+            duration: Duration::from_secs_f64(self.duration),
+            think: Duration::from_millis(self.think_ms),
+            skip_rate: self.skip_rate,
+            double_submit_rate: self.double_submit_rate,
+            abandon_rate: self.abandon_rate,
+            until_complete: self.until_complete,
+            database_url: self.database_url,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Runs the load; fails when the run could not start, any call failed, or
+/// an invariant is broken.
+fn run_load(args: LoadArgs) -> ExitCode {
+    let outcome = args
+        .options()
+        .map_err(anyhow::Error::msg)
+        .and_then(|options| {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(load::run(&options))
+        });
+    match outcome {
+        Ok(report) => {
+            println!("{}", report.render());
+            let broken = report.invariants.as_ref().is_some_and(|i| !i.hold());
+            if broken || report.tally.error_count() > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("safepref-loadgen load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Load(args) => run_load(args),
         Command::StatsBench {
             items,
             annotators,

@@ -20,6 +20,7 @@ mod queue;
 mod report;
 mod review;
 mod roles;
+mod scaleout;
 mod supervisor;
 mod tokens;
 mod wellbeing;

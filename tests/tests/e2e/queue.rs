@@ -196,7 +196,12 @@ impl Rng {
 }
 
 /// A project with `items` generic items (K = 2), k annotations per item.
-async fn project_with_items(pool: &PgPool, items: usize, k: i32, revisable_recent: i32) -> Project {
+pub(crate) async fn project_with_items(
+    pool: &PgPool,
+    items: usize,
+    k: i32,
+    revisable_recent: i32,
+) -> Project {
     let settings = Settings {
         name: format!("q-{}", Uuid::new_v4().simple()),
         annotations_per_item: k,
