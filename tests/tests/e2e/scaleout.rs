@@ -57,7 +57,7 @@ async fn a_killed_server_loses_nothing_and_the_other_finishes_the_project() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    doomed.kill().await;
+    doomed.kill9();
     let complete_at_kill = complete_items(&db).await;
     assert!(
         complete_at_kill < ITEMS as i64,
