@@ -1,6 +1,7 @@
 //! In a real browser (headless Chromium): signing in with the keyboard, an
-//! admin adding a user, hostile project text shown as text with nothing run;
-//! and the harness's own failure artefacts.
+//! admin adding a user, hostile project text shown as text with nothing run,
+//! an annotator's keyboard-only session, an admin's round (project, upload,
+//! export download); and the harness's own failure artefacts.
 
 use safepref_server::db::projects::Settings;
 use safepref_server::db::users::Role;
@@ -330,4 +331,100 @@ async fn an_annotator_labels_three_items_and_skips_one_with_the_keyboard_alone()
     );
     assert_eq!(annotation_count(&app).await, 3);
     page.close().await;
+}
+
+/// An admin's whole round in the browser: a new project from the form, a
+/// file uploaded through the import form, and (once scripted annotators have
+/// labelled it) an export job started on the Export page and its file
+/// downloaded by the page's own link — the same bytes as `safepref export`.
+#[tokio::test]
+async fn an_admin_creates_a_project_uploads_a_file_and_downloads_an_export() {
+    let app = TestApp::spawn().await;
+    let (admin, password) = app.user(Role::Admin).await;
+    let page = Page::start().await;
+    page.sign_in(&app.base, &admin, &password).await;
+
+    page.goto(&app.url("/admin/projects/new")).await;
+    page.type_into("#name", "Browser round").await;
+    page.click("form[action='/admin/projects'] button[type=submit]")
+        .await;
+    page.wait_for("#file", TIMEOUT).await;
+    let project = safepref_server::db::projects::find_by_name(&app.pool, "Browser round")
+        .await
+        .unwrap()
+        .expect("the form made the project");
+    let landed = page.path().await;
+    assert!(
+        landed.starts_with(&format!("/admin/projects/{}?", project.id)),
+        "{landed}"
+    );
+
+    let sample = std::fs::canonicalize(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/pku-saferlhf-sample.jsonl"
+    ))
+    .unwrap();
+    let file_input = page.find("#file").await;
+    file_input
+        .send_keys(sample.to_str().unwrap())
+        .await
+        .unwrap();
+    page.click("form[enctype='multipart/form-data'] button[type=submit]")
+        .await;
+    page.wait_until("return document.body.innerText.includes('76')", TIMEOUT)
+        .await;
+    let items: i64 = sqlx::query_scalar("select count(*) from items where project_id = $1")
+        .bind(project.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(items, 76, "every record of the uploaded file");
+
+    crate::export::annotate(&app, &project, 3, usize::MAX, |_, _, _| {}).await;
+
+    let exports = app.url(&format!("/admin/projects/{}/exports", project.id));
+    page.goto(&exports).await;
+    page.find("#format")
+        .await
+        .select_by_value("pku")
+        .await
+        .unwrap();
+    page.find("#encoding")
+        .await
+        .select_by_value("jsonl")
+        .await
+        .unwrap();
+    page.click("form[action$='/exports'] button[type=submit]")
+        .await;
+    let link = "a[download][href$='/pku.jsonl']";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while page.find_all(link).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the job finished");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        page.goto(&exports).await;
+    }
+    // Fetched by the page itself, with the browser's session: what a click
+    // on the link downloads.
+    let fetched = page
+        .execute(&format!(
+            "const x = new XMLHttpRequest(); \
+             x.open('GET', document.querySelector(\"{link}\").href, false); \
+             x.send(); return [x.status, x.responseText];"
+        ))
+        .await;
+    assert_eq!(fetched[0], 200);
+    let downloaded = fetched[1].as_str().unwrap().to_string();
+    page.close().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cli = crate::export::export_ok(
+        &app,
+        &project,
+        dir.path(),
+        "pku.jsonl",
+        &["--format", "pku"],
+    )
+    .await;
+    assert_eq!(downloaded.lines().count(), 76);
+    assert_eq!(downloaded, std::fs::read_to_string(cli).unwrap());
 }

@@ -49,7 +49,7 @@ fn source_labels(record: &Map<String, Value>) -> Value {
 /// Annotators lease through the API until the queue is empty (or `limit`
 /// items each) and give every item its source labels; `tweak` may change
 /// one annotator's labels for one prompt.
-async fn annotate(
+pub(crate) async fn annotate(
     app: &TestApp,
     project: &Project,
     annotators: usize,
@@ -96,7 +96,7 @@ async fn export(app: &TestApp, project: &Project, args: &[&str]) -> std::process
 }
 
 /// Exports into `dir/name` and returns the path; the export must succeed.
-async fn export_ok(
+pub(crate) async fn export_ok(
     app: &TestApp,
     project: &Project,
     dir: &Path,
