@@ -40,7 +40,14 @@ pub struct ServeArgs {
     /// Hours after sign-in after which a session ends, however active.
     #[arg(long, env = "SAFEPREF_SESSION_MAX_HOURS", default_value_t = 7 * 24)]
     pub session_max_hours: u64,
+    /// Finished export jobs kept per project (with their files); older ones are deleted.
+    #[arg(long, env = "SAFEPREF_EXPORT_JOBS_KEPT", default_value_t = DEFAULT_EXPORT_JOBS_KEPT)]
+    pub export_jobs_kept: u32,
 }
+
+/// Finished export jobs kept per project: enough for a history page, few
+/// enough that exports of a big project do not fill the disk.
+pub const DEFAULT_EXPORT_JOBS_KEPT: u32 = 20;
 
 /// What the running service needs to know; built from [`ServeArgs`] or by tests.
 #[derive(Debug, Clone)]
@@ -55,6 +62,9 @@ pub struct Config {
     /// Where the admin page's export jobs write their files (`serve` puts
     /// it in the data directory).
     pub exports_dir: PathBuf,
+    /// Finished export jobs kept per project; older ones (rows and files)
+    /// are deleted when a job ends.
+    pub export_jobs_kept: u32,
 }
 
 /// Sign-in throttling: at most `max_failures_per_user` failed sign-ins for one
@@ -80,6 +90,7 @@ impl Default for Config {
             },
             request_timeout: Duration::from_secs(60),
             exports_dir: std::env::temp_dir().join("safepref-exports"),
+            export_jobs_kept: DEFAULT_EXPORT_JOBS_KEPT,
         }
     }
 }
@@ -91,6 +102,7 @@ impl From<&ServeArgs> for Config {
             trust_proxy: args.trust_proxy,
             session_idle: Duration::from_secs(args.session_idle_minutes * 60),
             session_max: Duration::from_secs(args.session_max_hours * 3600),
+            export_jobs_kept: args.export_jobs_kept,
             ..Config::default()
         }
     }

@@ -425,6 +425,47 @@ async fn every_format_and_encoding_reads_back_equal() {
         assert_eq!(file["sha256"], sha256_hex(&path));
     }
     assert_eq!(manifest["options"]["test_ratio"], 0.3);
+
+    // The API streams one split at a time, byte for byte the file's.
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let api = |query: &str| {
+        format!(
+            "/api/v1/projects/{}/export?format=safe-rlhf&test_ratio=0.3{query}",
+            project.id
+        )
+    };
+    for split in ["train", "test"] {
+        let response = admin.get(&api(&format!("&split={split}"))).await;
+        assert_eq!(response.status(), 200, "{split}");
+        assert!(
+            response.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains(&format!("{split}.jsonl"))
+        );
+        assert_eq!(
+            response.bytes().await.unwrap().as_ref(),
+            std::fs::read(out.join(format!("{split}.jsonl"))).unwrap(),
+            "{split}"
+        );
+    }
+    for (query, message) in [
+        ("", "add split=train or split=test"),
+        ("&split=dev", "split: \"dev\" is not train or test"),
+    ] {
+        let response = admin.get(&api(query)).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: Value = response.json().await.unwrap();
+        let text = body["error"]["message"].as_str().unwrap();
+        assert!(text.contains(message), "{query}: {text}");
+    }
+    let response = admin
+        .get(&format!(
+            "/api/v1/projects/{}/export?format=pku&split=test",
+            project.id
+        ))
+        .await;
+    assert_eq!(response.status(), 400);
 }
 
 #[tokio::test]
@@ -849,4 +890,126 @@ async fn the_admin_page_runs_an_export_job_and_serves_its_files() {
             .unwrap()
             .contains("min_support must be between 0 and 1")
     );
+}
+
+/// Starts a `raw` export job on the admin page and waits until it is done.
+async fn finished_job(
+    app: &TestApp,
+    admin: &safepref_tests::Browser,
+    project: &Project,
+) -> uuid::Uuid {
+    let page = format!("/admin/projects/{}/exports", project.id);
+    let response = admin.post(&page, &[("format", "raw")]).await;
+    assert_eq!(response.status(), 303);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest: (uuid::Uuid, String) = sqlx::query_as(
+            "select id, state::text from export_jobs where project_id = $1
+             order by created_at desc, id desc limit 1",
+        )
+        .bind(project.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if newest.1 != "running" {
+            assert_eq!(newest.1, "done");
+            return newest.0;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn only_the_newest_finished_jobs_are_kept() {
+    let exports = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(safepref_server::config::Config {
+        exports_dir: exports.path().to_path_buf(),
+        export_jobs_kept: 2,
+        ..Default::default()
+    })
+    .await;
+    let (project, _) = project_with_sample(&app.pool).await;
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(finished_job(&app, &admin, &project).await);
+        // Jobs are ordered by their start time.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Pruning follows a job's end: wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let left = loop {
+        let left: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "select id from export_jobs where project_id = $1 order by created_at",
+        )
+        .bind(project.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        if left.len() < jobs.len() || tokio::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(left, jobs[1..], "the oldest job's row is deleted");
+    assert!(
+        !exports.path().join(jobs[0].to_string()).exists(),
+        "and its files"
+    );
+    for job in &jobs[1..] {
+        assert!(
+            exports
+                .path()
+                .join(job.to_string())
+                .join("raw.jsonl")
+                .exists()
+        );
+    }
+    let gone = admin
+        .get(&format!("/admin/exports/{}/files/raw.jsonl", jobs[0]))
+        .await;
+    assert_eq!(gone.status(), 404);
+}
+
+/// Collects every output of an export in memory.
+#[derive(Default)]
+struct Collect(Vec<Vec<u8>>);
+
+impl safepref_server::export::Sink for Collect {
+    async fn write(&mut self, output: usize, bytes: Vec<u8>) -> std::io::Result<()> {
+        if self.0.len() <= output {
+            self.0.resize(output + 1, Vec::new());
+        }
+        self.0[output].extend(bytes);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn small_ranges_over_both_readers_give_the_same_bytes() {
+    use safepref_server::export::{Format, Options, run_in_chunks};
+    let app = TestApp::spawn().await;
+    let project = annotated_sample(&app).await;
+    for format in [Format::Pku, Format::Raw, Format::SafeRlhf] {
+        let options = Options::new(format);
+        let mut whole = Collect::default();
+        let counts = run_in_chunks(&app.pool, &project, &options, &mut whole, 500)
+            .await
+            .unwrap();
+        assert_eq!(counts.items_read, 76);
+        // 76 items in ranges of 7: eleven ranges, taken in turn by the two
+        // readers, must come out in the same order.
+        let mut ranged = Collect::default();
+        let again = run_in_chunks(&app.pool, &project, &options, &mut ranged, 7)
+            .await
+            .unwrap();
+        assert_eq!(again.items_read, 76);
+        assert_eq!(again.rows, counts.rows, "{}", format.name());
+        assert!(!whole.0[0].is_empty());
+        assert_eq!(ranged.0, whole.0, "{}", format.name());
+    }
 }

@@ -63,15 +63,56 @@ const WHERE: &str = "i.project_id = $1
       and (not $4 or exists (select 1 from adjudications d where d.item_id = i.id))
       and (not $5 or i.gold is null)";
 
-/// The items of the scope (K responses each), with what an export row
-/// needs. Responses come by one join per position and annotations as arrays:
-/// building JSON or arrays of response texts in the database cost more than
-/// the rest of the query.
+/// An item's place in export order: (batch number, position in the batch).
+pub type Key = (i32, i32);
+
+/// A key after every item's.
+pub const END: Key = (i32::MAX, i32::MAX);
+
+/// Where each range of `every` items of the scope starts, in export order,
+/// and how many items the scope holds: the exporter reads range by range
+/// (see [`items`]).
+pub async fn ranges(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    every: i64,
+) -> Result<(Vec<Key>, i64), sqlx::Error> {
+    let sql = format!(
+        "select batch_seq, seq, total from (
+             select i.batch_seq, i.seq, row_number() over (order by i.batch_seq, i.seq) - 1 as n,
+                    count(*) over () as total
+             from items i where {WHERE}) t
+         where n % $6 = 0 order by batch_seq, seq"
+    );
+    let rows: Vec<(i32, i32, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(scope.project_id)
+        .bind(&scope.batches)
+        .bind(scope.complete_only)
+        .bind(scope.adjudicated_only)
+        .bind(scope.exclude_gold)
+        .bind(every)
+        .fetch_all(&mut *conn)
+        .await?;
+    let total = rows.first().map_or(0, |r| r.2);
+    Ok((rows.into_iter().map(|(b, s, _)| (b, s)).collect(), total))
+}
+
+/// The items of the scope from key `from` up to (not including) `to` (both
+/// bounds always: an open range would walk the index to its end), K
+/// responses each, with what an export row needs. Responses come
+/// by one join per position and annotations as arrays: building JSON or
+/// arrays of response texts in the database cost more than the rest of the
+/// query. `most` is the range's size (at most; from [`ranges`]): with the
+/// limit the planner walks `items_export_idx` and streams at once, where the
+/// bounds alone look to it like most of the project (it estimates a row
+/// comparison by its first column) and it sorts the whole project first.
 pub fn items<'a>(
     conn: &'a mut PgConnection,
     scope: &'a Scope,
     k: usize,
     detail: Detail,
+    (from, to): (Key, Key),
+    most: i64,
 ) -> BoxStream<'a, Result<ItemRow, sqlx::Error>> {
     let mut columns = String::new();
     let mut joins = String::new();
@@ -117,7 +158,10 @@ pub fn items<'a>(
          from items i {joins}
          cross join lateral ({annotations}) an
          where {WHERE}
-         order by i.batch_seq, i.seq"
+           and (i.batch_seq, i.seq) >= ($6, $7)
+           and (i.batch_seq, i.seq) < ($8, $9)
+         order by i.batch_seq, i.seq
+         limit $10"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(scope.project_id)
@@ -125,51 +169,47 @@ pub fn items<'a>(
         .bind(scope.complete_only)
         .bind(scope.adjudicated_only)
         .bind(scope.exclude_gold)
+        .bind(from.0)
+        .bind(from.1)
+        .bind(to.0)
+        .bind(to.1)
+        .bind(most)
         .fetch(conn)
         .map(move |row| row.and_then(|row| item_row(&row, k)))
         .boxed()
 }
 
+/// Reads columns by position (the query's order: six item columns, a text
+/// and a source per response, then the annotations' arrays and the
+/// adjudication): looking names up cost more than decoding them.
 fn item_row(row: &PgRow, k: usize) -> Result<ItemRow, sqlx::Error> {
     let mut texts = Vec::with_capacity(k);
     let mut sources = Vec::with_capacity(k);
     for n in 0..k {
         texts.push(
-            row.try_get::<Option<String>, _>(format!("text_{n}").as_str())?
+            row.try_get::<Option<String>, _>(6 + 2 * n)?
                 .unwrap_or_default(),
         );
-        sources.push(row.try_get(format!("source_{n}").as_str())?);
+        sources.push(row.try_get(7 + 2 * n)?);
     }
+    let at = 6 + 2 * k;
     Ok(ItemRow {
-        id: row.try_get("id")?,
-        external_id: row.try_get("external_id")?,
-        batch_seq: row.try_get("batch_seq")?,
-        prompt: row.try_get("prompt")?,
-        prompt_source: row.try_get("prompt_source")?,
+        id: row.try_get(0)?,
+        external_id: row.try_get(1)?,
+        batch_seq: row.try_get(2)?,
+        prompt: row.try_get(3)?,
+        prompt_source: row.try_get(4)?,
+        gold: row.try_get(5)?,
         texts,
         sources,
-        gold: row.try_get("gold")?,
-        annotator_ids: row.try_get("annotator_ids")?,
-        labels: row.try_get("labels")?,
-        annotators: row.try_get("annotators")?,
-        seconds: row.try_get("seconds")?,
-        submitted: row.try_get("submitted")?,
-        revisions: row.try_get("revisions")?,
-        adjudication: row.try_get("adjudication")?,
+        annotator_ids: row.try_get(at)?,
+        labels: row.try_get(at + 1)?,
+        annotators: row.try_get(at + 2)?,
+        seconds: row.try_get(at + 3)?,
+        submitted: row.try_get(at + 4)?,
+        revisions: row.try_get(at + 5)?,
+        adjudication: row.try_get(at + 6)?,
     })
-}
-
-/// How many items the scope holds (for progress).
-pub async fn count(db: impl PgExecutor<'_>, scope: &Scope) -> Result<i64, sqlx::Error> {
-    let sql = format!("select count(*) from items i where {WHERE}");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(scope.project_id)
-        .bind(&scope.batches)
-        .bind(scope.complete_only)
-        .bind(scope.adjudicated_only)
-        .bind(scope.exclude_gold)
-        .fetch_one(db)
-        .await
 }
 
 /// One annotation's labels, for fitting Dawid–Skene before the export pass.
@@ -318,4 +358,27 @@ pub async fn job_count(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<i64,
         .bind(project_id)
         .fetch_one(db)
         .await
+}
+
+/// Deletes a project's finished jobs (done, failed or interrupted) past the
+/// newest `keep`, and returns their ids: their files are the caller's to
+/// remove. Running jobs are never deleted.
+pub async fn prune_jobs(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    keep: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "delete from export_jobs where id in (
+             select id from export_jobs
+             where project_id = $1
+               and (state <> 'running' or heartbeat_at < now() - interval '2 minutes')
+             order by created_at desc, id desc
+             offset $2)
+         returning id",
+    )
+    .bind(project_id)
+    .bind(keep)
+    .fetch_all(db)
+    .await
 }

@@ -80,17 +80,22 @@ impl Encoding {
 struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
 impl SharedBuf {
+    /// The bytes so far; the buffer starts again at the same capacity, so
+    /// the next chunk does not grow it step by step (each step a copy).
     fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut buf = self.lock();
+        let capacity = buf.len();
+        std::mem::replace(&mut *buf, Vec::with_capacity(capacity))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Write for SharedBuf {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(data);
+        self.lock().extend_from_slice(data);
         Ok(data.len())
     }
 
@@ -102,14 +107,36 @@ impl Write for SharedBuf {
 /// One output file being encoded.
 pub struct Encoder {
     columns: Vec<Column>,
-    categories: Vec<String>,
+    /// JSON Lines: each column's key as written (`"name":`), and each
+    /// category's; escaped once, not once per row.
+    keys: JsonKeys,
     buf: SharedBuf,
     kind: Kind,
 }
 
+struct JsonKeys {
+    columns: Vec<Vec<u8>>,
+    categories: Vec<Vec<u8>>,
+}
+
+impl JsonKeys {
+    fn new(columns: &[Column], categories: &[String]) -> JsonKeys {
+        let key = |name: &str| {
+            let mut out = serde_json::to_vec(name).unwrap_or_default();
+            out.push(b':');
+            out
+        };
+        JsonKeys {
+            columns: columns.iter().map(|c| key(c.name)).collect(),
+            categories: categories.iter().map(|c| key(c)).collect(),
+        }
+    }
+}
+
 enum Kind {
     Jsonl,
-    JsonlGz(GzEncoder<SharedBuf>),
+    /// The encoder, and a line's bytes before compression.
+    JsonlGz(GzEncoder<SharedBuf>, Vec<u8>),
     Csv(csv::Writer<SharedBuf>),
     Parquet(Box<ParquetState>),
 }
@@ -132,7 +159,10 @@ impl Encoder {
         let kind = match encoding {
             Encoding::Jsonl => Kind::Jsonl,
             // GzEncoder's header has no name and mtime 0: deterministic.
-            Encoding::JsonlGz => Kind::JsonlGz(GzEncoder::new(buf.clone(), Compression::default())),
+            Encoding::JsonlGz => Kind::JsonlGz(
+                GzEncoder::new(buf.clone(), Compression::default()),
+                Vec::new(),
+            ),
             Encoding::Csv => {
                 let mut w = csv::Writer::from_writer(buf.clone());
                 w.write_record(columns.iter().map(|c| c.name))?;
@@ -155,8 +185,8 @@ impl Encoder {
             }
         };
         Ok(Encoder {
+            keys: JsonKeys::new(&columns, &categories),
             columns,
-            categories,
             buf,
             kind,
         })
@@ -164,17 +194,18 @@ impl Encoder {
 
     pub fn write_row(&mut self, row: Vec<Value>) -> io::Result<()> {
         match &mut self.kind {
-            Kind::Jsonl => {
-                let line = json_line(&self.columns, &self.categories, &row)?;
-                self.buf.clone().write_all(&line)
+            Kind::Jsonl => json_line(&mut self.buf.lock(), &self.columns, &self.keys, &row),
+            Kind::JsonlGz(gz, line) => {
+                line.clear();
+                json_line(line, &self.columns, &self.keys, &row)?;
+                gz.write_all(line)
             }
-            Kind::JsonlGz(gz) => gz.write_all(&json_line(&self.columns, &self.categories, &row)?),
             Kind::Csv(w) => {
                 let cells: Vec<String> = self
                     .columns
                     .iter()
                     .zip(&row)
-                    .map(|(c, v)| csv_cell(c.ty, v, &self.categories))
+                    .map(|(c, v)| csv_cell(c.ty, v, &self.keys.categories))
                     .collect();
                 w.write_record(&cells).map_err(io::Error::other)
             }
@@ -200,7 +231,7 @@ impl Encoder {
     pub fn finish(self) -> io::Result<Vec<u8>> {
         match self.kind {
             Kind::Jsonl => {}
-            Kind::JsonlGz(gz) => {
+            Kind::JsonlGz(gz, _) => {
                 gz.finish()?;
             }
             Kind::Csv(mut w) => w.flush()?,
@@ -214,38 +245,41 @@ impl Encoder {
 }
 
 /// A JSON object with the columns' keys in order (serde_json's maps would
-/// sort them), categories as an object in the taxonomy's order.
-fn json_line(columns: &[Column], categories: &[String], row: &[Value]) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(512);
+/// sort them), categories as an object in the taxonomy's order; appended
+/// to `out`.
+fn json_line(
+    out: &mut Vec<u8>,
+    columns: &[Column],
+    keys: &JsonKeys,
+    row: &[Value],
+) -> io::Result<()> {
     out.push(b'{');
-    for (n, (column, value)) in columns.iter().zip(row).enumerate() {
+    for (n, ((column, key), value)) in columns.iter().zip(&keys.columns).zip(row).enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, column.name)?;
-        out.push(b':');
+        out.extend_from_slice(key);
         if column.ty == ColumnType::Categories {
-            write_categories(&mut out, categories, value)?;
+            write_categories(out, &keys.categories, value);
         } else {
-            serde_json::to_writer(&mut out, value)?;
+            serde_json::to_writer(&mut *out, value)?;
         }
     }
     out.extend_from_slice(b"}\n");
-    Ok(out)
+    Ok(())
 }
 
-fn write_categories(out: &mut Vec<u8>, names: &[String], value: &Value) -> io::Result<()> {
+/// `{"name":bool,...}` from the categories' written keys.
+fn write_categories(out: &mut Vec<u8>, keys: &[Vec<u8>], value: &Value) {
     out.push(b'{');
-    for (n, name) in names.iter().enumerate() {
+    for (n, key) in keys.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut *out, name)?;
-        out.push(b':');
+        out.extend_from_slice(key);
         out.extend_from_slice(if tick(value, n) { b"true" } else { b"false" });
     }
     out.push(b'}');
-    Ok(())
 }
 
 fn tick(value: &Value, n: usize) -> bool {
@@ -253,13 +287,12 @@ fn tick(value: &Value, n: usize) -> bool {
 }
 
 /// A CSV cell: text as is, null as empty, nested values as JSON text.
-fn csv_cell(ty: ColumnType, value: &Value, categories: &[String]) -> String {
+fn csv_cell(ty: ColumnType, value: &Value, category_keys: &[Vec<u8>]) -> String {
     match (ty, value) {
         (_, Value::Null) => String::new(),
         (ColumnType::Categories, v) => {
             let mut out = Vec::new();
-            // Writing into a Vec cannot fail.
-            let _ = write_categories(&mut out, categories, v);
+            write_categories(&mut out, category_keys, v);
             String::from_utf8(out).unwrap_or_default()
         }
         (_, Value::String(s)) => s.clone(),

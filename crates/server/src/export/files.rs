@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use std::io::Write;
 use tokio::fs;
-use tokio::io::{AsyncWriteExt, BufWriter};
 use uuid::Uuid;
 
 use super::{Options, Sink, manifest};
@@ -31,9 +31,47 @@ pub struct FileInfo {
 
 struct OutFile {
     name: String,
-    file: BufWriter<fs::File>,
-    hasher: Sha256,
+    /// The file and its running hash, moved into a blocking task for each
+    /// write: the bytes are written from the exporter's own buffer (a
+    /// `tokio::fs::File` would copy them first), a chunk of items at a time
+    /// (so unbuffered). `None` after a failed write.
+    state: Option<(std::fs::File, Sha256)>,
     bytes: u64,
+}
+
+impl OutFile {
+    async fn write(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
+        let (mut file, mut hasher) = self
+            .state
+            .take()
+            .ok_or_else(|| std::io::Error::other("an earlier write failed"))?;
+        self.bytes += bytes.len() as u64;
+        let state = tokio::task::spawn_blocking(move || {
+            hasher.update(&bytes);
+            file.write_all(&bytes).map(|()| (file, hasher))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        self.state = Some(state);
+        Ok(())
+    }
+
+    /// Syncs the file to disk; its size and sha256.
+    async fn finish(mut self, rows: u64) -> std::io::Result<FileInfo> {
+        let (file, hasher) = self
+            .state
+            .take()
+            .ok_or_else(|| std::io::Error::other("an earlier write failed"))?;
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(FileInfo {
+            name: self.name,
+            rows,
+            bytes: self.bytes,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
 }
 
 /// Writes each output into the staging directory, hashing as it goes.
@@ -45,10 +83,10 @@ struct FileSink {
 
 impl Sink for FileSink {
     async fn write(&mut self, output: usize, bytes: Vec<u8>) -> std::io::Result<()> {
-        let out = &mut self.files[output];
-        out.hasher.update(&bytes);
-        out.bytes += bytes.len() as u64;
-        out.file.write_all(&bytes).await
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.files[output].write(bytes).await
     }
 
     async fn progress(&mut self, done: u64, total: u64) {
@@ -140,8 +178,7 @@ async fn write_staged(
         let file = fs::File::create(staging.join(&name)).await?;
         files.push(OutFile {
             name,
-            file: BufWriter::with_capacity(1 << 20, file),
-            hasher: Sha256::new(),
+            state: Some((file.into_std().await, Sha256::new())),
             bytes: 0,
         });
     }
@@ -152,15 +189,7 @@ async fn write_staged(
     let counts = super::run(pool, project, options, &mut sink).await?;
     let mut infos = Vec::new();
     for (out, rows) in sink.files.into_iter().zip(&counts.rows) {
-        let mut file = out.file;
-        file.flush().await?;
-        file.into_inner().sync_all().await?;
-        infos.push(FileInfo {
-            name: out.name,
-            rows: *rows,
-            bytes: out.bytes,
-            sha256: hex::encode(out.hasher.finalize()),
-        });
+        infos.push(out.finish(*rows).await?);
     }
     let manifest = manifest::build(project, options, &counts, &infos);
     let pretty = serde_json::to_vec_pretty(&manifest).map_err(anyhow::Error::from)?;

@@ -1,9 +1,10 @@
 //! The exporter: one streaming pipeline behind `safepref export`, the admin
 //! page's export jobs and `GET /api/v1/projects/{id}/export`.
 //!
-//! It reads the scope's items in batch order, a chunk at a time
-//! (`db::export::items`), consolidates each chunk (majority vote per item, or
-//! a Dawid–Skene model fitted in a first pass over the scope's votes), turns
+//! It reads the scope's items in batch order, a range of keys at a time on
+//! two connections sharing one snapshot (`db::export::items`), consolidates
+//! each range's chunk (majority vote per item, or a Dawid–Skene model
+//! fitted in a first pass over the scope's votes), turns
 //! each item into the format's rows (`safepref_core::export`), encodes them
 //! (`encode`) and hands the bytes to a [`Sink`]: files with a manifest
 //! (`files`), or an HTTP body. Memory stays bounded by the chunk size, not the
@@ -33,7 +34,7 @@ use tokio::sync::mpsc;
 
 use crate::db::{
     self,
-    export::{Detail, ItemRow, Scope},
+    export::{Detail, ItemRow, Key, Scope},
     projects::Project,
 };
 use crate::error::AppError;
@@ -43,13 +44,20 @@ pub use options::{Format, Options};
 /// Items consolidated and encoded together: the unit of memory and of
 /// progress reports.
 const CHUNK_ITEMS: usize = 500;
-/// Chunks the database reader may be ahead of the encoder.
+/// Chunks each database reader may be ahead of the encoder.
 const CHUNKS_AHEAD: usize = 2;
+/// Connections reading at once (see [`run`]).
+const READERS: usize = 2;
 
 /// Where encoded bytes go: one stream per output file of the format.
 #[allow(async_fn_in_trait)]
 pub trait Sink {
     async fn write(&mut self, output: usize, bytes: Vec<u8>) -> io::Result<()>;
+    /// Whether this sink keeps `output` at all: rows of outputs it drops
+    /// are never built or encoded.
+    fn wants(&self, _output: usize) -> bool {
+        true
+    }
     /// Items read so far out of the scope's total.
     async fn progress(&mut self, _done: u64, _total: u64) {}
 }
@@ -71,26 +79,40 @@ pub struct Counts {
     pub agreement: Value,
 }
 
-/// Runs an export of `project` into `sink`. Every read happens in one
-/// read-only repeatable-read transaction, so the count, Dawid–Skene's
-/// fitting pass and the export pass see the same data even while
-/// annotators keep working.
+/// Runs an export of `project` into `sink`. Every read sees one snapshot
+/// of the database (read-only repeatable-read transactions sharing it), so
+/// the ranges, Dawid–Skene's fitting pass and the export pass agree even
+/// while annotators keep working.
 pub async fn run(
     pool: &PgPool,
     project: &Project,
     options: &Options,
     sink: &mut impl Sink,
 ) -> Result<Counts, AppError> {
+    run_in_chunks(pool, project, options, sink, CHUNK_ITEMS).await
+}
+
+/// [`run`] with chunks (and key ranges) of `chunk_items` items: tests take
+/// small ones to cross many ranges and both readers.
+pub async fn run_in_chunks(
+    pool: &PgPool,
+    project: &Project,
+    options: &Options,
+    sink: &mut impl Sink,
+    chunk_items: usize,
+) -> Result<Counts, AppError> {
     options.check(project)?;
+    let chunk_items = chunk_items.max(1);
     let scope = options.scope(project.id);
-    let mut tx = pool.begin().await?;
-    sqlx::query("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
+    let mut tx = read_only(pool, None).await?;
+    let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
+        .fetch_one(&mut *tx)
         .await?;
-    // Compiling this long-running query with JIT costs more than it saves.
-    sqlx::query("set local jit = off").execute(&mut *tx).await?;
-    let total = db::export::count(&mut *tx, &scope).await? as u64;
+    let (starts, total) = db::export::ranges(&mut tx, &scope, chunk_items as i64).await?;
     let mut pipeline = Pipeline::new(project, options)?;
+    pipeline.wanted = (0..pipeline.encoders.len())
+        .map(|n| sink.wants(n))
+        .collect();
     if options.format != Format::Raw {
         pipeline.model = Some(pipeline.fit(&mut tx, &scope).await?);
     }
@@ -98,27 +120,53 @@ pub async fn run(
         rows: vec![0; pipeline.encoders.len()],
         ..Counts::default()
     };
-    // The database read runs in its own task, a few chunks ahead, so
-    // PostgreSQL sends the next rows while this task consolidates and
-    // encodes the last ones (two cores, both busy).
-    let (chunks_tx, mut chunks) = mpsc::channel(CHUNKS_AHEAD);
+    // Two readers, each on its own connection, take turns range by range a
+    // few chunks ahead: both PostgreSQL backends and the row decoding run
+    // while this task consolidates and encodes.
+    let ranges: Vec<(Key, Key)> = starts
+        .iter()
+        .copied()
+        .zip(starts.iter().skip(1).copied().chain([db::export::END]))
+        .collect();
     let detail = if options.format == Format::Raw {
         Detail::Raw
     } else {
         Detail::Labels
     };
     let k = project.responses_per_item as usize;
-    let reader = tokio::spawn(read_chunks(tx, scope, k, detail, chunks_tx));
-    while let Some(chunk) = chunks.recv().await {
+    let second = read_only(pool, Some(&snapshot)).await?;
+    let mut readers = Vec::new();
+    for (n, tx) in [tx, second].into_iter().enumerate() {
+        let (chunks_tx, chunks) = mpsc::channel(CHUNKS_AHEAD);
+        let mine: Vec<(Key, Key)> = ranges.iter().copied().skip(n).step_by(READERS).collect();
+        let reader = Reader {
+            scope: scope.clone(),
+            k,
+            detail,
+            chunk_items: chunk_items as i64,
+        };
+        let task = tokio::spawn(reader.read(tx, mine, chunks_tx));
+        readers.push((task, chunks));
+    }
+    for n in 0..ranges.len() {
+        // A reader sends its error before it stops: stopping silently
+        // means it panicked.
+        let Some(chunk) = readers[n % READERS].1.recv().await else {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "an export reader stopped early"
+            )));
+        };
         pipeline.chunk(chunk?, &mut counts)?;
         for (n, encoder) in pipeline.encoders.iter_mut().enumerate() {
             sink.write(n, encoder.take()?).await?;
         }
-        sink.progress(counts.items_read, total).await;
+        sink.progress(counts.items_read, total as u64).await;
     }
-    reader
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}")))??;
+    for (task, _) in readers {
+        task.await.map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}"))
+        })??;
+    }
     counts.agreement = pipeline.agreement_report(counts.items_read);
     for (n, encoder) in std::mem::take(&mut pipeline.encoders)
         .into_iter()
@@ -129,39 +177,76 @@ pub async fn run(
     Ok(counts)
 }
 
-/// Streams the scope's items into chunks for [`run`], then ends the
-/// transaction. Stops early when `run` has given up (the channel is closed).
-async fn read_chunks(
-    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+/// A read-only repeatable-read transaction: a new snapshot, or the one
+/// another transaction exported (`pg_export_snapshot()`).
+async fn read_only(
+    pool: &PgPool,
+    snapshot: Option<&str>,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    if let Some(id) = snapshot {
+        // SET takes no parameters; a snapshot id is hex digits and dashes.
+        if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "unexpected snapshot id {id:?}"
+            )));
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "set transaction snapshot '{id}'"
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Compiling these long-running queries with JIT costs more than it
+    // saves; and each range query is planned for its own keys (a generic
+    // plan cannot see that a range is small, and may sort the project).
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    sqlx::query("set local plan_cache_mode = force_custom_plan")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// What a reader task reads (see [`run_in_chunks`]).
+struct Reader {
     scope: Scope,
     k: usize,
     detail: Detail,
-    out: mpsc::Sender<Result<Vec<ItemRow>, sqlx::Error>>,
-) -> Result<(), sqlx::Error> {
-    let mut stream = db::export::items(&mut tx, &scope, k, detail);
-    let mut chunk = Vec::with_capacity(CHUNK_ITEMS);
-    loop {
-        match stream.try_next().await {
-            Ok(Some(row)) => {
-                chunk.push(row);
-                if chunk.len() == CHUNK_ITEMS
-                    && out.send(Ok(std::mem::take(&mut chunk))).await.is_err()
-                {
-                    return Ok(());
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                let _ = out.send(Err(e)).await;
+    /// The most items a range holds.
+    chunk_items: i64,
+}
+
+impl Reader {
+    /// Reads the given ranges of the scope's items, each as one chunk for
+    /// [`run_in_chunks`], then ends the transaction. Stops early when that
+    /// has given up (the channel is closed).
+    async fn read(
+        self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        ranges: Vec<(Key, Key)>,
+        out: mpsc::Sender<Result<Vec<ItemRow>, sqlx::Error>>,
+    ) -> Result<(), sqlx::Error> {
+        for range in ranges {
+            let chunk = db::export::items(
+                &mut tx,
+                &self.scope,
+                self.k,
+                self.detail,
+                range,
+                self.chunk_items,
+            )
+            .try_collect::<Vec<_>>()
+            .await;
+            let failed = chunk.is_err();
+            if out.send(chunk).await.is_err() || failed {
                 return Ok(());
             }
         }
+        tx.commit().await
     }
-    if !chunk.is_empty() && out.send(Ok(chunk)).await.is_err() {
-        return Ok(());
-    }
-    drop(stream);
-    tx.commit().await
 }
 
 /// The per-chunk work: consolidation, rows, encoding.
@@ -180,6 +265,8 @@ struct Pipeline<'a> {
     /// The agreement figures of the items read, built as they pass.
     agreement: report::Builder,
     items_seen: usize,
+    /// Per output: whether the sink keeps it.
+    wanted: Vec<bool>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -207,6 +294,7 @@ impl<'a> Pipeline<'a> {
             model: None,
             agreement: report::Builder::new(project.responses_per_item as usize, &categories),
             items_seen: 0,
+            wanted: Vec::new(),
         })
     }
 
@@ -359,6 +447,9 @@ impl<'a> Pipeline<'a> {
             ),
             Format::SafeRlhf => {
                 let side = usize::from(rows::in_test_split(&item.prompt, self.options.test_ratio));
+                if !self.wanted[side] {
+                    return Ok(());
+                }
                 (
                     side,
                     rows::pku_row(item, labels, taxonomy).into_iter().collect(),

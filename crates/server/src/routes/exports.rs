@@ -185,7 +185,9 @@ async fn start_job(
         Some(serde_json::json!({"job": job, "options": options.to_json()})),
     )
     .await?;
-    let dir = state.config.exports_dir.join(job.to_string());
+    let exports_dir = state.config.exports_dir.clone();
+    let dir = exports_dir.join(job.to_string());
+    let (project_id, kept) = (project.id, state.config.export_jobs_kept);
     let pool = state.pool.clone();
     tokio::spawn(async move {
         if let Some(parent) = dir.parent() {
@@ -209,8 +211,26 @@ async fn start_job(
         if let Err(e) = finished {
             tracing::error!(job = %job, "could not record the export's end: {e}");
         }
+        prune_jobs(&pool, &exports_dir, project_id, kept).await;
     });
     Ok(Redirect::to(&format!("/admin/projects/{id}/exports")).into_response())
+}
+
+/// Keeps the newest `kept` finished jobs of a project: older ones lose
+/// their row and their files (a job's files are its directory).
+async fn prune_jobs(pool: &sqlx::PgPool, exports_dir: &std::path::Path, project: Uuid, kept: u32) {
+    let old = match db::export::prune_jobs(pool, project, i64::from(kept)).await {
+        Ok(old) => old,
+        Err(e) => return tracing::warn!(%project, "could not prune old export jobs: {e}"),
+    };
+    for job in old {
+        let dir = exports_dir.join(job.to_string());
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%job, "could not remove {}: {e}", dir.display());
+        }
+    }
 }
 
 /// One file of a finished job, streamed from disk.
@@ -256,6 +276,10 @@ struct ChannelSink {
 }
 
 impl Sink for ChannelSink {
+    fn wants(&self, output: usize) -> bool {
+        output == self.output
+    }
+
     async fn write(&mut self, output: usize, bytes: Vec<u8>) -> std::io::Result<()> {
         if output != self.output || bytes.is_empty() {
             return Ok(());
@@ -268,7 +292,8 @@ impl Sink for ChannelSink {
 }
 
 /// GET /api/v1/projects/{id}/export: the export streamed as it is made. A
-/// safe-rlhf export is a directory; `split=train|test` picks one file.
+/// safe-rlhf export is a directory of two files: `split=train|test` (required
+/// for it) picks the one streamed, and only that split is encoded.
 pub async fn api_export(
     State(state): State<AppState>,
     RequireAdmin(_): RequireAdmin,
@@ -283,8 +308,13 @@ pub async fn api_export(
         .find(|(k, _)| k == "split")
         .map(|(_, v)| v.as_str());
     let output = match (options.format, split) {
-        (Format::SafeRlhf, None | Some("train")) => 0,
+        (Format::SafeRlhf, Some("train")) => 0,
         (Format::SafeRlhf, Some("test")) => 1,
+        (Format::SafeRlhf, None) => {
+            return Err(AppError::BadRequest(
+                "format safe-rlhf is two files: add split=train or split=test".into(),
+            ));
+        }
         (Format::SafeRlhf, Some(other)) => {
             return Err(AppError::BadRequest(format!(
                 "split: {other:?} is not train or test"

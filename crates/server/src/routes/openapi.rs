@@ -476,7 +476,7 @@ fn export_params() -> Vec<Value> {
         ),
         query(
             "split",
-            "Which split (format safe-rlhf only)",
+            "Which split to stream: required for format safe-rlhf (a directory of two files), refused for the others; only that split is encoded",
             json!({"type": "string", "enum": ["train", "test"]}),
         ),
         query(
