@@ -8,11 +8,14 @@
 //! over the scope's annotations in item order (decoding each JSON label
 //! once). That pass is still the page's dearest part, so its figures are
 //! cached in `dashboard_cache` with a fingerprint of the project's data
-//! taken *before* computing: a page whose fingerprint differs recomputes,
-//! so cached figures are only shown for the data they were computed from.
-//! Everything else is cheap SQL, read fresh.
+//! taken *before* computing. When the data has changed since, the page
+//! shows the stale figures at once, says how old they are, and one
+//! background task recomputes them (stale-while-revalidate); only a scope's
+//! first view, or `fresh=1`, computes in the request. Everything else is
+//! cheap SQL, read fresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, Mutex};
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
@@ -97,6 +100,9 @@ pub struct Filters {
     pub scope: ReportScope,
     pub sort: SortKey,
     pub descending: bool,
+    /// `fresh=1`: compute the agreement figures now rather than show stale
+    /// ones. Not part of the scope (nor of the cache key).
+    pub fresh: bool,
 }
 
 impl Filters {
@@ -107,6 +113,7 @@ impl Filters {
             scope: ReportScope::default(),
             sort: SortKey::Done,
             descending: true,
+            fresh: false,
         };
         let mut scope_pairs = Vec::new();
         for (name, value) in pairs.iter().filter(|(_, v)| !v.trim().is_empty()) {
@@ -134,13 +141,24 @@ impl Filters {
                         }
                     }
                 }
+                "fresh" => {
+                    filters.fresh = match value.as_str() {
+                        "1" => true,
+                        "0" => false,
+                        _ => {
+                            return Err(AppError::BadRequest(format!(
+                                "fresh: {value:?} is not 1 or 0"
+                            )));
+                        }
+                    }
+                }
                 _ => scope_pairs.push((name.clone(), value.trim().to_string())),
             }
         }
         filters.scope = ReportScope::from_pairs(&scope_pairs).map_err(|e| match e {
             AppError::BadRequest(m) => AppError::BadRequest(m.replace(
                 "is not a report parameter (batch, since, until, annotator)",
-                "is not a dashboard parameter (batch, since, until, annotator, sort, dir)",
+                "is not a dashboard parameter (batch, since, until, annotator, sort, dir, fresh)",
             )),
             other => other,
         })?;
@@ -342,27 +360,124 @@ pub struct Confusion {
     pub items_without_consensus: u64,
 }
 
-/// The agreement figures of a scope, from the cache when the project's data
-/// has not changed since they were computed.
+/// The agreement figures shown on a page.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub figures: Agreement,
+    /// When the figures were computed, if the data has changed since (a
+    /// background task is recomputing them).
+    pub stale_since: Option<OffsetDateTime>,
+}
+
+/// The agreement figures of a scope: from the cache when the project's data
+/// has not changed since they were computed; the stale cached figures while
+/// a background task recomputes them when it has; computed in the request
+/// for a scope's first view or `fresh=1`.
 pub async fn agreement(
     pool: &PgPool,
     project: &Project,
     filters: &Filters,
     batches: &[i32],
-) -> Result<Agreement, AppError> {
-    // Taken before computing: a change made meanwhile makes the stored
-    // fingerprint stale, never the figures newer than claimed.
-    let fingerprint = db::dashboard::fingerprint(pool, project.id).await?;
+) -> Result<Shown, AppError> {
     let key = filters.scope_key();
-    if let Some(cached) = db::dashboard::cached(pool, project.id, &key, &fingerprint).await?
-        && let Ok(figures) = serde_json::from_value::<Agreement>(cached)
+    let cached = db::dashboard::cached(pool, project.id, &key).await?;
+    if let Some(cached) = cached.filter(|_| !filters.fresh)
+        && let Ok(figures) = serde_json::from_value::<Agreement>(cached.figures.0)
     {
-        return Ok(figures);
+        let current = db::dashboard::fingerprint(pool, project.id).await?;
+        let stale = current != cached.fingerprint;
+        if stale {
+            revalidate(pool, project, &filters.scope, key, batches);
+        }
+        return Ok(Shown {
+            figures,
+            stale_since: stale.then_some(cached.computed_at),
+        });
     }
-    let figures = compute_agreement(pool, project, &filters.scope, batches).await?;
+    let figures = compute_and_store(pool, project, &filters.scope, &key, batches).await?;
+    Ok(Shown {
+        figures,
+        stale_since: None,
+    })
+}
+
+/// Computes a scope's figures and caches them under the fingerprint taken
+/// *before* computing: a change made meanwhile makes the stored fingerprint
+/// stale, never the figures newer than claimed.
+async fn compute_and_store(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+    key: &str,
+    batches: &[i32],
+) -> Result<Agreement, AppError> {
+    let fingerprint = db::dashboard::fingerprint(pool, project.id).await?;
+    let figures = compute_agreement(pool, project, scope, batches).await?;
     let value = serde_json::to_value(&figures).map_err(|e| AppError::Internal(e.into()))?;
-    db::dashboard::store(pool, project.id, &key, &fingerprint, &value).await?;
+    db::dashboard::store(pool, project.id, key, &fingerprint, &value).await?;
     Ok(figures)
+}
+
+/// The (project, scope key) pairs this process is recomputing.
+static RECOMPUTING: LazyLock<Mutex<HashSet<(Uuid, String)>>> = LazyLock::new(Default::default);
+
+fn recomputing() -> std::sync::MutexGuard<'static, HashSet<(Uuid, String)>> {
+    // A poisoned set is still a valid set.
+    RECOMPUTING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks a scope as being recomputed; unmarks it when dropped, so a task
+/// that fails (or panics) does not block the scope for good.
+struct Recomputing((Uuid, String));
+
+impl Drop for Recomputing {
+    fn drop(&mut self) {
+        recomputing().remove(&self.0);
+    }
+}
+
+/// Starts one background recompute of a scope's figures, unless this
+/// process already runs one; across processes an advisory lock keeps two
+/// servers from computing the same scope. Errors are logged.
+fn revalidate(pool: &PgPool, project: &Project, scope: &ReportScope, key: String, batches: &[i32]) {
+    let job = (project.id, key);
+    if !recomputing().insert(job.clone()) {
+        return;
+    }
+    let guard = Recomputing(job);
+    let (pool, project, scope, batches) = (
+        pool.clone(),
+        project.clone(),
+        scope.clone(),
+        batches.to_vec(),
+    );
+    tokio::spawn(async move {
+        let key = &guard.0.1;
+        if let Err(e) = recompute_locked(&pool, &project, &scope, key, &batches).await {
+            tracing::error!(project = %project.id, scope = %key, error = %e,
+                "dashboard figures: background recompute failed");
+        }
+        drop(guard);
+    });
+}
+
+/// Recomputes while holding the scope's advisory lock (a transaction's,
+/// so it is released however the task ends); skips when another server
+/// holds it.
+async fn recompute_locked(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+    key: &str,
+    batches: &[i32],
+) -> Result<(), AppError> {
+    let mut lock = pool.begin().await?;
+    if !db::dashboard::try_lock_recompute(&mut *lock, project.id, key).await? {
+        return Ok(());
+    }
+    compute_and_store(pool, project, scope, key, batches).await?;
+    lock.commit().await?;
+    Ok(())
 }
 
 /// Every cached figure from one pass over the scope's annotations (in item

@@ -157,6 +157,26 @@ async fn dashboard(browser: &safepref_tests::Browser, project: Uuid, query: &str
     (status, response.text().await.unwrap())
 }
 
+const STALE: &str = r#"id="stale-figures""#;
+
+/// The page once the background recompute has landed (the figures shown
+/// are no longer stale); fails after 30 seconds.
+async fn settled(browser: &safepref_tests::Browser, project: Uuid, query: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, html) = dashboard(browser, project, query).await;
+        assert_eq!(status, 200, "{html}");
+        if !html.contains(STALE) {
+            return html;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still stale after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn progress_and_agreement_equal_the_report_for_each_scope() {
     let app = TestApp::spawn().await;
@@ -182,8 +202,7 @@ async fn progress_and_agreement_equal_the_report_for_each_scope() {
         .unwrap()
         .unwrap();
 
-    let (status, html) = dashboard(&lead, project.id, "").await;
-    assert_eq!(status, 200);
+    let html = settled(&lead, project.id, "").await;
     // total, pending, in progress, complete, adjudicated, annotations
     assert_eq!(overall(&html), [76, 65, 1, 10, 0, 30]);
     assert!(
@@ -239,17 +258,17 @@ async fn progress_and_agreement_equal_the_report_for_each_scope() {
     )
     .await
     .unwrap();
-    let (_, html) = dashboard(&lead, project.id, "").await;
+    let html = settled(&lead, project.id, "").await;
     assert_page_shows(&html, &report_cli(&app, &project, &[]).await);
     assert_eq!(
         row(&html, r#"<th scope="row">2</th>"#),
         r#"<th scope="row">2</th><td class="num">0</td><td class="num">0</td><td class="num">10</td><td class="num">3</td>"#
     );
 
-    // The cached figures follow new work at once.
+    // The cached figures follow new work.
     let fourth = annotator(&app.pool, "late").await;
     annotate(&app.pool, &project, fourth, 2, false).await;
-    let (_, html) = dashboard(&lead, project.id, "").await;
+    let html = settled(&lead, project.id, "").await;
     let report = report_cli(&app, &project, &[]).await;
     assert_eq!(report["annotations"], 32);
     assert_page_shows(&html, &report);
@@ -289,6 +308,71 @@ async fn progress_and_agreement_equal_the_report_for_each_scope() {
         r#"<span class="badge">annotator = {}</span>"#,
         names[2]
     )));
+}
+
+/// Three annotators label ten items each; the lead's first view computes
+/// and caches the figures (30 annotations).
+async fn cached_project(app: &TestApp) -> (Project, safepref_tests::Browser) {
+    let (project, _) = crate::import::project_with_sample(&app.pool).await;
+    for n in 0..3 {
+        let id = annotator(&app.pool, &format!("ann{n}")).await;
+        annotate(&app.pool, &project, id, 10, n == 2).await;
+    }
+    let (lead, _) = app.signed_in(Role::Lead).await;
+    let (status, html) = dashboard(&lead, project.id, "").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(r#"<span id="report-annotations">30</span>"#));
+    assert!(!html.contains(STALE), "computed for this very data");
+    (project, lead)
+}
+
+#[tokio::test]
+async fn stale_figures_show_at_once_and_are_recomputed_in_the_background() {
+    let app = TestApp::spawn().await;
+    let (project, lead) = cached_project(&app).await;
+    let late = annotator(&app.pool, "late").await;
+    annotate(&app.pool, &project, late, 1, false).await;
+
+    let (status, html) = dashboard(&lead, project.id, "?sort=agreement&dir=asc").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(STALE), "the notice: {html}");
+    assert!(html.contains("the data has changed since — they are being recomputed"));
+    assert!(
+        html.contains(r#"<span id="report-annotations">30</span>"#),
+        "the old figures"
+    );
+    assert_eq!(overall(&html)[5], 31, "progress is read fresh");
+    assert!(
+        html.contains(&format!(
+            r#"href="/review/projects/{}?sort=agreement&#38;dir=asc&#38;fresh=1">compute now</a>"#,
+            project.id
+        )),
+        "a compute-now link keeping the view: {html}"
+    );
+
+    let html = settled(&lead, project.id, "").await;
+    let report = report_cli(&app, &project, &[]).await;
+    assert_eq!(report["annotations"], 31);
+    assert_page_shows(&html, &report);
+}
+
+#[tokio::test]
+async fn fresh_computes_the_figures_at_once() {
+    let app = TestApp::spawn().await;
+    let (project, lead) = cached_project(&app).await;
+    let late = annotator(&app.pool, "late").await;
+    annotate(&app.pool, &project, late, 2, false).await;
+
+    let (status, html) = dashboard(&lead, project.id, "?fresh=1").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(!html.contains(STALE), "{html}");
+    let report = report_cli(&app, &project, &[]).await;
+    assert_eq!(report["annotations"], 32);
+    assert_page_shows(&html, &report);
+    // `fresh` is not part of the scope: the plain view now finds them cached.
+    let (_, html) = dashboard(&lead, project.id, "").await;
+    assert!(!html.contains(STALE), "{html}");
+    assert_page_shows(&html, &report);
 }
 
 #[tokio::test]
@@ -341,6 +425,7 @@ async fn sorting_and_filters_live_in_the_url() {
         ),
         ("?sort=height", ["sort: ", "height", "is not one of"]),
         ("?dir=sideways", ["dir: ", "sideways", "is not asc or desc"]),
+        ("?fresh=yes", ["fresh: ", "yes", "is not 1 or 0"]),
         (
             "?colour=red",
             ["colour is not a dashboard parameter", "", ""],

@@ -165,23 +165,40 @@ pub async fn fingerprint(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<St
     .await
 }
 
-/// Cached figures of a scope, if they were computed from this fingerprint.
+/// A scope's cached figures, whatever data they were computed from.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Cached {
+    pub fingerprint: String,
+    pub figures: Json<Value>,
+    pub computed_at: OffsetDateTime,
+}
+
 pub async fn cached(
     db: impl PgExecutor<'_>,
     project_id: Uuid,
     scope_key: &str,
-    fingerprint: &str,
-) -> Result<Option<Value>, sqlx::Error> {
-    let row: Option<(Json<Value>,)> = sqlx::query_as(
-        "select figures from dashboard_cache
-         where project_id = $1 and scope_key = $2 and fingerprint = $3",
+) -> Result<Option<Cached>, sqlx::Error> {
+    sqlx::query_as(
+        "select fingerprint, figures, computed_at from dashboard_cache
+         where project_id = $1 and scope_key = $2",
     )
     .bind(project_id)
     .bind(scope_key)
-    .bind(fingerprint)
     .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(figures,)| figures.0))
+    .await
+}
+
+/// Takes the lock of recomputing a scope's figures for the transaction's
+/// life, if no other session (another server) holds it.
+pub async fn try_lock_recompute(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    scope_key: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("dashboard/{project_id}/{scope_key}"))
+        .fetch_one(db)
+        .await
 }
 
 /// Stores a scope's figures (replacing older ones) and drops the project's

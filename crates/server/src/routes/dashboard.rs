@@ -105,6 +105,10 @@ struct DashboardPage {
     chart: Svg,
     chart_caption: String,
     pace: String,
+    /// "2026-11-28 05:31 UTC" when the agreement figures are stale.
+    stale_since: Option<String>,
+    /// This view with `fresh=1`: the figures computed now.
+    fresh_href: String,
     items: String,
     annotations: String,
     questions: Vec<QuestionRow>,
@@ -132,7 +136,8 @@ async fn page(
     let seqs: Vec<i32> = progress.all.iter().map(|b| b.seq).collect();
     let activity = dashboard::activity(pool, &project, &filters.scope, now).await?;
     let pace = dashboard::pace(pool, &project, &progress, batch, now).await?;
-    let agreement = dashboard::agreement(pool, &project, &filters, &seqs).await?;
+    let shown = dashboard::agreement(pool, &project, &filters, &seqs).await?;
+    let agreement = shown.figures;
     let annotators = dashboard::annotators(pool, &project, &agreement.report, &filters).await?;
 
     let chart_caption = format!(
@@ -195,6 +200,14 @@ async fn page(
         chart: svg::bars(&chart_caption, &activity.points),
         chart_caption,
         pace,
+        stale_since: shown
+            .stale_since
+            .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())),
+        fresh_href: format!(
+            "/review/projects/{}?{}&fresh=1",
+            project.id,
+            filters.query(filters.sort, filters.descending)
+        ),
         items: report["items"].to_string(),
         annotations: report["annotations"].to_string(),
         questions: question_rows(report),
