@@ -212,8 +212,14 @@ async fn place(staging: &Path, dest: &Destination, options: &Options) -> Result<
             let name = &options.file_names()[0];
             let mut beside = file.as_os_str().to_owned();
             beside.push(".manifest.json");
-            fs::rename(staging.join("manifest.json"), PathBuf::from(beside)).await?;
+            // The data first, then the manifest that vouches for it; a file
+            // whose manifest could not follow is taken back, so a manifest
+            // never stands beside a missing file nor a file without one.
             fs::rename(staging.join(name), file).await?;
+            if let Err(e) = fs::rename(staging.join("manifest.json"), PathBuf::from(beside)).await {
+                fs::remove_file(file).await.ok();
+                return Err(e.into());
+            }
             fs::remove_dir(staging).await?;
         }
     }
