@@ -480,6 +480,47 @@ async fn recompute_locked(
     Ok(())
 }
 
+/// How often `safepref serve` brings each project's default view up to date.
+pub const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs [`warm`] every [`WARM_EVERY`], forever.
+pub async fn keep_warm_periodically(pool: PgPool) {
+    let mut tick = tokio::time::interval(WARM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = warm(&pool).await {
+            tracing::warn!(error = %e, "keeping the dashboards' figures warm");
+        }
+    }
+}
+
+/// Recomputes the default view's figures of every annotated project whose
+/// cached ones are missing or stale, one project at a time, so a lead's
+/// first view (ever, or after a change) is served from the cache. The
+/// advisory lock keeps several servers from doing the same work.
+pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
+    let key = Filters::from_pairs(&[])?.scope_key();
+    for id in db::dashboard::annotated_projects(pool).await? {
+        let Some(project) = db::projects::find(pool, id).await? else {
+            continue;
+        };
+        let cached = db::dashboard::cached(pool, id, &key).await?;
+        let current = db::dashboard::fingerprint(pool, id).await?;
+        if cached.is_some_and(|c| c.fingerprint == current) {
+            continue;
+        }
+        let batches: Vec<i32> = progress(pool, &project, None)
+            .await?
+            .all
+            .iter()
+            .map(|b| b.seq)
+            .collect();
+        recompute_locked(pool, &project, &ReportScope::default(), &key, &batches).await?;
+    }
+    Ok(())
+}
+
 /// Every cached figure from one pass over the scope's annotations (in item
 /// order): each row goes to the report, to its batch's trend builder and to
 /// the severity confusion.

@@ -375,6 +375,40 @@ async fn fresh_computes_the_figures_at_once() {
     assert_page_shows(&html, &report);
 }
 
+/// The server's warming pass computes an annotated project's default view
+/// before anyone opens it, and again after a change: the lead's first view
+/// is served from the cache, current, and equals the report.
+#[tokio::test]
+async fn warming_computes_the_default_view_before_it_is_opened() {
+    let app = TestApp::spawn().await;
+    let (project, _) = crate::import::project_with_sample(&app.pool).await;
+    for n in 0..3 {
+        let id = annotator(&app.pool, &format!("ann{n}")).await;
+        annotate(&app.pool, &project, id, 10, n == 2).await;
+    }
+    let cached = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from dashboard_cache where project_id = $1")
+            .bind(project.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(cached().await, 0, "nothing computed yet");
+    safepref_server::dashboard::warm(&app.pool).await.unwrap();
+    assert_eq!(cached().await, 1, "the default view, computed");
+
+    let late = annotator(&app.pool, "late").await;
+    annotate(&app.pool, &project, late, 1, false).await;
+    safepref_server::dashboard::warm(&app.pool).await.unwrap();
+    let (lead, _) = app.signed_in(Role::Lead).await;
+    let (status, html) = dashboard(&lead, project.id, "").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(!html.contains(STALE), "warmed after the change: {html}");
+    let report = report_cli(&app, &project, &[]).await;
+    assert_eq!(report["annotations"], 31);
+    assert_page_shows(&html, &report);
+}
+
 #[tokio::test]
 async fn sorting_and_filters_live_in_the_url() {
     let app = TestApp::spawn().await;
