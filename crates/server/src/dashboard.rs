@@ -483,9 +483,10 @@ async fn recompute_locked(
 /// How often `safepref serve` brings each project's default view up to date.
 pub const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Runs [`warm`] every [`WARM_EVERY`], forever.
+/// Runs [`warm`] every [`WARM_EVERY`], forever; the first pass comes one
+/// period after start, so starting a server costs no recompute.
 pub async fn keep_warm_periodically(pool: PgPool) {
-    let mut tick = tokio::time::interval(WARM_EVERY);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + WARM_EVERY, WARM_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -501,12 +502,9 @@ pub async fn keep_warm_periodically(pool: PgPool) {
 /// advisory lock keeps several servers from doing the same work.
 pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
     let key = Filters::from_pairs(&[])?.scope_key();
-    for id in db::dashboard::annotated_projects(pool).await? {
-        let Some(project) = db::projects::find(pool, id).await? else {
-            continue;
-        };
-        let cached = db::dashboard::cached(pool, id, &key).await?;
-        let current = db::dashboard::fingerprint(pool, id).await?;
+    for project in db::projects::annotated(pool).await? {
+        let cached = db::dashboard::cached(pool, project.id, &key).await?;
+        let current = db::dashboard::fingerprint(pool, project.id).await?;
         if cached.is_some_and(|c| c.fingerprint == current) {
             continue;
         }

@@ -229,15 +229,3 @@ pub async fn store(
     .await?;
     Ok(())
 }
-
-/// Projects with at least one annotation (whose dashboards are worth
-/// keeping warm).
-pub async fn annotated_projects(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "select p.id from projects p
-         where exists (select 1 from annotations a where a.project_id = p.id)
-         order by p.created_at",
-    )
-    .fetch_all(db)
-    .await
-}

@@ -186,6 +186,17 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Project>, 
     .await
 }
 
+/// Projects with at least one annotation (whose dashboards are kept warm).
+pub async fn annotated(db: impl PgExecutor<'_>) -> Result<Vec<Project>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from projects p
+         where exists (select 1 from annotations a where a.project_id = p.id)
+         order by created_at"
+    )))
+    .fetch_all(db)
+    .await
+}
+
 pub async fn find_by_name(
     db: impl PgExecutor<'_>,
     name: &str,
