@@ -962,9 +962,9 @@ mod tests {
         assert_one(&l, 2, &Questions::default(), "comment", "NUL character");
     }
 
-    #[test]
-    fn gold_matches_on_safety_and_the_chosen_positions() {
-        let gold = Labels {
+    /// Gold labels: response A unsafe (Violence, severity 2), B safe.
+    fn gold_fixture() -> Labels {
+        Labels {
             responses: vec![
                 ResponseLabel::unsafe_with(&["Violence"], 2),
                 ResponseLabel::safe(),
@@ -974,7 +974,12 @@ mod tests {
             overall: None,
             confidence: None,
             comment: None,
-        };
+        }
+    }
+
+    #[test]
+    fn gold_matches_on_safety_and_the_chosen_positions() {
+        let gold = gold_fixture();
         let mut given = gold.clone();
         given.responses[0] = ResponseLabel::unsafe_with(&["Drugs"], 1);
         assert!(
@@ -1000,17 +1005,7 @@ mod tests {
 
     #[test]
     fn gold_is_described_response_by_response() {
-        let gold = Labels {
-            responses: vec![
-                ResponseLabel::unsafe_with(&["Violence"], 2),
-                ResponseLabel::safe(),
-            ],
-            helpfulness: vec![0, 1],
-            harmlessness: vec![1, 0],
-            overall: None,
-            confidence: None,
-            comment: None,
-        };
+        let gold = gold_fixture();
         assert_eq!(
             describe_gold(&gold),
             vec![
