@@ -9,4 +9,5 @@ pub mod labels;
 pub mod records;
 pub mod report;
 mod rng;
+pub mod suggestions;
 pub mod taxonomy;

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::labels::{self, Labels, Questions};
+use crate::suggestions::{self, Suggestion};
 use crate::taxonomy::{Taxonomy, quote};
 
 /// The keys of a PKU-SafeRLHF record, in the dataset's order.
@@ -75,6 +76,8 @@ pub struct ImportRecord {
     /// map given as a JSON string as the object it holds).
     pub source_labels: Option<Map<String, Value>>,
     pub gold: Option<Labels>,
+    /// Machine suggestions (the `suggestions` field), at most one per source.
+    pub suggestions: Vec<Suggestion>,
     /// True when a stored response_N_sha256 did not match and
     /// accept_hash_mismatch let it through.
     pub hash_mismatch: bool,
@@ -411,8 +414,8 @@ impl Parser<'_, '_> {
         }
     }
 
-    /// Fields both shapes share: `id` and `gold`.
-    fn common(&mut self) -> (Option<String>, Option<Labels>) {
+    /// Fields both shapes share: `id`, `gold` and `suggestions`.
+    fn common(&mut self) -> (Option<String>, Option<Labels>, Vec<Suggestion>) {
         let external_id = match self.present("id").cloned() {
             None => None,
             Some(Value::String(s)) => self.check_text("id", &s, false).then_some(s),
@@ -449,7 +452,61 @@ impl Parser<'_, '_> {
                 }
             }
         });
-        (external_id, gold)
+        let suggestions = self.suggestions();
+        (external_id, gold, suggestions)
+    }
+
+    /// `suggestions`: a list of `{source, labels, scores}` objects (or a
+    /// string holding one as JSON), one per source.
+    fn suggestions(&mut self) -> Vec<Suggestion> {
+        let Some(value) = self.present("suggestions").cloned() else {
+            return Vec::new();
+        };
+        let Some(value) = self.json("suggestions", value, "a list of suggestions") else {
+            return Vec::new();
+        };
+        let Value::Array(entries) = value else {
+            self.error(
+                "suggestions",
+                format!(
+                    "expected a list of {{source, labels, scores}} objects, found {}",
+                    describe(&value)
+                ),
+            );
+            return Vec::new();
+        };
+        let rules = self.rules;
+        let mut found: Vec<Suggestion> = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
+            let field = format!("suggestions[{i}]");
+            let suggestion: Suggestion = match serde_json::from_value(entry) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.error(field, format!("not a valid suggestion: {e}"));
+                    continue;
+                }
+            };
+            if let Err(errors) =
+                suggestions::validate(&suggestion, rules.k, rules.taxonomy, rules.questions)
+            {
+                for e in errors {
+                    self.error(format!("{field}.{}", e.field), e.message);
+                }
+                continue;
+            }
+            if found.iter().any(|s| s.source == suggestion.source) {
+                self.error(
+                    format!("{field}.source"),
+                    format!(
+                        "{:?} suggests twice for this item: give one suggestion per source",
+                        suggestion.source
+                    ),
+                );
+                continue;
+            }
+            found.push(suggestion);
+        }
+        found
     }
 
     /// `response_N…` fields beyond the project's K.
@@ -553,7 +610,7 @@ impl Parser<'_, '_> {
                 self.check_sha256(n, prompt.as_deref(), text.as_deref());
             }
         }
-        let (external_id, gold) = self.common();
+        let (external_id, gold, suggestions) = self.common();
 
         let responses = texts?
             .into_iter()
@@ -572,6 +629,7 @@ impl Parser<'_, '_> {
             responses,
             source_labels: None,
             gold,
+            suggestions,
             hash_mismatch: self.hash_mismatch,
         })
     }
@@ -680,7 +738,7 @@ impl Parser<'_, '_> {
             }
         }
 
-        let (external_id, gold) = self.common();
+        let (external_id, gold, suggestions) = self.common();
 
         let [Some(safe0), Some(safe1)] = safe else {
             return None;
@@ -724,6 +782,7 @@ impl Parser<'_, '_> {
             ],
             source_labels: Some(source_labels),
             gold,
+            suggestions,
             hash_mismatch: self.hash_mismatch,
         })
     }
@@ -1155,6 +1214,55 @@ mod tests {
         gold["responses"][0]["severity"] = json!(2);
         let row = object(json!({"prompt": PROMPT, "responses": [R0, R1], "gold": gold}));
         assert_one(&row, &rules(2), "gold.helpfulness", "lists 1 position but");
+    }
+
+    #[test]
+    fn suggestions_from_several_sources_are_read_and_checked() {
+        let labels = json!({
+            "responses": [{"safe": false, "categories": ["Cybercrime"], "severity": 2},
+                          {"safe": true, "severity": 0}],
+            "helpfulness": [0, 1], "harmlessness": [1, 0]
+        });
+        let mut row = pku_row();
+        row.insert(
+            "suggestions".into(),
+            json!([
+                {"source": "gpt-4o-2024-08-06", "labels": labels},
+                {"source": "beaver-dam-7b", "labels": labels,
+                 "scores": {"responses": [{"safe": 0.97}, {"safe": 0.88}], "harmlessness": 0.9}}
+            ]),
+        );
+        let record = parse(&row).unwrap();
+        let sources: Vec<&str> = record
+            .suggestions
+            .iter()
+            .map(|s| s.source.as_str())
+            .collect();
+        assert_eq!(sources, ["gpt-4o-2024-08-06", "beaver-dam-7b"]);
+        assert_eq!(record.suggestions[1].scores.responses[0].safe, Some(0.97));
+        // As a CSV cell: the same list as JSON text.
+        let text = row["suggestions"].to_string();
+        row.insert("suggestions".into(), Value::String(text));
+        assert_eq!(parse(&row).unwrap().suggestions.len(), 2);
+
+        let mut bad = labels.clone();
+        bad["responses"][0]["severity"] = json!(0);
+        row.insert(
+            "suggestions".into(),
+            json!([{"source": "m", "labels": labels}, {"source": "m", "labels": bad},
+                   {"source": "n", "labels": labels, "scores": {"overall": 2}}]),
+        );
+        let errors = parse(&row).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "suggestions[1].labels.responses[0].severity",
+                "suggestions[2].scores.overall"
+            ]
+        );
+        row.insert("suggestions".into(), json!({"source": "m"}));
+        assert_one(&row, &rules(2), "suggestions", "expected a list");
     }
 
     #[test]

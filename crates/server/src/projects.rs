@@ -81,6 +81,9 @@ pub fn check(s: &Settings) -> Result<(), AppError> {
             ));
         }
     }
+    if let Err(problem) = s.suggestions.check() {
+        problems.push(problem);
+    }
     if s.guidelines.len() > 200_000 {
         problems.push("the guidelines must be under 200,000 characters".into());
     }
@@ -184,7 +187,7 @@ fn summary(s: &Settings) -> serde_json::Value {
     json!({
         "name": s.name, "K": s.responses_per_item, "k": s.annotations_per_item, "lease_seconds": s.lease_seconds,
         "revisable_recent": s.revisable_recent, "questions": s.questions, "taxonomy": s.taxonomy.preset, "categories": s.taxonomy.names(),
-        "gold_rate": s.gold_rate, "review_min_support": s.review_min_support, "wellbeing": s.wellbeing, "guidelines_chars": s.guidelines.chars().count(),
+        "gold_rate": s.gold_rate, "review_min_support": s.review_min_support, "wellbeing": s.wellbeing, "suggestions": s.suggestions, "guidelines_chars": s.guidelines.chars().count(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The `projects` table.
 
 use safepref_core::labels::Questions;
+use safepref_core::suggestions::Policy;
 use safepref_core::taxonomy::Taxonomy;
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub wellbeing: Wellbeing,
     /// Support below this sends an item to the review queue (0..=1).
     pub review_min_support: f64,
+    /// What annotators see of machine suggestions, and the routing rule.
+    pub suggestions: Policy,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             gold_feedback: false,
             wellbeing: Wellbeing::default(),
             review_min_support: 0.67,
+            suggestions: Policy::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub struct Project {
     pub gold_feedback: bool,
     pub wellbeing: Json<Wellbeing>,
     pub review_min_support: f64,
+    pub suggestions: Json<Policy>,
     pub created_at: OffsetDateTime,
     /// The name in the crowd entry link (`/p/{slug}/join`).
     pub slug: Option<String>,
@@ -115,12 +120,13 @@ impl Project {
             gold_feedback: self.gold_feedback,
             wellbeing: self.wellbeing.0.clone(),
             review_min_support: self.review_min_support,
+            suggestions: self.suggestions.0.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds, \
-     revisable_recent, questions, taxonomy, gold_rate, gold_feedback, wellbeing, review_min_support, created_at, \
+     revisable_recent, questions, taxonomy, gold_rate, gold_feedback, wellbeing, review_min_support, suggestions, created_at, \
      slug, crowd_token, crowd_quota, crowd_completion_code";
 
 pub async fn insert(
@@ -131,8 +137,8 @@ pub async fn insert(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into projects (id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds,
                                questions, taxonomy, gold_rate, wellbeing, created_by, revisable_recent,
-                               review_min_support, gold_feedback)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning {COLUMNS}"
+                               review_min_support, gold_feedback, suggestions)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning {COLUMNS}"
     )))
     .bind(Uuid::now_v7())
     .bind(&s.name)
@@ -148,6 +154,7 @@ pub async fn insert(
     .bind(s.revisable_recent)
     .bind(s.review_min_support)
     .bind(s.gold_feedback)
+    .bind(Json(&s.suggestions))
     .fetch_one(db)
     .await
 }
@@ -156,7 +163,8 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     sqlx::query(
         "update projects set name = $2, guidelines = $3, responses_per_item = $4, annotations_per_item = $5,
                 lease_seconds = $6, questions = $7, taxonomy = $8, gold_rate = $9, wellbeing = $10,
-                revisable_recent = $11, review_min_support = $12, gold_feedback = $13, updated_at = now()
+                revisable_recent = $11, review_min_support = $12, gold_feedback = $13, suggestions = $14,
+                updated_at = now()
          where id = $1",
     )
     .bind(id)
@@ -172,6 +180,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
     .bind(s.revisable_recent)
     .bind(s.review_min_support)
     .bind(s.gold_feedback)
+    .bind(Json(&s.suggestions))
     .execute(db)
     .await?;
     Ok(())

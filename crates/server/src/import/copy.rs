@@ -16,12 +16,24 @@ pub struct ItemKeys {
     pub seq: i32,
 }
 
-/// Item and response rows waiting to be sent, each a complete COPY stream.
+/// Item, response and suggestion rows waiting to be sent, each a complete
+/// COPY stream.
 #[derive(Debug)]
 pub struct Chunk {
     pub items: Vec<u8>,
     pub responses: Vec<u8>,
+    pub suggestions: Vec<u8>,
+    /// Suggestion rows in `suggestions` (none: the stream need not be sent).
+    pub suggestion_rows: usize,
     pub len: usize,
+}
+
+/// The finished COPY streams of a chunk.
+pub struct Streams {
+    pub items: Vec<u8>,
+    pub responses: Vec<u8>,
+    /// None when the chunk has no suggestions.
+    pub suggestions: Option<Vec<u8>>,
 }
 
 /// The binary COPY header: signature, flags, header extension length.
@@ -34,6 +46,8 @@ impl Default for Chunk {
         Chunk {
             items: HEADER.to_vec(),
             responses: HEADER.to_vec(),
+            suggestions: HEADER.to_vec(),
+            suggestion_rows: 0,
             len: 0,
         }
     }
@@ -73,6 +87,15 @@ impl Chunk {
             field(row, Some(response.text.as_bytes()));
             field(row, response.source.as_deref().map(str::as_bytes));
         }
+        for suggestion in &record.suggestions {
+            let row = &mut self.suggestions;
+            row.extend_from_slice(&4i16.to_be_bytes());
+            field(row, Some(keys.id.as_bytes()));
+            field(row, Some(suggestion.source.as_bytes()));
+            field(row, Some(&jsonb(&suggestion.labels)));
+            field(row, Some(&jsonb(&suggestion.scores)));
+            self.suggestion_rows += 1;
+        }
         self.len += 1;
     }
 
@@ -82,15 +105,27 @@ impl Chunk {
 
     /// Bytes held, to bound memory.
     pub fn size(&self) -> usize {
-        self.items.len() + self.responses.len()
+        self.items.len() + self.responses.len() + self.suggestions.len()
     }
 
-    /// The two COPY streams, ended.
-    pub fn finish(mut self) -> (Vec<u8>, Vec<u8>) {
-        self.items.extend_from_slice(TRAILER);
-        self.responses.extend_from_slice(TRAILER);
-        (self.items, self.responses)
+    /// The COPY streams, ended.
+    pub fn finish(mut self) -> Streams {
+        for stream in [&mut self.items, &mut self.responses, &mut self.suggestions] {
+            stream.extend_from_slice(TRAILER);
+        }
+        Streams {
+            items: self.items,
+            responses: self.responses,
+            suggestions: (self.suggestion_rows > 0).then_some(self.suggestions),
+        }
     }
+}
+
+/// A value as a binary jsonb field: the format version (1), then the text.
+fn jsonb(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut bytes = vec![1];
+    serde_json::to_writer(&mut bytes, value).expect("labels and scores serialise");
+    bytes
 }
 
 /// One field: its length (-1 for NULL) and its bytes. json, text and bytea
@@ -123,8 +158,9 @@ mod tests {
 
     #[test]
     fn a_chunk_is_a_complete_stream() {
-        let (items, responses) = Chunk::default().finish();
-        for stream in [items, responses] {
+        let streams = Chunk::default().finish();
+        assert!(streams.suggestions.is_none());
+        for stream in [streams.items, streams.responses] {
             assert!(stream.starts_with(b"PGCOPY\n\xff\r\n\0"));
             assert!(stream.ends_with(&[0xff, 0xff]));
             assert_eq!(stream.len(), 19 + 2);

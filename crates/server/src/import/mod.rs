@@ -352,10 +352,14 @@ async fn load_file(
     while let Some(message) = receiver.recv().await {
         match message {
             Message::Chunk(chunk) if failed.is_none() => {
-                let (items, responses) = chunk.finish();
+                let streams = chunk.finish();
                 let sent = async {
-                    db::items::copy_items(&mut *tx, &items).await?;
-                    db::items::copy_responses(&mut *tx, &responses).await
+                    db::items::copy_items(&mut *tx, &streams.items).await?;
+                    db::items::copy_responses(&mut *tx, &streams.responses).await?;
+                    if let Some(rows) = &streams.suggestions {
+                        db::suggestions::copy(&mut *tx, rows).await?;
+                    }
+                    Ok::<_, sqlx::Error>(())
                 };
                 if let Err(e) = sent.await {
                     failed = Some(e);

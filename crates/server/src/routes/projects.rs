@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use safepref_core::labels::Questions;
+use safepref_core::suggestions::{Display, Policy, Routing};
 use safepref_core::taxonomy::{Category, Preset, Taxonomy};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -104,6 +105,10 @@ struct FormValues {
     break_every_items: String,
     break_every_minutes: String,
     daily_cap: String,
+    suggestion_display: String,
+    suggestion_source: String,
+    routing_source: String,
+    routing_threshold: String,
 }
 
 fn optional_number(n: Option<u32>) -> String {
@@ -145,6 +150,20 @@ impl From<&Settings> for FormValues {
             break_every_items: optional_number(s.wellbeing.break_every_items),
             break_every_minutes: optional_number(s.wellbeing.break_every_minutes),
             daily_cap: optional_number(s.wellbeing.daily_cap),
+            suggestion_display: s.suggestions.display.as_str().into(),
+            suggestion_source: s.suggestions.source.clone().unwrap_or_default(),
+            routing_source: s
+                .suggestions
+                .routing
+                .as_ref()
+                .map(|r| r.source.clone())
+                .unwrap_or_default(),
+            routing_threshold: s
+                .suggestions
+                .routing
+                .as_ref()
+                .map(|r| r.threshold.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -198,6 +217,10 @@ impl FormValues {
             break_every_items: text("break_every_items"),
             break_every_minutes: text("break_every_minutes"),
             daily_cap: text("daily_cap"),
+            suggestion_display: text("suggestion_display"),
+            suggestion_source: text("suggestion_source"),
+            routing_source: text("routing_source"),
+            routing_threshold: text("routing_threshold"),
         }
     }
 
@@ -288,6 +311,35 @@ impl FormValues {
                 )?,
                 daily_cap: optional("the daily cap", &self.daily_cap)?,
             },
+            suggestions: self.suggestion_policy()?,
+        })
+    }
+
+    /// Empty fields (or fields a script left out): blind, no routing.
+    fn suggestion_policy(&self) -> Result<Policy, String> {
+        let display = match self.suggestion_display.trim() {
+            "" => Display::default(),
+            name => Display::parse(name).ok_or_else(|| {
+                format!("what annotators see of suggestions must be blind, hint or prefill, not {name:?}")
+            })?,
+        };
+        let text = |t: &str| Some(t.trim().to_string()).filter(|t| !t.is_empty());
+        let routing = match text(&self.routing_source) {
+            None => None,
+            Some(source) => Some(Routing {
+                source,
+                threshold: self.routing_threshold.trim().parse().map_err(|_| {
+                    format!(
+                        "the routing threshold must be a score from 0 to 1, not {:?}",
+                        self.routing_threshold
+                    )
+                })?,
+            }),
+        };
+        Ok(Policy {
+            display,
+            source: text(&self.suggestion_source),
+            routing,
         })
     }
 

@@ -1,0 +1,127 @@
+//! The `suggestions` table: machine labels per item and source, kept apart
+//! from human annotations.
+
+use safepref_core::suggestions::{Scores, Suggestion};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// The columns, in order, of the rows `copy` takes (binary COPY format;
+/// `labels` and `scores` as jsonb: a version byte, then the JSON text).
+pub const COPY_COLUMNS: &str = "item_id, source, labels, scores";
+
+/// Bulk-loads suggestions from a complete binary COPY stream.
+pub async fn copy(conn: &mut PgConnection, rows: &[u8]) -> Result<u64, sqlx::Error> {
+    let statement = format!("copy suggestions ({COPY_COLUMNS}) from stdin (format binary)");
+    let mut copy = conn.copy_in_raw(&statement).await?;
+    copy.send(rows).await?;
+    copy.finish().await
+}
+
+/// Stores a source's suggestion for an item, replacing the one it made
+/// before. Returns whether one was replaced.
+pub async fn upsert(
+    db: impl PgExecutor<'_>,
+    item_id: Uuid,
+    suggestion: &Suggestion,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into suggestions as s (item_id, source, labels, scores) values ($1, $2, $3, $4)
+         on conflict (item_id, source) do update
+            set labels = excluded.labels, scores = excluded.scores, created_at = now()
+         returning (xmax <> 0)",
+    )
+    .bind(item_id)
+    .bind(&suggestion.source)
+    .bind(Json(&suggestion.labels))
+    .bind(Json(&suggestion.scores))
+    .fetch_one(db)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    source: String,
+    labels: Json<safepref_core::labels::Labels>,
+    scores: Json<Scores>,
+}
+
+impl From<Row> for Suggestion {
+    fn from(row: Row) -> Self {
+        Suggestion {
+            source: row.source,
+            labels: row.labels.0,
+            scores: row.scores.0,
+        }
+    }
+}
+
+/// Every suggestion for an item, by source name.
+pub async fn of_item(
+    db: impl PgExecutor<'_>,
+    item_id: Uuid,
+) -> Result<Vec<Suggestion>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "select source, labels, scores from suggestions where item_id = $1 order by source",
+    )
+    .bind(item_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Suggestion::from).collect())
+}
+
+/// One source's suggestion for an item.
+pub async fn from_source(
+    db: impl PgExecutor<'_>,
+    item_id: Uuid,
+    source: &str,
+) -> Result<Option<Suggestion>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(
+        "select source, labels, scores from suggestions where item_id = $1 and source = $2",
+    )
+    .bind(item_id)
+    .bind(source)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Suggestion::from))
+}
+
+/// What the routing rule saved in a project.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct RoutingSavings {
+    /// Items the rule finished with one human annotation.
+    pub routed_items: i64,
+    /// Human annotations not asked for: k − 1 per routed item (k then).
+    pub annotations_saved: i64,
+}
+
+pub async fn routing_savings(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    k: i32,
+) -> Result<RoutingSavings, sqlx::Error> {
+    sqlx::query_as(
+        "select count(*) as routed_items, coalesce(sum(greatest($2 + i.extra_annotations - i.done, 0)), 0)::bigint
+                as annotations_saved
+           from items i where i.project_id = $1 and i.routed",
+    )
+    .bind(project_id)
+    .bind(k)
+    .fetch_one(db)
+    .await
+}
+
+/// The sources that have suggested for a project's items, with how many
+/// items each covers.
+pub async fn sources(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.source, count(*) from suggestions s join items i on i.id = s.item_id
+          where i.project_id = $1 group by s.source order by s.source",
+    )
+    .bind(project_id)
+    .fetch_all(db)
+    .await
+}
