@@ -25,3 +25,6 @@ alter table annotations add column suggestion_mode text not null default 'blind'
 -- Items the routing rule finished early: a confident source and the first
 -- person agreed, so the item completed with one human annotation.
 alter table items add column routed boolean not null default false;
+
+-- Side files of suggestions name items by their external id.
+create index items_external_id_idx on items (project_id, external_id) where external_id is not null;

@@ -186,6 +186,12 @@ function submitLabels() {
   send(form);
 }
 
+// The model's suggestion (hint mode) opens and closes with A.
+function toggleHint() {
+  const hint = document.getElementById("suggestion-hint");
+  if (hint) hint.open = !hint.open;
+}
+
 function onKey(event) {
   lastActivity = Date.now();
   const target = event.target;
@@ -232,6 +238,7 @@ function onKey(event) {
     "?": () => document.getElementById("key-map")?.showModal(),
     s: () => skipForm?.querySelector("input[name=reason]")?.focus(),
     r: () => reveal(panels()[current]),
+    a: toggleHint,
   };
   const action = actions[event.key.length === 1 ? event.key.toLowerCase() : ""];
   if (action) {

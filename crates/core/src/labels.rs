@@ -151,6 +151,13 @@ pub fn matches_gold(given: &Labels, gold: &Labels) -> bool {
 /// expected: A", "More harmless — expected: B" (the first position of each
 /// ranking, which is what [`matches_gold`] checks).
 pub fn describe_gold(gold: &Labels) -> Vec<String> {
+    describe(gold, "expected")
+}
+
+/// Labels read out one statement per line, each verdict introduced by
+/// `word` ("expected", "suggested"): see [`describe_gold`].
+pub fn describe(labels: &Labels, word: &str) -> Vec<String> {
+    let gold = labels;
     let letter = |position: usize| {
         u8::try_from(position).ok().filter(|p| *p < 26).map_or_else(
             || position.to_string(),
@@ -171,7 +178,7 @@ pub fn describe_gold(gold: &Labels) -> Vec<String> {
                 parts.push(severity);
                 format!("unsafe — {}", parts.join(", "))
             };
-            format!("Response {} — expected: {verdict}", letter(position))
+            format!("Response {} — {word}: {verdict}", letter(position))
         })
         .collect();
     for (question, ranking) in [
@@ -179,7 +186,7 @@ pub fn describe_gold(gold: &Labels) -> Vec<String> {
         ("More harmless", &gold.harmlessness),
     ] {
         if let Some(first) = ranking.first() {
-            lines.push(format!("{question} — expected: {}", letter(*first)));
+            lines.push(format!("{question} — {word}: {}", letter(*first)));
         }
     }
     lines

@@ -198,6 +198,105 @@ pub fn validate(
     }
 }
 
+/// A suggestion as an annotator reads it in a hint: one line per verdict
+/// (`labels::describe`), each with its score when the source gave one:
+/// "Response A — suggested: unsafe — Violence, Moderate (score 0.93)".
+pub fn describe(suggestion: &Suggestion) -> Vec<String> {
+    let scores = &suggestion.scores;
+    let k = suggestion.labels.responses.len();
+    let mut per_line: Vec<Option<f64>> = (0..k)
+        .map(|i| scores.responses.get(i).and_then(|r| r.safe))
+        .collect();
+    for (ranking, score) in [
+        (&suggestion.labels.helpfulness, scores.helpfulness),
+        (&suggestion.labels.harmlessness, scores.harmlessness),
+    ] {
+        if !ranking.is_empty() {
+            per_line.push(score);
+        }
+    }
+    labels::describe(&suggestion.labels, "suggested")
+        .into_iter()
+        .zip(per_line)
+        .map(|(line, score)| match score {
+            Some(s) => format!("{line} (score {s:.2})"),
+            None => line,
+        })
+        .collect()
+}
+
+/// How a row of a side file of suggestions names its item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKey {
+    /// `item_id`: safepref's item id (as text; the server parses it).
+    ItemId(String),
+    /// `id`: the item's id in its import file.
+    External(String),
+}
+
+/// One row of a side file of suggestions (JSONL, CSV or Parquet, as the
+/// importer reads it): `item_id` or `id`, then `source`, `labels` and
+/// optionally `scores` (CSV cells hold the JSON text). Every problem is
+/// reported, with the field it is in.
+pub fn parse_side_row(
+    row: &serde_json::Map<String, serde_json::Value>,
+    k: usize,
+    taxonomy: &Taxonomy,
+    questions: &Questions,
+) -> Result<(ItemKey, Suggestion), Vec<LabelError>> {
+    use serde_json::Value;
+    let text = |key: &str| match row.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    let key = match (text("item_id"), text("id")) {
+        (Some(id), None) => Some(ItemKey::ItemId(id)),
+        (None, Some(id)) => Some(ItemKey::External(id)),
+        (Some(_), Some(_)) => {
+            errors.push(error("item_id", "give item_id or id, not both"));
+            None
+        }
+        (None, None) => {
+            errors.push(error(
+                "item_id",
+                "missing: name the item by item_id (safepref's id) or id (its id in the import file)",
+            ));
+            None
+        }
+    };
+    // Labels and scores may come as JSON text (a CSV cell).
+    let json = |key: &str| match row.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            serde_json::from_str::<Value>(s).map_err(|e| format!("not valid JSON ({e})"))
+        }
+        None | Some(Value::Null) | Some(Value::String(_)) => Ok(Value::Null),
+        Some(v) => Ok(v.clone()),
+    };
+    let mut entry = serde_json::Map::new();
+    entry.insert(
+        "source".into(),
+        text("source").map_or(Value::Null, Value::String),
+    );
+    for key in ["labels", "scores"] {
+        match json(key) {
+            Ok(Value::Null) => {}
+            Ok(v) => {
+                entry.insert(key.into(), v);
+            }
+            Err(message) => errors.push(error(key, message)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let suggestion: Suggestion = serde_json::from_value(Value::Object(entry))
+        .map_err(|e| vec![error("suggestion", format!("not a valid suggestion: {e}"))])?;
+    validate(&suggestion, k, taxonomy, questions)?;
+    Ok((key.expect("a key when there are no errors"), suggestion))
+}
+
 fn error(field: impl Into<String>, message: impl Into<String>) -> LabelError {
     LabelError {
         field: field.into(),
@@ -328,6 +427,59 @@ mod tests {
         .unwrap();
         assert_eq!(s.scores, Scores::default());
         assert!(validate(&s, 2, &Taxonomy::default(), &Questions::default()).is_ok());
+    }
+
+    #[test]
+    fn a_hint_reads_each_verdict_with_its_score() {
+        let s = suggestion(scored([0.934, 0.99], 0.9, 0.5));
+        assert_eq!(
+            describe(&s),
+            [
+                "Response A — suggested: unsafe — Violence, Moderate (score 0.93)",
+                "Response B — suggested: safe (score 0.99)",
+                "More helpful — suggested: A (score 0.90)",
+                "More harmless — suggested: B (score 0.50)",
+            ]
+        );
+        let plain = suggestion(Scores::default());
+        assert_eq!(describe(&plain)[1], "Response B — suggested: safe");
+    }
+
+    #[test]
+    fn side_file_rows_name_their_item_and_say_what_is_wrong() {
+        let labels = serde_json::to_value(labels(false, 1)).unwrap();
+        let row = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let (key, s) = parse_side_row(
+            &row(
+                serde_json::json!({"id": 17, "source": "m", "labels": labels.to_string(),
+                                    "scores": "{\"overall\": 0.5}"}),
+            ),
+            2,
+            &Taxonomy::default(),
+            &Questions::default(),
+        )
+        .unwrap();
+        assert_eq!(key, ItemKey::External("17".into()));
+        assert_eq!(s.scores.overall, Some(0.5));
+        let fields = |v| {
+            parse_side_row(&row(v), 2, &Taxonomy::default(), &Questions::default())
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(serde_json::json!({"source": "m", "labels": labels})),
+            ["item_id"]
+        );
+        assert_eq!(
+            fields(serde_json::json!({"item_id": "x", "source": "m", "labels": "{oops"})),
+            ["labels"]
+        );
+        assert_eq!(
+            fields(serde_json::json!({"item_id": "x", "source": "a b", "labels": labels})),
+            ["source"]
+        );
     }
 
     #[test]

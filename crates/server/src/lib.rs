@@ -18,6 +18,7 @@ pub mod queue;
 pub mod report;
 pub mod review;
 pub mod routes;
+pub mod suggestions;
 pub mod svg;
 pub mod wellbeing;
 

@@ -81,6 +81,7 @@
 use std::time::Duration;
 
 use safepref_core::labels::{self, Labels};
+use safepref_core::suggestions::{self, Display, Suggestion};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -322,11 +323,13 @@ pub async fn submit(
     seconds_spent: f64,
 ) -> Result<Uuid, AppError> {
     check_labels(project, labels)?;
+    let given = labels;
     let labels = labels_json(labels)?;
     let mut tx = pool.begin().await?;
     let item = db::assignments::lock_item(&mut *tx, assignment_id, annotator, project.id)
         .await?
         .ok_or_else(no_such_assignment)?;
+    let suggestion_mode = mode_shown(&mut tx, project, item.item_id).await?;
     let new = NewAnnotation {
         id: Uuid::now_v7(),
         project_id: project.id,
@@ -339,6 +342,7 @@ pub async fn submit(
             .then(|| seconds_spent.clamp(0.0, 86_400.0)),
         k: project.annotations_per_item,
         gold_mixed: project.gold_rate > 0.0,
+        suggestion_mode: suggestion_mode.as_str(),
     };
     let result = match db::assignments::submit(&mut tx, &new).await {
         Ok(result) => result,
@@ -351,6 +355,9 @@ pub async fn submit(
         Err(e) => return Err(e.into()),
     };
     if let Some(id) = result.annotation_id {
+        if result.done == 0 && result.wanted > 1 && result.item_state == "pending" && !result.gold {
+            route(&mut tx, project, item.item_id, given, id).await?;
+        }
         tx.commit().await?;
         return Ok(id);
     }
@@ -391,6 +398,67 @@ pub async fn submit(
             )))
         }
     }
+}
+
+/// The suggestions the annotator is shown for an item under the project's
+/// policy: none when blind; the chosen source's (if it suggested for the
+/// item); with a hint and no chosen source, every source's.
+pub async fn shown_suggestions(
+    db: impl sqlx::PgExecutor<'_>,
+    project: &Project,
+    item_id: Uuid,
+) -> Result<Vec<Suggestion>, AppError> {
+    let policy = &project.suggestions.0;
+    Ok(match (policy.display, &policy.source) {
+        (Display::Blind, _) => Vec::new(),
+        (_, Some(source)) => db::suggestions::from_source(db, item_id, source)
+            .await?
+            .into_iter()
+            .collect(),
+        (Display::Hint, None) => db::suggestions::of_item(db, item_id).await?,
+        // A policy check refuses pre-filling without a source.
+        (Display::Prefill, None) => Vec::new(),
+    })
+}
+
+/// What the annotator of an item saw, for the record: the project's display
+/// mode, or blind when the item had nothing to show. (Read at submit: a
+/// change of the policy while an item is open counts from the submit.)
+async fn mode_shown(
+    conn: &mut sqlx::PgConnection,
+    project: &Project,
+    item_id: Uuid,
+) -> Result<Display, AppError> {
+    let display = project.suggestions.0.display;
+    if display == Display::Blind || shown_suggestions(conn, project, item_id).await?.is_empty() {
+        return Ok(Display::Blind);
+    }
+    Ok(display)
+}
+
+/// The routing rule, on an item's first annotation: when the project's
+/// routing source is confident and the person agrees with it
+/// (`suggestions::settles_at_one`), the item is complete with this one
+/// annotation. Runs in the submit's transaction, under the item's lock.
+async fn route(
+    conn: &mut sqlx::PgConnection,
+    project: &Project,
+    item_id: Uuid,
+    given: &Labels,
+    annotation_id: Uuid,
+) -> Result<(), AppError> {
+    let Some(routing) = &project.suggestions.0.routing else {
+        return Ok(());
+    };
+    let Some(suggestion) =
+        db::suggestions::from_source(&mut *conn, item_id, &routing.source).await?
+    else {
+        return Ok(());
+    };
+    if suggestions::settles_at_one(&suggestion, given, routing.threshold) {
+        db::assignments::complete_routed(conn, item_id, project.id, annotation_id).await?;
+    }
+    Ok(())
 }
 
 /// Why an annotator skipped an item (recorded for leads).

@@ -21,6 +21,7 @@ mod report;
 mod review;
 mod roles;
 mod scaleout;
+mod suggestions;
 mod supervisor;
 mod tokens;
 mod wellbeing;

@@ -143,6 +143,17 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         "/api/v1/assignments/{id}/skip",
         Some(Role::Annotator),
     ),
+    // {id} is no item: a caller with the role gets past the check to a 4xx.
+    (
+        Method::Get,
+        "/api/v1/items/{id}/suggestions",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/api/v1/items/{id}/suggestions",
+        Some(Role::Admin),
+    ),
     (Method::Get, "/account/tokens", Some(Role::Admin)),
     (Method::Post, "/account/tokens", Some(Role::Admin)),
     // {id} is no token of the caller's: an admin gets past the role check to a 404.

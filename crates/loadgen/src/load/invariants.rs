@@ -41,10 +41,12 @@ const CHECKS: &[(&str, &str)] = &[
             and i.leased <> (select count(*) from assignments s where s.item_id = i.id and s.state = 'leased')",
     ),
     (
-        "items whose state disagrees with their count (complete exactly when done reaches k)",
+        "items whose state disagrees with their count (complete exactly when done reaches k, \
+         or at one annotation when the routing rule settled the item)",
         "select count(*) from items i join projects p on p.id = i.project_id
           where i.project_id = $1 and i.state <> 'adjudicated'
-            and (i.state = 'complete') <> (i.done >= p.annotations_per_item + i.extra_annotations)",
+            and (i.state = 'complete') <> (i.done >= p.annotations_per_item + i.extra_annotations
+                                           or (i.routed and i.done >= 1))",
     ),
     (
         "submitted assignments without exactly one annotation (invariant 4)",

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use annotator::{Annotator, Plan};
 use client::Client;
-pub use invariants::Invariants;
+pub use invariants::{Invariants, check as check_invariants};
 use labels::LabelShape;
 pub use tally::{Endpoint, Percentiles, Tally};
 

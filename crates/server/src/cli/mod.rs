@@ -124,6 +124,10 @@ pub struct ImportArgs {
     /// Keep items that repeat one already in the project.
     #[arg(long)]
     pub allow_duplicates: bool,
+    /// The files are side files of machine suggestions for the project's
+    /// items (rows: item_id or id, source, labels, scores), not items.
+    #[arg(long)]
+    pub suggestions: bool,
 }
 
 #[derive(Debug, Subcommand)]

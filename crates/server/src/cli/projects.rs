@@ -4,7 +4,10 @@ use anyhow::Context;
 use safepref_core::taxonomy::Taxonomy;
 
 use super::{ImportArgs, ProjectCommand, TaxonomyArg};
-use crate::db::{self, Database, projects::Settings};
+use crate::db::{
+    self, Database,
+    projects::{Project, Settings},
+};
 use crate::import::{self, Options, Source};
 use crate::projects;
 
@@ -74,6 +77,9 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
 
 pub async fn import(database: &Database, args: ImportArgs) -> anyhow::Result<()> {
     let project = projects::find_by_name(&database.pool, &args.project).await?;
+    if args.suggestions {
+        return import_suggestions(database, &project, &args.files).await;
+    }
     let sources: Vec<Source> = args.files.iter().map(|p| Source::from_path(p)).collect();
     let options = Options {
         allow_empty: args.allow_empty,
@@ -108,5 +114,25 @@ pub async fn import(database: &Database, args: ImportArgs) -> anyhow::Result<()>
         project.name,
         total as f64 / seconds.max(1e-9)
     );
+    Ok(())
+}
+
+/// `import --suggestions`: side files of machine suggestions, each all or
+/// nothing.
+async fn import_suggestions(
+    database: &Database,
+    project: &Project,
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    for path in files {
+        let report =
+            crate::suggestions::import_side_file(&database.pool, project, None, path).await?;
+        println!(
+            "{}: {} suggestions stored ({} replaced an earlier one of the same source)",
+            path.display(),
+            report.rows,
+            report.replaced
+        );
+    }
     Ok(())
 }

@@ -254,6 +254,10 @@ pub struct SubmitResult {
     pub done: i32,
     pub leased: i32,
     pub item_state: String,
+    /// Annotations the item asks for (k + extra).
+    pub wanted: i32,
+    /// A gold item of a project that mixes gold in.
+    pub gold: bool,
     /// The new annotation, when it was stored.
     pub annotation_id: Option<Uuid>,
     /// The annotation this assignment had already, and its submission id.
@@ -277,6 +281,8 @@ pub struct NewAnnotation<'a> {
     pub k: i32,
     /// The project mixes gold items in: they take any annotator's submit.
     pub gold_mixed: bool,
+    /// What the annotator saw of machine suggestions (`Display::as_str`).
+    pub suggestion_mode: &'static str,
 }
 
 /// Stores the annotation if the assignment may still be submitted, in one
@@ -313,8 +319,8 @@ pub async fn submit(
          ),
          stored as (
              insert into annotations (id, project_id, item_id, annotator_id, assignment_id, submission_id,
-                                      labels, seconds_spent)
-             select $2, $3, ok.item_id, $4, ok.id, $5, $6, $7 from ok
+                                      labels, seconds_spent, suggestion_mode)
+             select $2, $3, ok.item_id, $4, ok.id, $5, $6, $7, $11 from ok
           returning id
          ),
          ended as (
@@ -335,6 +341,7 @@ pub async fn submit(
              on conflict (project_id, shard) do update set complete = p.complete + 1
          )
          select cur.state::text as state, cur.expired, cur.done, cur.leased, cur.item_state::text as item_state,
+                cur.wanted, cur.gold,
                 (select id from stored) as annotation_id,
                 an.id as existing_id, an.submission_id as existing_submission
            from cur left join annotations an on an.assignment_id = cur.id",
@@ -349,8 +356,37 @@ pub async fn submit(
     .bind(new.k)
     .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
     .bind(new.gold_mixed)
+    .bind(new.suggestion_mode)
     .fetch_one(conn)
     .await
+}
+
+/// Completes a pending item that the routing rule settled with its first
+/// annotation (marked `routed`), counting it in `project_progress` like a
+/// submit that reaches k. Call it holding the item's lock, in the submit's
+/// transaction, after [`submit`].
+pub async fn complete_routed(
+    conn: &mut PgConnection,
+    item_id: Uuid,
+    project_id: Uuid,
+    shard_seed: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "with routed as (
+             update items set state = 'complete', routed = true
+              where id = $1 and state = 'pending'
+          returning id
+         )
+         insert into project_progress as p (project_id, shard, complete)
+         select $2, $3, 1 from routed
+         on conflict (project_id, shard) do update set complete = p.complete + 1",
+    )
+    .bind(item_id)
+    .bind(project_id)
+    .bind(i16::from(shard_seed.as_bytes()[15] % PROGRESS_SHARDS))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Remembers that this submission was refused on this (expired) lease, so a

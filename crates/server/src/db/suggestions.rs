@@ -125,3 +125,68 @@ pub async fn sources(
     .fetch_all(db)
     .await
 }
+
+/// The project's item ids for keys of a side file: `item_ids` are checked
+/// to be the project's, `external_ids` looked up; None where there is no
+/// such item. Both lists are answered in order.
+pub async fn resolve(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    item_ids: &[Option<Uuid>],
+    external_ids: &[Option<String>],
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select coalesce(
+                    (select i.id from items i where k.item_id is not null and i.id = k.item_id
+                                                and i.project_id = $1),
+                    (select i.id from items i where k.external_id is not null and i.project_id = $1
+                                                and i.external_id = k.external_id order by i.seq limit 1))
+           from unnest($2::uuid[], $3::text[]) with ordinality k(item_id, external_id, n)
+          order by k.n",
+    )
+    .bind(project_id)
+    .bind(item_ids)
+    .bind(external_ids)
+    .fetch_all(db)
+    .await
+}
+
+/// Stores many suggestions at once, each replacing its source's earlier one
+/// for the item (the pairs must be distinct). Returns how many replaced one.
+pub async fn upsert_many(
+    db: impl PgExecutor<'_>,
+    item_ids: &[Uuid],
+    suggestions: &[&Suggestion],
+) -> Result<i64, sqlx::Error> {
+    let sources: Vec<&str> = suggestions.iter().map(|s| s.source.as_str()).collect();
+    let labels: Vec<Json<&safepref_core::labels::Labels>> =
+        suggestions.iter().map(|s| Json(&s.labels)).collect();
+    let scores: Vec<Json<&Scores>> = suggestions.iter().map(|s| Json(&s.scores)).collect();
+    sqlx::query_scalar(
+        "with stored as (
+             insert into suggestions as s (item_id, source, labels, scores)
+             select * from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[])
+             on conflict (item_id, source) do update
+                set labels = excluded.labels, scores = excluded.scores, created_at = now()
+             returning (xmax <> 0) as replaced
+         )
+         select count(*) filter (where replaced) from stored",
+    )
+    .bind(item_ids)
+    .bind(&sources)
+    .bind(&labels)
+    .bind(&scores)
+    .fetch_one(db)
+    .await
+}
+
+/// The project of an item, if there is such an item.
+pub async fn project_of_item(
+    db: impl PgExecutor<'_>,
+    item_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select project_id from items where id = $1")
+        .bind(item_id)
+        .fetch_optional(db)
+        .await
+}

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use safepref_core::labels::{Labels, Questions, ResponseLabel};
+use safepref_core::suggestions::{self, Display, Suggestion};
 use safepref_core::taxonomy::{Category, Severity};
 use uuid::Uuid;
 
@@ -109,6 +110,16 @@ struct AnnotatePage {
     blur: bool,
     /// The run of work that makes a break due.
     break_due: Option<BreakDue>,
+    /// Machine suggestions the annotator may open (hint mode).
+    hints: Vec<HintView>,
+    /// The source whose suggestion filled the form in (prefill mode).
+    prefilled_from: Option<String>,
+}
+
+/// One source's suggestion, as the hint shows it.
+struct HintView {
+    source: String,
+    lines: Vec<String>,
 }
 
 impl AnnotatePage {
@@ -196,7 +207,20 @@ async fn render(
     let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
     let taxonomy = project.taxonomy.0.clone();
     let k = item.responses.len();
-    let labels = entered.labels.clone();
+    let shown = queue::shown_suggestions(&state.pool, &project, item.id).await?;
+    let prefill = prefill(&project, &shown, &entered, assignment_id);
+    let prefilled_from = prefill.as_ref().map(|s| s.source.clone());
+    let labels = entered.labels.clone().or(prefill.map(|s| s.labels));
+    let hints = match project.suggestions.0.display {
+        Display::Hint => shown
+            .iter()
+            .map(|s| HintView {
+                source: s.source.clone(),
+                lines: suggestions::describe(s),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let responses = item
         .responses
         .iter()
@@ -280,8 +304,30 @@ async fn render(
         feedback: None,
         blur: project.wellbeing.0.blur_responses,
         break_due: None,
+        hints,
+        prefilled_from,
         project,
     })
+}
+
+/// The suggestion that fills a fresh form in, in prefill mode: the verdicts,
+/// categories, severities and preferences of the chosen source, never its
+/// comment or confidence (those are the annotator's own). Not for a
+/// revision, nor a form shown again with what the annotator entered.
+fn prefill(
+    project: &Project,
+    shown: &[Suggestion],
+    entered: &Entered,
+    assignment_id: Option<Uuid>,
+) -> Option<Suggestion> {
+    let fresh = entered.labels.is_none() && entered.fields.is_empty() && assignment_id.is_some();
+    if project.suggestions.0.display != Display::Prefill || !fresh {
+        return None;
+    }
+    let mut suggestion = shown.first()?.clone();
+    suggestion.labels.comment = None;
+    suggestion.labels.confidence = None;
+    Some(suggestion)
 }
 
 /// `after`: the assignment just submitted, for gold feedback.

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodFilter, on};
 use safepref_core::labels::Labels;
+use safepref_core::suggestions::Suggestion;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -22,7 +23,7 @@ use crate::auth::{
 };
 use crate::db::{self, api_tokens::ApiToken, items::StateCounts, users::User};
 use crate::error::{AppError, Result};
-use crate::{projects, queue};
+use crate::{projects, queue, suggestions};
 
 pub fn router() -> Router<AppState> {
     routes().router
@@ -54,6 +55,8 @@ pub fn routes() -> ApiRoutes {
         .add(M::POST, "/api/v1/projects/{id}/lease", lease)
         .add(M::POST, "/api/v1/assignments/{id}/submit", submit)
         .add(M::POST, "/api/v1/assignments/{id}/skip", skip)
+        .add(M::GET, "/api/v1/items/{id}/suggestions", suggestion_list)
+        .add(M::POST, "/api/v1/items/{id}/suggestions", suggestion_add)
         .add(M::GET, "/api/v1/openapi.json", super::openapi::serve)
 }
 
@@ -191,17 +194,22 @@ async fn lease(
     let project = projects::find(&state.pool, id).await?;
     Ok(
         match queue::lease(&state.pool, &project, session.user.id).await? {
-            Some(lease) => Json(lease_json(&lease)).into_response(),
+            Some(lease) => {
+                let shown = queue::shown_suggestions(&state.pool, &project, lease.item.id).await?;
+                Json(lease_json(&lease, &shown)).into_response()
+            }
             None => StatusCode::NO_CONTENT.into_response(),
         },
     )
 }
 
-/// `{assignment_id, item: {id, prompt, prompt_source, responses: [{position, text}], severe}, expires_at}`.
-fn lease_json(lease: &queue::Lease) -> Value {
+/// `{assignment_id, item: {id, prompt, prompt_source, responses: [{position, text}], severe}, suggestions, expires_at}`;
+/// `suggestions` are those the project shows annotators (none when blind).
+fn lease_json(lease: &queue::Lease, shown: &[Suggestion]) -> Value {
     json!({
         "assignment_id": lease.assignment_id,
         "item": lease.item,
+        "suggestions": shown,
         "expires_at": lease
             .expires_at
             .format(&time::format_description::well_known::Rfc3339)
@@ -243,6 +251,41 @@ async fn submit(
     Ok(Json(
         json!({ "annotation_id": annotation_id, "gold_feedback": feedback }),
     ))
+}
+
+/// Every source's suggestion for an item (leads and admins).
+async fn suggestion_list(
+    State(state): State<AppState>,
+    RequireLead(_): RequireLead,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    if db::suggestions::project_of_item(&state.pool, id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound("there is no such item".into()));
+    }
+    let found = db::suggestions::of_item(&state.pool, id).await?;
+    Ok(Json(json!({ "item_id": id, "suggestions": found })))
+}
+
+/// Stores a source's suggestion for an item (admins): 201, or 200 when it
+/// replaced the source's earlier one.
+async fn suggestion_add(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Value>,
+) -> Result<Response> {
+    let suggestion: Suggestion = parse(body)?;
+    let (_, replaced) = suggestions::add(&state.pool, session.user.id, id, &suggestion).await?;
+    let status = if replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let body = json!({"item_id": id, "source": suggestion.source, "replaced": replaced});
+    Ok((status, Json(body)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -88,6 +88,7 @@ fn operations() -> Vec<Op> {
     ops.extend(token_ops());
     ops.extend(project_ops());
     ops.extend(queue_ops());
+    ops.extend(suggestion_ops());
     ops.push(op(
         "GET",
         "/api/v1/openapi.json",
@@ -296,6 +297,42 @@ fn queue_ops() -> Vec<Op> {
     ]
 }
 
+fn suggestion_ops() -> Vec<Op> {
+    let stored = |description: &str| {
+        json!({"description": description, "content": {"application/json": {"schema": object(
+            &["item_id", "source", "replaced"],
+            json!({"item_id": {"type": "string", "format": "uuid"}, "source": {"type": "string"},
+                   "replaced": {"type": "boolean"}}))}}})
+    };
+    vec![
+        op(
+            "GET",
+            "/api/v1/items/{id}/suggestions",
+            "Every machine suggestion for an item, by source",
+            Who::Leads,
+            vec![id_param("The item's id")],
+            None,
+            ok(
+                "The suggestions",
+                object(
+                    &["item_id", "suggestions"],
+                    json!({"item_id": {"type": "string", "format": "uuid"},
+                           "suggestions": {"type": "array", "items": schema("Suggestion")}}),
+                ),
+            ),
+        ),
+        op(
+            "POST",
+            "/api/v1/items/{id}/suggestions",
+            "Store a model's suggested labels for an item (replacing that source's earlier one)",
+            Who::Admins,
+            vec![id_param("The item's id")],
+            Some(schema("Suggestion")),
+            json!({"201": stored("Stored"), "200": stored("Stored, replacing the source's earlier suggestion")}),
+        ),
+    ]
+}
+
 /// An operation with the error responses its access and inputs make possible.
 fn op(
     method: &'static str,
@@ -487,6 +524,25 @@ fn export_params() -> Vec<Value> {
     ]
 }
 
+/// A model's suggestion: the API's labels shape with an optional score per
+/// field (apart from `components`, whose one `json!` would outgrow the
+/// macro's recursion limit).
+fn suggestion_schema() -> Value {
+    json!({"type": "object", "required": ["source", "labels"], "additionalProperties": false,
+                "properties": {
+                    "source": {"type": "string", "pattern": "^[A-Za-z0-9._:/@+-]{1,100}$",
+                               "description": "The model's name, e.g. gpt-4o-2024-08-06"},
+                    "labels": schema("Labels"),
+                    "scores": {"type": "object", "additionalProperties": false,
+                        "description": "The model's confidence per field, 0 to 1; any may be left out",
+                        "properties": {
+                            "responses": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                                "properties": {"safe": {"type": "number"}, "severity": {"type": "number"},
+                                               "categories": {"type": "number"}}}},
+                            "helpfulness": {"type": "number"}, "harmlessness": {"type": "number"},
+                            "overall": {"type": "number"}}}}})
+}
+
 fn components() -> Value {
     let uuid = || json!({"type": "string", "format": "uuid"});
     let time = || json!({"type": "string", "format": "date-time"});
@@ -559,8 +615,10 @@ fn components() -> Value {
                 "scope": {"type": "object"}, "items": int(), "annotations": int(),
                 "questions": {"type": "object"}, "per_category": {"type": "object"},
                 "annotators": {"type": "array", "items": {"type": "object"}}})),
-            "Lease": object(&["assignment_id", "item", "expires_at"], json!({
+            "Lease": object(&["assignment_id", "item", "suggestions", "expires_at"], json!({
                 "assignment_id": uuid(), "expires_at": time(),
+                "suggestions": {"type": "array", "items": schema("Suggestion"),
+                                "description": "The machine suggestions the project shows annotators: none when blind (the default), the chosen source's (or every source's) in hint and prefill modes"},
                 "item": object(&["id", "prompt", "responses", "severe"], json!({
                     "id": uuid(), "prompt": {"type": "string"}, "prompt_source": {"type": ["string", "null"]},
                     "severe": {"type": "boolean"},
@@ -575,6 +633,7 @@ fn components() -> Value {
                 "harmlessness": {"type": "array", "items": int(), "description": "Positions, most harmless first"},
                 "overall": int(), "confidence": {"type": "integer", "minimum": 1, "maximum": 5},
                 "comment": {"type": "string"}})),
+            "Suggestion": suggestion_schema(),
             "Submission": {"type": "object", "required": ["submission_id", "labels"], "additionalProperties": false,
                 "properties": {"submission_id": uuid(), "labels": schema("Labels"),
                                "seconds_spent": {"type": "number", "minimum": 0}}},

@@ -1,0 +1,498 @@
+//! Machine suggestions: coming in with an import (two sources), a side file
+//! and the API; what annotators see of them in each display mode (pre-fill
+//! in Chromium too) and the mode recorded with every annotation; and the
+//! routing rule, which saves annotations exactly where it says and keeps
+//! the queue invariants.
+
+use reqwest::Method;
+use safepref_core::suggestions::{Display, Policy, Routing};
+use safepref_server::db::projects::{Project, Settings, Wellbeing};
+use safepref_server::db::users::Role;
+use safepref_server::import::Options;
+use safepref_tests::TestApp;
+use safepref_tests::browser::{Key, Page, TIMEOUT};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::gold::{expected, lease, submit, wrong};
+use crate::import::import_text;
+use crate::tokens::{api_session, bearer};
+
+const MODEL: &str = "beaver-dam-7b";
+const OTHER: &str = "gpt-4o-2024-08-06";
+
+/// A confident suggestion of `labels` (every compared field scored `score`).
+fn suggestion(source: &str, labels: &Value, score: f64) -> Value {
+    json!({"source": source, "labels": labels,
+           "scores": {"responses": [{"safe": score}, {"safe": score}],
+                      "helpfulness": score, "harmlessness": score}})
+}
+
+/// A project of `n` items (ids "item-0" …), where `suggest(i)` gives item
+/// i's suggestions; no blur or breaks, so pages are plain.
+async fn project_with(
+    app: &TestApp,
+    policy: Policy,
+    k: i32,
+    n: usize,
+    suggest: impl Fn(usize) -> Vec<Value>,
+) -> Project {
+    let settings = Settings {
+        name: format!("suggest-{}", Uuid::new_v4().simple()),
+        annotations_per_item: k,
+        suggestions: policy,
+        wellbeing: Wellbeing {
+            blur_responses: false,
+            content_note_for_severe: false,
+            break_every_items: None,
+            break_every_minutes: None,
+            daily_cap: None,
+        },
+        ..Settings::default()
+    };
+    let project = safepref_server::projects::create(&app.pool, None, settings)
+        .await
+        .unwrap();
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            let mut record = json!({"id": format!("item-{i}"), "prompt": format!("Question {i:03}"),
+                                    "responses": [format!("Answer one {i}"), format!("Answer two {i}")]});
+            let given = suggest(i);
+            if !given.is_empty() {
+                record["suggestions"] = Value::Array(given);
+            }
+            record.to_string()
+        })
+        .collect();
+    import_text(
+        &app.pool,
+        &project,
+        "items.jsonl",
+        &(lines.join("\n") + "\n"),
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    project
+}
+
+async fn item_id(app: &TestApp, project: &Project, external: &str) -> Uuid {
+    sqlx::query_scalar("select id from items where project_id = $1 and external_id = $2")
+        .bind(project.id)
+        .bind(external)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// (source, labels) stored for an item, by source.
+async fn stored(app: &TestApp, item: Uuid) -> Vec<(String, Value)> {
+    sqlx::query_as("select source, labels from suggestions where item_id = $1 order by source")
+        .bind(item)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn suggestions_come_with_an_import_from_two_sources_and_through_the_api() {
+    let app = TestApp::spawn().await;
+    let project = project_with(&app, Policy::default(), 3, 3, |i| match i {
+        0 => vec![
+            suggestion(MODEL, &expected(), 0.9),
+            json!({"source": OTHER, "labels": wrong()}),
+        ],
+        1 => vec![suggestion(MODEL, &wrong(), 0.4)],
+        _ => vec![],
+    })
+    .await;
+    let first = item_id(&app, &project, "item-0").await;
+    let second = item_id(&app, &project, "item-1").await;
+    let third = item_id(&app, &project, "item-2").await;
+    let with_labels = |v: Value| {
+        let mut v = v;
+        v["responses"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|r| {
+                r.as_object_mut()
+                    .unwrap()
+                    .entry("categories")
+                    .or_insert(json!([]));
+            });
+        v
+    };
+    assert_eq!(
+        stored(&app, first).await,
+        [
+            (MODEL.to_string(), with_labels(expected())),
+            (OTHER.to_string(), with_labels(wrong()))
+        ]
+    );
+    assert_eq!(stored(&app, second).await.len(), 1);
+    assert!(stored(&app, third).await.is_empty());
+
+    // The API: a lead reads them; an admin adds and replaces one.
+    let (_, lead) = api_session(&app, Role::Lead).await;
+    let path = format!("/api/v1/items/{first}/suggestions");
+    let listed: Value = bearer(&app, Method::GET, &path, &lead)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["suggestions"][0]["source"], MODEL);
+    assert_eq!(listed["suggestions"][0]["scores"]["helpfulness"], 0.9);
+    assert_eq!(listed["suggestions"][1]["source"], OTHER);
+
+    let (_, admin) = api_session(&app, Role::Admin).await;
+    let path = format!("/api/v1/items/{third}/suggestions");
+    let post = |body: Value| {
+        let path = path.clone();
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let response = bearer(app, Method::POST, &path, &admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = post(suggestion("llama-guard-3", &expected(), 0.8)).await;
+    assert_eq!((status, body["replaced"].clone()), (201, json!(false)));
+    let (status, body) = post(suggestion("llama-guard-3", &wrong(), 0.8)).await;
+    assert_eq!((status, body["replaced"].clone()), (200, json!(true)));
+    assert_eq!(
+        stored(&app, third).await,
+        [("llama-guard-3".to_string(), with_labels(wrong()))]
+    );
+
+    // Bad suggestions say what is wrong and where, and store nothing.
+    let mut broken = expected();
+    broken["responses"][0]["severity"] = json!(0);
+    let (status, body) =
+        post(json!({"source": "m", "labels": broken, "scores": {"overall": 1.5}})).await;
+    assert_eq!(status, 400);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("labels.responses[0].severity") && message.contains("scores.overall"),
+        "{message}"
+    );
+    let (status, body) = post(json!({"source": "not a name", "labels": expected()})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("source")
+    );
+    assert_eq!(stored(&app, third).await.len(), 1);
+    let missing = format!("/api/v1/items/{}/suggestions", Uuid::new_v4());
+    let response = bearer(&app, Method::POST, &missing, &admin)
+        .json(&suggestion("m", &expected(), 0.5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // Each addition is in the audit log.
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action in ('suggestion added', 'suggestion replaced')
+            and subject = $1",
+    )
+    .bind(format!("item:{third}"))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn a_side_file_keyed_by_item_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let project = project_with(&app, Policy::default(), 3, 3, |_| vec![]).await;
+    let second = item_id(&app, &project, "item-1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: &[Value]| {
+        let path = dir.path().join(name);
+        let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+        path
+    };
+    let mut by_external = suggestion(MODEL, &expected(), 0.9);
+    by_external["id"] = json!("item-0");
+    let mut by_id = suggestion(MODEL, &wrong(), 0.7);
+    by_id["item_id"] = json!(second);
+    let mut unknown = suggestion(MODEL, &expected(), 0.9);
+    unknown["id"] = json!("item-99");
+    let mut broken = suggestion(OTHER, &expected(), 0.9);
+    broken["id"] = json!("item-2");
+    broken["labels"]["harmlessness"] = json!([0, 1]);
+    let mut twice = by_external.clone();
+    twice["labels"] = wrong();
+
+    let bad = write(
+        "bad.jsonl",
+        &[by_external.clone(), by_id.clone(), unknown, broken, twice],
+    );
+    let err = safepref_server::suggestions::import_side_file(&app.pool, &project, None, &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    for expected_part in [
+        "nothing was imported: 3 problems",
+        "bad.jsonl line 3: id \"item-99\" is not an item of project",
+        "bad.jsonl line 4: labels.harmlessness",
+        "bad.jsonl line 5: source: \"beaver-dam-7b\" already suggested for this item at bad.jsonl line 1",
+    ] {
+        assert!(err.contains(expected_part), "{expected_part:?} in:\n{err}");
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from suggestions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing stored from a file with problems");
+
+    let good = write("good.jsonl", &[by_external, by_id]);
+    let report = safepref_server::suggestions::import_side_file(&app.pool, &project, None, &good)
+        .await
+        .unwrap();
+    assert_eq!((report.rows, report.replaced), (2, 0));
+    assert_eq!(stored(&app, second).await[0].0, MODEL);
+    let again = safepref_server::suggestions::import_side_file(&app.pool, &project, None, &good)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.replaced, 2,
+        "a second file replaces the source's suggestions"
+    );
+}
+
+/// The annotation page of the project, as one annotator sees it.
+async fn annotate_page(annotator: &safepref_tests::Browser, project: &Project) -> String {
+    annotator
+        .get(&format!("/annotate/{}", project.id))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn modes(app: &TestApp, project: &Project) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "select i.external_id, a.suggestion_mode from annotations a join items i on i.id = a.item_id
+          where a.project_id = $1 order by i.seq",
+    )
+    .bind(project.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn each_display_mode_shows_what_it_says_and_is_recorded() {
+    let app = TestApp::spawn().await;
+    let suggest = |i: usize| match i {
+        0 => vec![
+            suggestion(MODEL, &expected(), 0.93),
+            json!({"source": OTHER, "labels": wrong()}),
+        ],
+        _ => vec![],
+    };
+    let policies = [
+        Policy::default(),
+        Policy {
+            display: Display::Hint,
+            source: None,
+            routing: None,
+        },
+        Policy {
+            display: Display::Prefill,
+            source: Some(MODEL.into()),
+            routing: None,
+        },
+    ];
+    for policy in policies {
+        let display = policy.display;
+        let project = project_with(&app, policy, 1, 2, suggest).await;
+        let (annotator, _) = app.signed_in(Role::Annotator).await;
+        let html = annotate_page(&annotator, &project).await;
+        let hint = html.contains("id=\"suggestion-hint\"");
+        let prefilled = html.contains("class=\"notice prefilled\"");
+        assert_eq!(hint, display == Display::Hint, "{display:?}");
+        assert_eq!(prefilled, display == Display::Prefill, "{display:?}");
+        let unsafe_checked = html.contains("name=\"r0_safe\" value=\"unsafe\" checked");
+        assert_eq!(unsafe_checked, display == Display::Prefill, "{display:?}");
+        if display == Display::Hint {
+            // Every source, each verdict with its score.
+            for line in [
+                "Response A — suggested: unsafe — Violence, Moderate (score 0.93)",
+                "More harmless — suggested: B (score 0.93)",
+                "Response A — suggested: safe",
+            ] {
+                assert!(html.contains(line), "{line:?} in the hint");
+            }
+            assert!(html.contains(OTHER));
+        }
+        // The first item (with suggestions) through the form, the second
+        // (without) too: the mode is recorded, blind where nothing showed.
+        crate::gold::submit_page(&annotator, project.id, &html).await;
+        let next = annotate_page(&annotator, &project).await;
+        assert!(!next.contains("suggestion-hint") && !next.contains("notice prefilled"));
+        crate::gold::submit_page(&annotator, project.id, &next).await;
+        let recorded = modes(&app, &project).await;
+        assert_eq!(
+            recorded,
+            [
+                ("item-0".to_string(), display.as_str().to_string()),
+                ("item-1".to_string(), "blind".to_string())
+            ]
+        );
+
+        // The API's lease carries what the page shows.
+        let again = project_with(&app, project.suggestions.0.clone(), 1, 1, suggest).await;
+        let (_, token) = api_session(&app, Role::Annotator).await;
+        let (status, leased) = lease(&app, again.id, &token).await;
+        assert_eq!(status, 200);
+        let sources: Vec<&str> = leased["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["source"].as_str().unwrap())
+            .collect();
+        let want: &[&str] = match display {
+            Display::Blind => &[],
+            Display::Hint => &[MODEL, OTHER],
+            Display::Prefill => &[MODEL],
+        };
+        assert_eq!(sources, want, "{display:?}");
+        submit(&app, &leased, &token, &expected()).await;
+        assert_eq!(modes(&app, &again).await[0].1, display.as_str());
+    }
+}
+
+#[tokio::test]
+async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked() {
+    let app = TestApp::spawn().await;
+    let policy = Policy {
+        display: Display::Prefill,
+        source: Some(MODEL.into()),
+        routing: None,
+    };
+    let project = project_with(&app, policy, 1, 1, |_| {
+        vec![suggestion(MODEL, &expected(), 0.9)]
+    })
+    .await;
+    let (name, password) = app.user(Role::Annotator).await;
+    let browser = Page::start().await;
+    browser.sign_in(&app.base, &name, &password).await;
+    browser
+        .goto(&app.url(&format!("/annotate/{}", project.id)))
+        .await;
+    browser.wait_for("#label-form", TIMEOUT).await;
+    let checked = |css: &str| format!("return document.querySelector(`{css}`).checked");
+    for (css, want) in [
+        ("input[name=r0_safe][value=unsafe]", true),
+        ("input[name=r1_safe][value=safe]", true),
+        ("input[name=r0_severity][value='2']", true),
+        ("input[name=r0_cat][value=Violence]", true),
+        ("input[name=r0_cat][value=Drugs]", false),
+        ("input[name=helpful][value='0']", true),
+        ("input[name=harmless][value='1']", true),
+    ] {
+        assert_eq!(browser.execute(&checked(css)).await, json!(want), "{css}");
+    }
+    let notice = browser.text_of(".notice.prefilled").await;
+    assert!(notice.contains(MODEL), "{notice}");
+    // The annotator keeps the model's labels: Ctrl+Enter submits them.
+    browser.press(&(Key::Control + &Key::Enter)).await;
+    browser
+        .wait_until(
+            "return !document.querySelector('#label-form') || document.querySelector('#annotate') === null",
+            TIMEOUT,
+        )
+        .await;
+    browser.close().await;
+    let (labels, mode): (Value, String) =
+        sqlx::query_as("select labels, suggestion_mode from annotations where project_id = $1")
+            .bind(project.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(mode, "prefill");
+    let mut want = expected();
+    want["responses"][0]["categories"] = json!(["Violence"]);
+    assert_eq!(labels["responses"], want["responses"]);
+    assert_eq!(labels["harmlessness"], want["harmlessness"]);
+}
+
+#[tokio::test]
+async fn routing_saves_annotations_exactly_where_the_rule_says() {
+    let app = TestApp::spawn().await;
+    let policy = Policy {
+        display: Display::Blind,
+        source: None,
+        routing: Some(Routing {
+            source: MODEL.into(),
+            threshold: 0.9,
+        }),
+    };
+    // item-0: confident, and the first person agrees -> one annotation.
+    // item-1: confident, the first person disagrees -> k.
+    // item-2: not confident enough, agrees -> k.
+    // item-3: no suggestion of the routing source -> k.
+    // item-4: confident, agrees -> one annotation.
+    let project = project_with(&app, policy, 3, 5, |i| match i {
+        0 | 4 => vec![suggestion(MODEL, &expected(), 0.95)],
+        1 => vec![suggestion(MODEL, &wrong(), 0.99)],
+        2 => vec![suggestion(MODEL, &expected(), 0.89)],
+        _ => vec![suggestion(OTHER, &expected(), 1.0)],
+    })
+    .await;
+    let mut acknowledged = Vec::new();
+    for _ in 0..3 {
+        let (_, token) = api_session(&app, Role::Annotator).await;
+        loop {
+            let (status, leased) = lease(&app, project.id, &token).await;
+            if status == 204 {
+                break;
+            }
+            assert_eq!(status, 200);
+            let done = submit(&app, &leased, &token, &expected()).await;
+            acknowledged.push(done["annotation_id"].as_str().unwrap().parse().unwrap());
+        }
+    }
+    let done: Vec<(String, i32, bool, String)> = sqlx::query_as(
+        "select external_id, done, routed, state::text from items where project_id = $1 order by seq",
+    )
+    .bind(project.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let want = [
+        (0, 1, true),
+        (1, 3, false),
+        (2, 3, false),
+        (3, 3, false),
+        (4, 1, true),
+    ];
+    for ((external, n, routed, state), (i, want_n, want_routed)) in done.iter().zip(want) {
+        assert_eq!(external, &format!("item-{i}"));
+        assert_eq!((*n, *routed), (want_n, want_routed), "{external}");
+        assert_eq!(state, "complete", "{external}");
+    }
+    let savings = safepref_server::db::suggestions::routing_savings(&app.pool, project.id, 3)
+        .await
+        .unwrap();
+    assert_eq!((savings.routed_items, savings.annotations_saved), (2, 4));
+    let invariants =
+        safepref_loadgen::load::check_invariants(&app.db_url, project.id, &acknowledged)
+            .await
+            .unwrap();
+    assert!(invariants.hold(), "{invariants}");
+    assert_eq!(invariants.annotations, 11);
+}
