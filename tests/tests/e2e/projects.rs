@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::import::SAMPLE;
 
-async fn project_id(app: &TestApp, name: &str) -> uuid::Uuid {
+pub async fn project_id(app: &TestApp, name: &str) -> uuid::Uuid {
     sqlx::query_scalar("select id from projects where name = $1")
         .bind(name)
         .fetch_one(&app.pool)
@@ -14,7 +14,7 @@ async fn project_id(app: &TestApp, name: &str) -> uuid::Uuid {
         .unwrap()
 }
 
-fn default_form(name: &str) -> Vec<(&'static str, String)> {
+pub fn default_form(name: &str) -> Vec<(&'static str, String)> {
     vec![
         ("name", name.to_string()),
         ("guidelines", "# Read me\n\n<script>alert('x')</script>\n\nSee [bad](javascript:alert(1)) and [good](https://example.org).".into()),
@@ -36,7 +36,11 @@ fn default_form(name: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn post_form(browser: &Browser, path: &str, form: &[(&str, String)]) -> reqwest::Response {
+pub async fn post_form(
+    browser: &Browser,
+    path: &str,
+    form: &[(&str, String)],
+) -> reqwest::Response {
     let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     browser.post(path, &fields).await
 }

@@ -454,8 +454,10 @@ async fn routing_saves_annotations_exactly_where_the_rule_says() {
     })
     .await;
     let mut acknowledged = Vec::new();
+    let mut first_annotator = None;
     for _ in 0..3 {
-        let (_, token) = api_session(&app, Role::Annotator).await;
+        let (name, token) = api_session(&app, Role::Annotator).await;
+        first_annotator.get_or_insert(name);
         loop {
             let (status, leased) = lease(&app, project.id, &token).await;
             if status == 204 {
@@ -495,4 +497,150 @@ async fn routing_saves_annotations_exactly_where_the_rule_says() {
             .unwrap();
     assert!(invariants.hold(), "{invariants}");
     assert_eq!(invariants.annotations, 11);
+
+    // A lead requeues the first annotator's work (every item's first
+    // annotation): the routed items are pending again, and a new first
+    // annotation that disagrees with the model leaves them needing k.
+    let user = |name: String| {
+        let pool = app.pool.clone();
+        async move {
+            safepref_server::db::users::find_by_username(&pool, &name)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (lead, _) = app.user(Role::Lead).await;
+    safepref_server::review::requeue(
+        &app.pool,
+        &project,
+        &user(lead).await,
+        &user(first_annotator.unwrap()).await,
+        &[1],
+        "checking the routing",
+    )
+    .await
+    .unwrap();
+    let (_, token) = api_session(&app, Role::Annotator).await;
+    let (_, leased) = lease(&app, project.id, &token).await;
+    assert_eq!(
+        leased["item"]["id"],
+        json!(item_id(&app, &project, "item-1").await)
+    );
+    loop {
+        let (status, leased) = lease(&app, project.id, &token).await;
+        if status == 204 {
+            break;
+        }
+        let done = submit(&app, &leased, &token, &wrong()).await;
+        acknowledged.push(done["annotation_id"].as_str().unwrap().parse().unwrap());
+    }
+    let item0: (i32, bool, String) = sqlx::query_as(
+        "select done, routed, state::text from items where project_id = $1 and external_id = 'item-0'",
+    )
+    .bind(project.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(item0, (1, false, "pending".to_string()));
+    let invariants =
+        safepref_loadgen::load::check_invariants(&app.db_url, project.id, &acknowledged)
+            .await
+            .unwrap();
+    assert!(invariants.hold(), "{invariants}");
+}
+
+#[tokio::test]
+async fn an_admin_sets_the_policy_and_uploads_suggestions_on_the_project_page() {
+    use crate::projects::{default_form, post_form, project_id};
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let mut form = default_form("Suggested round");
+    form.push(("suggestion_display", "prefill".into()));
+    let refused = post_form(&admin, "/admin/projects", &form).await;
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("pre-filling the form needs a source"),
+        "{page}"
+    );
+    form.extend([
+        ("suggestion_source", MODEL.to_string()),
+        ("routing_source", MODEL.to_string()),
+        ("routing_threshold", "0.9".to_string()),
+    ]);
+    assert_eq!(
+        post_form(&admin, "/admin/projects", &form).await.status(),
+        303
+    );
+    let id = project_id(&app, "Suggested round").await;
+    let project = safepref_server::projects::find(&app.pool, id)
+        .await
+        .unwrap();
+    assert_eq!(
+        project.suggestions.0,
+        Policy {
+            display: Display::Prefill,
+            source: Some(MODEL.into()),
+            routing: Some(Routing {
+                source: MODEL.into(),
+                threshold: 0.9
+            }),
+        }
+    );
+    import_text(
+        &app.pool,
+        &project,
+        "items.jsonl",
+        "{\"id\": \"q1\", \"prompt\": \"P\", \"responses\": [\"a\", \"b\"]}\n",
+        Options::default(),
+    )
+    .await
+    .unwrap();
+
+    let upload = |text: String| {
+        let token = admin.csrf_token.clone().unwrap();
+        let part = reqwest::multipart::Part::bytes(text.into_bytes()).file_name("model.jsonl");
+        let form = reqwest::multipart::Form::new()
+            .part("file", part)
+            .text("kind", "suggestions");
+        admin
+            .client
+            .post(format!(
+                "{}/admin/projects/{id}/import?csrf_token={token}",
+                admin.base
+            ))
+            .multipart(form)
+            .send()
+    };
+    let mut row = suggestion(MODEL, &expected(), 0.9);
+    row["id"] = json!("q2");
+    let refused = upload(row.to_string()).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("model.jsonl line 1: id &#34;q2&#34; is not an item of project")
+            || page.contains("model.jsonl line 1: id &quot;q2&quot; is not an item of project"),
+        "{page}"
+    );
+    row["id"] = json!("q1");
+    let done = upload(row.to_string()).await.unwrap();
+    assert_eq!(done.status(), 303);
+    let shown = admin
+        .get(&format!("/admin/projects/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.contains(&format!("<td>{MODEL}</td><td class=\"num\">1</td>")),
+        "{shown}"
+    );
+    assert!(shown.contains("Routing: an item is complete after one person"));
+    assert_eq!(
+        stored(&app, item_id(&app, &project, "q1").await)
+            .await
+            .len(),
+        1
+    );
 }

@@ -46,7 +46,7 @@ const CHECKS: &[(&str, &str)] = &[
         "select count(*) from items i join projects p on p.id = i.project_id
           where i.project_id = $1 and i.state <> 'adjudicated'
             and (i.state = 'complete') <> (i.done >= p.annotations_per_item + i.extra_annotations
-                                           or (i.routed and i.done >= 1))",
+                                           or (i.routed and i.extra_annotations = 0 and i.done >= 1))",
     ),
     (
         "submitted assignments without exactly one annotation (invariant 4)",

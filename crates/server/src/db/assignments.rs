@@ -331,6 +331,9 @@ pub async fn submit(
              update items i
                 set done = i.done + 1,
                     leased = i.leased - (ok.state = 'leased')::int,
+                    -- An item's first annotation clears a routing decision
+                    -- left from annotations a lead has since requeued.
+                    routed = i.routed and i.done > 0,
                     state = case when ok.item_state = 'pending' and i.done + 1 >= ok.wanted
                                  then 'complete'::item_state else i.state end
                from ok where i.id = ok.item_id

@@ -91,7 +91,8 @@ pub async fn from_source(
 pub struct RoutingSavings {
     /// Items the rule finished with one human annotation.
     pub routed_items: i64,
-    /// Human annotations not asked for: k − 1 per routed item (k then).
+    /// Human annotations not asked for: k − 1 per routed item (items a lead
+    /// sent back for more are not counted).
     pub annotations_saved: i64,
 }
 
@@ -101,9 +102,9 @@ pub async fn routing_savings(
     k: i32,
 ) -> Result<RoutingSavings, sqlx::Error> {
     sqlx::query_as(
-        "select count(*) as routed_items, coalesce(sum(greatest($2 + i.extra_annotations - i.done, 0)), 0)::bigint
-                as annotations_saved
-           from items i where i.project_id = $1 and i.routed",
+        "select count(*) as routed_items, coalesce(sum(greatest($2 - i.done, 0)), 0)::bigint as annotations_saved
+           from items i
+          where i.project_id = $1 and i.routed and i.state <> 'pending' and i.extra_annotations = 0",
     )
     .bind(project_id)
     .bind(k)

@@ -407,6 +407,7 @@ async fn project(
         "taxonomy": project.taxonomy.0,
         "gold_rate": project.gold_rate,
         "wellbeing": project.wellbeing.0,
+        "suggestions": project.suggestions.0,
         "created_at": rfc3339(project.created_at),
         "progress": {
             "items": progress.project_items,

@@ -586,7 +586,9 @@ fn components() -> Value {
                 "id": uuid(), "name": {"type": "string"}, "guidelines": {"type": "string", "description": "Markdown"},
                 "responses_per_item": int(), "annotations_per_item": int(), "lease_seconds": int(),
                 "revisable_recent": int(), "questions": {"type": "object"}, "taxonomy": {"type": "object"},
-                "gold_rate": {"type": "number"}, "wellbeing": {"type": "object"}, "created_at": time(),
+                "gold_rate": {"type": "number"}, "wellbeing": {"type": "object"},
+                "suggestions": {"type": "object", "description": "What annotators see of machine suggestions (display: blind, hint or prefill; source) and the routing rule (routing: {source, threshold} or null)"},
+                "created_at": time(),
                 "progress": object(&["items", "complete", "done_by_me", "done_by_me_today"], json!({
                     "items": int(), "complete": int(), "done_by_me": int(), "done_by_me_today": int()}))})),
             "Batch": object(&["id", "seq", "file_name", "sha256", "rows_read", "items_imported",

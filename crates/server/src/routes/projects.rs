@@ -500,6 +500,8 @@ struct ProjectPage {
     batches: Vec<Progress>,
     frozen: bool,
     import_errors: Option<String>,
+    /// Sources of machine suggestions, with the items each suggested for.
+    sources: Vec<(String, i64)>,
 }
 
 impl ProjectPage {
@@ -548,6 +550,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "created" => "The project was created. Import a batch of items below.",
         "saved" => "The settings were saved.",
         "imported" => "The file was imported.",
+        "suggested" => "The suggestions were imported.",
         "deleted" => "The batch was deleted.",
         _ => return None,
     })
@@ -563,6 +566,7 @@ async fn project_page(
     let project = projects::find(&state.pool, id).await?;
     let batches = db::batches::with_progress(&state.pool, id).await?;
     let frozen = db::projects::has_annotations(&state.pool, id).await?;
+    let sources = db::suggestions::sources(&state.pool, id).await?;
     Ok(ProjectPage {
         chrome: Chrome::new(Some(session)).with_notice(notice),
         guidelines_html: markdown::render(&project.guidelines),
@@ -570,6 +574,7 @@ async fn project_page(
         batches,
         frozen,
         import_errors,
+        sources,
     })
 }
 
@@ -593,6 +598,7 @@ async fn upload(
     let dir = tempfile::tempdir().map_err(anyhow::Error::from)?;
     let mut source = None;
     let mut options = Options::default();
+    let mut suggestions = false;
     while let Some(mut field) = multipart
         .next_field()
         .await
@@ -622,6 +628,7 @@ async fn upload(
             "allow_empty" => options.allow_empty = true,
             "accept_hash_mismatch" => options.accept_hash_mismatch = true,
             "allow_duplicates" => options.allow_duplicates = true,
+            "kind" => suggestions = field.text().await.is_ok_and(|kind| kind == "suggestions"),
             _ => {}
         }
     }
@@ -636,16 +643,18 @@ async fn upload(
         .await?;
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     };
-    match import::import_files(
-        &state.pool,
-        &project,
-        &[source],
-        Some(session.user.id),
-        options,
-    )
-    .await
-    {
-        Ok(_) => Ok(Redirect::to(&format!("/admin/projects/{id}?done=imported")).into_response()),
+    let actor = Some(session.user.id);
+    let imported = if suggestions {
+        crate::suggestions::import_side_file(&state.pool, &project, actor, &source.path)
+            .await
+            .map(|_| "suggested")
+    } else {
+        import::import_files(&state.pool, &project, &[source], actor, options)
+            .await
+            .map(|_| "imported")
+    };
+    match imported {
+        Ok(done) => Ok(Redirect::to(&format!("/admin/projects/{id}?done={done}")).into_response()),
         Err(ImportError::Database(e)) => Err(e.into()),
         Err(err) => {
             let status = if matches!(err, ImportError::AlreadyImported { .. }) {
