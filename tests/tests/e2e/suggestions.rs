@@ -408,6 +408,10 @@ async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked()
     }
     let notice = browser.text_of(".notice.prefilled").await;
     assert!(notice.contains(MODEL), "{notice}");
+    assert!(
+        browser.find_all("#suggestion-hint").await.is_empty(),
+        "no hint when pre-filling"
+    );
     // The annotator keeps the model's labels: Ctrl+Enter submits them.
     browser.press(&(Key::Control + &Key::Enter)).await;
     browser
@@ -428,6 +432,46 @@ async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked()
     want["responses"][0]["categories"] = json!(["Violence"]);
     assert_eq!(labels["responses"], want["responses"]);
     assert_eq!(labels["harmlessness"], want["harmlessness"]);
+}
+
+#[tokio::test]
+async fn the_hint_opens_and_closes_with_the_a_key() {
+    let app = TestApp::spawn().await;
+    let policy = Policy {
+        display: Display::Hint,
+        source: Some(MODEL.into()),
+        routing: None,
+    };
+    let project = project_with(&app, policy, 1, 1, |_| {
+        vec![suggestion(MODEL, &expected(), 0.9)]
+    })
+    .await;
+    let (name, password) = app.user(Role::Annotator).await;
+    let browser = Page::start().await;
+    browser.sign_in(&app.base, &name, &password).await;
+    browser
+        .goto(&app.url(&format!("/annotate/{}", project.id)))
+        .await;
+    browser.wait_for("#suggestion-hint", TIMEOUT).await;
+    let open = "return document.getElementById('suggestion-hint').open";
+    assert_eq!(browser.execute(open).await, json!(false), "closed at first");
+    // Nothing is pre-filled in hint mode.
+    let checked = "return document.querySelectorAll('#label-form input:checked').length";
+    assert_eq!(browser.execute(checked).await, json!(0));
+    browser.press("a").await;
+    browser
+        .wait_until(&format!("{open} === true"), TIMEOUT)
+        .await;
+    let text = browser.text_of("#suggestion-hint").await;
+    assert!(
+        text.contains("Response A — suggested: unsafe — Violence, Moderate (score 0.90)"),
+        "{text}"
+    );
+    browser.press("a").await;
+    browser
+        .wait_until(&format!("{open} === false"), TIMEOUT)
+        .await;
+    browser.close().await;
 }
 
 #[tokio::test]
