@@ -157,14 +157,6 @@ pub async fn lease(
     project: &Project,
     annotator: Uuid,
 ) -> Result<Option<Lease>, AppError> {
-    // A lead paused this annotator here: no lease, not even the live one.
-    if db::review::is_paused(pool, project.id, annotator).await? {
-        return Err(AppError::Paused(
-            "A lead has paused your work in this project, so no items are given to you for now. \
-             Ask your lead when you can continue."
-                .into(),
-        ));
-    }
     // The daily cap: 429 "come back tomorrow".
     crate::wellbeing::check_daily_cap(pool, project, annotator).await?;
     let gold = GoldMode {
@@ -190,6 +182,15 @@ pub async fn lease(
                     item: row.item.into(),
                     expires_at: row.expires_at,
                 }));
+            }
+            // A lead paused this annotator here: no lease, not even the
+            // live one.
+            Ok(LeaseOutcome::Paused) => {
+                return Err(AppError::Paused(
+                    "A lead has paused your work in this project, so no items are given to you for now. \
+                     Ask your lead when you can continue."
+                        .into(),
+                ));
             }
             // Another request of this annotator leased at the same moment:
             // the next attempt finds its lease.

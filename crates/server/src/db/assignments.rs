@@ -66,10 +66,14 @@ pub enum LeaseOutcome {
     /// An item was locked but the lease could not be written, because the
     /// same annotator leased it at the same moment: try again.
     Raced,
+    /// A lead paused this annotator in the project: nothing was leased or
+    /// renewed.
+    Paused,
 }
 
 #[derive(sqlx::FromRow)]
 struct LeaseResult {
+    paused: bool,
     found: i64,
     assignment_id: Option<Uuid>,
     expires_at: Option<OffsetDateTime>,
@@ -81,7 +85,8 @@ struct LeaseResult {
 }
 
 /// The annotator's lease in the project, in ONE statement (one round trip,
-/// one transaction):
+/// one transaction). Nothing happens while a lead has paused the annotator
+/// in the project (`paused`, read first, with no lock):
 ///
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
 ///    gives the same item; a lease past its time but not yet swept still
@@ -113,16 +118,21 @@ pub async fn lease(
     gold: GoldMode,
 ) -> Result<LeaseOutcome, sqlx::Error> {
     let row: LeaseResult = sqlx::query_as(concat!(
-        "with renewed as (
+        "with paused as (
+             select exists (select 1 from paused_annotators where project_id = $1 and annotator_id = $2) as yes
+         ),
+         renewed as (
              update assignments
                 set expires_at = now() + $4 * interval '1 second'
               where project_id = $1 and annotator_id = $2 and state = 'leased'
+                and not (select yes from paused)
           returning id, item_id, expires_at
          ),
          gold_candidate as (
              select i.id
                from items i
               where $6 and i.project_id = $1 and i.gold is not null
+                and not (select yes from paused)
                 and not exists (select 1 from renewed)
                 and not exists (select 1 from assignments a
                                  where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
@@ -135,6 +145,7 @@ pub async fn lease(
                from items i
               where i.project_id = $1 and i.state = 'pending' and (i.gold is null or not $7)
                 and i.done + i.leased < $3 + i.extra_annotations
+                and not (select yes from paused)
                 and not exists (select 1 from renewed)
                 and not exists (select 1 from gold_candidate)
                 and not exists (select 1 from assignments a
@@ -164,7 +175,7 @@ pub async fn lease(
              union all
              select id, item_id, expires_at from leased
          )
-         select f.found, l.id as assignment_id, l.expires_at, ",
+         select (select yes from paused) as paused, f.found, l.id as assignment_id, l.expires_at, ",
         item_content!(),
         "
            from (select count(*) as found from candidate) f
@@ -205,6 +216,7 @@ pub async fn lease(
                     severe: row.severe.unwrap_or(false),
                 },
             }),
+            _ if row.paused => LeaseOutcome::Paused,
             _ if row.found > 0 => LeaseOutcome::Raced,
             _ => LeaseOutcome::Empty,
         },
