@@ -536,8 +536,7 @@ async fn compute_agreement(
     let queried = started.elapsed();
     let mut rows = db::report::annotations(pool, project.id, scope);
     while let Some(row) = rows.try_next().await? {
-        let gold = row.gold.as_ref().map(|g| &g.0);
-        let annotator = reader.add(row.item_id, &row.annotator, &row.labels.0, gold);
+        let annotator = reader.add(&row);
         trend.add(row.batch_seq, row.item_id, annotator, &row.labels.0);
         confusion.add(row.item_id, annotator, row.labels.0);
     }
