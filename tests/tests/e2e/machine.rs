@@ -4,11 +4,12 @@
 //! majority is in the review queue under its own reason, and the dashboard
 //! shows the report's numbers.
 
-use safepref_core::suggestions::{Policy, Routing};
+use safepref_core::suggestions::{Policy, Routing, Scores, Suggestion};
+use safepref_server::db;
 use safepref_server::db::projects::{Project, Settings};
 use safepref_server::db::users::Role;
 use safepref_server::import::Options;
-use safepref_tests::TestApp;
+use safepref_tests::{TestApp, safepref_binary};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -288,4 +289,59 @@ async fn model_figures_review_reason_and_dashboard() {
         "{routing}"
     );
     assert!(routing.contains("So far 0 items finished early and 0 human annotations were saved."));
+
+    // A suggestion stored later is judged at the queue's next refresh:
+    // item 2's response B is safe for both of its people.
+    let last: Uuid = sqlx::query_scalar("select id from items where prompt = $1")
+        .bind(prompt(2))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let late = Suggestion {
+        source: "late-model".into(),
+        labels: serde_json::from_value(labels(safe(), unsafe_("Violence", 1), 0, 0)).unwrap(),
+        scores: Scores::default(),
+    };
+    // The votes age past the refresh's look-back, so only the new
+    // suggestion can make the item's flags stale.
+    for table in ["annotations set updated_at", "assignments set ended_at"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update {table} = now() - interval '1 hour'"
+        )))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    db::suggestions::upsert(&app.pool, last, &late)
+        .await
+        .unwrap();
+    let page = lead
+        .get(&format!("{queue}?reason=model+disagrees"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&prompt(2)), "{page}");
+    assert!(page.contains(
+        "model disagrees: late-model on responses[1].safe: model unsafe, people safe (100%)"
+    ));
+
+    // The text report has a section per source.
+    let out = tokio::process::Command::new(safepref_binary())
+        .args(["report", "--project", &project.name, "--format", "text"])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("model vs. people: beaver-dam-7b: 3 items compared; 2 disagreements with a confident majority, on 1 items"),
+        "{text}"
+    );
+    assert!(text.contains("blind 8, hint 0, prefill 0"), "{text}");
 }
