@@ -536,28 +536,12 @@ pub fn text(report: &Value) -> String {
         report["items"],
         report["annotations"]
     ));
-    out.push_str(&format!(
-        "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
-        "question", "metric", "alpha", "95% CI", "fleiss", "agree", "units"
-    ));
-    if let Some(questions) = report["questions"].as_object() {
-        for (name, q) in questions {
-            let ci = match q["ci95"].as_array() {
-                Some(pair) => format!("[{}, {}]", number(&pair[0]), number(&pair[1])),
-                None => "—".into(),
-            };
-            out.push_str(&format!(
-                "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
-                name,
-                q["metric"].as_str().unwrap_or_default(),
-                number(&q["alpha"]),
-                ci,
-                number(&q["fleiss_kappa"]),
-                number(&q["percent_agreement"]),
-                q["units"]
-            ));
-        }
-    }
+    question_table(
+        &mut out,
+        &report["questions"],
+        ("fleiss", "fleiss_kappa"),
+        &number,
+    );
     out.push_str(&format!(
         "\n{:<32} {:>7} {:>9} {:>9} {:>6}\n",
         "harm category", "alpha", "pos.agr.", "neg.agr.", "units"
@@ -601,17 +585,19 @@ pub fn text(report: &Value) -> String {
     out
 }
 
-/// One source's model-vs-people figures as text.
-fn machine_text(out: &mut String, source: &str, m: &Value, number: &dyn Fn(&Value) -> String) {
-    out.push_str(&format!(
-        "\nmodel vs. people: {source}: {} items compared; {} disagreements with a confident majority, on {} items\n",
-        m["items"], m["disagreements"], m["disagreeing_items"]
-    ));
+/// A `questions` object as a table; `kappa` is (heading, key) of the kappa
+/// shown.
+fn question_table(
+    out: &mut String,
+    questions: &Value,
+    kappa: (&str, &str),
+    number: &dyn Fn(&Value) -> String,
+) {
     out.push_str(&format!(
         "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
-        "question", "metric", "alpha", "95% CI", "cohen", "agree", "units"
+        "question", "metric", "alpha", "95% CI", kappa.0, "agree", "units"
     ));
-    for (name, q) in m["questions"].as_object().into_iter().flatten() {
+    for (name, q) in questions.as_object().into_iter().flatten() {
         let ci = match q["ci95"].as_array() {
             Some(pair) => format!("[{}, {}]", number(&pair[0]), number(&pair[1])),
             None => "—".into(),
@@ -622,11 +608,20 @@ fn machine_text(out: &mut String, source: &str, m: &Value, number: &dyn Fn(&Valu
             q["metric"].as_str().unwrap_or_default(),
             number(&q["alpha"]),
             ci,
-            number(&q["cohen_kappa"]),
+            number(&q[kappa.1]),
             number(&q["percent_agreement"]),
             q["units"].to_string()
         ));
     }
+}
+
+/// One source's model-vs-people figures as text.
+fn machine_text(out: &mut String, source: &str, m: &Value, number: &dyn Fn(&Value) -> String) {
+    out.push_str(&format!(
+        "\nmodel vs. people: {source}: {} items compared; {} disagreements with a confident majority, on {} items\n",
+        m["items"], m["disagreements"], m["disagreeing_items"]
+    ));
+    question_table(out, &m["questions"], ("cohen", "cohen_kappa"), number);
     for field in ["safe", "severity"] {
         let confusion = &m["confusion"][field];
         let values: Vec<String> = confusion["values"]

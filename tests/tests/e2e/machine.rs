@@ -139,6 +139,10 @@ fn part<'a>(html: &'a str, marker: &str, end: &str) -> &'a str {
     &html[at..stop]
 }
 
+async fn text(browser: &safepref_tests::Browser, path: &str) -> String {
+    browser.get(path).await.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn model_figures_review_reason_and_dashboard() {
     let app = TestApp::spawn().await;
@@ -186,14 +190,9 @@ async fn model_figures_review_reason_and_dashboard() {
     // The review queue lists item 1 under "model disagrees", and only it.
     let (lead, _) = app.signed_in(Role::Lead).await;
     let queue = format!("/review/projects/{}/queue", project.id);
-    let all = lead.get(&queue).await.text().await.unwrap();
+    let all = text(&lead, &queue).await;
     assert!(all.contains(&prompt(2)), "item 2's ties need review too");
-    let page = lead
-        .get(&format!("{queue}?reason=model+disagrees"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = text(&lead, &format!("{queue}?reason=model+disagrees")).await;
     assert!(page.contains(&prompt(1)), "{page}");
     assert!(!page.contains(&prompt(0)) && !page.contains(&prompt(2)));
     assert!(page.contains(
@@ -210,12 +209,7 @@ async fn model_figures_review_reason_and_dashboard() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let page = lead
-        .get(&format!("/review/items/{item}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = text(&lead, &format!("/review/items/{item}")).await;
     let beaver_row = part(&page, &format!(r#"data-source="{BEAVER}""#), "</tr>");
     assert!(
         beaver_row.contains("unsafe, severity 1 — Drugs"),
@@ -227,12 +221,7 @@ async fn model_figures_review_reason_and_dashboard() {
     assert!(part(&page, &format!(r#"data-source="{GPT}""#), "</tr>").contains("none"));
 
     // The dashboard shows the report's numbers for the same scope.
-    let html = lead
-        .get(&format!("/review/projects/{}?fresh=1", project.id))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = text(&lead, &format!("/review/projects/{}?fresh=1", project.id)).await;
     for (source, m) in report["machine"].as_object().unwrap() {
         let section = part(
             &html,
@@ -315,12 +304,7 @@ async fn model_figures_review_reason_and_dashboard() {
     db::suggestions::upsert(&app.pool, last, &late)
         .await
         .unwrap();
-    let page = lead
-        .get(&format!("{queue}?reason=model+disagrees"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = text(&lead, &format!("{queue}?reason=model+disagrees")).await;
     assert!(page.contains(&prompt(2)), "{page}");
     assert!(page.contains(
         "model disagrees: late-model on responses[1].safe: model unsafe, people safe (100%)"

@@ -217,6 +217,23 @@ struct AnnotationView {
     extra: String,
 }
 
+impl AnnotationView {
+    /// Who gave which labels; no time, no date, valid.
+    fn new(annotator: String, labels: &Labels) -> AnnotationView {
+        let (responses, helpful, harmless, extra) = labels_view(labels);
+        AnnotationView {
+            annotator,
+            seconds: String::new(),
+            submitted: String::new(),
+            invalid: None,
+            responses,
+            helpful,
+            harmless,
+            extra,
+        }
+    }
+}
+
 fn order(positions: &[usize]) -> String {
     positions
         .iter()
@@ -266,16 +283,9 @@ fn labels_view(labels: &Labels) -> (Vec<String>, String, String, String) {
 /// A source's suggestion as a row beside the annotations: its labels, and
 /// its scores in place of the time spent.
 fn suggestion_view(s: &Suggestion) -> AnnotationView {
-    let (responses, helpful, harmless, extra) = labels_view(&s.labels);
     AnnotationView {
-        annotator: s.source.clone(),
         seconds: scores_text(&s.scores),
-        submitted: String::new(),
-        invalid: None,
-        responses,
-        helpful,
-        harmless,
-        extra,
+        ..AnnotationView::new(s.source.clone(), &s.labels)
     }
 }
 
@@ -487,66 +497,43 @@ async fn item_page(
     reasons.extend(review::model_reasons(&project, &valid, &suggestions));
     let annotations = stored
         .iter()
-        .map(|a| {
-            let (responses, helpful, harmless, extra) = labels_view(&a.labels.0);
-            AnnotationView {
-                annotator: a.annotator.clone(),
-                seconds: a
-                    .seconds_spent
-                    .map_or("not measured".into(), |s| format!("{s:.0} s")),
-                submitted: when(a.submitted_at),
-                invalid: a.invalidated_at.map(|at| {
-                    format!(
-                        "invalid since {} ({}{})",
-                        when(at),
-                        a.invalid_reason.clone().unwrap_or_default(),
-                        a.invalidated_by
-                            .as_ref()
-                            .map(|by| format!(", by {by}"))
-                            .unwrap_or_default()
-                    )
-                }),
-                responses,
-                helpful,
-                harmless,
-                extra,
-            }
+        .map(|a| AnnotationView {
+            seconds: a
+                .seconds_spent
+                .map_or("not measured".into(), |s| format!("{s:.0} s")),
+            submitted: when(a.submitted_at),
+            invalid: a.invalidated_at.map(|at| {
+                format!(
+                    "invalid since {} ({}{})",
+                    when(at),
+                    a.invalid_reason.clone().unwrap_or_default(),
+                    a.invalidated_by
+                        .as_ref()
+                        .map(|by| format!(", by {by}"))
+                        .unwrap_or_default()
+                )
+            }),
+            ..AnnotationView::new(a.annotator.clone(), &a.labels.0)
         })
         .collect();
     let consolidated = record.labels.as_ref().map(|l| {
-        let (responses, helpful, harmless, extra) = labels_view(l);
-        AnnotationView {
-            annotator: if record.adjudicated {
-                "adjudicated".into()
-            } else {
-                "majority vote".into()
-            },
-            seconds: String::new(),
-            submitted: String::new(),
-            invalid: None,
-            responses,
-            helpful,
-            harmless,
-            extra,
-        }
+        let who = if record.adjudicated {
+            "adjudicated"
+        } else {
+            "majority vote"
+        };
+        AnnotationView::new(who.into(), l)
     });
     let history = adjudications
         .iter()
         .map(|a| {
-            let (responses, helpful, harmless, extra) = labels_view(&a.labels.0);
             (
                 a.lead.clone(),
                 when(a.created_at),
                 a.reason.clone(),
                 AnnotationView {
-                    annotator: a.lead.clone(),
-                    seconds: String::new(),
                     submitted: when(a.created_at),
-                    invalid: None,
-                    responses,
-                    helpful,
-                    harmless,
-                    extra,
+                    ..AnnotationView::new(a.lead.clone(), &a.labels.0)
                 },
             )
         })
