@@ -1,6 +1,7 @@
 //! The review dashboard's figures for one project and scope: progress (SQL
 //! aggregates), work over time and the pace, the agreement report
-//! (`report::Reader`, so the page shows `safepref report`'s numbers), the
+//! (`report::Reader`, so the page shows `safepref report`'s numbers, its
+//! model-vs-people figures per suggestion source included), the
 //! trend of `safe`'s alpha across batches, a severity confusion of each
 //! annotator against the item's final labels, and the annotators' table.
 //!

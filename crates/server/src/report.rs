@@ -151,11 +151,14 @@ impl Machine {
         }
     }
 
-    /// Compares the current item's votes with its suggestions.
+    /// Compares the current item's votes with its suggestions (which are
+    /// then dropped: the item's annotations are all read).
     fn compare(&mut self) {
-        if let Some((id, item)) = self.current.take() {
+        if let Some((id, item)) = self.current.take()
+            && let Some(suggestions) = self.suggestions.remove(&id)
+        {
             let votes: Vec<&Labels> = self.votes.iter().collect();
-            let suggested: Vec<(&str, &Labels)> = self.suggestions[&id]
+            let suggested: Vec<(&str, &Labels)> = suggestions
                 .iter()
                 .map(|(s, l)| (self.sources[*s].as_str(), l))
                 .collect();
