@@ -277,7 +277,19 @@ async fn model_figures_review_reason_and_dashboard() {
         ),
         "{routing}"
     );
-    assert!(routing.contains("So far 0 items finished early and 0 human annotations were saved."));
+    assert!(routing.contains("Finished early so far: 0 items, saving 0 human annotations."));
+    // An item the rule finished with two of three annotations: one saved.
+    sqlx::query("update items set routed = true where prompt = $1")
+        .bind(prompt(2))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let html = text(&lead, &format!("/review/projects/{}", project.id)).await;
+    let routing = part(&html, r#"id="routing""#, "</p>");
+    assert!(
+        routing.contains("Finished early so far: 1 items, saving 1 human annotations."),
+        "{routing}"
+    );
 
     // A suggestion stored later is judged at the queue's next refresh:
     // item 2's response B is safe for both of its people.

@@ -330,7 +330,7 @@ async fn routing_line(pool: &sqlx::PgPool, project: &Project) -> Result<Option<S
     let saved = db::suggestions::routing_savings(pool, project.id, k).await?;
     Ok(Some(format!(
         "k = 1 when {}'s score is at least {} on every safety verdict and preference and the first person agrees; otherwise k = {k}. \
-         So far {} items finished early and {} human annotations were saved.",
+         Finished early so far: {} items, saving {} human annotations.",
         rule.source, rule.threshold, saved.routed_items, saved.annotations_saved
     )))
 }
