@@ -6,6 +6,7 @@ pub mod consolidate;
 pub mod consolidated;
 pub mod export;
 pub mod labels;
+pub mod machine;
 pub mod records;
 pub mod report;
 mod rng;

@@ -18,12 +18,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::agreement::{self, Bootstrap, Interval, ItemRatings, Metric, PairTables};
+use crate::agreement::{self, Bootstrap, Interval, ItemRatings, Metric, PairTables, Profiles};
 use crate::labels::Labels;
 
 /// Bootstrap resamples for each confidence interval, and their fixed seed.
-const RESAMPLES: usize = 200;
-const SEED: u64 = 20_240_601;
+pub(crate) const RESAMPLES: usize = 200;
+pub(crate) const SEED: u64 = 20_240_601;
 
 /// One annotation as the report needs it: item and annotator as dense indices.
 pub struct Annotated<'a> {
@@ -227,14 +227,7 @@ impl Builder {
             .enumerate()
             .map(|(bit, name)| {
                 let ticked = q.categories.profiles().map(|&m| m >> bit & 1 == 1);
-                let specific = agreement::specific_agreement_of(&ticked);
-                let figures = json!({
-                    "alpha": agreement::alpha_of(&ticked.map(|&t| u8::from(t)), Metric::Nominal),
-                    "positive_agreement": specific.positive,
-                    "negative_agreement": specific.negative,
-                    "units": ticked.pairable_units(),
-                });
-                (name.clone(), figures)
+                (name.clone(), category_figures(&ticked))
             })
             .collect();
 
@@ -339,7 +332,7 @@ impl Builder {
 /// over the machine's cores (the bootstrap is most of a big report's time).
 /// Every thread draws the same items from the same seed, so the intervals
 /// are exactly those of one call over all the questions.
-fn intervals(boots: &[Bootstrap]) -> Vec<Option<Interval>> {
+pub(crate) fn intervals(boots: &[Bootstrap]) -> Vec<Option<Interval>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, boots.len().max(1));
@@ -367,7 +360,7 @@ fn intervals(boots: &[Bootstrap]) -> Vec<Option<Interval>> {
     out
 }
 
-fn nominal(a: &u8, b: &u8) -> f64 {
+pub(crate) fn nominal(a: &u8, b: &u8) -> f64 {
     if a == b { 0.0 } else { 1.0 }
 }
 
@@ -446,7 +439,7 @@ fn low_effort(seconds: Option<f64>, agreement: Option<f64>, typical: &Typical) -
 }
 
 /// Alpha with its bootstrap interval, Fleiss' kappa and percent agreement.
-fn question(ratings: &ItemRatings<u8>, metric: Metric, ci: Option<Interval>) -> Value {
+pub(crate) fn question(ratings: &ItemRatings<u8>, metric: Metric, ci: Option<Interval>) -> Value {
     let profiles = ratings.profiles();
     let metric_name = match metric {
         Metric::Nominal => "nominal",
@@ -460,6 +453,18 @@ fn question(ratings: &ItemRatings<u8>, metric: Metric, ci: Option<Interval>) -> 
         "fleiss_kappa": agreement::fleiss_kappa_of(profiles),
         "percent_agreement": agreement::percent_agreement_of(profiles),
         "units": profiles.pairable_units(),
+    })
+}
+
+/// One harm category's figures: alpha of ticked / not ticked, specific
+/// agreement, units.
+pub(crate) fn category_figures(ticked: &Profiles<bool>) -> Value {
+    let specific = agreement::specific_agreement_of(ticked);
+    json!({
+        "alpha": agreement::alpha_of(&ticked.map(|&t| u8::from(t)), Metric::Nominal),
+        "positive_agreement": specific.positive,
+        "negative_agreement": specific.negative,
+        "units": ticked.pairable_units(),
     })
 }
 
@@ -477,7 +482,7 @@ fn cohen_pairs(tables: &PairTables<u8>, names: &[String]) -> Value {
     Value::Array(pairs)
 }
 
-fn masi_question(ratings: &ItemRatings<u64>, ci: Option<Interval>) -> Value {
+pub(crate) fn masi_question(ratings: &ItemRatings<u64>, ci: Option<Interval>) -> Value {
     let profiles = ratings.profiles();
     json!({
         "metric": "masi",
@@ -531,28 +536,12 @@ pub fn text(report: &Value) -> String {
         report["items"],
         report["annotations"]
     ));
-    out.push_str(&format!(
-        "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
-        "question", "metric", "alpha", "95% CI", "fleiss", "agree", "units"
-    ));
-    if let Some(questions) = report["questions"].as_object() {
-        for (name, q) in questions {
-            let ci = match q["ci95"].as_array() {
-                Some(pair) => format!("[{}, {}]", number(&pair[0]), number(&pair[1])),
-                None => "—".into(),
-            };
-            out.push_str(&format!(
-                "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
-                name,
-                q["metric"].as_str().unwrap_or_default(),
-                number(&q["alpha"]),
-                ci,
-                number(&q["fleiss_kappa"]),
-                number(&q["percent_agreement"]),
-                q["units"]
-            ));
-        }
-    }
+    question_table(
+        &mut out,
+        &report["questions"],
+        ("fleiss", "fleiss_kappa"),
+        &number,
+    );
     out.push_str(&format!(
         "\n{:<32} {:>7} {:>9} {:>9} {:>6}\n",
         "harm category", "alpha", "pos.agr.", "neg.agr.", "units"
@@ -583,7 +572,83 @@ pub fn text(report: &Value) -> String {
             number(&a["skip_rate"])
         ));
     }
+    if let Some(modes) = report["suggestion_modes"].as_object() {
+        let counts: Vec<String> = modes.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        out.push_str(&format!(
+            "\nannotations by what annotators saw of suggestions: {}\n",
+            counts.join(", ")
+        ));
+    }
+    for (source, figures) in report["machine"].as_object().into_iter().flatten() {
+        machine_text(&mut out, source, figures, &number);
+    }
     out
+}
+
+/// A `questions` object as a table; `kappa` is (heading, key) of the kappa
+/// shown.
+fn question_table(
+    out: &mut String,
+    questions: &Value,
+    kappa: (&str, &str),
+    number: &dyn Fn(&Value) -> String,
+) {
+    out.push_str(&format!(
+        "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
+        "question", "metric", "alpha", "95% CI", kappa.0, "agree", "units"
+    ));
+    for (name, q) in questions.as_object().into_iter().flatten() {
+        let ci = match q["ci95"].as_array() {
+            Some(pair) => format!("[{}, {}]", number(&pair[0]), number(&pair[1])),
+            None => "—".into(),
+        };
+        out.push_str(&format!(
+            "{:<14} {:<9} {:>7} {:>17} {:>7} {:>7} {:>6}\n",
+            name,
+            q["metric"].as_str().unwrap_or_default(),
+            number(&q["alpha"]),
+            ci,
+            number(&q[kappa.1]),
+            number(&q["percent_agreement"]),
+            q["units"].to_string()
+        ));
+    }
+}
+
+/// One source's model-vs-people figures as text.
+fn machine_text(out: &mut String, source: &str, m: &Value, number: &dyn Fn(&Value) -> String) {
+    out.push_str(&format!(
+        "\nmodel vs. people: {source}: {} items compared; {} disagreements with a confident majority, on {} items\n",
+        m["items"], m["disagreements"], m["disagreeing_items"]
+    ));
+    question_table(out, &m["questions"], ("cohen", "cohen_kappa"), number);
+    for field in ["safe", "severity"] {
+        let confusion = &m["confusion"][field];
+        let values: Vec<String> = confusion["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
+            .collect();
+        out.push_str(&format!(
+            "{field}: people (rows) against {source} (columns)\n"
+        ));
+        out.push_str(&format!("{:>8}", ""));
+        for v in &values {
+            out.push_str(&format!(" {v:>7}"));
+        }
+        out.push('\n');
+        for (v, row) in values
+            .iter()
+            .zip(confusion["counts"].as_array().into_iter().flatten())
+        {
+            out.push_str(&format!("{v:>8}"));
+            for n in row.as_array().into_iter().flatten() {
+                out.push_str(&format!(" {:>7}", n.to_string()));
+            }
+            out.push('\n');
+        }
+    }
 }
 
 #[cfg(test)]

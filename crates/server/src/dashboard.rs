@@ -1,6 +1,7 @@
 //! The review dashboard's figures for one project and scope: progress (SQL
 //! aggregates), work over time and the pace, the agreement report
-//! (`report::Reader`, so the page shows `safepref report`'s numbers), the
+//! (`report::Reader`, so the page shows `safepref report`'s numbers, its
+//! model-vs-people figures per suggestion source included), the
 //! trend of `safe`'s alpha across batches, a severity confusion of each
 //! annotator against the item's final labels, and the annotators' table.
 //!
@@ -536,8 +537,7 @@ async fn compute_agreement(
     let queried = started.elapsed();
     let mut rows = db::report::annotations(pool, project.id, scope);
     while let Some(row) = rows.try_next().await? {
-        let gold = row.gold.as_ref().map(|g| &g.0);
-        let annotator = reader.add(row.item_id, &row.annotator, &row.labels.0, gold);
+        let annotator = reader.add(&row);
         trend.add(row.batch_seq, row.item_id, annotator, &row.labels.0);
         confusion.add(row.item_id, annotator, row.labels.0);
     }

@@ -13,6 +13,8 @@ use safepref_core::consolidated::{
 };
 use safepref_core::export::min_support;
 use safepref_core::labels::{self, Labels};
+use safepref_core::machine;
+use safepref_core::suggestions::Suggestion;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -277,6 +279,36 @@ pub fn reasons(
     out
 }
 
+/// The kinds of review reason, as each reason starts (the queue filters on
+/// them).
+pub const REASON_KINDS: [&str; 7] = [
+    "tie on",
+    "rule conflict",
+    "low support",
+    "no votes",
+    "gold miss",
+    "skipped as unclear",
+    "model disagrees",
+];
+
+/// "model disagrees" reasons: each field where a source's suggestion
+/// contradicts a confident human majority (`machine::disagreements`).
+pub fn model_reasons(
+    project: &Project,
+    votes: &[(String, Labels)],
+    suggestions: &[Suggestion],
+) -> Vec<String> {
+    let votes: Vec<&Labels> = votes.iter().map(|(_, l)| l).collect();
+    suggestions
+        .iter()
+        .flat_map(|s| {
+            machine::disagreements(0, &votes, &s.labels, project.review_min_support)
+                .into_iter()
+                .map(|d| d.reason(&s.source))
+        })
+        .collect()
+}
+
 fn votes_of(c: &mut Candidate) -> Vec<(String, Labels)> {
     let names = c.annotators.take().unwrap_or_default();
     let labels = c.labels.take().unwrap_or_default();
@@ -312,7 +344,9 @@ fn judge(project: &Project, model: &Model, chunk: &mut [Candidate]) -> Vec<db::r
         .zip(&votes)
         .filter_map(|((record, c), v)| {
             let gold = c.gold.as_ref().map(|g| &g.0);
-            let reasons = reasons(record, gold, v, c.unclear);
+            let mut reasons = reasons(record, gold, v, c.unclear);
+            let suggestions = c.suggestions.as_ref().map_or(&[][..], |s| &s.0);
+            reasons.extend(model_reasons(project, v, suggestions));
             (!reasons.is_empty()).then(|| db::review::Flag {
                 item_id: c.id,
                 batch_seq: c.batch_seq,

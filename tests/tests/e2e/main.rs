@@ -14,6 +14,7 @@ mod formats;
 mod gold;
 mod hostile;
 mod import;
+mod machine;
 mod pages;
 mod projects;
 mod queue;

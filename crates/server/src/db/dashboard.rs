@@ -158,7 +158,9 @@ pub async fn fingerprint(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<St
              (select concat_ws(',', count(*), sum(done), count(gold), sum(hashtext(gold::text)))
                 from items where project_id = $1),
              (select concat_ws(',', count(*), max(d.created_at))
-                from adjudications d join items i on i.id = d.item_id where i.project_id = $1))",
+                from adjudications d join items i on i.id = d.item_id where i.project_id = $1),
+             (select concat_ws(',', count(*), max(g.created_at))
+                from suggestions g join items i on i.id = g.item_id where i.project_id = $1))",
     )
     .bind(project_id)
     .fetch_one(db)

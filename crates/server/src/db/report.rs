@@ -43,6 +43,8 @@ pub struct AnnotationRow {
     /// The item's expected labels, when it is a gold item (as stored: the
     /// report skips a value that is not a labels object rather than fail).
     pub gold: Option<Json<serde_json::Value>>,
+    /// What the annotator saw of the suggestions: blind, hint or prefill.
+    pub suggestion_mode: String,
 }
 
 /// The scope's annotations, as a stream of rows (the report reads them one
@@ -59,7 +61,8 @@ where
     E: PgExecutor<'e> + 'e,
 {
     let sql = format!(
-        "select a.item_id, i.batch_seq, u.username as annotator, a.labels, i.gold
+        "select a.item_id, i.batch_seq, u.username as annotator, a.labels, i.gold,
+                a.suggestion_mode
          from annotations a
          join items i on i.id = a.item_id
          join users u on u.id = a.annotator_id

@@ -5,6 +5,7 @@
 
 use futures_util::stream::BoxStream;
 use safepref_core::labels::Labels;
+use safepref_core::suggestions::Suggestion;
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
@@ -330,6 +331,8 @@ pub struct QueueFilter {
     pub severity: Option<i32>,
     /// An item this annotator (username) annotated.
     pub annotator: Option<String>,
+    /// An item with a reason that starts so (`review::REASON_KINDS`).
+    pub reason: Option<String>,
 }
 
 /// An item's valid votes (annotators in name order), gold labels and
@@ -343,6 +346,8 @@ pub struct Candidate {
     pub annotators: Option<Vec<String>>,
     pub labels: Option<Vec<Json<Labels>>>,
     pub unclear: i64,
+    /// The machine suggestions for the item, by source.
+    pub suggestions: Option<Json<Vec<Suggestion>>>,
 }
 
 /// The project's items with a valid annotation or an "unclear" skip (the
@@ -353,7 +358,7 @@ pub fn candidates<'a>(
     ids: Option<&'a [Uuid]>,
 ) -> BoxStream<'a, Result<Candidate, sqlx::Error>> {
     sqlx::query_as(
-        "select i.id, i.batch_seq, i.seq, i.gold, an.annotators, an.labels, sk.unclear
+        "select i.id, i.batch_seq, i.seq, i.gold, an.annotators, an.labels, sk.unclear, sg.suggestions
            from items i
            cross join lateral (
                select array_agg(u.username order by u.username) as annotators,
@@ -363,6 +368,10 @@ pub fn candidates<'a>(
            cross join lateral (
                select count(*) as unclear from assignments s
                 where s.item_id = i.id and s.state = 'skipped' and s.skip_reason = 'unclear') sk
+           cross join lateral (
+               select jsonb_agg(jsonb_build_object('source', g.source, 'labels', g.labels,
+                                                   'scores', g.scores) order by g.source) as suggestions
+                 from suggestions g where g.item_id = i.id) sg
           where i.project_id = $1
             and ($2::uuid[] is null or i.id = any($2))
             and (an.annotators is not null or sk.unclear > 0)",
@@ -412,8 +421,9 @@ pub async fn flags_state(
     Ok((state, now, gold))
 }
 
-/// Items whose valid votes or unclear skips may have changed at or after
-/// `since`: annotations submitted, revised or invalidated, and skips.
+/// Items whose valid votes, unclear skips or machine suggestions may have
+/// changed at or after `since`: annotations submitted, revised or
+/// invalidated, skips, and suggestions stored or replaced.
 pub async fn changed_items(
     db: &mut PgConnection,
     project_id: Uuid,
@@ -424,7 +434,10 @@ pub async fn changed_items(
          union
          select item_id from annotations where project_id = $1 and invalidated_at >= $2
          union
-         select item_id from assignments where project_id = $1 and state = 'skipped' and ended_at >= $2",
+         select item_id from assignments where project_id = $1 and state = 'skipped' and ended_at >= $2
+         union
+         select g.item_id from suggestions g join items i on i.id = g.item_id
+          where i.project_id = $1 and g.created_at >= $2",
     )
     .bind(project_id)
     .bind(since)
@@ -520,7 +533,8 @@ pub struct QueueEntry {
 }
 
 /// The filter's conditions on `f` (review_flags) and `i` (items), after
-/// $1 = project: $2 batch, $3 status, $4 category, $5 severity, $6 annotator.
+/// $1 = project: $2 batch, $3 status, $4 category, $5 severity, $6
+/// annotator, $7 the start of a reason.
 const QUEUE_WHERE: &str = "f.project_id = $1
     and ($2::int is null or f.batch_seq = $2)
     and (($3::text is null and i.state <> 'adjudicated') or i.state::text = $3)
@@ -533,7 +547,8 @@ const QUEUE_WHERE: &str = "f.project_id = $1
               and (select max((r->>'severity')::int) from jsonb_array_elements(a.labels->'responses') r) = $5))
     and ($6::text is null or exists (
            select 1 from annotations a join users u on u.id = a.annotator_id
-            where a.item_id = i.id and a.invalidated_at is null and u.username = $6))";
+            where a.item_id = i.id and a.invalidated_at is null and u.username = $6))
+    and ($7::text is null or exists (select 1 from unnest(f.reasons) r where starts_with(r, $7)))";
 
 /// One page of the flagged items matching the filter, lowest minimum
 /// support first (then batch and file order), and how many match.
@@ -550,7 +565,7 @@ pub async fn queue_page(
            from review_flags f join items i on i.id = f.item_id
           where {QUEUE_WHERE}
           order by f.min_support, f.batch_seq, f.seq
-          limit $7 offset $8"
+          limit $8 offset $9"
     );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql))
         .bind(project_id)
@@ -559,6 +574,7 @@ pub async fn queue_page(
         .bind(filter.category.as_deref())
         .bind(filter.severity)
         .bind(filter.annotator.as_deref())
+        .bind(filter.reason.as_deref())
         .bind(limit)
         .bind(offset)
         .fetch_all(&mut *db)
@@ -573,6 +589,7 @@ pub async fn queue_page(
         .bind(filter.category.as_deref())
         .bind(filter.severity)
         .bind(filter.annotator.as_deref())
+        .bind(filter.reason.as_deref())
         .fetch_one(db)
         .await?;
     Ok((rows, total))

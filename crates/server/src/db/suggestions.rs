@@ -1,6 +1,8 @@
 //! The `suggestions` table: machine labels per item and source, kept apart
 //! from human annotations.
 
+use futures_util::stream::BoxStream;
+use safepref_core::labels::Labels;
 use safepref_core::suggestions::{Scores, Suggestion};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
@@ -190,4 +192,32 @@ pub async fn project_of_item(
         .bind(item_id)
         .fetch_optional(db)
         .await
+}
+
+/// One suggestion's labels, for the report's model-vs-people figures.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ScopeRow {
+    pub item_id: Uuid,
+    pub source: String,
+    pub labels: Json<Labels>,
+}
+
+/// The suggestions for a project's items (one batch's, or all), streamed
+/// in item order, so the report holds them compactly rather than as rows.
+pub fn in_scope<'e, E>(
+    db: E,
+    project_id: Uuid,
+    batch: Option<i32>,
+) -> BoxStream<'e, Result<ScopeRow, sqlx::Error>>
+where
+    E: PgExecutor<'e> + 'e,
+{
+    sqlx::query_as(
+        "select s.item_id, s.source, s.labels from suggestions s join items i on i.id = s.item_id
+          where i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
+          order by s.item_id, s.source",
+    )
+    .bind(project_id)
+    .bind(batch)
+    .fetch(db)
 }

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use safepref_core::consolidated::Consolidated;
 use safepref_core::labels::{Labels, Questions};
+use safepref_core::suggestions::{Scores, Suggestion};
 use safepref_core::taxonomy::Severity;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -50,6 +51,7 @@ struct QueueQuery {
     severity: Option<String>,
     status: Option<String>,
     annotator: Option<String>,
+    reason: Option<String>,
 }
 
 fn given(value: &Option<String>) -> Option<String> {
@@ -86,7 +88,17 @@ impl QueueQuery {
                 "severity must be 0 (safe) to 3 (severe)".into(),
             ));
         }
+        let reason = given(&self.reason);
+        if let Some(r) = &reason
+            && !review::REASON_KINDS.contains(&r.as_str())
+        {
+            return Err(AppError::BadRequest(format!(
+                "reason must be one of {} (or empty for any), not {r:?}",
+                review::REASON_KINDS.join(", ")
+            )));
+        }
         Ok(QueueFilter {
+            reason,
             batch: number("batch", &self.batch)?,
             status,
             category: given(&self.category),
@@ -103,6 +115,7 @@ impl QueueQuery {
             ("severity", &self.severity),
             ("status", &self.status),
             ("annotator", &self.annotator),
+            ("reason", &self.reason),
         ]
         .into_iter()
         .filter_map(|(k, v)| given(v).map(|v| (k, v)))
@@ -133,7 +146,9 @@ struct QueuePage {
     severity: String,
     status: String,
     annotator: String,
+    reason: String,
     categories: Vec<String>,
+    reason_kinds: [&'static str; 7],
 }
 
 async fn queue(
@@ -179,6 +194,8 @@ async fn queue(
         severity: given(&query.severity).unwrap_or_default(),
         status: given(&query.status).unwrap_or_default(),
         annotator: given(&query.annotator).unwrap_or_default(),
+        reason: given(&query.reason).unwrap_or_default(),
+        reason_kinds: review::REASON_KINDS,
     })
 }
 
@@ -198,6 +215,23 @@ struct AnnotationView {
     helpful: String,
     harmless: String,
     extra: String,
+}
+
+impl AnnotationView {
+    /// Who gave which labels; no time, no date, valid.
+    fn new(annotator: String, labels: &Labels) -> AnnotationView {
+        let (responses, helpful, harmless, extra) = labels_view(labels);
+        AnnotationView {
+            annotator,
+            seconds: String::new(),
+            submitted: String::new(),
+            invalid: None,
+            responses,
+            helpful,
+            harmless,
+            extra,
+        }
+    }
 }
 
 fn order(positions: &[usize]) -> String {
@@ -244,6 +278,53 @@ fn labels_view(labels: &Labels) -> (Vec<String>, String, String, String) {
         order(&labels.harmlessness),
         extra.join("; "),
     )
+}
+
+/// A source's suggestion as a row beside the annotations: its labels, and
+/// its scores in place of the time spent.
+fn suggestion_view(s: &Suggestion) -> AnnotationView {
+    AnnotationView {
+        seconds: scores_text(&s.scores),
+        ..AnnotationView::new(s.source.clone(), &s.labels)
+    }
+}
+
+/// "Response A safe 0.95, severity 0.80; helpfulness 0.90", or "none".
+fn scores_text(scores: &Scores) -> String {
+    let mut parts: Vec<String> = scores
+        .responses
+        .iter()
+        .enumerate()
+        .filter_map(|(n, r)| {
+            let fields: Vec<String> = [
+                ("safe", r.safe),
+                ("severity", r.severity),
+                ("categories", r.categories),
+            ]
+            .into_iter()
+            .filter_map(|(name, x)| x.map(|x| format!("{name} {x:.2}")))
+            .collect();
+            (!fields.is_empty()).then(|| {
+                format!(
+                    "Response {} {}",
+                    LETTERS.get(n).copied().unwrap_or("?"),
+                    fields.join(", ")
+                )
+            })
+        })
+        .collect();
+    for (name, x) in [
+        ("helpfulness", scores.helpfulness),
+        ("harmlessness", scores.harmlessness),
+        ("overall", scores.overall),
+    ] {
+        parts.extend(x.map(|x| format!("{name} {x:.2}")));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join("; ")
+    }
 }
 
 fn when(at: time::OffsetDateTime) -> String {
@@ -314,6 +395,8 @@ struct ItemPage {
     support: Vec<String>,
     reasons: Vec<String>,
     source_labels: Vec<(String, String)>,
+    /// Machine suggestions, by source; `seconds` holds the scores.
+    suggestions: Vec<AnnotationView>,
     adjudications: Vec<(String, String, String, AnnotationView)>,
     form: Vec<FormResponse>,
     severities: Vec<SeverityChoice>,
@@ -404,74 +487,53 @@ async fn item_page(
     let from_votes = review::consolidate(&project, &votes, None);
     let record = review::consolidate(&project, &votes, newest);
     let unclear = skips.iter().filter(|s| s.reason == "unclear").count() as i64;
-    let reasons = review::reasons(
+    let suggestions = db::suggestions::of_item(pool, item_id).await?;
+    let mut reasons = review::reasons(
         &from_votes,
         item.gold.as_ref().map(|g| &g.0),
         &valid,
         unclear,
     );
+    reasons.extend(review::model_reasons(&project, &valid, &suggestions));
     let annotations = stored
         .iter()
-        .map(|a| {
-            let (responses, helpful, harmless, extra) = labels_view(&a.labels.0);
-            AnnotationView {
-                annotator: a.annotator.clone(),
-                seconds: a
-                    .seconds_spent
-                    .map_or("not measured".into(), |s| format!("{s:.0} s")),
-                submitted: when(a.submitted_at),
-                invalid: a.invalidated_at.map(|at| {
-                    format!(
-                        "invalid since {} ({}{})",
-                        when(at),
-                        a.invalid_reason.clone().unwrap_or_default(),
-                        a.invalidated_by
-                            .as_ref()
-                            .map(|by| format!(", by {by}"))
-                            .unwrap_or_default()
-                    )
-                }),
-                responses,
-                helpful,
-                harmless,
-                extra,
-            }
+        .map(|a| AnnotationView {
+            seconds: a
+                .seconds_spent
+                .map_or("not measured".into(), |s| format!("{s:.0} s")),
+            submitted: when(a.submitted_at),
+            invalid: a.invalidated_at.map(|at| {
+                format!(
+                    "invalid since {} ({}{})",
+                    when(at),
+                    a.invalid_reason.clone().unwrap_or_default(),
+                    a.invalidated_by
+                        .as_ref()
+                        .map(|by| format!(", by {by}"))
+                        .unwrap_or_default()
+                )
+            }),
+            ..AnnotationView::new(a.annotator.clone(), &a.labels.0)
         })
         .collect();
     let consolidated = record.labels.as_ref().map(|l| {
-        let (responses, helpful, harmless, extra) = labels_view(l);
-        AnnotationView {
-            annotator: if record.adjudicated {
-                "adjudicated".into()
-            } else {
-                "majority vote".into()
-            },
-            seconds: String::new(),
-            submitted: String::new(),
-            invalid: None,
-            responses,
-            helpful,
-            harmless,
-            extra,
-        }
+        let who = if record.adjudicated {
+            "adjudicated"
+        } else {
+            "majority vote"
+        };
+        AnnotationView::new(who.into(), l)
     });
     let history = adjudications
         .iter()
         .map(|a| {
-            let (responses, helpful, harmless, extra) = labels_view(&a.labels.0);
             (
                 a.lead.clone(),
                 when(a.created_at),
                 a.reason.clone(),
                 AnnotationView {
-                    annotator: a.lead.clone(),
-                    seconds: String::new(),
                     submitted: when(a.created_at),
-                    invalid: None,
-                    responses,
-                    helpful,
-                    harmless,
-                    extra,
+                    ..AnnotationView::new(a.lead.clone(), &a.labels.0)
                 },
             )
         })
@@ -493,6 +555,7 @@ async fn item_page(
         None => vec![],
     };
     Ok(ItemPage {
+        suggestions: suggestions.iter().map(suggestion_view).collect(),
         chrome: Chrome::new(Some(session)),
         questions: project.questions.0,
         adjudicated: record.adjudicated,

@@ -17,7 +17,7 @@ use super::Chrome;
 use crate::app::AppState;
 use crate::auth::RequireLead;
 use crate::dashboard::{self, Agreement, AnnotatorRow, Filters, SortKey};
-use crate::db::dashboard::BatchProgress;
+use crate::db::{self, dashboard::BatchProgress, projects::Project};
 use crate::error::Result;
 use crate::projects;
 use crate::svg::{self, Svg};
@@ -45,6 +45,21 @@ struct QuestionRow {
     units: String,
     bar: Svg,
 }
+
+/// One source's model-vs-people figures.
+struct MachineView {
+    source: String,
+    items: String,
+    disagreements: String,
+    disagreeing_items: String,
+    /// The kappa column holds Cohen's kappa with the consensus.
+    questions: Vec<QuestionRow>,
+    /// (title, rows): safe / unsafe, then severity.
+    confusions: Vec<(&'static str, ConfusionRows)>,
+}
+
+/// (the people's value, counts by the source's value).
+type ConfusionRows = Vec<(String, Vec<String>)>;
 
 struct CategoryRow {
     name: String,
@@ -115,6 +130,9 @@ struct DashboardPage {
     categories: Vec<CategoryRow>,
     confusion: Vec<(u8, Vec<u64>)>,
     without_consensus: u64,
+    machine: Vec<MachineView>,
+    /// The routing rule in words, and what it saved.
+    routing: Option<String>,
     trend: Vec<TrendRow>,
     trend_chart: Option<Svg>,
     headers: Vec<SortHeader>,
@@ -139,6 +157,7 @@ async fn page(
     let shown = dashboard::agreement(pool, &project, &filters, &seqs).await?;
     let agreement = shown.figures;
     let annotators = dashboard::annotators(pool, &project, &agreement.report, &filters).await?;
+    let routing = routing_line(pool, &project).await?;
 
     let chart_caption = format!(
         "Annotations per {} from {} to {} (UTC){}",
@@ -210,7 +229,9 @@ async fn page(
         ),
         items: report["items"].to_string(),
         annotations: report["annotations"].to_string(),
-        questions: question_rows(report),
+        questions: question_rows(&report["questions"], "fleiss_kappa"),
+        machine: machine_views(report),
+        routing,
         categories: category_rows(report),
         confusion: (0u8..4)
             .map(|s| (s, agreement.confusion.counts[usize::from(s)].to_vec()))
@@ -237,8 +258,10 @@ fn ci_text(ci: &Value) -> String {
     }
 }
 
-fn question_rows(report: &Value) -> Vec<QuestionRow> {
-    let Some(questions) = report["questions"].as_object() else {
+/// The rows of a report's `questions` object; `kappa` names the kappa
+/// shown (Fleiss' for the people, Cohen's for a source).
+fn question_rows(questions: &Value, kappa: &str) -> Vec<QuestionRow> {
+    let Some(questions) = questions.as_object() else {
         return Vec::new();
     };
     questions
@@ -252,13 +275,64 @@ fn question_rows(report: &Value) -> Vec<QuestionRow> {
                 metric: q["metric"].as_str().unwrap_or_default().to_string(),
                 alpha: number(q["alpha"].as_f64()),
                 ci: ci_text(&q["ci95"]),
-                fleiss: number(q["fleiss_kappa"].as_f64()),
+                fleiss: number(q[kappa].as_f64()),
                 agreement: number(q["percent_agreement"].as_f64()),
                 units: q["units"].to_string(),
                 bar: svg::interval(q["alpha"].as_f64(), ci),
             }
         })
         .collect()
+}
+
+/// A confusion of the report's machine section as rows: (the people's
+/// value, counts by the source's value).
+fn confusion_rows(confusion: &Value) -> ConfusionRows {
+    let values = confusion["values"].as_array().cloned().unwrap_or_default();
+    let rows = confusion["counts"].as_array().cloned().unwrap_or_default();
+    values
+        .iter()
+        .zip(rows)
+        .map(|(v, row)| {
+            let label = v.as_str().map_or_else(|| v.to_string(), String::from);
+            let counts = row.as_array().into_iter().flatten().map(Value::to_string);
+            (label, counts.collect())
+        })
+        .collect()
+}
+
+fn machine_views(report: &Value) -> Vec<MachineView> {
+    let Some(sources) = report["machine"].as_object() else {
+        return Vec::new();
+    };
+    sources
+        .iter()
+        .map(|(source, m)| MachineView {
+            source: source.clone(),
+            items: m["items"].to_string(),
+            disagreements: m["disagreements"].to_string(),
+            disagreeing_items: m["disagreeing_items"].to_string(),
+            questions: question_rows(&m["questions"], "cohen_kappa"),
+            confusions: vec![
+                ("Safe / unsafe", confusion_rows(&m["confusion"]["safe"])),
+                ("Severity", confusion_rows(&m["confusion"]["severity"])),
+            ],
+        })
+        .collect()
+}
+
+/// "k = 1 when <source>'s score is at least <t> …", and what the rule
+/// saved; None when the project routes nothing.
+async fn routing_line(pool: &sqlx::PgPool, project: &Project) -> Result<Option<String>> {
+    let Some(rule) = &project.suggestions.0.routing else {
+        return Ok(None);
+    };
+    let k = project.annotations_per_item;
+    let saved = db::suggestions::routing_savings(pool, project.id, k).await?;
+    Ok(Some(format!(
+        "k = 1 when {}'s score is at least {} on every safety verdict and preference and the first person agrees; otherwise k = {k}. \
+         Finished early so far: {} items, saving {} human annotations.",
+        rule.source, rule.threshold, saved.routed_items, saved.annotations_saved
+    )))
 }
 
 fn category_rows(report: &Value) -> Vec<CategoryRow> {

@@ -616,7 +616,9 @@ fn components() -> Value {
             "Report": object(&["scope", "items", "annotations", "questions", "per_category", "annotators"], json!({
                 "scope": {"type": "object"}, "items": int(), "annotations": int(),
                 "questions": {"type": "object"}, "per_category": {"type": "object"},
-                "annotators": {"type": "array", "items": {"type": "object"}}})),
+                "annotators": {"type": "array", "items": {"type": "object"}},
+                "suggestion_modes": {"type": "object", "description": "Annotations by what the annotator saw of machine suggestions: blind, hint, prefill"},
+                "machine": {"type": "object", "description": "Per suggestion source: agreement with the human consensus per question and category, safe and severity confusions, disagreements with a confident majority"}})),
             "Lease": object(&["assignment_id", "item", "suggestions", "expires_at"], json!({
                 "assignment_id": uuid(), "expires_at": time(),
                 "suggestions": {"type": "array", "items": schema("Suggestion"),
