@@ -22,19 +22,8 @@ pub fn shard_of(id: Uuid) -> i16 {
 
 // ------------------------------------------------------------ pause
 
-pub async fn is_paused(
-    db: impl PgExecutor<'_>,
-    project_id: Uuid,
-    annotator: Uuid,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "select exists (select 1 from paused_annotators where project_id = $1 and annotator_id = $2)",
-    )
-    .bind(project_id)
-    .bind(annotator)
-    .fetch_one(db)
-    .await
-}
+// Whether an annotator is paused is read by the lease statement itself
+// (`db::assignments::lease`).
 
 /// Pauses the annotator in the project; false if they were paused already.
 pub async fn pause(
