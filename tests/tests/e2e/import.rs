@@ -531,6 +531,7 @@ async fn the_real_sample_round_trips_field_for_field() {
                 .as_ref()
                 .and_then(|v| v.as_object().cloned()),
             gold: None,
+            suggestions: Vec::new(),
             hash_mismatch: false,
         };
         let rebuilt = records::rebuild_pku(&record).expect("a PKU record");
