@@ -89,22 +89,33 @@ fn keys_in_order(path: &std::path::Path, keys: &[&str]) {
     }
 }
 
+/// Deletes the project's suggestions, as if none had been imported.
+async fn forget_suggestions(app: &TestApp, project: &Project) {
+    sqlx::query(
+        "delete from suggestions s using items i where i.id = s.item_id and i.project_id = $1",
+    )
+    .bind(project.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn suggestions_ride_beside_the_consolidated_labels() {
     let app = TestApp::spawn().await;
     let project = sample_with_suggestions(&app, two_sources).await;
     annotate(&app, &project, 3, usize::MAX, |_, _, _| {}).await;
     let dir = tempfile::tempdir().unwrap();
-    let out = |name: &str, args: &'static [&'static str]| {
+    let out = |name: &str, args: Vec<&'static str>| {
         let (app, project, dir) = (&app, &project, dir.path());
         let name = name.to_string();
-        async move { export_ok(app, project, dir, &name, args).await }
+        async move { export_ok(app, project, dir, &name, &args).await }
     };
 
     // JSON Lines: every standard field as before, in its place, then the
     // suggestions, nested, by source.
-    let plain = out("pku.jsonl", &["--format", "pku"]).await;
-    let with = out("pku-s.jsonl", &["--format", "pku", "--with-suggestions"]).await;
+    let plain = out("pku.jsonl", vec!["--format", "pku"]).await;
+    let with = out("pku-s.jsonl", vec!["--format", "pku", "--with-suggestions"]).await;
     let (plain_text, with_text) = (
         std::fs::read_to_string(&plain).unwrap(),
         std::fs::read_to_string(&with).unwrap(),
@@ -130,34 +141,10 @@ async fn suggestions_ride_beside_the_consolidated_labels() {
     // CSV and Parquet: the same list as JSON text in one cell / string
     // column; the other fields read back as without the option.
     for encoding in ["csv", "parquet"] {
-        let plain = read_back(
-            &out(
-                &format!("pku.{encoding}"),
-                if encoding == "csv" {
-                    &["--format", "pku", "--encoding", "csv"]
-                } else {
-                    &["--format", "pku", "--encoding", "parquet"]
-                },
-            )
-            .await,
-        );
-        let with = read_back(
-            &out(
-                &format!("pku-s.{encoding}"),
-                if encoding == "csv" {
-                    &["--format", "pku", "--encoding", "csv", "--with-suggestions"]
-                } else {
-                    &[
-                        "--format",
-                        "pku",
-                        "--encoding",
-                        "parquet",
-                        "--with-suggestions",
-                    ]
-                },
-            )
-            .await,
-        );
+        let args = vec!["--format", "pku", "--encoding", encoding];
+        let plain = read_back(&out(&format!("pku.{encoding}"), args.clone()).await);
+        let with_args = [args, vec!["--with-suggestions"]].concat();
+        let with = read_back(&out(&format!("pku-s.{encoding}"), with_args).await);
         assert_eq!(with.len(), rows.len(), "{encoding}");
         for ((got, plain), want) in with.into_iter().zip(plain).zip(&rows) {
             let text = got["suggestions"].as_str().expect("JSON text").to_string();
@@ -171,7 +158,7 @@ async fn suggestions_ride_beside_the_consolidated_labels() {
     // says so.
     let dpo_path = out(
         "dpo.jsonl",
-        &["--format", "dpo-helpful", "--with-suggestions"],
+        vec!["--format", "dpo-helpful", "--with-suggestions"],
     )
     .await;
     keys_in_order(
@@ -184,12 +171,12 @@ async fn suggestions_ride_beside_the_consolidated_labels() {
         let source = sample_by_prompt(&row["prompt"]);
         assert_eq!(row["suggestions"], expected_suggestions(&source));
     }
-    let plain_dpo = jsonl(&out("dpo-plain.jsonl", &["--format", "dpo-helpful"]).await);
+    let plain_dpo = jsonl(&out("dpo-plain.jsonl", vec!["--format", "dpo-helpful"]).await);
     let stripped: Vec<_> = dpo.into_iter().map(without_suggestions).collect();
     assert_eq!(stripped, plain_dpo);
     let rlhf = out(
         "rlhf",
-        &[
+        vec![
             "--format",
             "safe-rlhf",
             "--with-suggestions",
@@ -213,14 +200,8 @@ async fn suggestions_ride_beside_the_consolidated_labels() {
 
     // Without the option, the suggestions change nothing: the same bytes
     // once they are gone from the database.
-    sqlx::query(
-        "delete from suggestions s using items i where i.id = s.item_id and i.project_id = $1",
-    )
-    .bind(project.id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    let again = out("pku-again.jsonl", &["--format", "pku"]).await;
+    forget_suggestions(&app, &project).await;
+    let again = out("pku-again.jsonl", vec!["--format", "pku"]).await;
     assert_eq!(std::fs::read(again).unwrap(), plain_text.as_bytes());
 
     // The option is refused where no consolidated record carries it.
@@ -506,13 +487,7 @@ async fn dawid_skene_can_count_a_source_as_one_more_annotator() {
     assert_eq!(response.status(), 400);
 
     // Leaving the source out: the same bytes as with no suggestions at all.
-    sqlx::query(
-        "delete from suggestions s using items i where i.id = s.item_id and i.project_id = $1",
-    )
-    .bind(project.id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    forget_suggestions(&app, &project).await;
     let again = export_ok(&app, &project, dir.path(), "again.jsonl", &ds).await;
     assert_eq!(
         std::fs::read(again).unwrap(),
