@@ -377,6 +377,22 @@ async fn dawid_skene_can_count_a_source_as_one_more_annotator() {
     let manifest = manifest_of(&with);
     assert_eq!(manifest["options"]["ds_source"], MIRROR);
     assert_eq!(manifest["counts"]["items_with_source_vote"], 76);
+    let rlhf_args = [
+        &["--format", "safe-rlhf", "--method", "dawid-skene"][..],
+        &["--ds-source", MIRROR],
+    ]
+    .concat();
+    let rlhf = export_ok(&app, &project, dir.path(), "rlhf", &rlhf_args).await;
+    let card = std::fs::read_to_string(rlhf.join("README.md")).unwrap();
+    assert!(
+        card.contains(&format!(
+            "the suggestions of `{MIRROR}` were counted as one more annotator"
+        )),
+        "{card}"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(rlhf.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["options"]["ds_source"], MIRROR);
     let manifest = manifest_of(&people);
     assert_eq!(manifest["options"]["ds_source"], Value::Null);
     assert_eq!(manifest["counts"]["items_with_source_vote"], 0);
