@@ -903,6 +903,21 @@ fn median_confidence(it: &ItemAnnotations) -> Option<u8> {
     }
 }
 
+/// The annotator a machine source stands as when Dawid–Skene counts it as
+/// one more annotator: above every person's index (people are numbered from
+/// 0), so it never shares one and comes last in the model's order.
+pub const SOURCE_ANNOTATOR: usize = usize::MAX;
+
+/// Adds a machine source's labels to an item's votes as
+/// [`SOURCE_ANNOTATOR`] — only when a person has voted on the item: a source
+/// alone never labels an item (it would be the model's labels in place of
+/// people's).
+pub fn add_source_vote<L>(votes: &mut Vec<(usize, L)>, source: Option<L>) {
+    if let Some(labels) = source.filter(|_| !votes.is_empty()) {
+        votes.push((SOURCE_ANNOTATOR, labels));
+    }
+}
+
 /// Consolidates every item into one record, in input order: a [`Fitter`]
 /// over all the items, then [`Model::consolidate`]. See the module
 /// documentation for the rules. `tie` applies to majority vote, to exactly
@@ -1472,6 +1487,95 @@ mod tests {
                 votes: v.iter().map(|(a, l)| (*a, l)).collect(),
             })
             .collect()
+    }
+
+    /// Two people who agree on most items and split evenly on a few, one
+    /// way and the other, and a source that always sides with the first.
+    fn split_set(with_source: bool) -> Vec<Vec<(usize, Labels)>> {
+        let unsafe_ = lab(
+            vec![ResponseLabel::unsafe_with(&[V], 2), ResponseLabel::safe()],
+            &[0, 1],
+            &[1, 0],
+        );
+        let safe = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[0, 1],
+            &[1, 0],
+        );
+        let mut set = Vec::new();
+        let mut add = |first: &Labels, second: &Labels| {
+            let mut votes = vec![(0, first.clone()), (1, second.clone())];
+            add_source_vote(&mut votes, with_source.then(|| first.clone()));
+            set.push(votes);
+        };
+        for _ in 0..10 {
+            add(&unsafe_, &unsafe_);
+            add(&safe, &safe);
+        }
+        for _ in 0..3 {
+            add(&safe, &unsafe_);
+            add(&unsafe_, &safe);
+        }
+        set
+    }
+
+    fn first_safe(records: &[Consolidated]) -> Vec<Option<bool>> {
+        records
+            .iter()
+            .map(|r| r.labels.as_ref().map(|l| l.responses[0].safe))
+            .collect()
+    }
+
+    #[test]
+    fn a_source_counted_as_an_annotator_breaks_the_peoples_splits() {
+        let without = run(
+            &as_items(&split_set(false)),
+            2,
+            Method::DawidSkene,
+            TieRule::Review,
+        );
+        let with = run(
+            &as_items(&split_set(true)),
+            2,
+            Method::DawidSkene,
+            TieRule::Review,
+        );
+        let (before, after) = (first_safe(&without), first_safe(&with));
+        // Agreed items keep their labels either way.
+        for n in 0..20 {
+            assert_eq!(before[n], Some(n % 2 == 1), "item {n}");
+            assert_eq!(after[n], before[n], "item {n}");
+        }
+        // Without the source the two kinds of split look alike to the model
+        // (the people are symmetric), so they cannot come out differently.
+        for n in (20..26).step_by(2) {
+            assert_eq!(before[n], before[n + 1], "split items {n} and {}", n + 1);
+        }
+        // With it, each split goes the source's way (the first person's).
+        for n in (20..26).step_by(2) {
+            assert_eq!(after[n], Some(true), "item {n}");
+            assert_eq!(after[n + 1], Some(false), "item {}", n + 1);
+        }
+        for record in &with {
+            valid(record.labels.as_ref().unwrap(), 2);
+        }
+    }
+
+    #[test]
+    fn a_source_never_votes_alone() {
+        let labels = lab(
+            vec![ResponseLabel::safe(), ResponseLabel::safe()],
+            &[0, 1],
+            &[1, 0],
+        );
+        let mut votes: Vec<(usize, &Labels)> = Vec::new();
+        add_source_vote(&mut votes, Some(&labels));
+        assert!(votes.is_empty());
+        votes.push((3, &labels));
+        add_source_vote(&mut votes, None);
+        assert_eq!(votes.len(), 1);
+        add_source_vote(&mut votes, Some(&labels));
+        assert_eq!(votes, [(3, &labels), (SOURCE_ANNOTATOR, &labels)]);
     }
 
     #[test]

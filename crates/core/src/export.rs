@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::consolidated::Consolidated;
 use crate::labels::Labels;
 use crate::records::{PKU_KEYS, response_sha256};
+use crate::suggestions::Suggestion;
 use crate::taxonomy::Taxonomy;
 
 /// What a column holds; encoders map it to their own types.
@@ -203,6 +204,8 @@ pub struct RawAnnotation {
     /// RFC 3339.
     pub submitted_at: String,
     pub revisions: i64,
+    /// What the annotator saw of the suggestions: blind, hint or prefill.
+    pub suggestion_mode: String,
 }
 
 pub fn raw_columns() -> Vec<Column> {
@@ -217,6 +220,7 @@ pub fn raw_columns() -> Vec<Column> {
         col("submitted_at", Text),
         col("revisions", Int),
         col("gold", Bool),
+        col("suggestion_mode", Text),
     ]
 }
 
@@ -231,7 +235,64 @@ pub fn raw_row(item: &ExportItem, a: &RawAnnotation) -> Vec<Value> {
         Value::String(a.submitted_at.clone()),
         Value::from(a.revisions),
         Value::Bool(item.gold),
+        Value::String(a.suggestion_mode.clone()),
     ]
+}
+
+/// The column `--with-suggestions` adds after a format's own columns, so
+/// they and their order stay as they are.
+pub fn suggestions_column() -> Column {
+    col("suggestions", ColumnType::Json)
+}
+
+/// An item's suggestions as the `suggestions` column holds them: a list of
+/// `{source, labels, scores}` sorted by source name (byte order, so the
+/// database's collation cannot change the bytes of an export).
+pub fn suggestions_value(suggestions: &[Suggestion]) -> Value {
+    let mut sorted: Vec<&Suggestion> = suggestions.iter().collect();
+    sorted.sort_by(|a, b| a.source.cmp(&b.source));
+    Value::Array(sorted.into_iter().map(suggestion_json).collect())
+}
+
+fn suggestion_json(s: &Suggestion) -> Value {
+    serde_json::json!({
+        "source": s.source,
+        "labels": s.labels,
+        "scores": s.scores,
+    })
+}
+
+/// The `raw-suggestions` columns: one row per item and source.
+pub fn raw_suggestion_columns() -> Vec<Column> {
+    use ColumnType::*;
+    vec![
+        col("item_id", Text),
+        col("external_id", OptText),
+        col("batch", Int),
+        col("source", Text),
+        col("labels", Json),
+        col("scores", Json),
+    ]
+}
+
+/// An item's `raw-suggestions` rows, by source name.
+pub fn raw_suggestion_rows(item: &ExportItem, suggestions: &[Suggestion]) -> Vec<Vec<Value>> {
+    let Value::Array(sorted) = suggestions_value(suggestions) else {
+        unreachable!("suggestions_value gives a list")
+    };
+    sorted
+        .into_iter()
+        .map(|mut s| {
+            vec![
+                Value::String(item.id.clone()),
+                item.external_id.clone().map_or(Value::Null, Value::String),
+                Value::from(item.batch),
+                s["source"].take(),
+                s["labels"].take(),
+                s["scores"].take(),
+            ]
+        })
+        .collect()
 }
 
 /// Whether a prompt goes to the test split: the first 8 bytes of its
@@ -373,6 +434,90 @@ mod tests {
         let mut review = record(labels(2, vec![0, 1]));
         review.labels = None;
         assert!(dpo_rows(&item(2), &review, Dimension::Helpful).is_empty());
+    }
+
+    fn suggestion(source: &str, safe: bool, score: Option<f64>) -> Suggestion {
+        use crate::suggestions::{ResponseScores, Scores};
+        let mut labels = labels(2, vec![0, 1]);
+        if safe {
+            labels.responses[0] = ResponseLabel::safe();
+        }
+        Suggestion {
+            source: source.into(),
+            labels,
+            scores: Scores {
+                responses: score
+                    .map(|s| ResponseScores {
+                        safe: Some(s),
+                        ..ResponseScores::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Scores::default()
+            },
+        }
+    }
+
+    #[test]
+    fn suggestions_are_listed_by_source_with_labels_and_scores() {
+        // Byte order: upper case before lower case, whatever a collation says.
+        let given = [
+            suggestion("gpt-4o", true, None),
+            suggestion("Beaver", false, Some(0.9)),
+        ];
+        let value = suggestions_value(&given);
+        let list = value.as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["source"], "Beaver");
+        assert_eq!(list[0]["labels"]["responses"][0]["safe"], false);
+        assert_eq!(list[0]["scores"]["responses"][0]["safe"], 0.9);
+        assert_eq!(list[1]["source"], "gpt-4o");
+        assert_eq!(list[1]["labels"]["responses"][0]["safe"], true);
+        assert_eq!(list[1]["scores"], serde_json::json!({}));
+        // What goes in comes back.
+        let back: Vec<Suggestion> = serde_json::from_value(value).unwrap();
+        assert_eq!(back, [given[1].clone(), given[0].clone()]);
+        assert_eq!(suggestions_value(&[]), serde_json::json!([]));
+        assert_eq!(suggestions_column().ty, ColumnType::Json);
+    }
+
+    #[test]
+    fn raw_suggestion_rows_are_one_per_source() {
+        let given = [
+            suggestion("m2", true, None),
+            suggestion("m1", false, Some(0.5)),
+        ];
+        let rows = raw_suggestion_rows(&item(2), &given);
+        let columns = raw_suggestion_columns();
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            assert_eq!(row.len(), columns.len());
+            assert_eq!(row[0], "i1");
+            assert_eq!(row[1], "x1");
+            assert_eq!(row[2], 2);
+        }
+        assert_eq!(rows[0][3], "m1");
+        assert_eq!(rows[0][4]["responses"][0]["safe"], false);
+        assert_eq!(rows[0][5]["responses"][0]["safe"], 0.5);
+        assert_eq!(rows[1][3], "m2");
+        assert!(raw_suggestion_rows(&item(2), &[]).is_empty());
+    }
+
+    #[test]
+    fn raw_rows_say_what_the_annotator_saw() {
+        let a = RawAnnotation {
+            annotator: "annotator-0001".into(),
+            labels: Value::Null,
+            seconds_spent: None,
+            submitted_at: String::new(),
+            revisions: 0,
+            suggestion_mode: "prefill".into(),
+        };
+        let row = raw_row(&item(2), &a);
+        let columns = raw_columns();
+        assert_eq!(row.len(), columns.len());
+        assert_eq!(columns.last().unwrap().name, "suggestion_mode");
+        assert_eq!(row.last().unwrap(), "prefill");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::import::{SAMPLE, import_text, project_with_sample, sample_rows};
 use crate::queue::annotator;
 
 /// The labels a PKU record holds, in the API's labels shape.
-fn source_labels(record: &Map<String, Value>) -> Value {
+pub(crate) fn source_labels(record: &Map<String, Value>) -> Value {
     let response = |i: usize| {
         let categories: Vec<&String> = record[&format!("response_{i}_harm_category")]
             .as_object()
@@ -85,7 +85,11 @@ pub async fn annotated_sample(app: &TestApp) -> Project {
 }
 
 /// Runs `safepref export --project P ARGS…`.
-async fn export(app: &TestApp, project: &Project, args: &[&str]) -> std::process::Output {
+pub(crate) async fn export(
+    app: &TestApp,
+    project: &Project,
+    args: &[&str],
+) -> std::process::Output {
     tokio::process::Command::new(safepref_binary())
         .args(["export", "--project", &project.name])
         .args(args)
@@ -115,7 +119,7 @@ pub(crate) async fn export_ok(
     out
 }
 
-fn jsonl(path: &Path) -> Vec<Map<String, Value>> {
+pub(crate) fn jsonl(path: &Path) -> Vec<Map<String, Value>> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -124,7 +128,7 @@ fn jsonl(path: &Path) -> Vec<Map<String, Value>> {
 }
 
 /// The rows of any encoding, through the importer's readers.
-fn read_back(path: &Path) -> Vec<Map<String, Value>> {
+pub(crate) fn read_back(path: &Path) -> Vec<Map<String, Value>> {
     read::rows(path)
         .unwrap()
         .map(|r| r.unwrap().fields)
@@ -135,7 +139,7 @@ fn sha256_hex(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
 
-fn manifest_of(path: &Path) -> Value {
+pub(crate) fn manifest_of(path: &Path) -> Value {
     let mut name = path.as_os_str().to_owned();
     name.push(".manifest.json");
     serde_json::from_slice(&std::fs::read(PathBuf::from(name)).unwrap()).unwrap()

@@ -9,6 +9,7 @@ mod cli;
 mod crowd;
 mod dashboard;
 mod export;
+mod export_suggestions;
 mod faults;
 mod formats;
 mod gold;

@@ -15,7 +15,8 @@ pub struct ExportArgs {
     /// The project's name.
     #[arg(long)]
     pub project: String,
-    /// pku | dpo-helpful | dpo-harmless | raw | safe-rlhf (a directory with train and test files).
+    /// pku | dpo-helpful | dpo-harmless | raw | safe-rlhf (a directory with train and test files)
+    /// | raw-suggestions (every machine suggestion, one line each).
     #[arg(long)]
     pub format: String,
     /// jsonl | jsonl.gz | csv | parquet.
@@ -49,6 +50,12 @@ pub struct ExportArgs {
     /// safe-rlhf only: the share of prompts that go to test.
     #[arg(long, default_value_t = 0.1)]
     pub test_ratio: f64,
+    /// dawid-skene only: count this suggestion source as one more annotator (default: people only).
+    #[arg(long, value_name = "NAME")]
+    pub ds_source: Option<String>,
+    /// Consolidated formats: add a `suggestions` column (every source's, by name) after the record's fields.
+    #[arg(long)]
+    pub with_suggestions: bool,
 }
 
 impl ExportArgs {
@@ -62,7 +69,9 @@ impl ExportArgs {
             ("exclude_gold".into(), self.exclude_gold.to_string()),
             ("with_usernames".into(), self.with_usernames.to_string()),
             ("test_ratio".into(), self.test_ratio.to_string()),
+            ("with_suggestions".into(), self.with_suggestions.to_string()),
         ];
+        pairs.extend(self.ds_source.clone().map(|s| ("ds_source".into(), s)));
         pairs.extend(self.batches.iter().map(|b| ("batch".into(), b.to_string())));
         pairs.extend(
             self.min_support

@@ -6,6 +6,7 @@
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use safepref_core::labels::Labels;
+use safepref_core::suggestions::{Scores, Suggestion};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -43,7 +44,12 @@ pub struct ItemRow {
     pub seconds: Option<Vec<Option<f64>>>,
     pub submitted: Option<Vec<OffsetDateTime>>,
     pub revisions: Option<Vec<i32>>,
+    /// What each annotator saw of the suggestions (blind, hint, prefill).
+    pub modes: Option<Vec<String>>,
     pub adjudication: Option<Json<Labels>>,
+    /// The item's machine suggestions, when the export asked for them
+    /// (empty otherwise).
+    pub suggestions: Vec<Suggestion>,
 }
 
 /// What an export needs of each annotation: labels only (consolidated
@@ -97,6 +103,14 @@ pub async fn ranges(
     Ok((rows.into_iter().map(|(b, s, _)| (b, s)).collect(), total))
 }
 
+/// What an export reads of each item besides its texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    pub detail: Detail,
+    /// The item's machine suggestions, every source's.
+    pub suggestions: bool,
+}
+
 /// The items of the scope from key `from` up to (not including) `to` (both
 /// bounds always: an open range would walk the index to its end), K
 /// responses each, with what an export row needs. Responses come
@@ -106,11 +120,13 @@ pub async fn ranges(
 /// limit the planner walks `items_export_idx` and streams at once, where the
 /// bounds alone look to it like most of the project (it estimates a row
 /// comparison by its first column) and it sorts the whole project first.
+/// Suggestions, when asked, come as three more arrays from one index
+/// lookup per item in the same query.
 pub fn items<'a>(
     conn: &'a mut PgConnection,
     scope: &'a Scope,
     k: usize,
-    detail: Detail,
+    reads: Reads,
     (from, to): (Key, Key),
     most: i64,
 ) -> BoxStream<'a, Result<ItemRow, sqlx::Error>> {
@@ -124,12 +140,13 @@ pub fn items<'a>(
             " left join responses r{n} on r{n}.item_id = i.id and r{n}.position = {n}"
         ));
     }
-    let annotations = match detail {
+    let annotations = match reads.detail {
         Detail::Labels => {
             "select array_agg(a.annotator_id order by a.annotator_id) as annotator_ids,
                     array_agg(a.labels order by a.annotator_id) as labels,
                     null::text[] as annotators, null::float8[] as seconds,
-                    null::timestamptz[] as submitted, null::int[] as revisions
+                    null::timestamptz[] as submitted, null::int[] as revisions,
+                    null::text[] as modes
              from annotations a where a.item_id = i.id and a.invalidated_at is null"
         }
         Detail::Raw => {
@@ -138,25 +155,38 @@ pub fn items<'a>(
                     array_agg(u.username order by u.username) as annotators,
                     array_agg(a.seconds_spent order by u.username) as seconds,
                     array_agg(a.submitted_at order by u.username) as submitted,
-                    array_agg(a.revisions order by u.username) as revisions
+                    array_agg(a.revisions order by u.username) as revisions,
+                    array_agg(a.suggestion_mode order by u.username) as modes
              from annotations a join users u on u.id = a.annotator_id
              where a.item_id = i.id and a.invalidated_at is null"
         }
     };
-    let adjudication = match detail {
+    let adjudication = match reads.detail {
         Detail::Labels => {
             "(select d.labels from adjudications d where d.item_id = i.id
               order by d.created_at desc, d.id desc limit 1)"
         }
         Detail::Raw => "null::jsonb",
     };
+    let (suggested, suggestions) = if reads.suggestions {
+        (
+            ", sg.sources, sg.suggested, sg.scores",
+            "cross join lateral (
+                 select array_agg(s.source order by s.source) as sources,
+                        array_agg(s.labels order by s.source) as suggested,
+                        array_agg(s.scores order by s.source) as scores
+                 from suggestions s where s.item_id = i.id) sg",
+        )
+    } else {
+        ("", "")
+    };
     let sql = format!(
         "select i.id, i.external_id, i.batch_seq, i.prompt, i.prompt_source,
                 i.gold is not null as gold {columns},
                 an.annotator_ids, an.labels, an.annotators, an.seconds, an.submitted, an.revisions,
-                {adjudication} as adjudication
+                an.modes, {adjudication} as adjudication {suggested}
          from items i {joins}
-         cross join lateral ({annotations}) an
+         cross join lateral ({annotations}) an {suggestions}
          where {WHERE}
            and (i.batch_seq, i.seq) >= ($6, $7)
            and (i.batch_seq, i.seq) < ($8, $9)
@@ -175,14 +205,15 @@ pub fn items<'a>(
         .bind(to.1)
         .bind(most)
         .fetch(conn)
-        .map(move |row| row.and_then(|row| item_row(&row, k)))
+        .map(move |row| row.and_then(|row| item_row(&row, k, reads.suggestions)))
         .boxed()
 }
 
 /// Reads columns by position (the query's order: six item columns, a text
-/// and a source per response, then the annotations' arrays and the
-/// adjudication): looking names up cost more than decoding them.
-fn item_row(row: &PgRow, k: usize) -> Result<ItemRow, sqlx::Error> {
+/// and a source per response, then the annotations' arrays, the
+/// adjudication and the suggestions' arrays): looking names up cost more
+/// than decoding them.
+fn item_row(row: &PgRow, k: usize, suggested: bool) -> Result<ItemRow, sqlx::Error> {
     let mut texts = Vec::with_capacity(k);
     let mut sources = Vec::with_capacity(k);
     for n in 0..k {
@@ -208,8 +239,33 @@ fn item_row(row: &PgRow, k: usize) -> Result<ItemRow, sqlx::Error> {
         seconds: row.try_get(at + 3)?,
         submitted: row.try_get(at + 4)?,
         revisions: row.try_get(at + 5)?,
-        adjudication: row.try_get(at + 6)?,
+        modes: row.try_get(at + 6)?,
+        adjudication: row.try_get(at + 7)?,
+        suggestions: if suggested {
+            suggestions(row, at + 8)?
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// The suggestions' parallel arrays (sources, labels, scores) from column
+/// `at` on.
+fn suggestions(row: &PgRow, at: usize) -> Result<Vec<Suggestion>, sqlx::Error> {
+    let sources: Option<Vec<String>> = row.try_get(at)?;
+    let labels: Option<Vec<Json<Labels>>> = row.try_get(at + 1)?;
+    let scores: Option<Vec<Json<Scores>>> = row.try_get(at + 2)?;
+    Ok(sources
+        .unwrap_or_default()
+        .into_iter()
+        .zip(labels.unwrap_or_default())
+        .zip(scores.unwrap_or_default())
+        .map(|((source, labels), scores)| Suggestion {
+            source,
+            labels: labels.0,
+            scores: scores.0,
+        })
+        .collect())
 }
 
 /// One annotation's labels, for fitting Dawid–Skene before the export pass.
@@ -218,26 +274,41 @@ pub struct VoteRow {
     pub item_id: Uuid,
     pub annotator_id: Uuid,
     pub labels: Json<Labels>,
+    /// The item's suggestion from the source counted as an annotator, on
+    /// each of its rows (`None` without a source, or none for the item).
+    pub source_labels: Option<Json<Labels>>,
 }
 
-/// Every annotation of the scope's items, in item order.
+/// Every annotation of the scope's items, in item order; with `source`, each
+/// beside that source's suggestion for the item.
 pub fn votes<'a>(
     conn: &'a mut PgConnection,
     scope: &'a Scope,
+    source: Option<&'a str>,
 ) -> BoxStream<'a, Result<VoteRow, sqlx::Error>> {
+    let (suggested, join) = match source {
+        Some(_) => (
+            "s.labels",
+            "left join suggestions s on s.item_id = i.id and s.source = $6",
+        ),
+        None => ("null::jsonb", ""),
+    };
     let sql = format!(
-        "select a.item_id, a.annotator_id, a.labels
-         from items i join annotations a on a.item_id = i.id
+        "select a.item_id, a.annotator_id, a.labels, {suggested} as source_labels
+         from items i join annotations a on a.item_id = i.id {join}
          where a.invalidated_at is null and {WHERE}
          order by i.batch_seq, i.seq, a.annotator_id"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(scope.project_id)
         .bind(&scope.batches)
         .bind(scope.complete_only)
         .bind(scope.adjudicated_only)
-        .bind(scope.exclude_gold)
-        .fetch(conn)
+        .bind(scope.exclude_gold);
+    match source {
+        Some(name) => query.bind(name).fetch(conn),
+        None => query.fetch(conn),
+    }
 }
 
 // ------------------------------------------------------------ export jobs

@@ -81,6 +81,7 @@ pub fn dataset_card(project: &Project, manifest: &Value) -> String {
         manifest["safepref_version"].as_str().unwrap_or_default(),
         manifest["created_at"].as_str().unwrap_or_default(),
     );
+    card.push_str(&machine_labels(&manifest["options"]));
     card.push_str("Load it with `datasets.load_dataset(\"path/to/this/directory\")` (splits `train` and `test`, split by a hash of the prompt).\n\n");
     card.push_str("## Files\n\n| file | rows | sha256 |\n|---|---|---|\n");
     for file in &files {
@@ -111,10 +112,27 @@ pub fn dataset_card(project: &Project, manifest: &Value) -> String {
             );
         }
     }
-    card.push_str(&label_schema(project));
+    card.push_str(&label_schema(project, &manifest["options"]));
     card
 }
 
+/// What the card says of machine suggestions: whether a source took part
+/// in consolidation, and whether they ride along in a column.
+fn machine_labels(options: &Value) -> String {
+    let mut s = match options["ds_source"].as_str() {
+        Some(source) => format!(
+            "Machine labels: the suggestions of `{source}` were counted as one more annotator in Dawid–Skene (its reliability estimated like a person's), on items with at least one human annotation."
+        ),
+        None => {
+            "Machine labels: none took part in consolidation; the labels are the people's.".into()
+        }
+    };
+    if options["with_suggestions"] == true {
+        s.push_str(" The `suggestions` column carries every source's suggestion beside the consolidated labels, never in place of them.");
+    }
+    s.push_str("\n\n");
+    s
+}
 fn figure(v: &Value) -> String {
     v.as_f64()
         .map_or_else(|| "n/a".into(), |f| format!("{f:.3}"))
@@ -127,7 +145,7 @@ fn interval(v: &Value) -> String {
     }
 }
 
-fn label_schema(project: &Project) -> String {
+fn label_schema(project: &Project, options: &Value) -> String {
     let mut s = String::from(
         "\n## Label schema\n\n\
          | field | type | meaning |\n|---|---|---|\n\
@@ -144,5 +162,11 @@ fn label_schema(project: &Project) -> String {
     );
     s.push_str(&project.taxonomy.0.names().join(", "));
     s.push_str(".\n\nHelpfulness and harmlessness are judged independently.\n");
+    if options["with_suggestions"] == true {
+        s.push_str(&format!(
+            "\nThe last field, `suggestions`, is a list of `{{source, labels, scores}}` sorted by source: `labels` in the annotation API's shape, `scores` a confidence in 0–1 per field where the model gave one. It is nested JSON in JSON Lines, and JSON text in CSV and Parquet (a string column); these files are {}.\n",
+            options["encoding"].as_str().unwrap_or("jsonl")
+        ));
+    }
     s
 }

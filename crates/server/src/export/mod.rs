@@ -9,6 +9,12 @@
 //! (`encode`) and hands the bytes to a [`Sink`]: files with a manifest
 //! (`files`), or an HTTP body. Memory stays bounded by the chunk size, not the
 //! project's size.
+//!
+//! Machine suggestions stay apart from the people's labels unless an option
+//! says otherwise: `ds_source` counts one source as one more annotator in
+//! Dawid–Skene, `with_suggestions` adds them in a column after a record's
+//! own, and `raw-suggestions` lists them. They are read with the items, in
+//! the same query.
 
 pub mod encode;
 pub mod files;
@@ -20,12 +26,12 @@ use std::io;
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{Consolidated, Fitter, ItemAnnotations, Model};
+use safepref_core::consolidated::{Consolidated, Fitter, ItemAnnotations, Model, add_source_vote};
 use safepref_core::export::{self as rows, Column, Dimension, ExportItem, RawAnnotation};
 use safepref_core::labels::Labels;
 use safepref_core::report;
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use time::format_description::well_known::Rfc3339;
 
 use safepref_core::consolidated::Method;
@@ -34,7 +40,7 @@ use tokio::sync::mpsc;
 
 use crate::db::{
     self,
-    export::{Detail, ItemRow, Key, Scope},
+    export::{Detail, ItemRow, Key, Reads, Scope},
     projects::Project,
 };
 use crate::error::AppError;
@@ -74,6 +80,8 @@ pub struct Counts {
     pub items_needing_review: u64,
     /// Items left out by the `min_support` filter.
     pub items_below_min_support: u64,
+    /// Items on which the `ds_source` source voted beside the people.
+    pub items_with_source_vote: u64,
     /// The agreement report over the items read (for the manifest).
     #[serde(skip)]
     pub agreement: Value,
@@ -101,10 +109,10 @@ pub async fn run_in_chunks(
     sink: &mut impl Sink,
     chunk_items: usize,
 ) -> Result<Counts, AppError> {
-    options.check(project)?;
     let chunk_items = chunk_items.max(1);
     let scope = options.scope(project.id);
     let mut tx = read_only(pool, None).await?;
+    check(&mut *tx, project, options).await?;
     let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
         .fetch_one(&mut *tx)
         .await?;
@@ -113,7 +121,7 @@ pub async fn run_in_chunks(
     pipeline.wanted = (0..pipeline.encoders.len())
         .map(|n| sink.wants(n))
         .collect();
-    if options.format != Format::Raw {
+    if options.format.is_consolidated() {
         pipeline.model = Some(pipeline.fit(&mut tx, &scope).await?);
     }
     let mut counts = Counts {
@@ -128,10 +136,15 @@ pub async fn run_in_chunks(
         .copied()
         .zip(starts.iter().skip(1).copied().chain([db::export::END]))
         .collect();
-    let detail = if options.format == Format::Raw {
-        Detail::Raw
-    } else {
-        Detail::Labels
+    let reads = Reads {
+        detail: if options.format == Format::Raw {
+            Detail::Raw
+        } else {
+            Detail::Labels
+        },
+        suggestions: options.with_suggestions
+            || options.ds_source.is_some()
+            || options.format == Format::RawSuggestions,
     };
     let k = project.responses_per_item as usize;
     let second = read_only(pool, Some(&snapshot)).await?;
@@ -142,7 +155,7 @@ pub async fn run_in_chunks(
         let reader = Reader {
             scope: scope.clone(),
             k,
-            detail,
+            reads,
             chunk_items: chunk_items as i64,
         };
         let task = tokio::spawn(reader.read(tx, mine, chunks_tx));
@@ -175,6 +188,34 @@ pub async fn run_in_chunks(
         sink.write(n, encoder.finish()?).await?;
     }
     Ok(counts)
+}
+
+/// Checks the options against the project: [`Options::check`], and that a
+/// `ds_source` has suggested for the project (a misspelt source would
+/// otherwise count for nothing, silently).
+pub async fn check(
+    db: impl PgExecutor<'_>,
+    project: &Project,
+    options: &Options,
+) -> Result<(), AppError> {
+    options.check(project)?;
+    let Some(source) = &options.ds_source else {
+        return Ok(());
+    };
+    let sources = db::suggestions::sources(db, project.id).await?;
+    if sources.iter().any(|(name, _)| name == source) {
+        return Ok(());
+    }
+    let known: Vec<&str> = sources.iter().map(|(name, _)| name.as_str()).collect();
+    Err(AppError::BadRequest(format!(
+        "ds_source: project {:?} has no suggestions from {source:?} ({})",
+        project.name,
+        if known.is_empty() {
+            "it has none at all".to_string()
+        } else {
+            format!("its sources: {}", known.join(", "))
+        }
+    )))
 }
 
 /// A read-only repeatable-read transaction: a new snapshot, or the one
@@ -214,7 +255,7 @@ async fn read_only(
 struct Reader {
     scope: Scope,
     k: usize,
-    detail: Detail,
+    reads: Reads,
     /// The most items a range holds.
     chunk_items: i64,
 }
@@ -234,7 +275,7 @@ impl Reader {
                 &mut tx,
                 &self.scope,
                 self.k,
-                self.detail,
+                self.reads,
                 range,
                 self.chunk_items,
             )
@@ -278,7 +319,7 @@ impl<'a> Pipeline<'a> {
             .into_iter()
             .map(String::from)
             .collect();
-        let columns = options.format.columns();
+        let columns = options.columns();
         let encoders = options
             .format
             .outputs()
@@ -337,11 +378,16 @@ impl<'a> Pipeline<'a> {
         if self.options.method == Method::Majority {
             return Ok(fitter.finish());
         }
-        let mut votes = db::export::votes(conn, scope);
+        let mut votes = db::export::votes(conn, scope, self.options.ds_source.as_deref());
         let mut item: Option<uuid::Uuid> = None;
         let mut labels: Vec<(usize, Labels)> = Vec::new();
+        let mut source: Option<Labels> = None;
         let mut items = 0;
-        let add = |fitter: &mut Fitter, labels: &[(usize, Labels)], n: usize| {
+        let add = |fitter: &mut Fitter,
+                   labels: &mut Vec<(usize, Labels)>,
+                   source: Option<Labels>,
+                   n: usize| {
+            add_source_vote(labels, source);
             fitter.add(&ItemAnnotations {
                 item: n,
                 votes: labels.iter().map(|(a, l)| (*a, l)).collect(),
@@ -350,17 +396,18 @@ impl<'a> Pipeline<'a> {
         while let Some(vote) = votes.try_next().await? {
             if item != Some(vote.item_id) {
                 if !labels.is_empty() {
-                    add(&mut fitter, &labels, items);
+                    add(&mut fitter, &mut labels, source.take(), items);
                     items += 1;
                 }
                 labels.clear();
                 item = Some(vote.item_id);
+                source = vote.source_labels.map(|l| l.0);
             }
             let annotator = self.annotator(vote.annotator_id);
             labels.push((annotator, vote.labels.0));
         }
         if !labels.is_empty() {
-            add(&mut fitter, &labels, items);
+            add(&mut fitter, &mut labels, source, items);
         }
         Ok(fitter.finish())
     }
@@ -371,13 +418,22 @@ impl<'a> Pipeline<'a> {
             .iter()
             .map(|i| i.annotator_ids.as_ref().map_or(0, Vec::len) as u64)
             .sum::<u64>();
-        if self.options.format == Format::Raw {
-            for item in items {
-                self.raw_rows(item, counts)?;
+        match self.options.format {
+            Format::Raw => {
+                for item in items {
+                    self.raw_rows(item, counts)?;
+                }
+                return Ok(());
             }
-            return Ok(());
+            Format::RawSuggestions => {
+                for item in items {
+                    self.suggestion_rows(item, counts)?;
+                }
+                return Ok(());
+            }
+            _ => {}
         }
-        let records = self.consolidate(&mut items)?;
+        let records = self.consolidate(&mut items, counts)?;
         for (item, record) in items.into_iter().zip(records) {
             self.item_rows(item, &record, counts)?;
         }
@@ -386,7 +442,11 @@ impl<'a> Pipeline<'a> {
 
     /// One consolidated record per item of the chunk (takes the labels
     /// out of the rows: nothing after consolidation needs them).
-    fn consolidate(&mut self, items: &mut [ItemRow]) -> Result<Vec<Consolidated>, AppError> {
+    fn consolidate(
+        &mut self,
+        items: &mut [ItemRow],
+        counts: &mut Counts,
+    ) -> Result<Vec<Consolidated>, AppError> {
         let mut labels: Vec<Vec<(usize, Labels)>> = Vec::with_capacity(items.len());
         let mut adjudicated: HashMap<usize, Labels> = HashMap::new();
         for (n, item) in items.iter_mut().enumerate() {
@@ -402,8 +462,17 @@ impl<'a> Pipeline<'a> {
                 adjudicated.insert(n, verdict.0);
             }
         }
+        // The agreement figures are the people's; then the source joins.
         for votes in &labels {
             self.count_agreement(votes);
+        }
+        if let Some(source) = &self.options.ds_source {
+            for (votes, item) in labels.iter_mut().zip(items.iter()) {
+                let before = votes.len();
+                let suggested = item.suggestions.iter().find(|s| &s.source == source);
+                add_source_vote(votes, suggested.map(|s| s.labels.clone()));
+                counts.items_with_source_vote += (votes.len() - before) as u64;
+            }
         }
         let grouped: Vec<ItemAnnotations> = labels
             .iter()
@@ -438,9 +507,13 @@ impl<'a> Pipeline<'a> {
             counts.items_below_min_support += 1;
             return Ok(());
         }
+        let suggestions = self
+            .options
+            .with_suggestions
+            .then(|| rows::suggestions_value(&item.suggestions));
         let item = export_item(item);
         let taxonomy = &self.project.taxonomy.0;
-        let (output, new_rows) = match self.options.format {
+        let (output, mut new_rows) = match self.options.format {
             Format::Pku => (
                 0,
                 rows::pku_row(item, labels, taxonomy).into_iter().collect(),
@@ -457,9 +530,32 @@ impl<'a> Pipeline<'a> {
             }
             Format::DpoHelpful => (0, rows::dpo_rows(&item, record, Dimension::Helpful)),
             Format::DpoHarmless => (0, rows::dpo_rows(&item, record, Dimension::Harmless)),
-            Format::Raw => unreachable!("raw rows are not consolidated"),
+            Format::Raw | Format::RawSuggestions => {
+                unreachable!("raw rows are not consolidated")
+            }
         };
+        if let Some(value) = suggestions {
+            for row in &mut new_rows {
+                row.push(value.clone());
+            }
+        }
         self.emit(output, new_rows, counts)
+    }
+
+    /// An item's `raw-suggestions` rows. Its annotations still feed the
+    /// manifest's agreement figures, as for `raw`.
+    fn suggestion_rows(&mut self, mut item: ItemRow, counts: &mut Counts) -> Result<(), AppError> {
+        let ids = item.annotator_ids.take().unwrap_or_default();
+        let labels = item.labels.take().unwrap_or_default();
+        let votes: Vec<(usize, Labels)> = ids
+            .into_iter()
+            .zip(labels)
+            .map(|(id, l)| (self.annotator(id), l.0))
+            .collect();
+        self.count_agreement(&votes);
+        let suggestions = std::mem::take(&mut item.suggestions);
+        let rows = rows::raw_suggestion_rows(&export_item(item), &suggestions);
+        self.emit(0, rows, counts)
     }
 
     fn raw_rows(&mut self, mut item: ItemRow, counts: &mut Counts) -> Result<(), AppError> {
@@ -475,6 +571,7 @@ impl<'a> Pipeline<'a> {
         let seconds = item.seconds.take().unwrap_or_default();
         let submitted = item.submitted.take().unwrap_or_default();
         let revisions = item.revisions.take().unwrap_or_default();
+        let modes = item.modes.take().unwrap_or_default();
         let export = export_item(item);
         let mut rows = Vec::with_capacity(names.len());
         for (n, name) in names.into_iter().enumerate() {
@@ -499,6 +596,7 @@ impl<'a> Pipeline<'a> {
                         .and_then(|t| t.format(&Rfc3339).ok())
                         .unwrap_or_default(),
                     revisions: revisions.get(n).copied().map_or(0, i64::from),
+                    suggestion_mode: modes.get(n).cloned().unwrap_or_default(),
                 },
             ));
         }
@@ -538,6 +636,7 @@ impl Format {
             Format::Pku | Format::SafeRlhf => rows::pku_columns(),
             Format::DpoHelpful | Format::DpoHarmless => rows::dpo_columns(),
             Format::Raw => rows::raw_columns(),
+            Format::RawSuggestions => rows::raw_suggestion_columns(),
         }
     }
 }

@@ -25,15 +25,18 @@ pub enum Format {
     Raw,
     #[serde(rename = "safe-rlhf")]
     SafeRlhf,
+    #[serde(rename = "raw-suggestions")]
+    RawSuggestions,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Pku,
         Format::DpoHelpful,
         Format::DpoHarmless,
         Format::Raw,
         Format::SafeRlhf,
+        Format::RawSuggestions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Format {
             Format::DpoHarmless => "dpo-harmless",
             Format::Raw => "raw",
             Format::SafeRlhf => "safe-rlhf",
+            Format::RawSuggestions => "raw-suggestions",
         }
     }
 
@@ -59,7 +63,14 @@ impl Format {
             Format::DpoHelpful => &["dpo-helpful"],
             Format::DpoHarmless => &["dpo-harmless"],
             Format::Raw => &["raw"],
+            Format::RawSuggestions => &["raw-suggestions"],
         }
+    }
+
+    /// Whether the format holds consolidated labels (the others list what
+    /// was given: annotations, suggestions).
+    pub fn is_consolidated(self) -> bool {
+        !matches!(self, Format::Raw | Format::RawSuggestions)
     }
 
     /// Whether the export is a directory (several files and a dataset card).
@@ -100,6 +111,11 @@ pub struct Options {
     pub with_usernames: bool,
     /// `safe-rlhf` only: the share of prompts in test.jsonl.
     pub test_ratio: f64,
+    /// Dawid–Skene only: a suggestion source counted as one more annotator
+    /// (`None`: people only, the default).
+    pub ds_source: Option<String>,
+    /// Consolidated formats: a `suggestions` column after the format's own.
+    pub with_suggestions: bool,
 }
 
 impl Options {
@@ -115,13 +131,16 @@ impl Options {
             method: Method::Majority,
             with_usernames: false,
             test_ratio: 0.1,
+            ds_source: None,
+            with_suggestions: false,
         }
     }
 
     /// Reads options from `name=value` pairs (a query string or a form):
     /// `format` (required), `encoding`, `batch` (repeatable), `complete_only`,
     /// `min_support`, `adjudicated_only`, `exclude_gold`, `method`,
-    /// `with_usernames`, `test_ratio`; `split` is left to the caller. An
+    /// `with_usernames`, `test_ratio`, `ds_source`, `with_suggestions`;
+    /// `split` is left to the caller. An
     /// unknown name or a bad value is an error that says which.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AppError> {
         let bad = |name: &str, value: &str, want: &str| {
@@ -164,6 +183,9 @@ impl Options {
                 "adjudicated_only" => options.adjudicated_only = flag()?,
                 "exclude_gold" => options.exclude_gold = flag()?,
                 "with_usernames" => options.with_usernames = flag()?,
+                "with_suggestions" => options.with_suggestions = flag()?,
+                "ds_source" if value.is_empty() => options.ds_source = None,
+                "ds_source" => options.ds_source = Some(value.clone()),
                 "min_support" if value.is_empty() => {}
                 "min_support" => {
                     options.min_support =
@@ -228,6 +250,41 @@ impl Options {
         if self.with_usernames && self.format != Format::Raw {
             return bad("with_usernames applies to the raw format only".into());
         }
+        self.check_suggestions()
+    }
+
+    /// The suggestion options: a source for Dawid–Skene only, suggestions
+    /// beside consolidated labels only.
+    fn check_suggestions(&self) -> Result<(), AppError> {
+        let bad = |m: String| Err(AppError::BadRequest(m));
+        if self.with_suggestions && !self.format.is_consolidated() {
+            return bad(format!(
+                "with_suggestions adds a column to consolidated records (pku, dpo-helpful, dpo-harmless, safe-rlhf), not to format {}{}",
+                self.format.name(),
+                if self.format == Format::Raw {
+                    ": format raw-suggestions lists the suggestions"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let Some(source) = &self.ds_source else {
+            return Ok(());
+        };
+        if let Err(message) = safepref_core::suggestions::check_source(source) {
+            return bad(format!("ds_source: {message}"));
+        }
+        if !self.format.is_consolidated() {
+            return bad(format!(
+                "ds_source: format {} is not consolidated, so no source can be counted in it",
+                self.format.name()
+            ));
+        }
+        if self.method != Method::DawidSkene {
+            return bad(format!(
+                "ds_source {source:?} needs method dawid-skene: it counts the source as one more annotator whose reliability Dawid–Skene estimates; majority vote counts people only"
+            ));
+        }
         Ok(())
     }
 
@@ -263,6 +320,8 @@ impl Options {
             "exclude_gold": self.exclude_gold,
             "with_usernames": self.with_usernames,
             "test_ratio": (self.format == Format::SafeRlhf).then_some(self.test_ratio),
+            "ds_source": self.ds_source,
+            "with_suggestions": self.with_suggestions,
         })
     }
 
@@ -283,7 +342,20 @@ impl Options {
             self.min_support
                 .map(|s| ("min_support".into(), s.to_string())),
         );
+        pairs.extend(self.ds_source.clone().map(|s| ("ds_source".into(), s)));
+        if self.with_suggestions {
+            pairs.push(("with_suggestions".into(), "true".into()));
+        }
         pairs
+    }
+
+    /// The output's columns: the format's, then `suggestions` when asked.
+    pub fn columns(&self) -> Vec<safepref_core::export::Column> {
+        let mut columns = self.format.columns();
+        if self.with_suggestions {
+            columns.push(safepref_core::export::suggestions_column());
+        }
+        columns
     }
 }
 
@@ -340,6 +412,63 @@ mod tests {
         assert!(err(&[("format", "pku"), ("method", "vote")]).contains("majority or dawid-skene"));
         assert!(
             err(&[("format", "pku"), ("colour", "red")]).contains("colour is not an export option")
+        );
+    }
+
+    #[test]
+    fn suggestion_options_round_trip_and_are_checked() {
+        let o = Options::from_pairs(&pairs(&[
+            ("format", "pku"),
+            ("method", "dawid-skene"),
+            ("ds_source", "beaver-dam-7b"),
+            ("with_suggestions", "on"),
+        ]))
+        .unwrap();
+        assert_eq!(o.ds_source.as_deref(), Some("beaver-dam-7b"));
+        assert!(o.with_suggestions);
+        assert_eq!(Options::from_pairs(&o.to_pairs()).unwrap(), o);
+        assert_eq!(o.to_json()["ds_source"], "beaver-dam-7b");
+        assert_eq!(o.columns().last().unwrap().name, "suggestions");
+        assert_eq!(o.columns().len(), o.format.columns().len() + 1);
+        // Empty from a form: no source.
+        let none = Options::from_pairs(&pairs(&[("format", "pku"), ("ds_source", "")])).unwrap();
+        assert_eq!(none.ds_source, None);
+        assert_eq!(none.to_json()["ds_source"], Value::Null);
+        assert_eq!(none.columns(), none.format.columns());
+
+        let refused = |s: &[(&str, &str)]| {
+            Options::from_pairs(&pairs(s))
+                .unwrap()
+                .check_suggestions()
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            refused(&[("format", "pku"), ("ds_source", "m")]).contains("needs method dawid-skene")
+        );
+        assert!(
+            refused(&[
+                ("format", "raw"),
+                ("method", "dawid-skene"),
+                ("ds_source", "m")
+            ])
+            .contains("not consolidated")
+        );
+        assert!(
+            refused(&[
+                ("format", "pku"),
+                ("method", "dawid-skene"),
+                ("ds_source", "a b")
+            ])
+            .contains("ds_source: the source name")
+        );
+        assert!(
+            refused(&[("format", "raw"), ("with_suggestions", "true")])
+                .contains("raw-suggestions lists")
+        );
+        assert!(
+            refused(&[("format", "raw-suggestions"), ("with_suggestions", "true")])
+                .contains("not to format raw-suggestions")
         );
     }
 }

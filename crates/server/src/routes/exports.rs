@@ -49,6 +49,8 @@ struct ExportsPage {
     pager: Pager,
     formats: Vec<&'static str>,
     encodings: Vec<&'static str>,
+    /// The project's suggestion sources, for the Dawid–Skene source choice.
+    sources: Vec<String>,
     error: Option<String>,
     /// Reload the page every few seconds while a job runs.
     refresh: bool,
@@ -73,7 +75,10 @@ impl ExportsPage {
             o["encoding"].as_str().unwrap_or("?")
         )];
         if o["method"] == "dawid-skene" {
-            parts.push("Dawid–Skene".into());
+            parts.push(match o["ds_source"].as_str() {
+                Some(source) => format!("Dawid–Skene with source {source}"),
+                None => "Dawid–Skene".into(),
+            });
         }
         if let Some(b) = o["batches"].as_array().filter(|b| !b.is_empty()) {
             let list: Vec<String> = b.iter().map(|v| v.to_string()).collect();
@@ -84,6 +89,7 @@ impl ExportsPage {
             ("adjudicated_only", "adjudicated only"),
             ("exclude_gold", "no gold"),
             ("with_usernames", "usernames"),
+            ("with_suggestions", "with suggestions"),
         ] {
             if o[key] == true {
                 parts.push(label.into());
@@ -139,6 +145,7 @@ async fn render(
     let pager =
         Pager::new(page, 20).with_total(db::export::job_count(&state.pool, project.id).await?);
     let jobs = db::export::jobs(&state.pool, project.id, pager.per_page, pager.offset()).await?;
+    let sources = db::suggestions::sources(&state.pool, project.id).await?;
     Ok(ExportsPage {
         chrome: Chrome::new(Some(session)),
         refresh: jobs.iter().any(|j| j.state == "running"),
@@ -147,6 +154,7 @@ async fn render(
         pager,
         formats: Format::ALL.iter().map(|f| f.name()).collect(),
         encodings: Encoding::ALL.iter().map(|e| e.name()).collect(),
+        sources: sources.into_iter().map(|(name, _)| name).collect(),
         error,
     })
 }
@@ -159,7 +167,13 @@ async fn start_job(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let project = project(&state, id).await?;
-    let options = match Options::from_pairs(&pairs).and_then(|o| o.check(&project).map(|()| o)) {
+    let checked = match Options::from_pairs(&pairs) {
+        Ok(options) => export::check(&state.pool, &project, &options)
+            .await
+            .map(|()| options),
+        Err(e) => Err(e),
+    };
+    let options = match checked {
         Ok(options) => options,
         Err(AppError::BadRequest(message)) => {
             let page = render(&state, &session, project, None, Some(message)).await?;
@@ -302,7 +316,7 @@ pub async fn api_export(
 ) -> Result<Response> {
     let project = project(&state, id).await?;
     let options = Options::from_pairs(&pairs)?;
-    options.check(&project)?;
+    export::check(&state.pool, &project, &options).await?;
     let split = pairs
         .iter()
         .find(|(k, _)| k == "split")

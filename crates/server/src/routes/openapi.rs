@@ -474,7 +474,7 @@ fn report_params() -> Vec<Value> {
 
 fn export_params() -> Vec<Value> {
     let boolean = || json!({"type": "boolean", "default": false});
-    let format = json!({"type": "string", "enum": ["pku", "dpo-helpful", "dpo-harmless", "raw", "safe-rlhf"]});
+    let format = json!({"type": "string", "enum": ["pku", "dpo-helpful", "dpo-harmless", "raw", "safe-rlhf", "raw-suggestions"]});
     let mut required_format = query("format", "The record format", format);
     required_format["required"] = json!(true);
     vec![
@@ -509,6 +509,16 @@ fn export_params() -> Vec<Value> {
         query(
             "with_usernames",
             "Usernames instead of pseudonyms (format raw only)",
+            boolean(),
+        ),
+        query(
+            "ds_source",
+            "A suggestion source counted as one more annotator (method dawid-skene only; default: people only)",
+            json!({"type": "string"}),
+        ),
+        query(
+            "with_suggestions",
+            "A suggestions column after the record's fields: every source's {source, labels, scores}, by source (consolidated formats only)",
             boolean(),
         ),
         query(
