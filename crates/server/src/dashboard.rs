@@ -158,8 +158,8 @@ impl Filters {
         }
         filters.scope = ReportScope::from_pairs(&scope_pairs).map_err(|e| match e {
             AppError::BadRequest(m) => AppError::BadRequest(m.replace(
-                "is not a report parameter (batch, since, until, annotator)",
-                "is not a dashboard parameter (batch, since, until, annotator, sort, dir, fresh)",
+                "is not a report parameter (batch, since, until, annotator, suggestion_mode)",
+                "is not a dashboard parameter (batch, since, until, annotator, suggestion_mode, sort, dir, fresh)",
             )),
             other => other,
         })?;
@@ -181,6 +181,10 @@ impl Filters {
         pairs.extend(s.since.map(|t| ("since", rfc3339(t))));
         pairs.extend(s.until.map(|t| ("until", rfc3339(t))));
         pairs.extend(s.annotators.iter().map(|a| ("annotator", a.clone())));
+        pairs.extend(
+            s.suggestion_mode
+                .map(|m| ("suggestion_mode", m.as_str().to_string())),
+        );
         pairs
     }
 

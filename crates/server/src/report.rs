@@ -24,8 +24,9 @@ use uuid::Uuid;
 pub use safepref_core::report::text;
 
 impl ReportScope {
-    /// Reads `batch`, `since`, `until` (RFC 3339) and `annotator`
-    /// (repeatable) from name=value pairs; a bad value names its parameter.
+    /// Reads `batch`, `since`, `until` (RFC 3339), `annotator`
+    /// (repeatable) and `suggestion_mode` from name=value pairs; a bad value
+    /// names its parameter.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AppError> {
         let bad = |name: &str, value: &str, want: &str| {
             AppError::BadRequest(format!("{name}: {value:?} is not {want}"))
@@ -48,9 +49,15 @@ impl ReportScope {
                 "since" => scope.since = when(name, value)?,
                 "until" => scope.until = when(name, value)?,
                 "annotator" => scope.annotators.push(value.clone()),
+                "suggestion_mode" => {
+                    scope.suggestion_mode = Some(
+                        Display::parse(value)
+                            .ok_or_else(|| bad(name, value, "blind, hint or prefill"))?,
+                    )
+                }
                 other => {
                     return Err(AppError::BadRequest(format!(
-                        "{other} is not a report parameter (batch, since, until, annotator)"
+                        "{other} is not a report parameter (batch, since, until, annotator, suggestion_mode)"
                     )));
                 }
             }
@@ -225,6 +232,7 @@ impl Reader {
                 "since": rfc3339(scope.since),
                 "until": rfc3339(scope.until),
                 "annotators": scope.annotators,
+                "suggestion_mode": scope.suggestion_mode.map(|m| m.as_str()),
             }),
             items,
             names,

@@ -688,3 +688,68 @@ async fn an_admin_sets_the_policy_and_uploads_suggestions_on_the_project_page() 
         1
     );
 }
+
+#[tokio::test]
+async fn the_report_measures_anchored_and_blind_labels_apart() {
+    let app = TestApp::spawn().await;
+    let policy = Policy {
+        display: Display::Prefill,
+        source: Some(MODEL.into()),
+        routing: None,
+    };
+    // Two annotators; items 0 and 1 have a suggestion (pre-filled), 2 not.
+    let project = project_with(&app, policy, 2, 3, |i| {
+        if i < 2 {
+            vec![suggestion(MODEL, &expected(), 0.9)]
+        } else {
+            vec![]
+        }
+    })
+    .await;
+    for _ in 0..2 {
+        let (_, token) = api_session(&app, Role::Annotator).await;
+        loop {
+            let (status, leased) = lease(&app, project.id, &token).await;
+            if status == 204 {
+                break;
+            }
+            submit(&app, &leased, &token, &expected()).await;
+        }
+    }
+    let (_, lead) = api_session(&app, Role::Lead).await;
+    let report = |query: &str| {
+        let path = format!("/api/v1/projects/{}/report{query}", project.id);
+        let lead = lead.clone();
+        let app = &app;
+        async move {
+            let response = bearer(app, Method::GET, &path, &lead).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, all) = report("").await;
+    assert_eq!(all["annotations"], 6);
+    assert_eq!(
+        all["suggestion_modes"],
+        json!({"blind": 2, "hint": 0, "prefill": 4})
+    );
+    let (_, prefill) = report("?suggestion_mode=prefill").await;
+    assert_eq!(prefill["annotations"], 4);
+    assert_eq!(prefill["scope"]["suggestion_mode"], "prefill");
+    assert_eq!(
+        prefill["questions"]["safe"]["units"], 4,
+        "two items × two responses"
+    );
+    let (_, blind) = report("?suggestion_mode=blind").await;
+    assert_eq!(blind["annotations"], 2);
+    assert_eq!(blind["questions"]["safe"]["units"], 2);
+    let (_, hint) = report("?suggestion_mode=hint").await;
+    assert_eq!(hint["annotations"], 0);
+    let (status, refused) = report("?suggestion_mode=anchored").await;
+    assert_eq!(status, 400);
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("suggestion_mode") && message.contains("blind, hint or prefill"),
+        "{message}"
+    );
+}

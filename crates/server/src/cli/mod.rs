@@ -63,6 +63,9 @@ pub enum Command {
         /// Only these annotators (repeatable).
         #[arg(long = "annotator")]
         annotators: Vec<String>,
+        /// Only annotations made in this suggestion mode: blind, hint or prefill.
+        #[arg(long)]
+        suggestion_mode: Option<String>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
@@ -193,6 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             since,
             until,
             annotators,
+            suggestion_mode,
             format,
         } => {
             let mut pairs: Vec<(String, String)> = Vec::new();
@@ -200,6 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             pairs.extend(since.map(|s| ("since".into(), s)));
             pairs.extend(until.map(|u| ("until".into(), u)));
             pairs.extend(annotators.into_iter().map(|a| ("annotator".into(), a)));
+            pairs.extend(suggestion_mode.map(|m| ("suggestion_mode".into(), m)));
             report(&database, &project, &pairs, format).await
         }
         Command::Export(args) => export::run(&database, args).await,

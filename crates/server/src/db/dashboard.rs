@@ -76,6 +76,7 @@ pub async fn per_bucket(
                and ($2::int is null or a.item_id in (select id from items where project_id = $1 and batch_seq = $2))
                and (cardinality($6::text[]) = 0
                     or a.annotator_id in (select id from users where username = any($6)))
+               and ($7::text is null or a.suggestion_mode = $7)
              group by 1
          )
          select s.at, coalesce(c.n, 0) as n
@@ -90,6 +91,7 @@ pub async fn per_bucket(
     .bind(from)
     .bind(to)
     .bind(&scope.annotators)
+    .bind(scope.suggestion_mode.map(|m| m.as_str()))
     .fetch_all(db)
     .await
 }

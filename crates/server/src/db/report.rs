@@ -1,9 +1,10 @@
 //! What the agreement report reads: annotations and annotator activity for a
-//! scope (a project; optionally one batch, a time range of submissions and a
-//! set of annotators).
+//! scope (a project; optionally one batch, a time range of submissions, a
+//! set of annotators and what they saw of machine suggestions).
 
 use futures_util::stream::BoxStream;
 use safepref_core::labels::Labels;
+use safepref_core::suggestions::Display;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -19,18 +20,29 @@ pub struct ReportScope {
     pub until: Option<OffsetDateTime>,
     /// Usernames; empty = everyone.
     pub annotators: Vec<String>,
+    /// Only annotations made in this suggestion mode (blind, hint,
+    /// prefill), so anchored labels can be measured apart from blind ones.
+    /// Skips have no mode: with a mode, none are counted.
+    pub suggestion_mode: Option<Display>,
 }
 
-/// The scope's conditions on `i` (items), `u` (users) and `$at` (when the
-/// work was done), after `$1` = project: $2 batch, $3 since, $4 until, $5
-/// annotators.
-pub(crate) fn scope_sql(at: &str) -> String {
+/// The scope's conditions on `i` (items), `u` (users), `$at` (when the
+/// work was done) and `$mode` (the annotation's suggestion mode), after
+/// `$1` = project: $2 batch, $3 since, $4 until, $5 annotators, $6 mode.
+pub(crate) fn scope_sql(at: &str, mode: &str) -> String {
     format!(
         "i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
          and ($3::timestamptz is null or {at} >= $3)
          and ($4::timestamptz is null or {at} < $4)
-         and (cardinality($5::text[]) = 0 or u.username = any($5))"
+         and (cardinality($5::text[]) = 0 or u.username = any($5))
+         and ($6::text is null or {mode} = $6)"
     )
+}
+
+impl ReportScope {
+    fn mode(&self) -> Option<&'static str> {
+        self.suggestion_mode.map(Display::as_str)
+    }
 }
 
 /// One annotation, with its annotator's name.
@@ -68,7 +80,7 @@ where
          join users u on u.id = a.annotator_id
          where a.invalidated_at is null and {}
          order by a.item_id",
-        scope_sql("a.submitted_at")
+        scope_sql("a.submitted_at", "a.suggestion_mode")
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(project_id)
@@ -76,6 +88,7 @@ where
         .bind(scope.since)
         .bind(scope.until)
         .bind(&scope.annotators)
+        .bind(scope.mode())
         .fetch(db)
 }
 
@@ -109,7 +122,10 @@ pub async fn activity(
            and an.invalidated_at is null
          group by u.username
          order by u.username",
-        scope_sql("coalesce(an.submitted_at, s.ended_at)")
+        scope_sql(
+            "coalesce(an.submitted_at, s.ended_at)",
+            "an.suggestion_mode"
+        )
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(project_id)
@@ -117,6 +133,7 @@ pub async fn activity(
         .bind(scope.since)
         .bind(scope.until)
         .bind(&scope.annotators)
+        .bind(scope.mode())
         .fetch_all(db)
         .await
 }

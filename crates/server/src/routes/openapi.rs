@@ -469,6 +469,11 @@ fn report_params() -> Vec<Value> {
             "Only these annotators (usernames)",
             json!({"type": "string"}),
         ),
+        query(
+            "suggestion_mode",
+            "Only annotations made in this suggestion mode (what the annotator saw of machine suggestions); skips have no mode and are then not counted",
+            json!({"type": "string", "enum": ["blind", "hint", "prefill"]}),
+        ),
     ]
 }
 
