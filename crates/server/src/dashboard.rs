@@ -508,6 +508,10 @@ pub async fn keep_warm_periodically(pool: PgPool) {
 pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
     let key = Filters::from_pairs(&[])?.scope_key();
     for project in db::projects::annotated(pool).await? {
+        // The review queue's stored reasons too, so a lead's first view of
+        // the queue finds them current (a refresh judges only the items
+        // that changed since the last one).
+        crate::review::refresh_flags(pool, &project).await?;
         let cached = db::dashboard::cached(pool, project.id, &key).await?;
         let current = db::dashboard::fingerprint(pool, project.id).await?;
         if cached.is_some_and(|c| c.fingerprint == current) {

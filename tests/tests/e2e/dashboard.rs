@@ -393,13 +393,33 @@ async fn warming_computes_the_default_view_before_it_is_opened() {
             .await
             .unwrap()
     };
+    let flags_refreshed = || async {
+        sqlx::query_scalar::<_, Option<f64>>(
+            "select extract(epoch from max(refreshed_at))::float8 from review_flags_state
+              where project_id = $1",
+        )
+        .bind(project.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
     assert_eq!(cached().await, 0, "nothing computed yet");
+    assert_eq!(
+        flags_refreshed().await,
+        None,
+        "no review reasons stored yet"
+    );
     safepref_server::dashboard::warm(&app.pool).await.unwrap();
     assert_eq!(cached().await, 1, "the default view, computed");
+    let first = flags_refreshed().await.expect("the review reasons, stored");
 
     let late = annotator(&app.pool, "late").await;
     annotate(&app.pool, &project, late, 1, false).await;
     safepref_server::dashboard::warm(&app.pool).await.unwrap();
+    assert!(
+        flags_refreshed().await.unwrap() > first,
+        "the review reasons, refreshed by the next pass"
+    );
     let (lead, _) = app.signed_in(Role::Lead).await;
     let (status, html) = dashboard(&lead, project.id, "").await;
     assert_eq!(status, 200, "{html}");
