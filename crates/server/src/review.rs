@@ -519,8 +519,10 @@ pub async fn adjudicate(
 }
 
 /// Asks for one more annotation of the item: `extra_annotations + 1`, the
-/// item back to pending. Refused for an adjudicated item (its adjudication
-/// would still win; adjudicate again instead).
+/// item back to pending. An item the routing rule completed at one
+/// annotation goes back to the usual k instead (the decision to stop at one
+/// is what the lead doubts). Refused for an adjudicated item (its
+/// adjudication would still win; adjudicate again instead).
 pub async fn send_back(
     pool: &PgPool,
     project: &Project,
@@ -541,7 +543,8 @@ pub async fn send_back(
                 .into(),
         ));
     }
-    db::review::set_item_state(&mut *tx, item_id, "pending", 1).await?;
+    let extra = if item.routed { 0 } else { 1 };
+    db::review::set_item_state(&mut *tx, item_id, "pending", extra).await?;
     let counters = |extra: i32, state: &str| {
         json!({"state": state, "done": item.done, "leased": item.leased,
                "wanted": project.annotations_per_item + extra})
@@ -553,7 +556,7 @@ pub async fn send_back(
         &subject_item(item_id),
         Some(counters(item.extra_annotations, &item.state)),
         Some(
-            json!({"reason": reason, "counters": counters(item.extra_annotations + 1, "pending")}),
+            json!({"reason": reason, "counters": counters(item.extra_annotations + extra, "pending")}),
         ),
     )
     .await?;

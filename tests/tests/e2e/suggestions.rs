@@ -753,3 +753,68 @@ async fn the_report_measures_anchored_and_blind_labels_apart() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_routed_item_sent_back_gets_the_usual_k() {
+    let app = TestApp::spawn().await;
+    let policy = Policy {
+        display: Display::Blind,
+        source: None,
+        routing: Some(Routing {
+            source: MODEL.into(),
+            threshold: 0.9,
+        }),
+    };
+    let project = project_with(&app, policy, 3, 1, |_| {
+        vec![suggestion(MODEL, &expected(), 0.95)]
+    })
+    .await;
+    let item = item_id(&app, &project, "item-0").await;
+    let state = || async {
+        sqlx::query_as::<_, (String, i32, bool, i32)>(
+            "select state::text, done, routed, extra_annotations from items where id = $1",
+        )
+        .bind(item)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    let mut acknowledged: Vec<Uuid> = Vec::new();
+    let mut annotate_once = async || {
+        let (_, token) = api_session(&app, Role::Annotator).await;
+        let (status, leased) = lease(&app, project.id, &token).await;
+        if status == 204 {
+            return false;
+        }
+        let done = submit(&app, &leased, &token, &expected()).await;
+        acknowledged.push(done["annotation_id"].as_str().unwrap().parse().unwrap());
+        true
+    };
+    assert!(annotate_once().await);
+    assert_eq!(state().await, ("complete".into(), 1, true, 0));
+
+    let (lead, _) = app.user(Role::Lead).await;
+    let lead = safepref_server::db::users::find_by_username(&app.pool, &lead)
+        .await
+        .unwrap()
+        .unwrap();
+    safepref_server::review::send_back(&app.pool, &project, &lead, item, "check with people")
+        .await
+        .unwrap();
+    assert_eq!(
+        state().await,
+        ("pending".into(), 1, false, 0),
+        "back to the usual k, not k + 1"
+    );
+    while annotate_once().await {}
+    assert_eq!(state().await, ("complete".into(), 3, false, 0));
+    let savings = safepref_server::db::suggestions::routing_savings(&app.pool, project.id, 3)
+        .await
+        .unwrap();
+    assert_eq!((savings.routed_items, savings.annotations_saved), (0, 0));
+    let invariants =
+        safepref_loadgen::load::check_invariants(&app.db_url, project.id, &acknowledged)
+            .await
+            .unwrap();
+    assert!(invariants.hold(), "{invariants}");
+}

@@ -165,6 +165,8 @@ pub struct LockedItem {
     pub done: i32,
     pub leased: i32,
     pub extra_annotations: i32,
+    /// The routing rule completed it at one annotation.
+    pub routed: bool,
 }
 
 /// Locks one item (waiting for it): the first lock of an adjudication or
@@ -174,7 +176,7 @@ pub async fn lock_item(
     item_id: Uuid,
 ) -> Result<Option<LockedItem>, sqlx::Error> {
     sqlx::query_as(
-        "select id, project_id, state::text as state, done, leased, extra_annotations
+        "select id, project_id, state::text as state, done, leased, extra_annotations, routed
            from items where id = $1 for no key update",
     )
     .bind(item_id)
@@ -182,7 +184,9 @@ pub async fn lock_item(
     .await
 }
 
-/// Sets an item's state and asks for `extra` more annotations.
+/// Sets an item's state and asks for `extra` more annotations. An item
+/// back to pending no longer stands on a routing decision (`routed` is
+/// cleared); an adjudicated one keeps the record of it.
 pub async fn set_item_state(
     db: impl PgExecutor<'_>,
     item_id: Uuid,
@@ -190,7 +194,9 @@ pub async fn set_item_state(
     extra: i32,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update items set state = $2::item_state, extra_annotations = extra_annotations + $3 where id = $1",
+        "update items set state = $2::item_state, extra_annotations = extra_annotations + $3,
+                routed = routed and $2::item_state <> 'pending'
+          where id = $1",
     )
     .bind(item_id)
     .bind(state)
