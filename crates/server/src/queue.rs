@@ -278,6 +278,17 @@ pub async fn gold_feedback(
     }))
 }
 
+/// A BadRequest listing every broken label rule, one per line.
+pub fn broken_rules(errors: &[labels::LabelError]) -> AppError {
+    AppError::BadRequest(
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 /// Checks labels against the project's K, taxonomy and questions; the
 /// message lists every broken rule, one per line.
 pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), AppError> {
@@ -287,15 +298,7 @@ pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), AppError> 
         &project.taxonomy.0,
         &project.questions.0,
     )
-    .map_err(|errors| {
-        AppError::BadRequest(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })
+    .map_err(|errors| broken_rules(&errors))
 }
 
 fn no_such_assignment() -> AppError {

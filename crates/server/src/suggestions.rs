@@ -28,15 +28,7 @@ fn check(project: &Project, suggestion: &Suggestion) -> Result<(), AppError> {
         &project.taxonomy.0,
         &project.questions.0,
     )
-    .map_err(|errors| {
-        AppError::BadRequest(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })
+    .map_err(|errors| crate::queue::broken_rules(&errors))
 }
 
 /// Stores one source's suggestion for an item (replacing its earlier one)

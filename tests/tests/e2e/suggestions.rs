@@ -375,15 +375,15 @@ async fn each_display_mode_shows_what_it_says_and_is_recorded() {
     }
 }
 
-#[tokio::test]
-async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked() {
-    let app = TestApp::spawn().await;
+/// A one-item project showing MODEL's confident suggestion in `display`
+/// mode, open in Chromium as an annotator at `ready`.
+async fn in_the_browser(app: &TestApp, display: Display, ready: &str) -> (Project, Page) {
     let policy = Policy {
-        display: Display::Prefill,
+        display,
         source: Some(MODEL.into()),
         routing: None,
     };
-    let project = project_with(&app, policy, 1, 1, |_| {
+    let project = project_with(app, policy, 1, 1, |_| {
         vec![suggestion(MODEL, &expected(), 0.9)]
     })
     .await;
@@ -393,7 +393,14 @@ async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked()
     browser
         .goto(&app.url(&format!("/annotate/{}", project.id)))
         .await;
-    browser.wait_for("#label-form", TIMEOUT).await;
+    browser.wait_for(ready, TIMEOUT).await;
+    (project, browser)
+}
+
+#[tokio::test]
+async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked() {
+    let app = TestApp::spawn().await;
+    let (project, browser) = in_the_browser(&app, Display::Prefill, "#label-form").await;
     let checked = |css: &str| format!("return document.querySelector(`{css}`).checked");
     for (css, want) in [
         ("input[name=r0_safe][value=unsafe]", true),
@@ -437,22 +444,7 @@ async fn the_prefilled_form_in_the_browser_submits_the_suggestion_once_checked()
 #[tokio::test]
 async fn the_hint_opens_and_closes_with_the_a_key() {
     let app = TestApp::spawn().await;
-    let policy = Policy {
-        display: Display::Hint,
-        source: Some(MODEL.into()),
-        routing: None,
-    };
-    let project = project_with(&app, policy, 1, 1, |_| {
-        vec![suggestion(MODEL, &expected(), 0.9)]
-    })
-    .await;
-    let (name, password) = app.user(Role::Annotator).await;
-    let browser = Page::start().await;
-    browser.sign_in(&app.base, &name, &password).await;
-    browser
-        .goto(&app.url(&format!("/annotate/{}", project.id)))
-        .await;
-    browser.wait_for("#suggestion-hint", TIMEOUT).await;
+    let (_, browser) = in_the_browser(&app, Display::Hint, "#suggestion-hint").await;
     let open = "return document.getElementById('suggestion-hint').open";
     assert_eq!(browser.execute(open).await, json!(false), "closed at first");
     // Nothing is pre-filled in hint mode.

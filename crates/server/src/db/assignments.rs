@@ -398,7 +398,7 @@ pub async fn complete_routed(
     )
     .bind(item_id)
     .bind(project_id)
-    .bind(i16::from(shard_seed.as_bytes()[15] % PROGRESS_SHARDS))
+    .bind(super::review::shard_of(shard_seed))
     .execute(conn)
     .await?;
     Ok(())
