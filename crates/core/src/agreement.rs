@@ -187,11 +187,19 @@ pub fn alpha_from_coincidence<V>(c: &Coincidence<V>, delta: &[Vec<f64>]) -> Opti
             expected += ni * nj * d;
         }
     }
-    // Guard against rounding noise and non-finite distances.
-    if !expected.is_finite() || !observed.is_finite() || expected <= 1e-12 * c.n * c.n {
+    alpha_from_sums(c.n, observed, expected)
+}
+
+/// Alpha from n pairable values, Σ o·δ and Σ n_c·n_d·δ.
+fn alpha_from_sums(n: f64, observed: f64, expected: f64) -> Option<f64> {
+    if n < 2.0 {
         return None;
     }
-    Some(1.0 - (c.n - 1.0) * observed / expected)
+    // Guard against rounding noise and non-finite distances.
+    if !expected.is_finite() || !observed.is_finite() || expected <= 1e-12 * n * n {
+        return None;
+    }
+    Some(1.0 - (n - 1.0) * observed / expected)
 }
 
 /// Krippendorff's alpha with any distance function δ(a, b) (the *squared*
@@ -683,12 +691,16 @@ impl<V: Ord + Clone> ItemRatings<V> {
             .iter()
             .map(|(unit, _)| unit_coincidences(unit, &index))
             .collect();
-        let kinds = self
-            .kinds
+        let mut sizes = vec![0u64; self.kinds.len()];
+        for &kind in &self.kind_of_item {
+            sizes[kind as usize] += 1;
+        }
+        let order = largest_first(&sizes);
+        let kinds: Vec<Vec<(usize, usize, f64)>> = order
             .iter()
-            .map(|units| {
+            .map(|&k| {
                 let mut entries: Vec<(usize, usize, f64)> = Vec::new();
-                for &u in units {
+                for &u in &self.kinds[k] {
                     for &(c, d, o) in &per_profile[u as usize] {
                         match entries.iter_mut().find(|(x, y, _)| (*x, *y) == (c, d)) {
                             Some(e) => e.2 += o,
@@ -704,13 +716,37 @@ impl<V: Ord + Clone> ItemRatings<V> {
             Deltas::Fixed(d) => d.clone(),
             Deltas::Ordinal => ordinal_deltas(&full.marginals),
         };
-        let mut kind_sizes = vec![0; self.kinds.len()];
-        for &kind in &self.kind_of_item {
-            kind_sizes[kind as usize] += 1;
+        let kind_observed = match &deltas {
+            Deltas::Fixed(d) => kinds
+                .iter()
+                .map(|entries| entries.iter().map(|&(c, e, o)| o * d[c][e]).sum())
+                .collect(),
+            Deltas::Ordinal => Vec::new(),
+        };
+        let large = order
+            .iter()
+            .take_while(|&&k| sizes[k] >= LARGE_KIND)
+            .count();
+        let mut rank = vec![0u32; order.len()];
+        for (r, &k) in order.iter().enumerate() {
+            rank[k] = r as u32;
         }
         Bootstrap {
+            kind_observed,
             items: self.kind_of_item.len(),
-            kind_sizes,
+            large_ends: order[..large]
+                .iter()
+                .scan(0, |end, &k| {
+                    *end += sizes[k];
+                    Some(*end)
+                })
+                .collect(),
+            small_kind_of: self
+                .kind_of_item
+                .iter()
+                .map(|&k| rank[k as usize])
+                .filter(|&r| r as usize >= large)
+                .collect(),
             kinds,
             n_values: values.len(),
             defined: alpha_from_coincidence(&full, &full_deltas).is_some(),
@@ -728,13 +764,30 @@ enum Deltas {
     Ordinal,
 }
 
-/// One question's alpha prepared for [`alpha_intervals`]: how many items
-/// there are of each kind, and each kind's coincidence entries `(c, d, o)`.
+/// Kinds of items, largest first (then in order), for [`draw_counts`].
+fn largest_first(sizes: &[u64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(sizes[k]));
+    order
+}
+
+/// A kind of at least this many items gets one binomial per resample;
+/// smaller kinds have their items drawn one by one (a binomial costs about
+/// what a hundred single draws cost).
+const LARGE_KIND: u64 = 64;
+
+/// One question's alpha prepared for [`alpha_intervals`]: its kinds of
+/// items, largest first, as each kind's coincidence entries `(c, d, o)`;
+/// where each large kind's items end when they are counted in that order;
+/// and the kind of each item of the small kinds.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
     items: usize,
-    kind_sizes: Vec<u64>,
+    large_ends: Vec<u64>,
+    small_kind_of: Vec<u32>,
     kinds: Vec<Vec<(usize, usize, f64)>>,
+    /// Each kind's Σ o·δ (fixed δ only).
+    kind_observed: Vec<f64>,
     n_values: usize,
     deltas: Deltas,
     /// Whether alpha is defined on the full data.
@@ -770,7 +823,7 @@ pub fn alpha_intervals(
             let mut rng = SplitMix64(seed);
             let mut counts = Vec::with_capacity(q.kinds.len());
             let alphas = (0..resamples).filter_map(|_| {
-                rng.multinomial(n as u64, &q.kind_sizes, &mut counts);
+                draw_counts(q, &mut rng, &mut counts);
                 resample_alpha(q, &counts)
             });
             percentile_interval(alphas.collect())
@@ -778,8 +831,67 @@ pub fn alpha_intervals(
         .collect()
 }
 
+/// How many times each kind of item is drawn when a resample draws `n` of
+/// the `n` items with replacement: a multinomial, drawn as one binomial per
+/// large kind in turn; the draws left fall on the small kinds' items, drawn
+/// one at a time.
+fn draw_counts(q: &Bootstrap, rng: &mut SplitMix64, counts: &mut Vec<u64>) {
+    counts.clear();
+    counts.resize(q.kinds.len(), 0);
+    let n = q.items as u64;
+    let (mut draws, mut start) = (n, 0);
+    for (kind, &end) in q.large_ends.iter().enumerate() {
+        let c = rng.binomial(draws, (end - start) as f64 / (n - start) as f64);
+        counts[kind] = c;
+        draws -= c;
+        start = end;
+    }
+    let small = &q.small_kind_of;
+    if !small.is_empty() {
+        for _ in 0..draws {
+            counts[small[rng.below(small.len())] as usize] += 1;
+        }
+    }
+}
+
 /// Alpha of one resample that drew each kind of item `counts[kind]` times.
+/// With a fixed δ the observed disagreement is a sum of each kind's own
+/// (precomputed), so only the marginals are built: no V × V matrix per
+/// resample, which matters for categories, whose sets make hundreds of
+/// values.
 fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
+    let Deltas::Fixed(delta) = &q.deltas else {
+        return ordinal_resample_alpha(q, counts);
+    };
+    let mut marginals = vec![0.0; q.n_values];
+    let mut observed = 0.0;
+    for ((entries, &times), &own) in q.kinds.iter().zip(counts).zip(&q.kind_observed) {
+        if times > 0 {
+            let times = times as f64;
+            observed += own * times;
+            for &(c, _, o) in entries {
+                marginals[c] += o * times;
+            }
+        }
+    }
+    let n = marginals.iter().sum::<f64>().round();
+    let present: Vec<(usize, f64)> = marginals
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m != 0.0)
+        .map(|(c, m)| (c, *m))
+        .collect();
+    let mut expected = 0.0;
+    for &(c, nc) in &present {
+        for &(d, nd) in &present {
+            expected += nc * nd * delta[c][d];
+        }
+    }
+    alpha_from_sums(n, observed, expected)
+}
+
+/// The ordinal δ depends on the resample's marginals: the whole matrix.
+fn ordinal_resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
     let k = q.n_values;
     let mut sample = Coincidence {
         values: vec![(); k],
@@ -798,10 +910,7 @@ fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
         *m = row.iter().sum();
     }
     sample.n = sample.marginals.iter().sum::<f64>().round();
-    match &q.deltas {
-        Deltas::Fixed(d) => alpha_from_coincidence(&sample, d),
-        Deltas::Ordinal => alpha_from_coincidence(&sample, &ordinal_deltas(&sample.marginals)),
-    }
+    alpha_from_coincidence(&sample, &ordinal_deltas(&sample.marginals))
 }
 
 /// Contingency tables for every pair of coders, filled one unit at a time,
@@ -1448,9 +1557,16 @@ mod tests {
             let r = random_ratings(&mut rng, cats, true);
             let items = ItemRatings::from_ratings(&r);
             let mut first_of_kind = vec![None; items.kinds.len()];
+            let mut sizes = vec![0; items.kinds.len()];
             for (unit, &kind) in items.kind_of_item.iter().enumerate() {
                 first_of_kind[kind as usize].get_or_insert(unit);
+                sizes[kind as usize] += 1;
             }
+            // In the bootstrap's order of kinds.
+            let first_of_kind: Vec<Option<usize>> = largest_first(&sizes)
+                .into_iter()
+                .map(|k| first_of_kind[k])
+                .collect();
             let written_out = |counts: &[u64]| Ratings {
                 units: counts
                     .iter()
@@ -1469,7 +1585,7 @@ mod tests {
                 let b = metric_bootstrap(&items, metric);
                 let mut counts = Vec::new();
                 for _ in 0..5 {
-                    rng.multinomial(b.items as u64, &b.kind_sizes, &mut counts);
+                    draw_counts(&b, &mut rng, &mut counts);
                     let (got, want) = (resample_alpha(&b, &counts), f(&written_out(&counts)));
                     match (got, want) {
                         (None, None) => {}
@@ -1479,6 +1595,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Kind counts add up to the items, large kinds (binomials) and small
+    /// ones (drawn one by one) alike, and each kind is drawn as often as
+    /// its size on average.
+    #[test]
+    fn kind_counts_follow_the_kind_sizes() {
+        let mut rng = SplitMix64(8);
+        let units: Vec<Vec<Option<u8>>> = (0..20_000)
+            .map(|i| match i % 10 {
+                0..=6 => vec![Some(0); 3],
+                7 | 8 => vec![Some(1); 3],
+                _ => (0..3).map(|_| Some(rng.below(20) as u8)).collect(),
+            })
+            .collect();
+        let b = ItemRatings::from_ratings(&Ratings::from_units(units))
+            .bootstrap_fixed(|a, b| f64::from(a != b));
+        assert!(b.large_ends.len() >= 2 && !b.small_kind_of.is_empty());
+        let mut sizes = vec![0u64; b.kinds.len()];
+        let mut start = 0;
+        for (kind, &end) in b.large_ends.iter().enumerate() {
+            sizes[kind] = end - start;
+            start = end;
+        }
+        for &kind in &b.small_kind_of {
+            sizes[kind as usize] += 1;
+        }
+        let (mut counts, mut totals) = (Vec::new(), vec![0u64; sizes.len()]);
+        let resamples = 300;
+        for _ in 0..resamples {
+            draw_counts(&b, &mut rng, &mut counts);
+            assert_eq!(counts.iter().sum::<u64>(), 20_000);
+            for (t, c) in totals.iter_mut().zip(&counts) {
+                *t += c;
+            }
+        }
+        let close = |drawn: u64, size: u64| {
+            let (mean, s) = (drawn as f64 / f64::from(resamples), size as f64);
+            let sd = (s * (1.0 - s / 20_000.0) / f64::from(resamples)).sqrt();
+            assert!((mean - s).abs() < 4.0 * sd, "{mean} vs {s}");
+        };
+        let large = b.large_ends.len();
+        for (&t, &size) in totals.iter().zip(&sizes).take(large) {
+            close(t, size);
+        }
+        close(totals[large..].iter().sum(), sizes[large..].iter().sum());
     }
 
     /// The multinomial draws give the interval that drawing the units one
