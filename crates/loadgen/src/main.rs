@@ -132,7 +132,12 @@ fn run_load(args: LoadArgs) -> ExitCode {
         .options()
         .map_err(anyhow::Error::msg)
         .and_then(|options| {
-            let runtime = tokio::runtime::Runtime::new()?;
+            // One thread: the load generator shares the machine with the
+            // server and the database it measures, so it should take as
+            // little of it as it can (64 annotators are I/O bound).
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(load::run(&options))
         });
     match outcome {

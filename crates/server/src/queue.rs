@@ -90,7 +90,7 @@ use uuid::Uuid;
 use crate::db::{
     self,
     annotations::ProjectListing,
-    assignments::{GoldMode, ItemContent, LeaseOutcome, NewAnnotation},
+    assignments::{GoldMode, ItemContent, LeaseOutcome, NewAnnotation, SubmitResult},
     projects::Project,
     users::User,
 };
@@ -327,29 +327,33 @@ pub async fn submit(
     seconds_spent: f64,
 ) -> Result<Uuid, AppError> {
     check_labels(project, labels)?;
-    let given = labels;
-    let labels = labels_json(labels)?;
-    let mut tx = pool.begin().await?;
-    let item = db::assignments::lock_item(&mut *tx, assignment_id, annotator, project.id)
-        .await?
-        .ok_or_else(no_such_assignment)?;
-    let suggestion_mode = mode_shown(&mut tx, project, item.item_id).await?;
+    let (display, source) = shown_policy(project);
+    let labels_text = serde_json::to_string(labels).map_err(|e| AppError::Internal(e.into()))?;
     let new = NewAnnotation {
         id: Uuid::now_v7(),
         project_id: project.id,
         annotator,
         assignment_id,
         submission_id,
-        labels: &labels,
+        labels: &labels_text,
         seconds_spent: seconds_spent
             .is_finite()
             .then(|| seconds_spent.clamp(0.0, 86_400.0)),
         k: project.annotations_per_item,
         gold_mixed: project.gold_rate > 0.0,
-        suggestion_mode: suggestion_mode.as_str(),
+        display: display.as_str(),
+        source,
     };
-    let result = match db::assignments::submit(&mut tx, &new).await {
-        Ok(result) => result,
+    // Without a routing rule the call is the whole transaction (one round
+    // trip); the rule needs the item's lock until it has decided.
+    let (result, tx) = if project.suggestions.0.routing.is_some() {
+        let mut tx = pool.begin().await?;
+        (db::assignments::submit(&mut *tx, &new).await, Some(tx))
+    } else {
+        (db::assignments::submit(pool, &new).await, None)
+    };
+    let result = match result {
+        Ok(result) => result.ok_or_else(no_such_assignment)?,
         Err(e) if db::unique_violation(&e).as_deref() == Some("annotations_submission_id_key") => {
             return Err(AppError::Conflict(
                 "this submission id was already used for another item; reload the page and submit again"
@@ -358,11 +362,26 @@ pub async fn submit(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(id) = result.annotation_id {
-        if result.done == 0 && result.wanted > 1 && result.item_state == "pending" && !result.gold {
-            route(&mut tx, project, item.item_id, given, id).await?;
+    if let Some(mut tx) = tx {
+        if let Some(id) = result.annotation_id
+            && result.done == 0
+            && result.wanted > 1
+            && result.item_state == "pending"
+            && !result.gold
+        {
+            route(&mut tx, project, result.item_id, labels, id).await?;
         }
         tx.commit().await?;
+    }
+    answer(project, &result, submission_id)
+}
+
+/// The answer to a submit: the new annotation's id, or the one a repeat of
+/// the same submission stored; else why nothing was stored (the function
+/// has already ended a dead lease, or remembered a refused late submit so
+/// that its retry is refused too).
+fn answer(project: &Project, result: &SubmitResult, submission_id: Uuid) -> Result<Uuid, AppError> {
+    if let Some(id) = result.annotation_id {
         return Ok(id);
     }
     match result.state.as_str() {
@@ -380,9 +399,7 @@ pub async fn submit(
         "leased" => {
             // The item was completed or adjudicated under this lease (k was
             // lowered, or a lead decided it): the lease is of no use now.
-            db::assignments::end_dead_lease(&mut *tx, assignment_id).await?;
-            tx.commit().await?;
-            Err(AppError::Conflict(if item.adjudicated {
+            Err(AppError::Conflict(if result.adjudicated {
                 "A lead has adjudicated this item in the meantime, so these labels could not be saved. \
                  Load the next item to continue."
                     .into()
@@ -392,52 +409,41 @@ pub async fn submit(
                     .into()
             }))
         }
-        _ => {
-            db::assignments::refuse_submission(&mut *tx, assignment_id, submission_id).await?;
-            tx.commit().await?;
-            Err(AppError::Conflict(format!(
+        _ => Err(AppError::Conflict(format!(
                 "Your time on this item ran out ({} minutes) and other annotators have since taken all of \
                  its places, so these labels could not be saved. Load the next item to continue.",
                 project.lease_seconds / 60
-            )))
-        }
+            ))),
+    }
+}
+
+/// What annotators of the project are shown of an item's suggestions: the
+/// display mode, and the source whose suggestion is shown (None: every
+/// source's); blind when nothing is. (Pre-filling needs a source: a policy
+/// check refuses it without one.)
+fn shown_policy(project: &Project) -> (Display, Option<&str>) {
+    let policy = &project.suggestions.0;
+    match (policy.display, &policy.source) {
+        (Display::Blind, _) | (Display::Prefill, None) => (Display::Blind, None),
+        (display, source) => (display, source.as_deref()),
     }
 }
 
 /// The suggestions the annotator is shown for an item under the project's
-/// policy: none when blind; the chosen source's (if it suggested for the
-/// item); with a hint and no chosen source, every source's.
+/// policy ([`shown_policy`]).
 pub async fn shown_suggestions(
     db: impl sqlx::PgExecutor<'_>,
     project: &Project,
     item_id: Uuid,
 ) -> Result<Vec<Suggestion>, AppError> {
-    let policy = &project.suggestions.0;
-    Ok(match (policy.display, &policy.source) {
+    Ok(match shown_policy(project) {
         (Display::Blind, _) => Vec::new(),
         (_, Some(source)) => db::suggestions::from_source(db, item_id, source)
             .await?
             .into_iter()
             .collect(),
-        (Display::Hint, None) => db::suggestions::of_item(db, item_id).await?,
-        // A policy check refuses pre-filling without a source.
-        (Display::Prefill, None) => Vec::new(),
+        (_, None) => db::suggestions::of_item(db, item_id).await?,
     })
-}
-
-/// What the annotator of an item saw, for the record: the project's display
-/// mode, or blind when the item had nothing to show. (Read at submit: a
-/// change of the policy while an item is open counts from the submit.)
-async fn mode_shown(
-    conn: &mut sqlx::PgConnection,
-    project: &Project,
-    item_id: Uuid,
-) -> Result<Display, AppError> {
-    let display = project.suggestions.0.display;
-    if display == Display::Blind || shown_suggestions(conn, project, item_id).await?.is_empty() {
-        return Ok(Display::Blind);
-    }
-    Ok(display)
 }
 
 /// The routing rule, on an item's first annotation: when the project's

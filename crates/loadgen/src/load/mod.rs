@@ -137,6 +137,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         questions: serde_json::from_value::<Questions>(settings["questions"].clone())
             .context("the project's questions")?,
     };
+    // For scripts that measure the load alone (not the sign-ins before it,
+    // nor the invariant check after it): these two lines mark its ends.
+    println!("load: started, {} annotators signed in", annotators.len());
     let started = Instant::now();
     let plan = Arc::new(Plan {
         project,
@@ -158,6 +161,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         tally.merge(worker.await?);
     }
     let elapsed = started.elapsed().min(options.duration);
+    println!("load: finished");
     let invariants = match &options.database_url {
         Some(url) => Some(
             invariants::check(url, project, &tally.acknowledged)

@@ -223,29 +223,20 @@ pub async fn lease(
     )
 }
 
-/// The queue counters of an item, read under its lock.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub struct LockedItem {
-    pub item_id: Uuid,
-    pub done: i32,
-    pub leased: i32,
-    pub adjudicated: bool,
-}
-
 /// Locks the item of the annotator's assignment in the project (waiting for
-/// it): the first statement of every submit and skip, so that they take an
-/// item lock before anything else and hold no other lock while they wait.
-/// None: no such assignment of theirs. `item_id` of an assignment never
-/// changes, so reading it without a lock is safe.
+/// it) and returns its id: the first statement of a skip, so that it takes
+/// an item lock before anything else and holds no other lock while it
+/// waits (a submit does the same inside `submit_annotation`). None: no such
+/// assignment of theirs. `item_id` of an assignment never changes, so
+/// reading it without a lock is safe.
 pub async fn lock_item(
     db: impl PgExecutor<'_>,
     assignment_id: Uuid,
     annotator: Uuid,
     project_id: Uuid,
-) -> Result<Option<LockedItem>, sqlx::Error> {
-    sqlx::query_as(
-        "select i.id as item_id, i.done, i.leased, i.state = 'adjudicated' as adjudicated
-           from items i
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select i.id from items i
           where i.id = (select a.item_id from assignments a
                          where a.id = $1 and a.annotator_id = $2 and a.project_id = $3)
             for no key update",
@@ -260,7 +251,8 @@ pub async fn lock_item(
 /// What a submit found and did (see [`submit`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubmitResult {
-    /// The assignment's state before the statement.
+    pub item_id: Uuid,
+    /// The assignment's state before the call.
     pub state: String,
     pub expired: bool,
     pub done: i32,
@@ -270,6 +262,8 @@ pub struct SubmitResult {
     pub wanted: i32,
     /// A gold item of a project that mixes gold in.
     pub gold: bool,
+    /// A lead has adjudicated the item.
+    pub adjudicated: bool,
     /// The new annotation, when it was stored.
     pub annotation_id: Option<Uuid>,
     /// The annotation this assignment had already, and its submission id.
@@ -288,78 +282,48 @@ pub struct NewAnnotation<'a> {
     pub annotator: Uuid,
     pub assignment_id: Uuid,
     pub submission_id: Uuid,
-    pub labels: &'a serde_json::Value,
+    /// The labels as JSON text.
+    pub labels: &'a str,
     pub seconds_spent: Option<f64>,
     pub k: i32,
     /// The project mixes gold items in: they take any annotator's submit.
     pub gold_mixed: bool,
-    /// What the annotator saw of machine suggestions (`Display::as_str`).
-    pub suggestion_mode: &'static str,
+    /// What the project shows annotators (`queue::shown_policy`): the
+    /// display mode (`Display::as_str`), recorded as the annotation's
+    /// `suggestion_mode` if the item has a suggestion from `source` (None:
+    /// from any source), else blind.
+    pub display: &'static str,
+    pub source: Option<&'a str>,
 }
 
-/// Stores the annotation if the assignment may still be submitted, in one
-/// statement. Call it after [`lock_item`] in the same transaction: this
-/// statement's snapshot is then taken under the item's lock, and every
-/// change of an assignment's state happens under its item's lock, so what
-/// it reads is current and stays so until commit.
+/// Stores the annotation if the assignment may still be submitted: one
+/// call of the `submit_annotation` function (migration 0018), so one round
+/// trip — and, on the pool, one transaction. None: the assignment is not
+/// the annotator's in the project.
+///
+/// The function first locks the item of the assignment (waiting for it,
+/// holding nothing else), then reads and changes the assignment and the
+/// item in a statement whose snapshot is taken under that lock; every change
+/// of an assignment's state happens under its item's lock, so what it reads
+/// is current and stays so until commit.
 ///
 /// Accepted: a lease (live, or past its time but not yet swept: its slot is
 /// still held), or an expired lease while the item has a free slot (a late
 /// submit). A gold item, in a project that mixes gold in, has a place for
-/// every annotator: it takes any
-/// submission of a lease on it (it still completes at k, once, for progress). The item's counters move with it: `done + 1`, `leased - 1` for a
-/// lease, `complete` at k (counted in `project_progress`, in a shard picked
-/// by the annotation id's random last byte; that row's lock is the last
-/// lock the transaction takes).
+/// every annotator: it takes any submission of a lease on it (it still
+/// completes at k, once, for progress). The item's counters move with it:
+/// `done + 1`, `leased - 1` for a lease, `complete` at k (counted in
+/// `project_progress`, in a shard picked by the annotation id's random last
+/// byte; that row's lock is the last lock the transaction takes). Refused
+/// on a live lease (the item was completed or adjudicated under it): the
+/// lease is ended and its slot freed. Refused on an expired lease: the
+/// submission id is remembered, so a retry of it is refused too.
 pub async fn submit(
-    conn: &mut PgConnection,
+    db: impl PgExecutor<'_>,
     new: &NewAnnotation<'_>,
-) -> Result<SubmitResult, sqlx::Error> {
+) -> Result<Option<SubmitResult>, sqlx::Error> {
     sqlx::query_as(
-        "with cur as (
-             select a.id, a.state, a.item_id, a.expires_at <= now() as expired, a.refused_submission,
-                    i.done, i.leased, i.state as item_state, $8 + i.extra_annotations as wanted,
-                    $10 and i.gold is not null as gold
-               from assignments a join items i on i.id = a.item_id
-              where a.id = $1
-         ),
-         ok as (
-             select * from cur
-              where (gold or (item_state = 'pending' and done < wanted))
-                and (state = 'leased' or (state = 'expired' and (gold or done + leased < wanted)
-                                          and refused_submission is distinct from $5))
-         ),
-         stored as (
-             insert into annotations (id, project_id, item_id, annotator_id, assignment_id, submission_id,
-                                      labels, seconds_spent, suggestion_mode)
-             select $2, $3, ok.item_id, $4, ok.id, $5, $6, $7, $11 from ok
-          returning id
-         ),
-         ended as (
-             update assignments a set state = 'submitted', ended_at = now()
-               from ok where a.id = ok.id
-         ),
-         counted as (
-             update items i
-                set done = i.done + 1,
-                    leased = i.leased - (ok.state = 'leased')::int,
-                    -- An item's first annotation clears a routing decision
-                    -- left from annotations a lead has since requeued.
-                    routed = i.routed and i.done > 0,
-                    state = case when ok.item_state = 'pending' and i.done + 1 >= ok.wanted
-                                 then 'complete'::item_state else i.state end
-               from ok where i.id = ok.item_id
-         ),
-         completed as (
-             insert into project_progress as p (project_id, shard, complete)
-             select $3, $9, 1 from ok where ok.item_state = 'pending' and ok.done + 1 >= ok.wanted
-             on conflict (project_id, shard) do update set complete = p.complete + 1
-         )
-         select cur.state::text as state, cur.expired, cur.done, cur.leased, cur.item_state::text as item_state,
-                cur.wanted, cur.gold,
-                (select id from stored) as annotation_id,
-                an.id as existing_id, an.submission_id as existing_submission
-           from cur left join annotations an on an.assignment_id = cur.id",
+        "select * from submit_annotation($1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12)",
     )
     .bind(new.assignment_id)
     .bind(new.id)
@@ -371,8 +335,9 @@ pub async fn submit(
     .bind(new.k)
     .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
     .bind(new.gold_mixed)
-    .bind(new.suggestion_mode)
-    .fetch_one(conn)
+    .bind(new.display)
+    .bind(new.source)
+    .fetch_optional(db)
     .await
 }
 
@@ -400,41 +365,6 @@ pub async fn complete_routed(
     .bind(project_id)
     .bind(super::review::shard_of(shard_seed))
     .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Remembers that this submission was refused on this (expired) lease, so a
-/// retry of it is refused too.
-pub async fn refuse_submission(
-    db: impl PgExecutor<'_>,
-    assignment_id: Uuid,
-    submission_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("update assignments set refused_submission = $2 where id = $1")
-        .bind(assignment_id)
-        .bind(submission_id)
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-/// Ends a lease that can no longer be submitted (its item was completed or
-/// adjudicated under it) and frees its slot. Under the item's lock.
-pub async fn end_dead_lease(
-    db: impl PgExecutor<'_>,
-    assignment_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "with ended as (
-             update assignments set state = 'expired', ended_at = now()
-              where id = $1 and state = 'leased'
-          returning item_id
-         )
-         update items i set leased = i.leased - 1 from ended where i.id = ended.item_id",
-    )
-    .bind(assignment_id)
-    .execute(db)
     .await?;
     Ok(())
 }
