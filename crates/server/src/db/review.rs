@@ -405,10 +405,12 @@ pub async fn flags_state(
     .bind(project_id)
     .fetch_optional(&mut *db)
     .await?;
+    // Gold items only (their partial index), not every wide item row: this
+    // runs on each view of the review queue.
     let (now, gold) = sqlx::query_as(
         "select statement_timestamp(),
                 concat_ws(',', count(gold), sum(hashtext(gold::text)))
-           from items where project_id = $1",
+           from items where project_id = $1 and gold is not null",
     )
     .bind(project_id)
     .fetch_one(&mut *db)
