@@ -113,6 +113,15 @@ impl Builder {
         }
     }
 
+    /// Renumbers the annotators: index `i` becomes `new_index[i]` (a
+    /// reader may number annotators as it meets them, then order them by
+    /// name before [`Builder::finish`]).
+    pub fn renumber_annotators(&mut self, new_index: &[usize]) {
+        for record in &mut self.records {
+            record.annotator = new_index[record.annotator];
+        }
+    }
+
     /// The bit of a category name, interning names outside the taxonomy.
     fn bit(&mut self, name: &str) -> u64 {
         let found = self.categories.iter().position(|c| c == name);
@@ -658,6 +667,50 @@ mod tests {
     use crate::labels::ResponseLabel;
     use crate::rng::SplitMix64;
     use std::collections::BTreeSet;
+
+    /// Annotators numbered as met and renumbered before `finish` give the
+    /// report of annotators numbered in name order from the start.
+    #[test]
+    fn renumbered_annotators_give_the_same_report() {
+        let names: Vec<String> = ["ann", "bob", "cy"].map(String::from).to_vec();
+        let cats: Vec<String> = vec!["Violence".into()];
+        let mut rng = SplitMix64(9);
+        let mut in_order = Builder::new(2, &cats);
+        let mut as_met = Builder::new(2, &cats);
+        // Met in the order cy, ann, bob: as-met index → name-order index.
+        let met_order = [2, 0, 1];
+        for item in 0..60 {
+            for (met, &annotator) in met_order.iter().enumerate() {
+                let safe = rng.below(3) > 0;
+                let response = if safe {
+                    ResponseLabel::safe()
+                } else {
+                    ResponseLabel::unsafe_with(&["Violence"], 2)
+                };
+                let helpful = rng.below(2);
+                let labels = Labels {
+                    responses: vec![response, ResponseLabel::safe()],
+                    helpfulness: vec![helpful, 1 - helpful],
+                    harmlessness: vec![0, 1],
+                    overall: None,
+                    confidence: None,
+                    comment: None,
+                };
+                in_order.add(item, annotator, &labels);
+                as_met.add(item, met, &labels);
+            }
+        }
+        as_met.renumber_annotators(&met_order);
+        let finish = |b: Builder| b.finish(json!({}), 60, &names, &HashMap::new());
+        let (expected, got) = (finish(in_order), finish(as_met));
+        assert_eq!(got, expected);
+        assert!(
+            got["questions"]["helpfulness"]["cohen_kappa"]
+                .as_array()
+                .is_some_and(|pairs| !pairs.is_empty()),
+            "the pairs are named: {got}"
+        );
+    }
 
     /// The compact, profiled report equals the statistics of `agreement`
     /// over plain reliability data, on random annotations.

@@ -316,23 +316,25 @@ pub struct Pace {
     pub hours_left: Option<f64>,
 }
 
-pub async fn pace(
+/// Submissions of the last 24 hours in the project (or the batch): the pace.
+pub async fn last_day(
     pool: &PgPool,
     project: &Project,
-    progress: &Progress,
     batch: Option<i32>,
-    now: OffsetDateTime,
-) -> Result<Pace, AppError> {
-    let last_day = db::dashboard::last_day(pool, project.id, batch).await?;
+) -> Result<i64, AppError> {
+    Ok(db::dashboard::last_day(pool, project.id, batch).await?)
+}
+
+pub fn pace(last_day: i64, progress: &Progress, now: OffsetDateTime) -> Pace {
     let remaining = progress.overall.remaining;
     let hours_left =
         (last_day > 0 && remaining > 0).then(|| remaining as f64 / last_day as f64 * 24.0);
-    Ok(Pace {
+    Pace {
         last_day,
         remaining,
         finish: hours_left.map(|h| now + Duration::seconds_f64(h * 3600.0)),
         hours_left,
-    })
+    }
 }
 
 // ------------------------------------------------------------ agreement
@@ -382,7 +384,6 @@ pub async fn agreement(
     pool: &PgPool,
     project: &Project,
     filters: &Filters,
-    batches: &[i32],
 ) -> Result<Shown, AppError> {
     let key = filters.scope_key();
     let cached = db::dashboard::cached(pool, project.id, &key).await?;
@@ -392,14 +393,14 @@ pub async fn agreement(
         let current = db::dashboard::fingerprint(pool, project.id).await?;
         let stale = current != cached.fingerprint;
         if stale {
-            revalidate(pool, project, &filters.scope, key, batches);
+            revalidate(pool, project, &filters.scope, key);
         }
         return Ok(Shown {
             figures,
             stale_since: stale.then_some(cached.computed_at),
         });
     }
-    let figures = compute_and_store(pool, project, &filters.scope, &key, batches).await?;
+    let figures = compute_and_store(pool, project, &filters.scope, &key).await?;
     Ok(Shown {
         figures,
         stale_since: None,
@@ -414,10 +415,9 @@ async fn compute_and_store(
     project: &Project,
     scope: &ReportScope,
     key: &str,
-    batches: &[i32],
 ) -> Result<Agreement, AppError> {
     let fingerprint = db::dashboard::fingerprint(pool, project.id).await?;
-    let figures = compute_agreement(pool, project, scope, batches).await?;
+    let figures = compute_agreement(pool, project, scope).await?;
     let value = serde_json::to_value(&figures).map_err(|e| AppError::Internal(e.into()))?;
     db::dashboard::store(pool, project.id, key, &fingerprint, &value).await?;
     Ok(figures)
@@ -444,21 +444,16 @@ impl Drop for Recomputing {
 /// Starts one background recompute of a scope's figures, unless this
 /// process already runs one; across processes an advisory lock keeps two
 /// servers from computing the same scope. Errors are logged.
-fn revalidate(pool: &PgPool, project: &Project, scope: &ReportScope, key: String, batches: &[i32]) {
+fn revalidate(pool: &PgPool, project: &Project, scope: &ReportScope, key: String) {
     let job = (project.id, key);
     if !recomputing().insert(job.clone()) {
         return;
     }
     let guard = Recomputing(job);
-    let (pool, project, scope, batches) = (
-        pool.clone(),
-        project.clone(),
-        scope.clone(),
-        batches.to_vec(),
-    );
+    let (pool, project, scope) = (pool.clone(), project.clone(), scope.clone());
     tokio::spawn(async move {
         let key = &guard.0.1;
-        if let Err(e) = recompute_locked(&pool, &project, &scope, key, &batches).await {
+        if let Err(e) = recompute_locked(&pool, &project, &scope, key).await {
             tracing::error!(project = %project.id, scope = %key, error = %e,
                 "dashboard figures: background recompute failed");
         }
@@ -474,13 +469,12 @@ async fn recompute_locked(
     project: &Project,
     scope: &ReportScope,
     key: &str,
-    batches: &[i32],
 ) -> Result<(), AppError> {
     let mut lock = pool.begin().await?;
     if !db::dashboard::try_lock_recompute(&mut *lock, project.id, key).await? {
         return Ok(());
     }
-    compute_and_store(pool, project, scope, key, batches).await?;
+    compute_and_store(pool, project, scope, key).await?;
     lock.commit().await?;
     Ok(())
 }
@@ -517,13 +511,7 @@ pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
         if cached.is_some_and(|c| c.fingerprint == current) {
             continue;
         }
-        let batches: Vec<i32> = progress(pool, &project, None)
-            .await?
-            .all
-            .iter()
-            .map(|b| b.seq)
-            .collect();
-        recompute_locked(pool, &project, &ReportScope::default(), &key, &batches).await?;
+        recompute_locked(pool, &project, &ReportScope::default(), &key).await?;
     }
     Ok(())
 }
@@ -535,32 +523,34 @@ async fn compute_agreement(
     pool: &PgPool,
     project: &Project,
     scope: &ReportScope,
-    batches: &[i32],
 ) -> Result<Agreement, AppError> {
     let started = std::time::Instant::now();
-    let mut reader = report::Reader::new(pool, project, scope).await?;
-    let mut trend = Trend::new(project, scope, batches);
-    let adjudicated = db::adjudications::newest(pool, project.id, scope.batch).await?;
+    let (mut reader, adjudicated, batches) = tokio::try_join!(
+        report::Reader::new(pool, project, scope),
+        async { Ok(db::adjudications::newest(pool, project.id, scope.batch).await?) },
+        async { Ok(db::dashboard::batch_seqs(pool, project.id).await?) },
+    )?;
+    let mut trend = Trend::new(project, scope, &batches);
     let mut confusion = ConfusionCounter::new(project, adjudicated);
     let queried = started.elapsed();
     let mut rows = db::report::annotations(pool, project.id, scope);
     while let Some(row) = rows.try_next().await? {
         let annotator = reader.add(&row);
         trend.add(row.batch_seq, row.item_id, annotator, &row.labels.0);
-        confusion.add(row.item_id, annotator, row.labels.0);
+        confusion.add(row.item_id, annotator, row.labels.0).await?;
     }
     let read = started.elapsed();
-    let report = reader.finish();
+    let report = reader.finish(pool).await?;
     let figures = Agreement {
         trend: trend.finish(&report),
-        confusion: confusion.finish(),
+        confusion: confusion.finish().await?,
         report,
     };
     // Where the time goes, for whoever tunes this (scripts/bench-dashboard
     // prints these lines).
     tracing::info!(
         project = %project.id,
-        activity_ms = queried.as_millis(),
+        setup_ms = queried.as_millis(),
         pass_ms = (read - queried).as_millis(),
         finish_ms = (started.elapsed() - read).as_millis(),
         "dashboard figures computed"
@@ -640,88 +630,114 @@ impl Trend {
     }
 }
 
+/// One item's votes: (item, [(annotator, labels)]).
+type ItemVotes = (Uuid, Vec<(usize, Labels)>);
+
 /// The severity confusion, fed the scope's votes in item order: every
-/// `CHUNK_ITEMS` items are consolidated by majority vote as the export
-/// consolidates them (an adjudication's labels win: they are the item's
-/// final labels), and each vote's severities are counted against the
-/// result. Memory stays bounded by the chunk.
+/// `CHUNK_ITEMS` items go to a worker thread, which consolidates them by
+/// majority vote as the export consolidates them (an adjudication's labels
+/// win: they are the item's final labels) and counts each vote's
+/// severities against the result. Consolidating is the pass's dearest
+/// step, so it runs beside the reading and decoding rather than after it.
+/// Memory stays bounded by a few chunks.
 struct ConfusionCounter {
-    model: Model,
-    adjudicated: HashMap<Uuid, Labels>,
-    chunk: Vec<(Uuid, Vec<(usize, Labels)>)>,
-    confusion: Confusion,
+    chunk: Vec<ItemVotes>,
+    chunks: tokio::sync::mpsc::Sender<Vec<ItemVotes>>,
+    worker: tokio::task::JoinHandle<Confusion>,
 }
 
 impl ConfusionCounter {
     fn new(project: &Project, adjudicated: Vec<(Uuid, Json<Labels>)>) -> ConfusionCounter {
+        let model = Fitter::new(
+            project.responses_per_item as usize,
+            &project.taxonomy.0,
+            &project.questions.0,
+            Method::Majority,
+        )
+        .finish();
+        let adjudicated: HashMap<Uuid, Labels> =
+            adjudicated.into_iter().map(|(id, l)| (id, l.0)).collect();
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<ItemVotes>>(4);
+        let worker = tokio::task::spawn_blocking(move || {
+            let mut confusion = Confusion::default();
+            while let Some(chunk) = received.blocking_recv() {
+                count(&model, &adjudicated, &chunk, &mut confusion);
+            }
+            confusion
+        });
         ConfusionCounter {
-            model: Fitter::new(
-                project.responses_per_item as usize,
-                &project.taxonomy.0,
-                &project.questions.0,
-                Method::Majority,
-            )
-            .finish(),
-            adjudicated: adjudicated.into_iter().map(|(id, l)| (id, l.0)).collect(),
             chunk: Vec::with_capacity(CHUNK_ITEMS),
-            confusion: Confusion::default(),
+            chunks,
+            worker,
         }
     }
 
-    fn add(&mut self, item: Uuid, annotator: usize, labels: Labels) {
+    async fn add(&mut self, item: Uuid, annotator: usize, labels: Labels) -> Result<(), AppError> {
         if self.chunk.last().is_none_or(|(id, _)| *id != item) {
             if self.chunk.len() == CHUNK_ITEMS {
-                self.count();
+                self.send().await?;
             }
             self.chunk.push((item, Vec::new()));
         }
         if let Some((_, votes)) = self.chunk.last_mut() {
             votes.push((annotator, labels));
         }
+        Ok(())
     }
 
-    fn count(&mut self) {
-        let items: Vec<ItemAnnotations> = self
-            .chunk
-            .iter()
-            .enumerate()
-            .map(|(n, (_, votes))| ItemAnnotations {
-                item: n,
-                votes: votes.iter().map(|(a, l)| (*a, l)).collect(),
-            })
-            .collect();
-        let adjudicated: HashMap<usize, Labels> = self
-            .chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(n, (id, _))| Some((n, self.adjudicated.get(id)?.clone())))
-            .collect();
-        let records = self
-            .model
-            .consolidate(&items, TieRule::Review, 0.0, &adjudicated);
-        let confusion = &mut self.confusion;
-        for (record, (_, votes)) in records.iter().zip(&self.chunk) {
-            let Some(consensus) = &record.labels else {
-                confusion.items_without_consensus += 1;
-                continue;
-            };
-            for (_, labels) in votes {
-                for (given, agreed) in labels.responses.iter().zip(&consensus.responses) {
-                    let (row, col) = (usize::from(given.severity), usize::from(agreed.severity));
-                    if row < 4 && col < 4 {
-                        confusion.counts[row][col] += 1;
-                    }
+    async fn send(&mut self) -> Result<(), AppError> {
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_ITEMS));
+        self.chunks.send(full).await.map_err(|_| {
+            AppError::Internal(anyhow::anyhow!("the severity confusion's worker stopped"))
+        })
+    }
+
+    async fn finish(mut self) -> Result<Confusion, AppError> {
+        if !self.chunk.is_empty() {
+            self.send().await?;
+        }
+        drop(self.chunks);
+        self.worker
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("the severity confusion: {e}")))
+    }
+}
+
+/// Consolidates a chunk of items and counts their votes' severities
+/// against the consensus.
+fn count(
+    model: &Model,
+    adjudicated: &HashMap<Uuid, Labels>,
+    chunk: &[ItemVotes],
+    confusion: &mut Confusion,
+) {
+    let items: Vec<ItemAnnotations> = chunk
+        .iter()
+        .enumerate()
+        .map(|(n, (_, votes))| ItemAnnotations {
+            item: n,
+            votes: votes.iter().map(|(a, l)| (*a, l)).collect(),
+        })
+        .collect();
+    let adjudicated: HashMap<usize, Labels> = chunk
+        .iter()
+        .enumerate()
+        .filter_map(|(n, (id, _))| Some((n, adjudicated.get(id)?.clone())))
+        .collect();
+    let records = model.consolidate(&items, TieRule::Review, 0.0, &adjudicated);
+    for (record, (_, votes)) in records.iter().zip(chunk) {
+        let Some(consensus) = &record.labels else {
+            confusion.items_without_consensus += 1;
+            continue;
+        };
+        for (_, labels) in votes {
+            for (given, agreed) in labels.responses.iter().zip(&consensus.responses) {
+                let (row, col) = (usize::from(given.severity), usize::from(agreed.severity));
+                if row < 4 && col < 4 {
+                    confusion.counts[row][col] += 1;
                 }
             }
         }
-        self.chunk.clear();
-    }
-
-    fn finish(mut self) -> Confusion {
-        if !self.chunk.is_empty() {
-            self.count();
-        }
-        self.confusion
     }
 }
 

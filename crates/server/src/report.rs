@@ -82,24 +82,41 @@ pub async fn build(
     while let Some(row) = rows.try_next().await? {
         reader.add(&row);
     }
-    Ok(reader.finish())
+    reader.finish(pool).await
 }
 
 /// The report of one scope, fed one annotation at a time in item order
 /// (`db::report::annotations`' order; the bootstrap draws items by their
 /// index, so the order is part of the result). `build` streams the rows
 /// through it; the dashboard feeds it from its own single pass.
+///
+/// Each annotator's activity (submissions, median time) is counted from
+/// the same rows, so the only other reads are small: skips, gold items,
+/// suggestions, the item count, and at the end the annotators' names.
 pub struct Reader {
     described: Value,
     items: i64,
-    names: Vec<String>,
-    annotator_index: HashMap<String, usize>,
-    activity: HashMap<String, Activity>,
+    /// The annotators met, numbered as met.
+    met: Vec<Met>,
+    annotator_index: HashMap<Uuid, usize>,
+    skips: Vec<(Uuid, i64)>,
+    /// The scope's gold items' expected labels (values that are not a
+    /// labels object left out).
+    gold: HashMap<Uuid, Labels>,
     builder: report::Builder,
-    item_index: HashMap<uuid::Uuid, usize>,
+    item_index: HashMap<Uuid, usize>,
     machine: Machine,
     /// Annotations by what the annotator saw of the suggestions.
     modes: BTreeMap<String, i64>,
+}
+
+/// One annotator's work in the scope, as read.
+struct Met {
+    id: Uuid,
+    submitted: i64,
+    seconds: Vec<f64>,
+    gold_answered: i64,
+    gold_correct: i64,
 }
 
 /// The model-vs-people figures of the scope: the scope's suggestions, held
@@ -192,37 +209,25 @@ fn categories(project: &Project) -> Vec<String> {
 }
 
 impl Reader {
-    /// Reads the scope's annotator activity and item count.
+    /// Reads the scope's item count, skips, gold labels and suggestions
+    /// (at once, on several connections).
     pub async fn new(
         pool: &PgPool,
         project: &Project,
         scope: &ReportScope,
     ) -> Result<Reader, AppError> {
-        let activity_rows = db::report::activity(pool, project.id, scope).await?;
-        // Annotators are numbered in name order (the activity query's), so
-        // the report lists them alphabetically; anyone else follows as met.
-        let names: Vec<String> = activity_rows.iter().map(|a| a.annotator.clone()).collect();
-        let annotator_index = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
-            .collect();
-        let activity = activity_rows
+        let (items, skips, gold, machine) = tokio::try_join!(
+            async {
+                Ok::<_, AppError>(db::report::item_count(pool, project.id, scope.batch).await?)
+            },
+            async { Ok(db::report::skips(pool, project.id, scope).await?) },
+            async { Ok(db::report::gold(pool, project.id, scope.batch).await?) },
+            Machine::read(pool, project, scope),
+        )?;
+        let gold = gold
             .into_iter()
-            .map(|a| {
-                (
-                    a.annotator,
-                    Activity {
-                        submitted: a.submitted,
-                        skipped: a.skipped,
-                        median_seconds: a.median_seconds,
-                        ..Activity::default()
-                    },
-                )
-            })
+            .filter_map(|(id, g)| Some((id, Labels::deserialize(&g.0).ok()?)))
             .collect();
-        let items = db::report::item_count(pool, project.id, scope.batch).await?;
-        let machine = Machine::read(pool, project, scope).await?;
         let rfc3339 = |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
         Ok(Reader {
             described: json!({
@@ -235,9 +240,10 @@ impl Reader {
                 "suggestion_mode": scope.suggestion_mode.map(|m| m.as_str()),
             }),
             items,
-            names,
-            annotator_index,
-            activity,
+            met: Vec::new(),
+            annotator_index: HashMap::new(),
+            skips,
+            gold,
             builder: report::Builder::new(
                 project.responses_per_item as usize,
                 &categories(project),
@@ -251,43 +257,102 @@ impl Reader {
         })
     }
 
-    /// Adds one annotation; the item's stored gold value that is not a
-    /// labels object is skipped rather than failing. Returns the annotator's
-    /// index.
+    /// Adds one annotation. Returns the annotator's index (as met).
     pub fn add(&mut self, row: &AnnotationRow) -> usize {
-        let (item_id, annotator, labels) = (row.item_id, row.annotator.as_str(), &row.labels.0);
-        let gold = row.gold.as_ref().map(|g| &g.0);
-        *self.modes.entry(row.suggestion_mode.clone()).or_default() += 1;
+        let (item_id, labels) = (row.item_id, &row.labels.0);
+        match self.modes.get_mut(row.suggestion_mode.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                self.modes.insert(row.suggestion_mode.clone(), 1);
+            }
+        }
         let next = self.item_index.len();
         let item = *self.item_index.entry(item_id).or_insert(next);
-        let index = match self.annotator_index.get(annotator) {
-            Some(&i) => i,
-            None => {
-                self.names.push(annotator.to_string());
-                self.annotator_index
-                    .insert(annotator.to_string(), self.names.len() - 1);
-                self.names.len() - 1
-            }
-        };
+        let next = self.met.len();
+        let index = *self.annotator_index.entry(row.annotator_id).or_insert(next);
+        if index == next {
+            self.met.push(Met {
+                id: row.annotator_id,
+                submitted: 0,
+                seconds: Vec::new(),
+                gold_answered: 0,
+                gold_correct: 0,
+            });
+        }
         self.builder.add(item, index, labels);
         self.machine.add(item_id, item, labels);
-        if let Some(gold) = gold.and_then(|g| Labels::deserialize(g).ok()) {
-            let act = self.activity.entry(annotator.to_string()).or_default();
-            act.gold_answered += 1;
-            act.gold_correct += i64::from(matches_gold(labels, &gold));
+        let met = &mut self.met[index];
+        met.submitted += 1;
+        met.seconds.extend(row.seconds_spent);
+        if let Some(gold) = self.gold.get(&item_id) {
+            met.gold_answered += 1;
+            met.gold_correct += i64::from(matches_gold(labels, gold));
         }
         index
     }
 
     /// The report, with the annotations counted by suggestion mode and the
     /// model-vs-people figures of each source (never mixed into the
-    /// people's agreement figures).
-    pub fn finish(self) -> Value {
-        let mut report =
-            self.builder
-                .finish(self.described, self.items, &self.names, &self.activity);
+    /// people's agreement figures). Annotators (everyone who submitted or
+    /// skipped in the scope) are listed in the order of their names.
+    pub async fn finish(mut self, pool: &PgPool) -> Result<Value, AppError> {
+        let mut ids: Vec<Uuid> = self.met.iter().map(|m| m.id).collect();
+        ids.extend(self.skips.iter().map(|(id, _)| *id));
+        let mut named = db::report::names(pool, &ids).await?;
+        // Accounts are never deleted; should one be missing, its id names it.
+        let known: std::collections::HashSet<Uuid> = named.iter().map(|(id, _)| *id).collect();
+        for id in ids.iter().filter(|id| !known.contains(id)) {
+            if !named.iter().any(|(seen, _)| seen == id) {
+                named.push((*id, id.to_string()));
+            }
+        }
+        let position: HashMap<Uuid, usize> = named
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        let renumbered: Vec<usize> = self.met.iter().map(|m| position[&m.id]).collect();
+        self.builder.renumber_annotators(&renumbered);
+        let mut activity: HashMap<String, Activity> = HashMap::new();
+        for met in self.met {
+            activity.insert(
+                named[position[&met.id]].1.clone(),
+                Activity {
+                    submitted: met.submitted,
+                    median_seconds: median(met.seconds),
+                    gold_answered: met.gold_answered,
+                    gold_correct: met.gold_correct,
+                    ..Activity::default()
+                },
+            );
+        }
+        for (id, skipped) in self.skips {
+            let name = named[position[&id]].1.clone();
+            activity.entry(name).or_default().skipped = skipped;
+        }
+        let names: Vec<String> = named.into_iter().map(|(_, name)| name).collect();
+        let mut report = self
+            .builder
+            .finish(self.described, self.items, &names, &activity);
         report["suggestion_modes"] = json!(self.modes);
         report["machine"] = self.machine.finish();
-        report
+        Ok(report)
     }
+}
+
+/// The median as PostgreSQL's `percentile_cont(0.5)` computes it (the
+/// same interpolation, so the figure does not move by a rounding step).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let position = (values.len() - 1) as f64 * 0.5;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    let first = values[low];
+    Some(if low == high {
+        first
+    } else {
+        first + (values[high] - first) * (position - low as f64)
+    })
 }

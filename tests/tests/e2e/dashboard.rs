@@ -308,6 +308,54 @@ async fn progress_and_agreement_equal_the_report_for_each_scope() {
         r#"<span class="badge">annotator = {}</span>"#,
         names[2]
     )));
+
+    // Each annotator's activity is counted from the pass's own rows: it
+    // equals PostgreSQL's count and percentile_cont over the valid
+    // annotations, and a skip ("too disturbing" aside) counts against its
+    // annotator, who is listed with nothing done.
+    let lease = queue::lease(&app.pool, &project, holder)
+        .await
+        .unwrap()
+        .expect("the holder's lease");
+    queue::skip(
+        &app.pool,
+        &project,
+        holder,
+        lease.assignment_id,
+        queue::SkipReason::Unclear,
+        None,
+    )
+    .await
+    .unwrap();
+    let html = settled(&lead, project.id, "").await;
+    let report = report_cli(&app, &project, &[]).await;
+    assert_page_shows(&html, &report);
+    let expected: Vec<(String, i64, f64)> = sqlx::query_as(
+        "select u.username, count(*), percentile_cont(0.5) within group (order by a.seconds_spent)
+           from annotations a join users u on u.id = a.annotator_id
+          where a.invalidated_at is null group by u.username order by u.username",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let listed = report["annotators"].as_array().unwrap();
+    assert_eq!(listed.len(), expected.len() + 1, "the holder too: {report}");
+    for (name, done, median) in expected {
+        let a = listed
+            .iter()
+            .find(|a| a["annotator"] == name.as_str())
+            .unwrap();
+        assert_eq!(
+            (a["done"].as_i64(), a["median_seconds"].as_f64()),
+            (Some(done), Some(median))
+        );
+        assert_eq!(a["skip_rate"], 0.0, "{a}");
+    }
+    let skipper = listed.iter().find(|a| a["annotator"] == "holder").unwrap();
+    assert_eq!(
+        (skipper["done"].as_i64(), skipper["skip_rate"].as_f64()),
+        (Some(0), Some(1.0))
+    );
 }
 
 /// Three annotators label ten items each; the lead's first view computes

@@ -29,30 +29,62 @@ pub struct BatchProgress {
 }
 
 /// Item states per batch of a project, in batch order; batches without
-/// items included.
+/// items included. The counts come from `items_dashboard_idx` (migration
+/// 0017) rather than the wide item rows; which pending items hold a live
+/// lease comes from the (few) live assignments, as `leased` is in no index.
 pub async fn progress(
     db: impl PgExecutor<'_>,
     project_id: Uuid,
 ) -> Result<Vec<BatchProgress>, sqlx::Error> {
     sqlx::query_as(
-        "select b.seq, b.file_name,
-                count(i.id) as total,
-                count(*) filter (where i.state = 'pending' and i.done = 0 and i.leased = 0) as pending,
-                count(*) filter (where i.state = 'pending' and (i.done > 0 or i.leased > 0)) as in_progress,
-                count(*) filter (where i.state = 'complete') as complete,
-                count(*) filter (where i.state = 'adjudicated') as adjudicated,
-                coalesce(sum(i.done), 0)::int8 as annotations,
-                coalesce(sum(greatest(p.annotations_per_item - i.done, 0))
-                         filter (where i.state = 'pending'), 0)::int8 as remaining
+        "with counted as (
+             select i.batch_seq,
+                    count(*) as total,
+                    count(*) filter (where i.state = 'pending' and i.done = 0) as untouched,
+                    count(*) filter (where i.state = 'pending' and i.done > 0) as started,
+                    count(*) filter (where i.state = 'complete') as complete,
+                    count(*) filter (where i.state = 'adjudicated') as adjudicated,
+                    sum(i.done) as annotations,
+                    sum(greatest(p.annotations_per_item - i.done, 0))
+                        filter (where i.state = 'pending') as remaining
+             from items i join projects p on p.id = i.project_id
+             where i.project_id = $1
+             group by i.batch_seq
+         ),
+         leased as (
+             select i.batch_seq, count(distinct i.id) as n
+             from assignments s join items i on i.id = s.item_id
+             where s.project_id = $1 and s.state = 'leased' and i.state = 'pending' and i.done = 0
+             group by i.batch_seq
+         )
+         select b.seq, b.file_name,
+                coalesce(c.total, 0) as total,
+                coalesce(c.untouched, 0) - coalesce(l.n, 0) as pending,
+                coalesce(c.started, 0) + coalesce(l.n, 0) as in_progress,
+                coalesce(c.complete, 0) as complete,
+                coalesce(c.adjudicated, 0) as adjudicated,
+                coalesce(c.annotations, 0)::int8 as annotations,
+                coalesce(c.remaining, 0)::int8 as remaining
          from batches b
-         join projects p on p.id = b.project_id
-         left join items i on i.batch_id = b.id
+         left join counted c on c.batch_seq = b.seq
+         left join leased l on l.batch_seq = b.seq
          where b.project_id = $1
-         group by b.id order by b.seq",
+         order by b.seq",
     )
     .bind(project_id)
     .fetch_all(db)
     .await
+}
+
+/// The project's batch numbers, in order.
+pub async fn batch_seqs(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+) -> Result<Vec<i32>, sqlx::Error> {
+    sqlx::query_scalar("select seq from batches where project_id = $1 order by seq")
+        .bind(project_id)
+        .fetch_all(db)
+        .await
 }
 
 /// Submissions per time bucket (`hour` or `day`) in [from, to), the scope's
@@ -130,14 +162,15 @@ pub async fn today(
     usernames: &[String],
 ) -> Result<Vec<Today>, sqlx::Error> {
     sqlx::query_as(
-        "select u.id as user_id, u.username,
-                (select count(*) from annotations a
-                 where a.project_id = $1 and a.annotator_id = u.id
-                   and a.invalidated_at is null
-                   and a.submitted_at >= date_trunc('day', now(), 'UTC')
-                   and ($2::int is null
-                        or a.item_id in (select id from items where project_id = $1 and batch_seq = $2))) as today
-         from users u where u.username = any($3)",
+        "select u.id as user_id, u.username, coalesce(t.n, 0) as today
+         from users u
+         left join (select a.annotator_id, count(*) as n from annotations a
+                    where a.project_id = $1 and a.invalidated_at is null
+                      and a.submitted_at >= date_trunc('day', now(), 'UTC')
+                      and ($2::int is null
+                           or a.item_id in (select id from items where project_id = $1 and batch_seq = $2))
+                    group by a.annotator_id) t on t.annotator_id = u.id
+         where u.username = any($3)",
     )
     .bind(project_id)
     .bind(batch)
@@ -147,18 +180,23 @@ pub async fn today(
 }
 
 /// A summary of everything the cached figures are computed from: any
-/// submission, revision, skip, expiry, import, gold change, requeue (which
-/// moves `items.done`) or adjudication (the confusion's consensus) changes it. Project-wide, so it covers every scope.
+/// submission, revision, invalidation (a requeue), skip, import, gold
+/// change, adjudication (the confusion's consensus) or suggestion changes
+/// it. Project-wide, so it covers every scope. Each part reads an index
+/// (the count of valid annotations the longest: one entry per annotation),
+/// so a warm view stays cheap.
 pub async fn fingerprint(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<String, sqlx::Error> {
     sqlx::query_scalar(
         "select concat_ws('/',
-             (select concat_ws(',', count(*), max(updated_at), max(submitted_at),
-                               count(invalidated_at), max(invalidated_at))
-                from annotations where project_id = $1),
-             (select concat_ws(',', count(*), max(ended_at), count(*) filter (where state = 'skipped'))
-                from assignments where project_id = $1),
-             (select concat_ws(',', count(*), sum(done), count(gold), sum(hashtext(gold::text)))
-                from items where project_id = $1),
+             (select count(*) from annotations where project_id = $1 and invalidated_at is null),
+             (select max(updated_at) from annotations where project_id = $1),
+             (select concat_ws(',', count(*), max(invalidated_at))
+                from annotations where project_id = $1 and invalidated_at is not null),
+             (select concat_ws(',', count(*), max(ended_at))
+                from assignments where project_id = $1 and state = 'skipped'),
+             (select count(*) from items where project_id = $1),
+             (select concat_ws(',', count(*), sum(hashtext(gold::text)))
+                from items where project_id = $1 and gold is not null),
              (select concat_ws(',', count(*), max(d.created_at))
                 from adjudications d join items i on i.id = d.item_id where i.project_id = $1),
              (select concat_ws(',', count(*), max(g.created_at))

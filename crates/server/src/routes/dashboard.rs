@@ -150,14 +150,17 @@ async fn page(
     let project = projects::find(pool, id).await?;
     let now = OffsetDateTime::now_utc();
     let batch = filters.scope.batch;
-    let progress = dashboard::progress(pool, &project, batch).await?;
-    let seqs: Vec<i32> = progress.all.iter().map(|b| b.seq).collect();
-    let activity = dashboard::activity(pool, &project, &filters.scope, now).await?;
-    let pace = dashboard::pace(pool, &project, &progress, batch, now).await?;
-    let shown = dashboard::agreement(pool, &project, &filters, &seqs).await?;
+    // The page's reads are independent: each on its own connection, at once.
+    let (progress, activity, last_day, shown, routing) = tokio::try_join!(
+        dashboard::progress(pool, &project, batch),
+        dashboard::activity(pool, &project, &filters.scope, now),
+        dashboard::last_day(pool, &project, batch),
+        dashboard::agreement(pool, &project, &filters),
+        routing_line(pool, &project),
+    )?;
+    let pace = dashboard::pace(last_day, &progress, now);
     let agreement = shown.figures;
     let annotators = dashboard::annotators(pool, &project, &agreement.report, &filters).await?;
-    let routing = routing_line(pool, &project).await?;
 
     let chart_caption = format!(
         "Annotations per {} from {} to {} (UTC){}",
