@@ -486,7 +486,12 @@ impl<'a> Pipeline<'a> {
             .model
             .as_ref()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no consolidation model")))?;
-        Ok(model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated))
+        // Only the `min_support` filter looks at each category's support.
+        Ok(if self.options.min_support.is_some() {
+            model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated)
+        } else {
+            model.consolidate_without_category_support(&grouped, TieRule::Review, 0.0, &adjudicated)
+        })
     }
 
     fn item_rows(
