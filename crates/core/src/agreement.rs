@@ -704,8 +704,13 @@ impl<V: Ord + Clone> ItemRatings<V> {
             Deltas::Fixed(d) => d.clone(),
             Deltas::Ordinal => ordinal_deltas(&full.marginals),
         };
+        let mut kind_sizes = vec![0; self.kinds.len()];
+        for &kind in &self.kind_of_item {
+            kind_sizes[kind as usize] += 1;
+        }
         Bootstrap {
-            kind_of_item: self.kind_of_item.clone(),
+            items: self.kind_of_item.len(),
+            kind_sizes,
             kinds,
             n_values: values.len(),
             defined: alpha_from_coincidence(&full, &full_deltas).is_some(),
@@ -723,11 +728,12 @@ enum Deltas {
     Ordinal,
 }
 
-/// One question's alpha prepared for [`alpha_intervals`]: each item's kind
-/// and each kind's coincidence entries `(c, d, o)`.
+/// One question's alpha prepared for [`alpha_intervals`]: how many items
+/// there are of each kind, and each kind's coincidence entries `(c, d, o)`.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
-    kind_of_item: Vec<u32>,
+    items: usize,
+    kind_sizes: Vec<u64>,
     kinds: Vec<Vec<(usize, usize, f64)>>,
     n_values: usize,
     deltas: Deltas,
@@ -737,11 +743,14 @@ pub struct Bootstrap {
 
 /// Percentile bootstrap 95% CIs of alpha for several questions over the
 /// same items (every [`Bootstrap`] built from [`ItemRatings`] with the same
-/// items in the same order). Each resample draws the items once — `n`
-/// draws with replacement from the `n` items, seeded SplitMix64 — and every
-/// question reads the same draw: each question's interval is an ordinary
-/// item bootstrap, and the draws are shared only to save time. A resample's
-/// coincidence matrix is the sum of its items' precomputed contributions.
+/// items in the same order). Each question's interval is an ordinary item
+/// bootstrap: a resample draws `n` of the `n` items with replacement. Only
+/// how many times each *kind* of item is drawn matters (a resample's
+/// coincidence matrix is the sum of its items' precomputed contributions),
+/// and those counts are multinomial, so they are drawn as such — a few
+/// binomials per kind instead of `n` draws — and the cost does not grow
+/// with the number of items. Seeded SplitMix64: every question starts from
+/// `seed`, so a question gets the same interval alone or with others.
 /// Resamples where alpha is undefined are dropped (counted in `defined`).
 /// `None` for a question whose alpha is undefined on the full data, whose
 /// item count differs from the first question's, or when there are no items
@@ -751,97 +760,48 @@ pub fn alpha_intervals(
     resamples: usize,
     seed: u64,
 ) -> Vec<Option<Interval>> {
-    let n = questions.first().map_or(0, |q| q.kind_of_item.len());
-    let usable = |q: &Bootstrap| q.defined && q.kind_of_item.len() == n;
-    if n == 0 || resamples == 0 {
-        return vec![None; questions.len()];
-    }
-    let (joint_of, joint_kinds) = joint_kinds(questions, n, usable);
-    let mut rng = SplitMix64(seed);
-    let mut drawn = vec![0u32; joint_kinds.len()];
-    let mut results: Vec<Vec<f64>> = vec![Vec::with_capacity(resamples); questions.len()];
-    let mut counts: Vec<u32> = Vec::new();
-    for _ in 0..resamples {
-        drawn.fill(0);
-        for _ in 0..n {
-            drawn[joint_of[rng.below(n)] as usize] += 1;
-        }
-        let mut used = 0;
-        for (q, out) in questions.iter().zip(&mut results) {
-            if !usable(q) {
-                continue;
-            }
-            used += 1;
-            counts.clear();
-            counts.resize(q.kinds.len(), 0);
-            for (kinds, &d) in joint_kinds.iter().zip(&drawn) {
-                counts[kinds[used - 1] as usize] += d;
-            }
-            let k = q.n_values;
-            let mut sample = Coincidence {
-                values: vec![(); k],
-                matrix: vec![vec![0.0; k]; k],
-                marginals: vec![0.0; k],
-                n: 0.0,
-            };
-            for (entries, &times) in q.kinds.iter().zip(&counts) {
-                if times > 0 {
-                    for &(c, d, o) in entries {
-                        sample.matrix[c][d] += o * f64::from(times);
-                    }
-                }
-            }
-            for (m, row) in sample.marginals.iter_mut().zip(&sample.matrix) {
-                *m = row.iter().sum();
-            }
-            sample.n = sample.marginals.iter().sum::<f64>().round();
-            let alpha = match &q.deltas {
-                Deltas::Fixed(d) => alpha_from_coincidence(&sample, d),
-                Deltas::Ordinal => {
-                    alpha_from_coincidence(&sample, &ordinal_deltas(&sample.marginals))
-                }
-            };
-            out.extend(alpha);
-        }
-    }
+    let n = questions.first().map_or(0, |q| q.items);
     questions
         .iter()
-        .zip(results)
-        .map(|(q, r)| {
-            if usable(q) {
-                percentile_interval(r)
-            } else {
-                None
+        .map(|q| {
+            if n == 0 || resamples == 0 || !q.defined || q.items != n {
+                return None;
             }
+            let mut rng = SplitMix64(seed);
+            let mut counts = Vec::with_capacity(q.kinds.len());
+            let alphas = (0..resamples).filter_map(|_| {
+                rng.multinomial(n as u64, &q.kind_sizes, &mut counts);
+                resample_alpha(q, &counts)
+            });
+            percentile_interval(alphas.collect())
         })
         .collect()
 }
 
-/// Items of the same kind in every usable question are of one *joint*
-/// kind. Returns each item's joint kind and each joint kind's kind in every
-/// usable question (in order). A resample then counts its draws per joint
-/// kind in one pass, and each question sums its kinds' counts from those:
-/// the same counts as drawing per question, for a fraction of the work.
-fn joint_kinds(
-    questions: &[Bootstrap],
-    n: usize,
-    usable: impl Fn(&Bootstrap) -> bool,
-) -> (Vec<u32>, Vec<Vec<u32>>) {
-    let used: Vec<&Bootstrap> = questions.iter().filter(|q| usable(q)).collect();
-    let mut index: HashMap<Vec<u32>, u32> = HashMap::new();
-    let mut kinds: Vec<Vec<u32>> = Vec::new();
-    let mut key: Vec<u32> = Vec::with_capacity(used.len());
-    let joint_of = (0..n)
-        .map(|item| {
-            key.clear();
-            key.extend(used.iter().map(|q| q.kind_of_item[item]));
-            *index.entry(key.clone()).or_insert_with(|| {
-                kinds.push(key.clone());
-                kinds.len() as u32 - 1
-            })
-        })
-        .collect();
-    (joint_of, kinds)
+/// Alpha of one resample that drew each kind of item `counts[kind]` times.
+fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
+    let k = q.n_values;
+    let mut sample = Coincidence {
+        values: vec![(); k],
+        matrix: vec![vec![0.0; k]; k],
+        marginals: vec![0.0; k],
+        n: 0.0,
+    };
+    for (entries, &times) in q.kinds.iter().zip(counts) {
+        if times > 0 {
+            for &(c, d, o) in entries {
+                sample.matrix[c][d] += o * times as f64;
+            }
+        }
+    }
+    for (m, row) in sample.marginals.iter_mut().zip(&sample.matrix) {
+        *m = row.iter().sum();
+    }
+    sample.n = sample.marginals.iter().sum::<f64>().round();
+    match &q.deltas {
+        Deltas::Fixed(d) => alpha_from_coincidence(&sample, d),
+        Deltas::Ordinal => alpha_from_coincidence(&sample, &ordinal_deltas(&sample.marginals)),
+    }
 }
 
 /// Contingency tables for every pair of coders, filled one unit at a time,
@@ -1112,16 +1072,22 @@ pub fn alpha_ci<V: Ord + Copy + Into<f64>>(
     resamples: usize,
     seed: u64,
 ) -> Option<Interval> {
-    let items = ItemRatings::from_ratings(ratings);
-    let b = match metric {
+    let b = metric_bootstrap(&ItemRatings::from_ratings(ratings), metric);
+    alpha_intervals(&[b], resamples, seed)[0]
+}
+
+fn metric_bootstrap<V: Ord + Copy + Into<f64>>(
+    items: &ItemRatings<V>,
+    metric: Metric,
+) -> Bootstrap {
+    match metric {
         Metric::Nominal => items.bootstrap_fixed(|a, b| if a == b { 0.0 } else { 1.0 }),
         Metric::Ordinal => items.bootstrap_ordinal(),
         Metric::Interval => items.bootstrap_fixed(|&a, &b| {
             let x = a.into() - b.into();
             x * x
         }),
-    };
-    alpha_intervals(&[b], resamples, seed)[0]
+    }
 }
 
 /// Bootstrap 95% CI for alpha with any distance δ (e.g. [`masi_distance`]).
@@ -1439,10 +1405,10 @@ mod tests {
 
     type AlphaFn = fn(&Ratings<u8>) -> Option<f64>;
 
-    /// Questions bootstrapped together (the report's way: shared draws,
-    /// counted per joint kind) get exactly the intervals each gets alone.
+    /// Questions bootstrapped together (the report's way) get exactly the
+    /// intervals each gets alone.
     #[test]
-    fn shared_draws_give_each_question_its_own_interval() {
+    fn questions_together_get_each_its_own_interval() {
         let mut rng = SplitMix64(11);
         for _ in 0..20 {
             let cats = 2 + rng.below(4);
@@ -1472,39 +1438,80 @@ mod tests {
         }
     }
 
+    /// A resample given as counts per kind of item has the alpha that the
+    /// generic formulas give on the same units written out one by one.
     #[test]
-    fn fast_alpha_bootstrap_matches_generic_bootstrap() {
+    fn a_resample_counted_by_kind_has_the_alpha_of_its_units() {
         let mut rng = SplitMix64(9);
         for _ in 0..30 {
             let cats = 2 + rng.below(4);
             let r = random_ratings(&mut rng, cats, true);
-            let seed = rng.next_u64();
+            let items = ItemRatings::from_ratings(&r);
+            let mut first_of_kind = vec![None; items.kinds.len()];
+            for (unit, &kind) in items.kind_of_item.iter().enumerate() {
+                first_of_kind[kind as usize].get_or_insert(unit);
+            }
+            let written_out = |counts: &[u64]| Ratings {
+                units: counts
+                    .iter()
+                    .zip(&first_of_kind)
+                    .flat_map(|(&c, unit)| {
+                        std::iter::repeat_n(r.units[unit.unwrap()].clone(), c as usize)
+                    })
+                    .collect(),
+            };
             let pairs: [(Metric, AlphaFn); 3] = [
                 (Metric::Nominal, alpha_nominal),
                 (Metric::Ordinal, alpha_ordinal),
                 (Metric::Interval, alpha_interval),
             ];
             for (metric, f) in pairs {
-                let fast = alpha_ci(&r, metric, 50, seed);
-                let slow = bootstrap_ci(&r, f, 50, seed);
-                match (fast, slow) {
-                    (None, None) => {}
-                    (Some(a), Some(b)) => {
-                        assert_eq!(a.defined, b.defined);
-                        assert!((a.low - b.low).abs() < 1e-9, "{a:?} {b:?}");
-                        assert!((a.high - b.high).abs() < 1e-9, "{a:?} {b:?}");
+                let b = metric_bootstrap(&items, metric);
+                let mut counts = Vec::new();
+                for _ in 0..5 {
+                    rng.multinomial(b.items as u64, &b.kind_sizes, &mut counts);
+                    let (got, want) = (resample_alpha(&b, &counts), f(&written_out(&counts)));
+                    match (got, want) {
+                        (None, None) => {}
+                        (Some(a), Some(w)) => assert!((a - w).abs() < 1e-9, "{a} vs {w}"),
+                        _ => panic!("{got:?} vs {want:?}"),
                     }
-                    _ => panic!("{fast:?} vs {slow:?}"),
                 }
             }
-            let sets = r.map(|&v| (0..v).map(|i| format!("c{i}")).collect::<BTreeSet<_>>());
-            let fast = alpha_masi_ci(&sets, 50, seed);
-            let slow = bootstrap_ci(&sets, alpha_masi, 50, seed);
-            assert_eq!(fast.is_some(), slow.is_some());
-            if let (Some(a), Some(b)) = (fast, slow) {
-                assert!((a.low - b.low).abs() < 1e-9 && (a.high - b.high).abs() < 1e-9);
-            }
         }
+    }
+
+    /// The multinomial draws give the interval that drawing the units one
+    /// by one gives, up to the bootstrap's own randomness (2,000 resamples
+    /// each way on 400 units).
+    #[test]
+    fn counted_draws_agree_with_drawing_units_one_by_one() {
+        let mut rng = SplitMix64(3);
+        let units = (0..400)
+            .map(|_| {
+                let truth = rng.below(3) as u8;
+                (0..3)
+                    .map(|_| {
+                        Some(if rng.below(4) == 0 {
+                            rng.below(3) as u8
+                        } else {
+                            truth
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let r = Ratings::from_units(units);
+        let counted = alpha_ci(&r, Metric::Nominal, 2_000, 1).unwrap();
+        let one_by_one = bootstrap_ci(&r, alpha_nominal, 2_000, 2).unwrap();
+        assert!(
+            (counted.low - one_by_one.low).abs() < 0.02,
+            "{counted:?} {one_by_one:?}"
+        );
+        assert!(
+            (counted.high - one_by_one.high).abs() < 0.02,
+            "{counted:?} {one_by_one:?}"
+        );
     }
 
     /// Not a timed test: `cargo test --release -p safepref-core

@@ -534,12 +534,12 @@ const QUEUE_WHERE: &str = "f.project_id = $1
     and ($2::int is null or f.batch_seq = $2)
     and (($3::text is null and i.state <> 'adjudicated') or i.state::text = $3)
     and ($4::text is null or exists (
-           select 1 from annotations a, jsonb_array_elements(a.labels->'responses') r
+           select 1 from annotations a, jsonb_array_elements(a.labels::jsonb->'responses') r
             where a.item_id = i.id and a.invalidated_at is null and r->'categories' ? $4))
     and ($5::int is null or exists (
            select 1 from annotations a
             where a.item_id = i.id and a.invalidated_at is null
-              and (select max((r->>'severity')::int) from jsonb_array_elements(a.labels->'responses') r) = $5))
+              and (select max((r->>'severity')::int) from json_array_elements(a.labels->'responses') r) = $5))
     and ($6::text is null or exists (
            select 1 from annotations a join users u on u.id = a.annotator_id
             where a.item_id = i.id and a.invalidated_at is null and u.username = $6))
