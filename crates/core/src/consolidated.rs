@@ -602,6 +602,28 @@ impl Model {
         min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
     ) -> Vec<Consolidated> {
+        let mut scratch = Scratch {
+            category_support: true,
+            ..Scratch::default()
+        };
+        items
+            .iter()
+            .map(|it| self.one(it, tie, min_support, adjudicated, &mut scratch))
+            .collect()
+    }
+
+    /// [`Model::consolidate`] without the support of each category (every
+    /// [`ResponseSupport::categories`] is left empty), for callers that
+    /// never look at it: naming every category of every response costs more
+    /// than the rest of an item's consolidation. Everything else is the
+    /// same, low-support review reasons included.
+    pub fn consolidate_without_category_support(
+        &self,
+        items: &[ItemAnnotations],
+        tie: TieRule,
+        min_support: f64,
+        adjudicated: &HashMap<usize, Labels>,
+    ) -> Vec<Consolidated> {
         let mut scratch = Scratch::default();
         items
             .iter()
@@ -699,11 +721,17 @@ impl Model {
                     severity.no_votes,
                 );
                 let mut categories = Vec::new();
-                let mut cat_support = Vec::with_capacity(layout.n_cat());
+                let mut cat_support = Vec::with_capacity(if s.category_support {
+                    layout.n_cat()
+                } else {
+                    0
+                });
                 for c in 0..layout.n_cat() {
                     let d = s.decisions[base + 2 + c];
                     check(Field::Category(i, c), d.support, d.tie, d.no_votes);
-                    cat_support.push((layout.category(c).to_string(), d.support));
+                    if s.category_support {
+                        cat_support.push((layout.category(c).to_string(), d.support));
+                    }
                     if d.class == Some(1) {
                         categories.push(layout.category(c).to_string());
                     }
@@ -830,9 +858,11 @@ impl Model {
     }
 }
 
-/// Buffers reused from item to item.
+/// Buffers reused from item to item, and whether records name each
+/// category's support.
 #[derive(Default)]
 struct Scratch {
+    category_support: bool,
     classes: Vec<u8>,
     counts: Vec<u32>,
     posterior: Vec<f64>,
@@ -1596,6 +1626,38 @@ mod tests {
                 .flat_map(|chunk| model.consolidate(chunk, TieRule::Review, 0.0, &HashMap::new()))
                 .collect();
             assert_eq!(whole, chunked, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn leaving_out_category_support_changes_nothing_else() {
+        let mut rng = Rng(9);
+        let set = random_set(&mut rng, 80);
+        let items = as_items(&set);
+        for method in [Method::Majority, Method::DawidSkene] {
+            let mut fitter = Fitter::new(2, &Taxonomy::pku19(), &Questions::default(), method);
+            for item in &items {
+                fitter.add(item);
+            }
+            let model = fitter.finish();
+            // A high minimum support, so low-support reasons are compared too.
+            let full = model.consolidate(&items, TieRule::Review, 0.9, &HashMap::new());
+            let lean = model.consolidate_without_category_support(
+                &items,
+                TieRule::Review,
+                0.9,
+                &HashMap::new(),
+            );
+            assert!(full.iter().any(|c| c.labels.is_some()), "{method:?}");
+            assert!(full.iter().any(|c| !c.review.is_empty()), "{method:?}");
+            let mut stripped = full.clone();
+            for record in &mut stripped {
+                for response in &mut record.support.responses {
+                    assert_eq!(response.categories.len(), 19);
+                    response.categories.clear();
+                }
+            }
+            assert_eq!(lean, stripped, "{method:?}");
         }
     }
 

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::consolidated::Consolidated;
 use crate::labels::Labels;
-use crate::records::{PKU_KEYS, response_sha256};
+use crate::records::PKU_KEYS;
 use crate::suggestions::Suggestion;
 use crate::taxonomy::Taxonomy;
 
@@ -94,10 +94,7 @@ pub fn pku_row(item: ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Option
         (Some(a), Some(b), None) => (a, b),
         _ => return None,
     };
-    let (sha0, sha1) = (
-        response_sha256(&item.prompt, &r0),
-        response_sha256(&item.prompt, &r1),
-    );
+    let [sha0, sha1] = response_hashes(&item.prompt, [&r0, &r1]);
     let opt = |s: Option<String>| s.map_or(Value::Null, Value::String);
     let categories = |chosen: &[String]| {
         Value::Array(
@@ -126,6 +123,23 @@ pub fn pku_row(item: ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Option
         Value::String(sha0),
         Value::String(sha1),
     ])
+}
+
+/// Each response's [`crate::records::response_sha256`], hashing the prompt once for both.
+fn response_hashes(prompt: &str, responses: [&str; 2]) -> [String; 2] {
+    let mut after_prompt = Sha256::new();
+    after_prompt.update(prompt.as_bytes());
+    responses.map(|response| {
+        let digest = after_prompt
+            .clone()
+            .chain_update(response.as_bytes())
+            .finalize();
+        let mut hex = [0u8; 64];
+        // 64 bytes hold 32 bytes' hex digits; the hex crate's `encode`
+        // builds its String a char at a time.
+        hex::encode_to_slice(digest, &mut hex).expect("64 hex digits");
+        String::from_utf8_lossy(&hex).into_owned()
+    })
 }
 
 /// Which ranking a DPO export follows.
@@ -328,6 +342,7 @@ mod tests {
     use super::*;
     use crate::consolidated::Support;
     use crate::labels::ResponseLabel;
+    use crate::records::response_sha256;
 
     fn item(k: usize) -> ExportItem {
         ExportItem {
@@ -392,6 +407,7 @@ mod tests {
         assert_eq!(get("better_response_id"), 0);
         assert_eq!(get("safer_response_id"), 1);
         assert_eq!(get("response_0_sha256"), &response_sha256("How?", "r0"));
+        assert_eq!(get("response_1_sha256"), &response_sha256("How?", "r1"));
         let Value::Array(ticks) = get("response_0_harm_category") else {
             panic!("categories are an array of booleans");
         };
@@ -405,6 +421,18 @@ mod tests {
             );
         }
         assert!(pku_row(item(3), &labels(3, vec![0, 1, 2]), &taxonomy).is_none());
+    }
+
+    #[test]
+    fn response_hashes_are_the_datasets_rule_for_any_length() {
+        // Prompts across SHA-256's 64-byte blocks: the prompt's state is
+        // shared by both responses, partial block included.
+        for len in [0, 1, 55, 63, 64, 65, 200] {
+            let prompt = "p".repeat(len);
+            let got = response_hashes(&prompt, ["first", &"r".repeat(len)]);
+            assert_eq!(got[0], response_sha256(&prompt, "first"), "{len}");
+            assert_eq!(got[1], response_sha256(&prompt, &"r".repeat(len)), "{len}");
+        }
     }
 
     #[test]

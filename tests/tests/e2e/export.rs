@@ -1001,19 +1001,34 @@ async fn small_ranges_over_both_readers_give_the_same_bytes() {
     for format in [Format::Pku, Format::Raw, Format::SafeRlhf] {
         let options = Options::new(format);
         let mut whole = Collect::default();
-        let counts = run_in_chunks(&app.pool, &project, &options, &mut whole, 500)
+        let counts = run_in_chunks(&app.pool, &project, &options, &mut whole, 500, 1)
             .await
             .unwrap();
         assert_eq!(counts.items_read, 76);
-        // 76 items in ranges of 7: eleven ranges, taken in turn by the two
-        // readers, must come out in the same order.
-        let mut ranged = Collect::default();
-        let again = run_in_chunks(&app.pool, &project, &options, &mut ranged, 7)
+        assert!(!whole.0[0].is_empty());
+        // 76 items in ranges of 7 (eleven ranges, taken in turn by the two
+        // readers), and in ranges of 14 read as chunks of 7 (six ranges, the
+        // full ones ending with an empty chunk) or of 5, must come out in the
+        // same order.
+        for (chunk, range_chunks) in [(7, 1), (7, 2), (5, 3)] {
+            let mut ranged = Collect::default();
+            let again = run_in_chunks(
+                &app.pool,
+                &project,
+                &options,
+                &mut ranged,
+                chunk,
+                range_chunks,
+            )
             .await
             .unwrap();
-        assert_eq!(again.items_read, 76);
-        assert_eq!(again.rows, counts.rows, "{}", format.name());
-        assert!(!whole.0[0].is_empty());
-        assert_eq!(ranged.0, whole.0, "{}", format.name());
+            let case = format!(
+                "{} in chunks of {chunk}, {range_chunks} a range",
+                format.name()
+            );
+            assert_eq!(again.items_read, 76, "{case}");
+            assert_eq!(again.rows, counts.rows, "{case}");
+            assert_eq!(ranged.0, whole.0, "{case}");
+        }
     }
 }

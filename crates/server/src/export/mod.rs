@@ -50,6 +50,9 @@ pub use options::{Format, Options};
 /// Items consolidated and encoded together: the unit of memory and of
 /// progress reports.
 const CHUNK_ITEMS: usize = 500;
+/// Chunks per range of keys read by one query: planning and starting a
+/// query cost about a twentieth of running it over one chunk.
+const RANGE_CHUNKS: usize = 4;
 /// Chunks each database reader may be ahead of the encoder.
 const CHUNKS_AHEAD: usize = 2;
 /// Connections reading at once (see [`run`]).
@@ -97,26 +100,29 @@ pub async fn run(
     options: &Options,
     sink: &mut impl Sink,
 ) -> Result<Counts, AppError> {
-    run_in_chunks(pool, project, options, sink, CHUNK_ITEMS).await
+    run_in_chunks(pool, project, options, sink, CHUNK_ITEMS, RANGE_CHUNKS).await
 }
 
-/// [`run`] with chunks (and key ranges) of `chunk_items` items: tests take
-/// small ones to cross many ranges and both readers.
+/// [`run`] with chunks of `chunk_items` items and key ranges of
+/// `range_chunks` chunks: tests take small ones to cross many ranges, both
+/// readers and chunks within a range.
 pub async fn run_in_chunks(
     pool: &PgPool,
     project: &Project,
     options: &Options,
     sink: &mut impl Sink,
     chunk_items: usize,
+    range_chunks: usize,
 ) -> Result<Counts, AppError> {
     let chunk_items = chunk_items.max(1);
+    let range_items = chunk_items * range_chunks.max(1);
     let scope = options.scope(project.id);
     let mut tx = read_only(pool, None).await?;
     check(&mut *tx, project, options).await?;
     let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
         .fetch_one(&mut *tx)
         .await?;
-    let (starts, total) = db::export::ranges(&mut tx, &scope, chunk_items as i64).await?;
+    let (starts, total) = db::export::ranges(&mut tx, &scope, range_items as i64).await?;
     let mut pipeline = Pipeline::new(project, options)?;
     pipeline.wanted = (0..pipeline.encoders.len())
         .map(|n| sink.wants(n))
@@ -128,9 +134,9 @@ pub async fn run_in_chunks(
         rows: vec![0; pipeline.encoders.len()],
         ..Counts::default()
     };
-    // Two readers, each on its own connection, take turns range by range a
-    // few chunks ahead: both PostgreSQL backends and the row decoding run
-    // while this task consolidates and encodes.
+    // Two readers, each on its own connection, take turns range by range
+    // (each range a few chunks) a few chunks ahead: both PostgreSQL backends
+    // and the row decoding run while this task consolidates and encodes.
     let ranges: Vec<(Key, Key)> = starts
         .iter()
         .copied()
@@ -156,24 +162,31 @@ pub async fn run_in_chunks(
             scope: scope.clone(),
             k,
             reads,
-            chunk_items: chunk_items as i64,
+            chunk_items,
+            range_items: range_items as i64,
         };
         let task = tokio::spawn(reader.read(tx, mine, chunks_tx));
         readers.push((task, chunks));
     }
     for n in 0..ranges.len() {
-        // A reader sends its error before it stops: stopping silently
-        // means it panicked.
-        let Some(chunk) = readers[n % READERS].1.recv().await else {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "an export reader stopped early"
-            )));
-        };
-        pipeline.chunk(chunk?, &mut counts)?;
-        for (n, encoder) in pipeline.encoders.iter_mut().enumerate() {
-            sink.write(n, encoder.take()?).await?;
+        loop {
+            // A reader sends its error before it stops: stopping silently
+            // means it panicked.
+            let Some(chunk) = readers[n % READERS].1.recv().await else {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "an export reader stopped early"
+                )));
+            };
+            let chunk = chunk?;
+            pipeline.chunk(chunk.items, &mut counts)?;
+            for (n, encoder) in pipeline.encoders.iter_mut().enumerate() {
+                sink.write(n, encoder.take()?).await?;
+            }
+            sink.progress(counts.items_read, total as u64).await;
+            if chunk.ends_range {
+                break;
+            }
         }
-        sink.progress(counts.items_read, total as u64).await;
     }
     for (task, _) in readers {
         task.await.map_err(|e| {
@@ -256,34 +269,58 @@ struct Reader {
     scope: Scope,
     k: usize,
     reads: Reads,
+    chunk_items: usize,
     /// The most items a range holds.
-    chunk_items: i64,
+    range_items: i64,
+}
+
+/// Consecutive items of one range.
+struct Chunk {
+    items: Vec<ItemRow>,
+    /// Whether the range has no more items (this chunk may be empty).
+    ends_range: bool,
 }
 
 impl Reader {
-    /// Reads the given ranges of the scope's items, each as one chunk for
+    /// Reads the given ranges of the scope's items, each as chunks for
     /// [`run_in_chunks`], then ends the transaction. Stops early when that
     /// has given up (the channel is closed).
     async fn read(
         self,
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         ranges: Vec<(Key, Key)>,
-        out: mpsc::Sender<Result<Vec<ItemRow>, sqlx::Error>>,
+        out: mpsc::Sender<Result<Chunk, sqlx::Error>>,
     ) -> Result<(), sqlx::Error> {
         for range in ranges {
-            let chunk = db::export::items(
+            let mut rows = db::export::items(
                 &mut tx,
                 &self.scope,
                 self.k,
                 self.reads,
                 range,
-                self.chunk_items,
-            )
-            .try_collect::<Vec<_>>()
-            .await;
-            let failed = chunk.is_err();
-            if out.send(chunk).await.is_err() || failed {
-                return Ok(());
+                self.range_items,
+            );
+            let mut items = Vec::with_capacity(self.chunk_items);
+            loop {
+                let (item, ends_range) = match rows.try_next().await {
+                    Ok(Some(item)) => (Some(item), false),
+                    Ok(None) => (None, true),
+                    Err(e) => {
+                        // The error ends the export; nothing to wait for.
+                        let _ = out.send(Err(e)).await;
+                        return Ok(());
+                    }
+                };
+                items.extend(item);
+                if ends_range || items.len() == self.chunk_items {
+                    let items = std::mem::replace(&mut items, Vec::with_capacity(self.chunk_items));
+                    if out.send(Ok(Chunk { items, ends_range })).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if ends_range {
+                    break;
+                }
             }
         }
         tx.commit().await
@@ -486,7 +523,12 @@ impl<'a> Pipeline<'a> {
             .model
             .as_ref()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no consolidation model")))?;
-        Ok(model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated))
+        // Only the `min_support` filter looks at each category's support.
+        Ok(if self.options.min_support.is_some() {
+            model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated)
+        } else {
+            model.consolidate_without_category_support(&grouped, TieRule::Review, 0.0, &adjudicated)
+        })
     }
 
     fn item_rows(
