@@ -716,12 +716,19 @@ impl<V: Ord + Clone> ItemRatings<V> {
             Deltas::Fixed(d) => d.clone(),
             Deltas::Ordinal => ordinal_deltas(&full.marginals),
         };
-        let kind_observed = match &deltas {
-            Deltas::Fixed(d) => kinds
-                .iter()
-                .map(|entries| entries.iter().map(|&(c, e, o)| o * d[c][e]).sum())
-                .collect(),
-            Deltas::Ordinal => Vec::new(),
+        let (kind_observed, paired_deltas) = match &deltas {
+            Deltas::Fixed(d) => (
+                kinds
+                    .iter()
+                    .map(|entries| entries.iter().map(|&(c, e, o)| o * d[c][e]).sum())
+                    .collect(),
+                (0..d.len())
+                    .flat_map(|c| {
+                        (0..=c).map(move |e| if c == e { d[c][c] } else { d[c][e] + d[e][c] })
+                    })
+                    .collect(),
+            ),
+            Deltas::Ordinal => (Vec::new(), Vec::new()),
         };
         let large = order
             .iter()
@@ -733,6 +740,7 @@ impl<V: Ord + Clone> ItemRatings<V> {
         }
         Bootstrap {
             kind_observed,
+            paired_deltas,
             items: self.kind_of_item.len(),
             large_ends: order[..large]
                 .iter()
@@ -788,6 +796,9 @@ pub struct Bootstrap {
     kinds: Vec<Vec<(usize, usize, f64)>>,
     /// Each kind's Σ o·δ (fixed δ only).
     kind_observed: Vec<f64>,
+    /// δ(c, d) + δ(d, c) for d < c and δ(c, c), row by row (the lower
+    /// triangle; fixed δ only): the expected disagreement in half the work.
+    paired_deltas: Vec<f64>,
     n_values: usize,
     deltas: Deltas,
     /// Whether alpha is defined on the full data.
@@ -860,9 +871,9 @@ fn draw_counts(q: &Bootstrap, rng: &mut SplitMix64, counts: &mut Vec<u64>) {
 /// resample, which matters for categories, whose sets make hundreds of
 /// values.
 fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
-    let Deltas::Fixed(delta) = &q.deltas else {
+    if matches!(q.deltas, Deltas::Ordinal) {
         return ordinal_resample_alpha(q, counts);
-    };
+    }
     let mut marginals = vec![0.0; q.n_values];
     let mut observed = 0.0;
     for ((entries, &times), &own) in q.kinds.iter().zip(counts).zip(&q.kind_observed) {
@@ -882,10 +893,10 @@ fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
         .map(|(c, m)| (c, *m))
         .collect();
     let mut expected = 0.0;
-    for &(c, nc) in &present {
-        for &(d, nd) in &present {
-            expected += nc * nd * delta[c][d];
-        }
+    for (i, &(c, nc)) in present.iter().enumerate() {
+        let row = &q.paired_deltas[c * (c + 1) / 2..];
+        let below: f64 = present[..=i].iter().map(|&(d, nd)| nd * row[d]).sum();
+        expected += nc * below;
     }
     alpha_from_sums(n, observed, expected)
 }
