@@ -564,7 +564,7 @@ impl Cluster {
 /// PostgreSQL's default of 128 MB makes a report or an export of a large
 /// project read most pages through the kernel's cache again and again (the
 /// export's profile showed the copies); a quarter of the memory, between
-/// 128 MB and 1 GB (the usual advice for a dedicated database), keeps more
+/// 128 MB and 8 GB (the usual advice for a dedicated database), keeps more
 /// of a project's tables in PostgreSQL's own cache. Given at every start,
 /// so clusters made by older versions get it too.
 fn shared_buffers_mb() -> u64 {
@@ -575,7 +575,7 @@ fn shared_buffers_mb() -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .unwrap_or(0);
-    (total_kb / 1024 / 4).clamp(128, 1024)
+    (total_kb / 1024 / 4).clamp(128, 8192)
 }
 
 /// `<data-dir>`, unless we are root and the postgres user cannot walk down to
