@@ -346,47 +346,77 @@ pub struct Candidate {
 }
 
 /// The project's items with a valid annotation or an "unclear" skip (the
-/// only ones that can need review), streamed. `ids`: only these items,
-/// matched by `in (select unnest(..))`, a hashed subplan: `= any($2)`
-/// searches the array for every row once the statement's plan is generic,
-/// quadratic for a refresh of 100,000 changed items. Votes and skips are
-/// grouped per item in one pass each and joined, rather than looked up item
-/// by item: the lookups' plan depended on fresh statistics, and one made
-/// before the first ANALYZE of a bulk-loaded project (the warmer's) scanned
-/// every annotation for every item, for minutes.
+/// only ones that can need review), streamed; `ids`: only these items.
+/// Many items' votes and skips are grouped per item in one pass each and
+/// joined; a few items' are looked up item by item. (Looking every item up
+/// depended on fresh statistics: a plan made before the first ANALYZE of a
+/// bulk-loaded project, the warmer's, scanned every annotation for every
+/// item, for minutes. For a few items the worst plan costs little, and one
+/// pass over the project's votes would cost more than the lookups.)
 pub fn candidates<'a>(
     db: &'a mut PgConnection,
     project_id: Uuid,
     ids: Option<&'a [Uuid]>,
 ) -> BoxStream<'a, Result<Candidate, sqlx::Error>> {
-    sqlx::query_as(
-        "with wanted as (select unnest($2::uuid[]) as id)
-         select i.id, i.batch_seq, i.seq, i.gold, an.annotators, an.labels,
-                coalesce(sk.unclear, 0) as unclear, sg.suggestions
-           from items i
-           left join (
-               select a.item_id, array_agg(u.username order by u.username) as annotators,
-                      array_agg(a.labels order by u.username) as labels
-                 from annotations a join users u on u.id = a.annotator_id
-                where a.project_id = $1 and a.invalidated_at is null
-                  and ($2::uuid[] is null or a.item_id in (select id from wanted))
-                group by a.item_id) an on an.item_id = i.id
-           left join (
-               select s.item_id, count(*) as unclear from assignments s
-                where s.project_id = $1 and s.state = 'skipped' and s.skip_reason = 'unclear'
-                group by s.item_id) sk on sk.item_id = i.id
-           cross join lateral (
-               select jsonb_agg(jsonb_build_object('source', g.source, 'labels', g.labels,
-                                                   'scores', g.scores) order by g.source) as suggestions
-                 from suggestions g where g.item_id = i.id) sg
-          where i.project_id = $1
-            and ($2::uuid[] is null or i.id in (select id from wanted))
-            and (an.annotators is not null or sk.unclear > 0)",
-    )
-    .bind(project_id)
-    .bind(ids)
-    .fetch(db)
+    match ids {
+        Some(few) if few.len() <= FEW_ITEMS => sqlx::query_as(THESE_CANDIDATES)
+            .bind(project_id)
+            .bind(few)
+            .fetch(db),
+        _ => sqlx::query_as(MANY_CANDIDATES)
+            .bind(project_id)
+            .bind(ids)
+            .fetch(db),
+    }
 }
+
+/// Up to this many changed items are looked up one by one.
+const FEW_ITEMS: usize = 1_000;
+
+/// `$2` (the items, or null for all) is matched by `in (select …)`, a
+/// hashed subplan: `= any($2)` searches the array for every row once the
+/// statement's plan is generic.
+const MANY_CANDIDATES: &str = "
+    with wanted as (select unnest($2::uuid[]) as id)
+    select i.id, i.batch_seq, i.seq, i.gold, an.annotators, an.labels,
+           coalesce(sk.unclear, 0) as unclear, sg.suggestions
+      from items i
+      left join (
+          select a.item_id, array_agg(u.username order by u.username) as annotators,
+                 array_agg(a.labels order by u.username) as labels
+            from annotations a join users u on u.id = a.annotator_id
+           where a.project_id = $1 and a.invalidated_at is null
+             and ($2::uuid[] is null or a.item_id in (select id from wanted))
+           group by a.item_id) an on an.item_id = i.id
+      left join (
+          select s.item_id, count(*) as unclear from assignments s
+           where s.project_id = $1 and s.state = 'skipped' and s.skip_reason = 'unclear'
+           group by s.item_id) sk on sk.item_id = i.id
+      cross join lateral (
+          select jsonb_agg(jsonb_build_object('source', g.source, 'labels', g.labels,
+                                              'scores', g.scores) order by g.source) as suggestions
+            from suggestions g where g.item_id = i.id) sg
+     where i.project_id = $1
+       and ($2::uuid[] is null or i.id in (select id from wanted))
+       and (an.annotators is not null or sk.unclear > 0)";
+
+const THESE_CANDIDATES: &str = "
+    select i.id, i.batch_seq, i.seq, i.gold, an.annotators, an.labels, sk.unclear, sg.suggestions
+      from (select distinct unnest($2::uuid[]) as id) w
+      join items i on i.id = w.id and i.project_id = $1
+      cross join lateral (
+          select array_agg(u.username order by u.username) as annotators,
+                 array_agg(a.labels order by u.username) as labels
+            from annotations a join users u on u.id = a.annotator_id
+           where a.item_id = i.id and a.invalidated_at is null) an
+      cross join lateral (
+          select count(*) as unclear from assignments s
+           where s.item_id = i.id and s.state = 'skipped' and s.skip_reason = 'unclear') sk
+      cross join lateral (
+          select jsonb_agg(jsonb_build_object('source', g.source, 'labels', g.labels,
+                                              'scores', g.scores) order by g.source) as suggestions
+            from suggestions g where g.item_id = i.id) sg
+     where an.annotators is not null or sk.unclear > 0";
 
 /// Up to when a project's review flags are computed (migration 0009).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -467,7 +497,8 @@ pub struct Flag {
 }
 
 /// Drops the flags of `items` (every item of the project when None; the
-/// ids by a hashed subplan, as in [`candidates`]).
+/// ids by a hashed subplan: `= any($2)` searches the array for every row
+/// once the statement's plan is generic, quadratic for a long list).
 pub async fn clear_flags(
     db: &mut PgConnection,
     project_id: Uuid,
