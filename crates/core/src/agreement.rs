@@ -712,23 +712,22 @@ impl<V: Ord + Clone> ItemRatings<V> {
             })
             .collect();
         let full = coincidence_of(&self.profiles);
-        let full_deltas = match &deltas {
-            Deltas::Fixed(d) => d.clone(),
-            Deltas::Ordinal => ordinal_deltas(&full.marginals),
-        };
-        let (kind_observed, paired_deltas) = match &deltas {
-            Deltas::Fixed(d) => (
-                kinds
+        let ordinal = matches!(deltas, Deltas::Ordinal);
+        let (full_deltas, kind_observed, paired_deltas) = match deltas {
+            Deltas::Fixed(d) => {
+                let observed = kinds
                     .iter()
                     .map(|entries| entries.iter().map(|&(c, e, o)| o * d[c][e]).sum())
-                    .collect(),
-                (0..d.len())
+                    .collect();
+                let paired = (0..d.len())
                     .flat_map(|c| {
+                        let d = &d;
                         (0..=c).map(move |e| if c == e { d[c][c] } else { d[c][e] + d[e][c] })
                     })
-                    .collect(),
-            ),
-            Deltas::Ordinal => (Vec::new(), Vec::new()),
+                    .collect();
+                (d, observed, paired)
+            }
+            Deltas::Ordinal => (ordinal_deltas(&full.marginals), Vec::new(), Vec::new()),
         };
         let large = order
             .iter()
@@ -758,17 +757,16 @@ impl<V: Ord + Clone> ItemRatings<V> {
             kinds,
             n_values: values.len(),
             defined: alpha_from_coincidence(&full, &full_deltas).is_some(),
-            deltas,
+            ordinal,
         }
     }
 }
 
-/// How alpha's δ is found for a resample.
-#[derive(Debug, Clone)]
+/// How alpha's δ is found.
 enum Deltas {
     /// The same matrix for every resample (nominal, interval, MASI …).
     Fixed(Vec<Vec<f64>>),
-    /// From the resample's marginals.
+    /// From the marginals (of the data, of each resample).
     Ordinal,
 }
 
@@ -800,7 +798,9 @@ pub struct Bootstrap {
     /// triangle; fixed δ only): the expected disagreement in half the work.
     paired_deltas: Vec<f64>,
     n_values: usize,
-    deltas: Deltas,
+    /// The ordinal δ, from each resample's marginals (else the fixed δ of
+    /// `kind_observed` and `paired_deltas`).
+    ordinal: bool,
     /// Whether alpha is defined on the full data.
     defined: bool,
 }
@@ -871,7 +871,7 @@ fn draw_counts(q: &Bootstrap, rng: &mut SplitMix64, counts: &mut Vec<u64>) {
 /// resample, which matters for categories, whose sets make hundreds of
 /// values.
 fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
-    if matches!(q.deltas, Deltas::Ordinal) {
+    if q.ordinal {
         return ordinal_resample_alpha(q, counts);
     }
     let mut marginals = vec![0.0; q.n_values];

@@ -469,14 +469,7 @@ async fn the_hint_opens_and_closes_with_the_a_key() {
 #[tokio::test]
 async fn routing_saves_annotations_exactly_where_the_rule_says() {
     let app = TestApp::spawn().await;
-    let policy = Policy {
-        display: Display::Blind,
-        source: None,
-        routing: Some(Routing {
-            source: MODEL.into(),
-            threshold: 0.9,
-        }),
-    };
+    let policy = routing_at_0_9();
     // item-0: confident, and the first person agrees -> one annotation.
     // item-1: confident, the first person disagrees -> k.
     // item-2: not confident enough, agrees -> k.
@@ -749,14 +742,7 @@ async fn the_report_measures_anchored_and_blind_labels_apart() {
 #[tokio::test]
 async fn a_routed_item_sent_back_gets_the_usual_k() {
     let app = TestApp::spawn().await;
-    let policy = Policy {
-        display: Display::Blind,
-        source: None,
-        routing: Some(Routing {
-            source: MODEL.into(),
-            threshold: 0.9,
-        }),
-    };
+    let policy = routing_at_0_9();
     let project = project_with(&app, policy, 3, 1, |_| {
         vec![suggestion(MODEL, &expected(), 0.95)]
     })
@@ -809,4 +795,16 @@ async fn a_routed_item_sent_back_gets_the_usual_k() {
             .await
             .unwrap();
     assert!(invariants.hold(), "{invariants}");
+}
+
+/// Blind display, routing by the model at a threshold of 0.9.
+fn routing_at_0_9() -> Policy {
+    Policy {
+        display: Display::Blind,
+        source: None,
+        routing: Some(Routing {
+            source: MODEL.into(),
+            threshold: 0.9,
+        }),
+    }
 }
