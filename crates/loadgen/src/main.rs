@@ -92,6 +92,10 @@ struct LoadArgs {
     /// Stop as soon as the project is complete.
     #[arg(long)]
     until_complete: bool,
+    /// Lease with a call of its own after every submit, instead of asking
+    /// the submit for the next lease (`?next=1`).
+    #[arg(long)]
+    lease_separately: bool,
     /// Check the queue invariants in this database afterwards.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -119,6 +123,7 @@ impl LoadArgs {
             double_submit_rate: self.double_submit_rate,
             abandon_rate: self.abandon_rate,
             until_complete: self.until_complete,
+            lease_separately: self.lease_separately,
             database_url: self.database_url,
             seed: self.seed,
         })

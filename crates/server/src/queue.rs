@@ -130,9 +130,9 @@ impl From<ItemContent> for LeasedItem {
             prompt: c.prompt,
             prompt_source: c.prompt_source,
             responses: c
-                .responses
-                .0
+                .positions
                 .into_iter()
+                .zip(c.texts)
                 .map(|(position, text)| LeasedResponse { position, text })
                 .collect(),
             severe: c.severe,

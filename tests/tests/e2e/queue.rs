@@ -65,6 +65,16 @@ pub struct Leased {
     pub json: Value,
 }
 
+impl From<Value> for Leased {
+    fn from(json: Value) -> Self {
+        Leased {
+            assignment: json["assignment_id"].as_str().unwrap().parse().unwrap(),
+            item: json["item"]["id"].as_str().unwrap().parse().unwrap(),
+            json,
+        }
+    }
+}
+
 impl Annotator {
     pub async fn post(&self, base: &str, path: &str, body: Option<Value>) -> reqwest::Response {
         let mut request = self
@@ -84,14 +94,7 @@ impl Annotator {
             .await;
         match response.status().as_u16() {
             204 => None,
-            200 => {
-                let json: Value = response.json().await.unwrap();
-                Some(Leased {
-                    assignment: json["assignment_id"].as_str().unwrap().parse().unwrap(),
-                    item: json["item"]["id"].as_str().unwrap().parse().unwrap(),
-                    json,
-                })
-            }
+            200 => Some(Leased::from(response.json::<Value>().await.unwrap())),
             status => panic!(
                 "lease answered {status}: {}",
                 response.text().await.unwrap_or_default()
@@ -119,6 +122,23 @@ impl Annotator {
     pub async fn submit_ok(&self, base: &str, assignment: Uuid, labels: &Value) -> Uuid {
         let response = self.submit(base, assignment, Uuid::new_v4(), labels).await;
         annotation_id(response).await
+    }
+
+    /// A submit asking for the next lease with the answer (`?next=1`).
+    async fn submit_then_next(
+        &self,
+        base: &str,
+        assignment: Uuid,
+        submission: Uuid,
+        labels: &Value,
+    ) -> reqwest::Response {
+        let body = json!({"submission_id": submission, "labels": labels});
+        self.post(
+            base,
+            &format!("/api/v1/assignments/{assignment}/submit?next=1"),
+            Some(body),
+        )
+        .await
     }
 
     async fn skip(&self, base: &str, assignment: Uuid, body: Value) -> reqwest::Response {
@@ -307,11 +327,17 @@ async fn work(
     let mut rng = Rng::new(n as u64 + 1);
     let mut log = Log::default();
     let deadline = Instant::now() + Duration::from_secs(120);
+    // The lease a submit with `?next=1` brought, if any.
+    let mut carried: Option<Leased> = None;
     loop {
         assert!(Instant::now() < deadline, "annotator {n} never finished");
         let here = &servers[rng.below(2) as usize];
         let there = &servers[rng.below(2) as usize];
-        let Some(lease) = me.lease(here, project).await else {
+        let leased = match carried.take() {
+            Some(lease) => Some(lease),
+            None => me.lease(here, project).await,
+        };
+        let Some(lease) = leased else {
             // Nothing for me now; others may still skip or drop items.
             let pending: i64 = sqlx::query_scalar(
                 "select count(*) from items where project_id = $1 and state = 'pending'",
@@ -358,6 +384,12 @@ async fn work(
                 me.submit(&servers[1], lease.assignment, submission, &labels),
             );
             vec![a, b]
+        } else if roll < 55 {
+            // A submit that brings the next lease with its answer.
+            vec![
+                me.submit_then_next(there, lease.assignment, submission, &labels)
+                    .await,
+            ]
         } else {
             vec![
                 me.submit(there, lease.assignment, submission, &labels)
@@ -368,6 +400,9 @@ async fn work(
         for answer in answers {
             let status = answer.status().as_u16();
             let body: Value = answer.json().await.unwrap();
+            if body["next"].is_object() {
+                carried = Some(Leased::from(body["next"].clone()));
+            }
             outcomes.push(match status {
                 200 => Some(
                     body["annotation_id"]
@@ -1003,6 +1038,90 @@ async fn skip_gives_the_item_to_others_and_never_back() {
     .await;
     assert_eq!((status, code.as_str()), (400, "bad_request"));
     assert!(message.contains("unknown variant"), "{message}");
+}
+
+#[tokio::test]
+async fn a_submit_can_bring_the_next_lease() {
+    let app = TestApp::spawn().await;
+    let project = project_with_items(&app.pool, 3, 1, 5).await;
+    let a = annotator(&app.pool).await;
+    let first = a.lease(&app.base, project.id).await.unwrap();
+
+    // A bad `next` is refused before anything is stored.
+    let (status, _, message) = refused(
+        a.post(
+            &app.base,
+            &format!("/api/v1/assignments/{}/submit?next=maybe", first.assignment),
+            Some(json!({"submission_id": Uuid::new_v4(), "labels": labels()})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(message.contains("next"), "{message}");
+    let stored = "select count(*) from annotations where annotator_id = $1";
+    assert_eq!(scalar(&app.pool, stored, a.id).await, 0);
+
+    // The answer carries the next lease: the live one a lease call gives.
+    let answer: Value = a
+        .submit_then_next(&app.base, first.assignment, Uuid::new_v4(), &labels())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["annotation_id"].is_string(), "{answer}");
+    let next = Leased::from(answer["next"].clone());
+    assert_ne!(next.item, first.item);
+    let again = a.lease(&app.base, project.id).await.unwrap();
+    assert_eq!((again.assignment, again.item), (next.assignment, next.item));
+    assert_eq!(again.json["item"], next.json["item"]);
+
+    // Paused by a lead: the labels are stored, and `next` is absent (the
+    // lease call says why).
+    sqlx::query("insert into paused_annotators (project_id, annotator_id) values ($1, $2)")
+        .bind(project.id)
+        .bind(a.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let answer: Value = a
+        .submit_then_next(&app.base, next.assignment, Uuid::new_v4(), &labels())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["annotation_id"].is_string(), "{answer}");
+    assert!(answer.get("next").is_none(), "{answer}");
+    assert_eq!(scalar(&app.pool, stored, a.id).await, 2);
+    sqlx::query("delete from paused_annotators where annotator_id = $1")
+        .bind(a.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // The last item: after it, `next` is null, as a lease call gives 204.
+    let last = a.lease(&app.base, project.id).await.unwrap();
+    let answer: Value = a
+        .submit_then_next(&app.base, last.assignment, Uuid::new_v4(), &labels())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["next"], Value::Null, "{answer}");
+    assert!(answer.get("next").is_some(), "{answer}");
+    assert!(a.lease(&app.base, project.id).await.is_none());
+
+    // Without `next`, the answer is as before.
+    let b = annotator(&app.pool).await;
+    let other = project_with_items(&app.pool, 1, 1, 5).await;
+    let lease = b.lease(&app.base, other.id).await.unwrap();
+    let answer: Value = b
+        .submit(&app.base, lease.assignment, Uuid::new_v4(), &labels())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(answer.get("next").is_none(), "{answer}");
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ async fn a_killed_server_loses_nothing_and_the_other_finishes_the_project() {
         // None: a sign-out also ends leases, and the test asks that leases *expired*.
         abandon_rate: 0.0,
         until_complete: true,
+        lease_separately: false,
         database_url: Some(db.url.clone()),
         seed: 10,
     };

@@ -118,7 +118,9 @@ async fn severe_items_carry_a_content_note() {
         )
         .await;
         sqlx::query(
-            "update items set source_labels = '{\"response_0_severity_level\": 3}'
+            // `severe` is worked out at import (the queue tests check
+            // that); an item changed afterwards needs it set too.
+            "update items set source_labels = '{\"response_0_severity_level\": 3}', severe = true
               where project_id = $1 and prompt = 'Question 0000'",
         )
         .bind(project.id)

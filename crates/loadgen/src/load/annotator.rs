@@ -1,4 +1,5 @@
-//! One simulated annotator: lease, think, then submit (now and then twice),
+//! One simulated annotator: lease, think, then submit (now and then twice;
+//! the answer brings the next lease unless told to lease separately),
 //! skip, or abandon the lease (sign out and back in), until the run ends.
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub struct Plan {
     /// Set when the run should end early (the project is complete).
     pub stop: AtomicBool,
     pub until_complete: bool,
+    pub lease_separately: bool,
     pub think: Duration,
     pub skip_rate: f64,
     pub double_submit_rate: f64,
@@ -49,6 +51,8 @@ pub struct Annotator {
     pub rng: StdRng,
     pub tally: Tally,
     silent_calls: u32,
+    /// The lease the last submit's answer brought (`?next=1`).
+    carried: Option<(Uuid, usize)>,
 }
 
 impl Annotator {
@@ -60,6 +64,7 @@ impl Annotator {
             rng,
             tally: Tally::default(),
             silent_calls: 0,
+            carried: None,
         }
     }
 
@@ -96,7 +101,10 @@ impl Annotator {
     }
 
     async fn one_item(&mut self, plan: &Plan) -> Result<(), (Endpoint, Failure)> {
-        let leased = self.client.lease(&mut self.tally, plan.project).await;
+        let leased = match self.carried.take() {
+            Some(lease) => Ok(Some(lease)),
+            None => self.client.lease(&mut self.tally, plan.project).await,
+        };
         let Some((assignment, responses)) = leased.map_err(|f| (Endpoint::Lease, f))? else {
             self.silent_calls = 0;
             return self.nothing_left(plan).await;
@@ -175,22 +183,27 @@ impl Annotator {
             "labels": labels,
             "seconds_spent": plan.think.as_secs_f64(),
         });
-        let id = self
+        let next = !plan.lease_separately;
+        let (id, carried) = self
             .client
-            .submit(&mut self.tally, Endpoint::Submit, assignment, &body)
+            .submit(&mut self.tally, Endpoint::Submit, assignment, &body, next)
             .await
             .map_err(|f| (Endpoint::Submit, f))?;
+        self.carried = carried;
         self.tally.acknowledged.push(id);
         if Instant::now() <= plan.deadline {
             self.tally.completed += 1;
         }
         if self.rng.random_bool(plan.double_submit_rate) {
             self.tally.double_submits += 1;
-            let again = self
+            // The same request again: its answer's next lease is the live
+            // one the first answer brought.
+            let (again, carried) = self
                 .client
-                .submit(&mut self.tally, Endpoint::Resubmit, assignment, &body)
+                .submit(&mut self.tally, Endpoint::Resubmit, assignment, &body, next)
                 .await
                 .map_err(|f| (Endpoint::Resubmit, f))?;
+            self.carried = carried;
             if again != id {
                 let kind = format!("{}: a different annotation id", Endpoint::Resubmit.name());
                 self.tally.error(kind);

@@ -161,27 +161,30 @@ impl Client {
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let id = uuid_at(&value, "assignment_id")?;
-        let responses = value["item"]["responses"]
-            .as_array()
-            .ok_or_else(|| Failure::Body("no item.responses".into()))?
-            .len();
-        Ok(Some((id, responses)))
+        lease_of(&value).map(Some)
     }
 
-    /// Submits; the annotation id the server stored (or had stored).
+    /// Submits; the annotation id the server stored (or had stored), and,
+    /// when `next` asked for it, the next lease the answer carried (none
+    /// when it carried none: nothing left, or the lease call must say why).
     pub async fn submit(
         &self,
         tally: &mut Tally,
         endpoint: Endpoint,
         assignment: Uuid,
         body: &Value,
-    ) -> Result<Uuid, Failure> {
-        let path = format!("/api/v1/assignments/{assignment}/submit");
+        next: bool,
+    ) -> Result<(Uuid, Option<(Uuid, usize)>), Failure> {
+        let query = if next { "?next=1" } else { "" };
+        let path = format!("/api/v1/assignments/{assignment}/submit{query}");
         let (_, value) = self
             .call(tally, endpoint, Method::POST, &path, Some(body))
             .await?;
-        uuid_at(&value, "annotation_id")
+        let next = match &value["next"] {
+            lease @ Value::Object(_) => Some(lease_of(lease)?),
+            _ => None,
+        };
+        Ok((uuid_at(&value, "annotation_id")?, next))
     }
 
     pub async fn skip(
@@ -230,6 +233,16 @@ impl Client {
             .and_then(|p| p["id"].as_str())
             .and_then(|id| id.parse().ok()))
     }
+}
+
+/// A lease's assignment id and number of responses.
+fn lease_of(lease: &Value) -> Result<(Uuid, usize), Failure> {
+    let id = uuid_at(lease, "assignment_id")?;
+    let responses = lease["item"]["responses"]
+        .as_array()
+        .ok_or_else(|| Failure::Body("no item.responses".into()))?
+        .len();
+    Ok((id, responses))
 }
 
 fn uuid_at(value: &Value, key: &str) -> Result<Uuid, Failure> {

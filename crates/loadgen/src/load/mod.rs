@@ -1,6 +1,7 @@
 //! `safepref-loadgen load`: simulated annotators over real HTTP through the
 //! JSON API. Each signs in, then leases, thinks, and submits valid random
-//! labels — now and then skipping, submitting twice (the same submission id
+//! labels (the submit asking for the next lease, unless told to lease
+//! separately) — now and then skipping, submitting twice (the same submission id
 //! must answer with the same annotation) or abandoning the lease — until the
 //! duration is up. Annotators are spread round-robin over the target URLs
 //! (several `safepref serve` processes on one database). At the end: the
@@ -51,6 +52,10 @@ pub struct Options {
     pub abandon_rate: f64,
     /// End as soon as the project is complete.
     pub until_complete: bool,
+    /// Lease with a call of its own after each submit; otherwise a submit
+    /// asks for the next lease with its answer (`?next=1`), as a client
+    /// that goes straight on to the next item would.
+    pub lease_separately: bool,
     /// Where to check the invariants afterwards.
     pub database_url: Option<String>,
     pub seed: u64,
@@ -147,6 +152,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         deadline: started + options.duration,
         stop: AtomicBool::new(false),
         until_complete: options.until_complete,
+        lease_separately: options.lease_separately,
         think: options.think,
         skip_rate: options.skip_rate,
         double_submit_rate: options.double_submit_rate,

@@ -3,7 +3,6 @@
 //! The locking rules these statements follow, and why they cannot deadlock,
 //! are set out in `crate::queue`; each function says which rule it relies on.
 
-use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,12 +13,12 @@ use super::projects::Project;
 /// is the item. A macro, so statements stay `&'static str`.
 macro_rules! item_content {
     () => {
+        // Responses as arrays in key order: no JSON to build and parse, no
+        // sort. `severe` is stored (migration 0021).
         "i.id as item_id, i.prompt, i.prompt_source,
-         coalesce((select json_agg(json_build_array(r.position, r.text) order by r.position)
-                   from responses r where r.item_id = i.id), '[]') as responses,
-         exists (select 1
-                 from json_each(case when json_typeof(i.source_labels) = 'object' then i.source_labels end) e
-                 where e.key like 'response\\_%\\_severity\\_level' and e.value::text = '3') as severe"
+         array(select r.position from responses r where r.item_id = i.id order by r.position) as positions,
+         array(select r.text from responses r where r.item_id = i.id order by r.position) as texts,
+         i.severe"
     };
 }
 pub(crate) use item_content;
@@ -30,8 +29,9 @@ pub struct ItemContent {
     pub item_id: Uuid,
     pub prompt: String,
     pub prompt_source: Option<String>,
-    /// (position, text), in position order.
-    pub responses: Json<Vec<(i16, String)>>,
+    /// The responses' positions and texts, in position order.
+    pub positions: Vec<i16>,
+    pub texts: Vec<String>,
     /// The source labels say severity 3 for some response.
     pub severe: bool,
 }
@@ -80,7 +80,8 @@ struct LeaseResult {
     item_id: Option<Uuid>,
     prompt: Option<String>,
     prompt_source: Option<String>,
-    responses: Option<Json<Vec<(i16, String)>>>,
+    positions: Option<Vec<i16>>,
+    texts: Option<Vec<String>>,
     severe: Option<bool>,
 }
 
@@ -197,14 +198,16 @@ pub async fn lease(
             row.expires_at,
             row.item_id,
             row.prompt,
-            row.responses,
+            row.positions,
+            row.texts,
         ) {
             (
                 Some(assignment_id),
                 Some(expires_at),
                 Some(item_id),
                 Some(prompt),
-                Some(responses),
+                Some(positions),
+                Some(texts),
             ) => LeaseOutcome::Leased(LeaseRow {
                 assignment_id,
                 expires_at,
@@ -212,7 +215,8 @@ pub async fn lease(
                     item_id,
                     prompt,
                     prompt_source: row.prompt_source,
-                    responses,
+                    positions,
+                    texts,
                     severe: row.severe.unwrap_or(false),
                 },
             }),

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// The columns, in order, of the rows `copy_items` takes (binary COPY format).
-pub const ITEM_COPY_COLUMNS: &str = "id, project_id, batch_id, batch_seq, seq, external_id, prompt, prompt_source, content_hash, source_labels, gold";
+pub const ITEM_COPY_COLUMNS: &str = "id, project_id, batch_id, batch_seq, seq, external_id, prompt, prompt_source, content_hash, source_labels, gold, severe";
 /// The columns, in order, of the rows `copy_responses` takes.
 pub const RESPONSE_COPY_COLUMNS: &str = "item_id, position, text, source";
 

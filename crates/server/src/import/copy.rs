@@ -53,6 +53,21 @@ impl Default for Chunk {
     }
 }
 
+/// The source labels give some response severity 3 (severe): the item's
+/// `severe` column, which puts a content note before it (migration 0021
+/// fills it in the same way for items imported before).
+fn source_says_severe(record: &ImportRecord) -> bool {
+    let Some(labels) = &record.source_labels else {
+        return false;
+    };
+    (0..record.responses.len()).any(|n| {
+        labels
+            .get(&format!("response_{n}_severity_level"))
+            .and_then(serde_json::Value::as_u64)
+            == Some(3)
+    })
+}
+
 impl Chunk {
     /// Appends one item row (columns as `db::items::ITEM_COPY_COLUMNS`) and
     /// its response rows (as `RESPONSE_COPY_COLUMNS`).
@@ -66,7 +81,7 @@ impl Chunk {
             .as_ref()
             .map(|g| serde_json::to_string(g).expect("labels serialise"));
         let row = &mut self.items;
-        row.extend_from_slice(&11i16.to_be_bytes());
+        row.extend_from_slice(&12i16.to_be_bytes());
         field(row, Some(keys.id.as_bytes()));
         field(row, Some(keys.project_id.as_bytes()));
         field(row, Some(keys.batch_id.as_bytes()));
@@ -78,6 +93,7 @@ impl Chunk {
         field(row, Some(content_hash));
         field(row, labels.as_deref().map(str::as_bytes));
         field(row, gold.as_deref().map(str::as_bytes));
+        field(row, Some(&[u8::from(source_says_severe(record))]));
 
         for (position, response) in record.responses.iter().enumerate() {
             let row = &mut self.responses;

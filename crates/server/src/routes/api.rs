@@ -193,14 +193,25 @@ async fn lease(
 ) -> Result<Response> {
     let project = projects::find(&state.pool, id).await?;
     Ok(
-        match queue::lease(&state.pool, &project, session.user.id).await? {
-            Some(lease) => {
-                let shown = queue::shown_suggestions(&state.pool, &project, lease.item.id).await?;
-                Json(lease_json(&lease, &shown)).into_response()
-            }
+        match lease_value(&state, &project, session.user.id).await? {
+            Some(lease) => Json(lease).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },
     )
+}
+
+/// The caller's lease in the project as the API shows it (`lease_json`);
+/// None when nothing is left for them.
+async fn lease_value(
+    state: &AppState,
+    project: &db::projects::Project,
+    annotator: Uuid,
+) -> Result<Option<Value>> {
+    let Some(lease) = queue::lease(&state.pool, project, annotator).await? else {
+        return Ok(None);
+    };
+    let shown = queue::shown_suggestions(&state.pool, project, lease.item.id).await?;
+    Ok(Some(lease_json(&lease, &shown)))
 }
 
 /// `{assignment_id, item: {id, prompt, prompt_source, responses: [{position, text}], severe}, suggestions, expires_at}`;
@@ -226,13 +237,34 @@ struct SubmitBody {
     seconds_spent: Option<f64>,
 }
 
+/// `?next=1` on a submit.
+#[derive(Deserialize)]
+struct SubmitQuery {
+    next: Option<String>,
+}
+
 /// Stores the labels for an assignment; idempotent on `submission_id`.
+/// With `?next=1` the answer also carries the caller's next lease in the
+/// project (`next`, as the lease call gives it; null when nothing is left),
+/// which saves a client the lease call and its sign-in and project checks.
+/// `next` is absent when no lease could be given (paused, the daily cap,
+/// a race): the lease call then says why. The labels are stored either way.
 async fn submit(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
     Path(id): Path<Uuid>,
+    Query(query): Query<SubmitQuery>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>> {
+    let next = match query.next.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "next: {other:?} is not 1 (answer with the next item) or 0"
+            )));
+        }
+    };
     let body: SubmitBody = parse(body)?;
     let labels: Labels = serde_json::from_value(body.labels)
         .map_err(|e| AppError::BadRequest(format!("labels: {e}")))?;
@@ -248,9 +280,14 @@ async fn submit(
     )
     .await?;
     let feedback = queue::gold_feedback(&state.pool, &project, session.user.id, id).await?;
-    Ok(Json(
-        json!({ "annotation_id": annotation_id, "gold_feedback": feedback }),
-    ))
+    let mut answer = json!({ "annotation_id": annotation_id, "gold_feedback": feedback });
+    if next {
+        match lease_value(&state, &project, session.user.id).await {
+            Ok(lease) => answer["next"] = lease.unwrap_or(Value::Null),
+            Err(e) => tracing::debug!(error = %e, "no next lease with the submit"),
+        }
+    }
+    Ok(Json(answer))
 }
 
 /// Every source's suggestion for an item (leads and admins).

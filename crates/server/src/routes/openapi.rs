@@ -272,13 +272,22 @@ fn queue_ops() -> Vec<Op> {
             "/api/v1/assignments/{id}/submit",
             "Store the labels for an assignment; idempotent on submission_id",
             Who::SignedIn,
-            vec![id_param("The assignment's id")],
+            vec![
+                id_param("The assignment's id"),
+                query(
+                    "next",
+                    "1 (or true): answer with the caller's next lease in the project as well, saving a lease call",
+                    json!({"type": "integer", "enum": [0, 1], "default": 0}),
+                ),
+            ],
             Some(schema("Submission")),
             ok(
                 "Stored",
                 object(
                     &["annotation_id", "gold_feedback"],
-                    json!({"annotation_id": {"type": "string", "format": "uuid"},
+                    json!({"next": {"oneOf": [schema("Lease"), {"type": "null"}],
+                               "description": "With next=1: the caller's next lease, as the lease call gives it; null when nothing is left. Absent when no lease could be given (paused, the daily cap, a race): the lease call says why"},
+                           "annotation_id": {"type": "string", "format": "uuid"},
                            "gold_feedback": {"type": ["object", "null"],
                                "description": "When the project gives feedback and the item was a gold item: the expected labels (one line each) and whether these labels matched",
                                "properties": {"expected": {"type": "array", "items": {"type": "string"}}, "matched": {"type": "boolean"}}}}),
