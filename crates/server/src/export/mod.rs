@@ -157,6 +157,7 @@ pub async fn run_in_chunks(
         suggestions: options.with_suggestions
             || options.ds_source.is_some()
             || options.format == Format::RawSuggestions,
+        adjudications: db::export::any_adjudication(&mut tx, &scope).await?,
     };
     let k = project.responses_per_item as usize;
     let second = read_only(pool, Some(&snapshot)).await?;
