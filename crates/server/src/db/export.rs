@@ -69,6 +69,18 @@ const WHERE: &str = "i.project_id = $1
       and (not $4 or exists (select 1 from adjudications d where d.item_id = i.id))
       and (not $5 or i.gold is null)";
 
+/// Binds [`WHERE`]'s five parameters from a scope, to any kind of query.
+macro_rules! bind_scope {
+    ($query:expr, $scope:expr) => {
+        $query
+            .bind($scope.project_id)
+            .bind(&$scope.batches)
+            .bind($scope.complete_only)
+            .bind($scope.adjudicated_only)
+            .bind($scope.exclude_gold)
+    };
+}
+
 /// An item's place in export order: (batch number, position in the batch).
 pub type Key = (i32, i32);
 
@@ -94,12 +106,7 @@ pub async fn ranges(
              window w as (order by i.batch_seq, i.seq)) t
          where n % $6 = 0 or last order by batch_seq, seq"
     );
-    let rows: Vec<(i32, i32, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.project_id)
-        .bind(&scope.batches)
-        .bind(scope.complete_only)
-        .bind(scope.adjudicated_only)
-        .bind(scope.exclude_gold)
+    let rows: Vec<(i32, i32, i64)> = bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), scope)
         .bind(every)
         .fetch_all(&mut *conn)
         .await?;
@@ -130,12 +137,7 @@ pub async fn any_adjudication(conn: &mut PgConnection, scope: &Scope) -> Result<
         "select exists (select 1 from adjudications d join items i on i.id = d.item_id
                         where {WHERE})"
     );
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(scope.project_id)
-        .bind(&scope.batches)
-        .bind(scope.complete_only)
-        .bind(scope.adjudicated_only)
-        .bind(scope.exclude_gold)
+    bind_scope!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), scope)
         .fetch_one(conn)
         .await
 }
@@ -234,12 +236,7 @@ pub fn items<'a>(
          order by i.batch_seq, i.seq
          limit $10"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(scope.project_id)
-        .bind(&scope.batches)
-        .bind(scope.complete_only)
-        .bind(scope.adjudicated_only)
-        .bind(scope.exclude_gold)
+    bind_scope!(sqlx::query(sqlx::AssertSqlSafe(sql)), scope)
         .bind(from.0)
         .bind(from.1)
         .bind(to.0)
@@ -340,12 +337,7 @@ pub fn votes<'a>(
          where a.invalidated_at is null and {WHERE}
          order by i.batch_seq, i.seq, a.annotator_id"
     );
-    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(scope.project_id)
-        .bind(&scope.batches)
-        .bind(scope.complete_only)
-        .bind(scope.adjudicated_only)
-        .bind(scope.exclude_gold);
+    let query = bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), scope);
     match source {
         Some(name) => query.bind(name).fetch(conn),
         None => query.fetch(conn),
