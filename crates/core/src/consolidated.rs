@@ -174,7 +174,7 @@ impl Decision {
 }
 
 /// A categorical field.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Field {
     Safe(usize),
     Severity(usize),
@@ -185,7 +185,7 @@ enum Field {
     Overall,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Ranking {
     Helpfulness,
     Harmlessness,
@@ -210,12 +210,13 @@ fn is_full_ranking(ranking: &[usize], k: usize) -> bool {
     if ranking.len() != k {
         return false;
     }
-    let mut seen = vec![false; k];
+    // A bit per position (K is at most 8): no allocation per vote.
+    let mut seen = 0u64;
     for &p in ranking {
-        if p >= k || seen[p] {
+        if p >= k || p >= 64 || seen >> p & 1 == 1 {
             return false;
         }
-        seen[p] = true;
+        seen |= 1 << p;
     }
     true
 }
@@ -234,6 +235,11 @@ struct Layout {
     taxonomy: Taxonomy,
     questions: Questions,
     fields: Vec<Field>,
+    /// Where in `fields` each ranking's first position is (helpfulness,
+    /// harmlessness; K ≤ 2 and asked), and `overall`: looked up once, not
+    /// per item.
+    first: [Option<usize>; 2],
+    overall: Option<usize>,
 }
 
 impl Layout {
@@ -259,10 +265,16 @@ impl Layout {
         if questions.overall {
             fields.push(Field::Overall);
         }
+        let at = |wanted: Field| fields.iter().position(|f| *f == wanted);
         Layout {
             k,
             taxonomy: taxonomy.clone(),
             questions: *questions,
+            first: [
+                at(Field::First(Ranking::Helpfulness)),
+                at(Field::First(Ranking::Harmlessness)),
+            ],
+            overall: at(Field::Overall),
             fields,
         }
     }
@@ -279,10 +291,6 @@ impl Layout {
     /// then the categories.
     fn response_field(&self, i: usize) -> usize {
         i * (2 + self.n_cat())
-    }
-
-    fn field_index(&self, wanted: impl Fn(&Field) -> bool) -> Option<usize> {
-        self.fields.iter().position(wanted)
     }
 
     fn n_classes(&self, field: Field) -> usize {
@@ -635,7 +643,16 @@ impl Model {
     fn decide(&self, item: &ItemAnnotations, tie: TieRule, s: &mut Scratch) {
         let layout = &self.layout;
         let width = layout.fields.len();
-        let votes = by_annotator(item);
+        // Dawid–Skene reads votes in annotator order (its sums' rounding
+        // follows it); a majority's counts do not depend on the order, so
+        // the votes are not copied to be sorted.
+        let sorted;
+        let votes: &[(usize, &Labels)] = if self.ds.is_some() {
+            sorted = by_annotator(item);
+            &sorted
+        } else {
+            &item.votes
+        };
         s.classes.clear();
         s.classes.resize(votes.len() * width, NO_CLASS);
         for (v, (_, labels)) in votes.iter().enumerate() {
@@ -770,11 +787,7 @@ impl Model {
                 continue;
             }
             let d = if k <= 2 {
-                let f = layout
-                    .field_index(
-                        |f| matches!(f, Field::First(x) if ranking_name(*x) == ranking_name(r)),
-                    )
-                    .expect("asked rankings have a field when K <= 2");
+                let f = layout.first[slot].expect("asked rankings have a field when K <= 2");
                 let d = s.decisions[f];
                 RankDecision {
                     order: d.class.map(|first| {
@@ -797,9 +810,7 @@ impl Model {
         }
 
         // Overall.
-        let overall = layout
-            .field_index(|f| matches!(f, Field::Overall))
-            .map(|f| s.decisions[f]);
+        let overall = layout.overall.map(|f| s.decisions[f]);
         if let Some(d) = overall {
             check(Field::Overall, d.support, d.tie, d.no_votes);
         }

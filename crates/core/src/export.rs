@@ -99,9 +99,9 @@ pub fn pku_row(item: ExportItem, labels: &Labels, taxonomy: &Taxonomy) -> Option
     let categories = |chosen: &[String]| {
         Value::Array(
             taxonomy
-                .names()
-                .into_iter()
-                .map(|name| Value::Bool(chosen.iter().any(|c| c == name)))
+                .categories
+                .iter()
+                .map(|category| Value::Bool(chosen.contains(&category.name)))
                 .collect(),
         )
     };

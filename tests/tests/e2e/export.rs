@@ -714,6 +714,23 @@ async fn filters_choose_the_items() {
     assert_eq!(only[0]["prompt"], prompt);
     assert_eq!(only[0]["response_0_severity_level"], 3);
     assert_eq!(only[0]["response_0_harm_category"]["Drugs"], true);
+    // Without the filter too (the exporter reads adjudications only when the
+    // scope has one), beside the items' consolidated records.
+    let all = jsonl(
+        &export_ok(
+            &app,
+            &project,
+            dir.path(),
+            "all-adjudicated.jsonl",
+            &["--format", "pku"],
+        )
+        .await,
+    );
+    let adjudicated: Vec<_> = all.iter().filter(|r| r["prompt"] == prompt).collect();
+    assert_eq!(adjudicated.len(), 1);
+    assert_eq!(adjudicated[0]["response_0_severity_level"], 3);
+    assert_eq!(adjudicated[0]["response_0_harm_category"]["Drugs"], true);
+    assert!(all.len() > 1);
     let dpo = jsonl(
         &export_ok(
             &app,

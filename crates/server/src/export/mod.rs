@@ -69,6 +69,12 @@ pub trait Sink {
     }
     /// Items read so far out of the scope's total.
     async fn progress(&mut self, _done: u64, _total: u64) {}
+    /// Called once every byte is written, while the exporter finishes the
+    /// agreement figures on another thread: a sink that syncs files to
+    /// disk does it here, in the meantime.
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What an export produced, for the manifest.
@@ -151,6 +157,7 @@ pub async fn run_in_chunks(
         suggestions: options.with_suggestions
             || options.ds_source.is_some()
             || options.format == Format::RawSuggestions,
+        adjudications: db::export::any_adjudication(&mut tx, &scope).await?,
     };
     let k = project.responses_per_item as usize;
     let second = read_only(pool, Some(&snapshot)).await?;
@@ -193,13 +200,17 @@ pub async fn run_in_chunks(
             AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}"))
         })??;
     }
-    counts.agreement = pipeline.agreement_report(counts.items_read);
+    let agreement = pipeline.agreement_report(counts.items_read);
     for (n, encoder) in std::mem::take(&mut pipeline.encoders)
         .into_iter()
         .enumerate()
     {
         sink.write(n, encoder.finish()?).await?;
     }
+    sink.close().await?;
+    counts.agreement = agreement.await.map_err(|e| {
+        AppError::Internal(anyhow::anyhow!("the export's agreement report failed: {e}"))
+    })?;
     Ok(counts)
 }
 
@@ -377,13 +388,17 @@ impl<'a> Pipeline<'a> {
     }
 
     /// The agreement report of everything read; annotators are named by
-    /// their index (the manifest shows the questions' figures only).
-    fn agreement_report(&mut self, items: u64) -> Value {
+    /// their index (the manifest shows the questions' figures only). It is
+    /// made on a thread of its own: it takes a few tenths of a second for a
+    /// large export, which the sink spends syncing its files meanwhile.
+    fn agreement_report(&mut self, items: u64) -> tokio::task::JoinHandle<Value> {
         let builder = std::mem::replace(&mut self.agreement, report::Builder::new(0, &[]));
         let names: Vec<String> = (0..self.annotators.len().max(self.pseudonyms.len()))
             .map(|n| format!("annotator-{n}"))
             .collect();
-        builder.finish(Value::Null, items as i64, &names, &HashMap::new())
+        tokio::task::spawn_blocking(move || {
+            builder.finish(Value::Null, items as i64, &names, &HashMap::new())
+        })
     }
 
     /// Adds one item's annotations to the agreement figures.
