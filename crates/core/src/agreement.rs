@@ -805,6 +805,13 @@ pub struct Bootstrap {
     defined: bool,
 }
 
+impl Bootstrap {
+    /// The items resampled.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+}
+
 /// Percentile bootstrap 95% CIs of alpha for several questions over the
 /// same items (every [`Bootstrap`] built from [`ItemRatings`] with the same
 /// items in the same order). Each question's interval is an ordinary item
@@ -828,18 +835,43 @@ pub fn alpha_intervals(
     questions
         .iter()
         .map(|q| {
-            if n == 0 || resamples == 0 || !q.defined || q.items != n {
-                return None;
-            }
-            let mut rng = SplitMix64(seed);
-            let mut counts = Vec::with_capacity(q.kinds.len());
-            let alphas = (0..resamples).filter_map(|_| {
-                draw_counts(q, &mut rng, &mut counts);
-                resample_alpha(q, &counts)
-            });
-            percentile_interval(alphas.collect())
+            let alphas = resample_alphas(q, n, 0..resamples, seed)?;
+            percentile_interval(alphas)
         })
         .collect()
+}
+
+/// The defined alphas of resamples `wanted` (numbered from 0) of one
+/// question of [`alpha_intervals`], whose first question has `n` items:
+/// the resamples before them are drawn (the draws follow one another) but
+/// not computed, so threads can share a question's resamples and together
+/// find exactly its interval (the percentiles do not depend on the
+/// alphas' order). `None` where [`alpha_intervals`] gives no interval.
+pub fn resample_alphas(
+    q: &Bootstrap,
+    n: usize,
+    wanted: std::ops::Range<usize>,
+    seed: u64,
+) -> Option<Vec<f64>> {
+    if n == 0 || wanted.is_empty() || !q.defined || q.items != n {
+        return None;
+    }
+    let mut rng = SplitMix64(seed);
+    let mut counts = Vec::with_capacity(q.kinds.len());
+    for _ in 0..wanted.start {
+        draw_counts(q, &mut rng, &mut counts);
+    }
+    let alphas = wanted.filter_map(|_| {
+        draw_counts(q, &mut rng, &mut counts);
+        resample_alpha(q, &counts)
+    });
+    Some(alphas.collect())
+}
+
+/// The percentile interval of a question's alphas gathered in parts (see
+/// [`resample_alphas`]; `None` when it has none).
+pub fn interval_of(alphas: Vec<f64>) -> Option<Interval> {
+    percentile_interval(alphas)
 }
 
 /// How many times each kind of item is drawn when a resample draws `n` of

@@ -407,36 +407,43 @@ type PerItem = (
     Vec<(usize, usize)>,
 );
 
-/// [`agreement::alpha_intervals`] of every question, the questions spread
-/// over the machine's cores (the bootstrap is most of a big report's time).
-/// Every thread draws the same items from the same seed, so the intervals
-/// are exactly those of one call over all the questions.
+/// [`agreement::alpha_intervals`] of every question, each question's
+/// resamples shared out over the machine's cores (the bootstrap is most of
+/// a big report's finish, and one question, the category sets, is most of
+/// the bootstrap). A thread draws the resamples before its share without
+/// computing them, so the intervals are exactly those of one call over all
+/// the questions.
 pub(crate) fn intervals(boots: &[Bootstrap]) -> Vec<Option<Interval>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .clamp(1, boots.len().max(1));
-    let groups: Vec<Vec<usize>> = (0..threads)
-        .map(|t| (t..boots.len()).step_by(threads).collect())
+        .clamp(1, RESAMPLES);
+    let n = boots.first().map_or(0, |q| q.items());
+    let shares: Vec<std::ops::Range<usize>> = (0..threads)
+        .map(|t| t * RESAMPLES / threads..(t + 1) * RESAMPLES / threads)
         .collect();
-    let mut out = vec![None; boots.len()];
-    std::thread::scope(|scope| {
-        let running: Vec<_> = groups
+    let found: Vec<Vec<Option<Vec<f64>>>> = std::thread::scope(|scope| {
+        let running: Vec<_> = shares
             .iter()
-            .map(|group| {
+            .map(|share| {
                 scope.spawn(move || {
-                    let mine: Vec<Bootstrap> = group.iter().map(|&q| boots[q].clone()).collect();
-                    agreement::alpha_intervals(&mine, RESAMPLES, SEED)
+                    boots
+                        .iter()
+                        .map(|q| agreement::resample_alphas(q, n, share.clone(), SEED))
+                        .collect()
                 })
             })
             .collect();
-        for (group, thread) in groups.iter().zip(running) {
-            let found = thread.join().expect("a bootstrap thread panicked");
-            for (&q, interval) in group.iter().zip(found) {
-                out[q] = interval;
-            }
-        }
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("a bootstrap thread panicked"))
+            .collect()
     });
-    out
+    (0..boots.len())
+        .map(|q| {
+            let parts: Option<Vec<Vec<f64>>> = found.iter().map(|f| f[q].clone()).collect();
+            agreement::interval_of(parts?.concat())
+        })
+        .collect()
 }
 
 pub(crate) fn nominal(a: &u8, b: &u8) -> f64 {
@@ -828,6 +835,37 @@ mod tests {
         let (expected, got) = (finish(whole), finish(first));
         assert_eq!(got, expected);
         assert!(got["questions"]["categories"]["alpha"].is_number(), "{got}");
+    }
+
+    /// Resamples shared out over threads give exactly the intervals of one
+    /// call over every question.
+    #[test]
+    fn shared_resamples_give_the_intervals_of_one_call() {
+        let mut rng = SplitMix64(23);
+        let mut questions: [ItemRatings<u8>; 3] = Default::default();
+        for item in 0..300 {
+            for (q, ratings) in questions.iter_mut().enumerate() {
+                let mut units: Vec<Vec<u8>> = (0..2)
+                    .map(|_| (0..3).map(|_| rng.below(2 + q * item % 5) as u8).collect())
+                    .collect();
+                ratings.push_item(units.iter_mut().map(Vec::as_mut_slice));
+            }
+        }
+        let boots: Vec<Bootstrap> = questions
+            .iter()
+            .map(|r| r.bootstrap_fixed(nominal))
+            .chain([questions[1].bootstrap_ordinal()])
+            .collect();
+        let shared = intervals(&boots);
+        let one_call = agreement::alpha_intervals(&boots, RESAMPLES, SEED);
+        let bits = |found: &[Option<Interval>]| -> Vec<Option<(u64, u64, usize)>> {
+            found
+                .iter()
+                .map(|i| i.map(|i| (i.low.to_bits(), i.high.to_bits(), i.defined)))
+                .collect()
+        };
+        assert_eq!(bits(&shared), bits(&one_call));
+        assert!(shared.iter().all(Option::is_some), "{shared:?}");
     }
 
     /// The compact, profiled report equals the statistics of `agreement`
