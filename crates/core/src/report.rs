@@ -288,18 +288,9 @@ impl Builder {
     /// (each question's data is filled item by item in item order either
     /// way, and the consensus counts add up).
     fn questions(&self, n_annotators: usize) -> Questions {
-        let mut order: Vec<usize> = (0..self.records.len()).collect();
-        order.sort_by_key(|&r| (self.records[r].item, self.records[r].annotator));
-        let coders = n_annotators.max(
-            self.records
-                .iter()
-                .map(|r| r.annotator + 1)
-                .max()
-                .unwrap_or(0),
-        );
-        let groups: Vec<&[usize]> = order
-            .chunk_by(|&a, &b| self.records[a].item == self.records[b].item)
-            .collect();
+        let order = self.in_item_order();
+        let groups = self.by_item(&order);
+        let coders = self.coders(n_annotators);
         let (mut q, per_item) = std::thread::scope(|scope| {
             let per_item = scope.spawn(|| self.per_item_questions(&groups, coders));
             let q = self.per_response_questions(&groups, coders);
@@ -314,6 +305,44 @@ impl Builder {
             mine.1 += theirs.1;
         }
         q
+    }
+
+    /// `safe`'s figures alone, exactly as [`Builder::finish`] reports them
+    /// under `questions.safe` but for its Cohen kappas (an interval does
+    /// not depend on the other questions'): the dashboard's trend needs
+    /// only these, for each batch, and the other questions' bootstraps
+    /// would cost most of a report.
+    pub fn safe_figures(&self) -> Value {
+        let order = self.in_item_order();
+        let q = self.per_response_questions(&self.by_item(&order), self.coders(0));
+        let ci = intervals(&[q.safe.bootstrap_fixed(nominal)]);
+        question(&q.safe, Metric::Nominal, ci[0])
+    }
+
+    /// The records' indices by item, then annotator.
+    fn in_item_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.records.len()).collect();
+        order.sort_by_key(|&r| (self.records[r].item, self.records[r].annotator));
+        order
+    }
+
+    /// Records in item order (`in_item_order`) grouped by item.
+    fn by_item<'a>(&self, order: &'a [usize]) -> Vec<&'a [usize]> {
+        order
+            .chunk_by(|&a, &b| self.records[a].item == self.records[b].item)
+            .collect()
+    }
+
+    /// How many annotators the consensus counts: the names given, or more
+    /// if records number more.
+    fn coders(&self, named: usize) -> usize {
+        named.max(
+            self.records
+                .iter()
+                .map(|r| r.annotator + 1)
+                .max()
+                .unwrap_or(0),
+        )
     }
 
     /// Safe, severity and categories (a unit per response), `safe`'s
@@ -866,6 +895,44 @@ mod tests {
         };
         assert_eq!(bits(&shared), bits(&one_call));
         assert!(shared.iter().all(Option::is_some), "{shared:?}");
+    }
+
+    /// `safe`'s figures alone are the report's, Cohen kappas aside.
+    #[test]
+    fn safe_figures_alone_are_the_reports() {
+        let cats: Vec<String> = vec!["Violence".into()];
+        let names: Vec<String> = (0..4).map(|a| format!("a{a}")).collect();
+        let mut rng = SplitMix64(29);
+        let mut builder = Builder::new(2, &cats);
+        for item in 0..150 {
+            for annotator in 0..4 {
+                if rng.below(5) == 0 {
+                    continue;
+                }
+                let response = |rng: &mut SplitMix64| {
+                    if rng.below(3) == 0 {
+                        ResponseLabel::unsafe_with(&["Violence"], 1 + rng.below(3) as u8)
+                    } else {
+                        ResponseLabel::safe()
+                    }
+                };
+                let labels = Labels {
+                    responses: vec![response(&mut rng), response(&mut rng)],
+                    helpfulness: vec![0, 1],
+                    harmlessness: vec![1, 0],
+                    overall: None,
+                    confidence: None,
+                    comment: None,
+                };
+                builder.add(item, annotator, &labels);
+            }
+        }
+        let alone = builder.safe_figures();
+        let mut expected =
+            builder.finish(json!({}), 150, &names, &HashMap::new())["questions"]["safe"].clone();
+        expected.as_object_mut().unwrap().remove("cohen_kappa");
+        assert_eq!(alone, expected);
+        assert!(alone["ci95"].is_array(), "{alone}");
     }
 
     /// The compact, profiled report equals the statistics of `agreement`

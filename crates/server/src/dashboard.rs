@@ -603,8 +603,8 @@ impl Half {
     }
 }
 
-fn trend_point(batch: i32, report: &Value) -> TrendPoint {
-    let safe = &report["questions"]["safe"];
+/// A batch's point from its `safe` question's figures.
+fn trend_point(batch: i32, safe: &Value) -> TrendPoint {
     TrendPoint {
         batch,
         alpha: safe["alpha"].as_f64(),
@@ -675,13 +675,10 @@ impl Trend {
 
     fn finish(self, report: &Value) -> Vec<TrendPoint> {
         match self {
-            Trend::Single(batch) => vec![trend_point(batch, report)],
+            Trend::Single(batch) => vec![trend_point(batch, &report["questions"]["safe"])],
             Trend::Batches(batches) => batches
                 .into_iter()
-                .map(|(batch, builder, _)| {
-                    let figures = builder.finish(Value::Null, 0, &[], &HashMap::new());
-                    trend_point(batch, &figures)
-                })
+                .map(|(batch, builder, _)| trend_point(batch, &builder.safe_figures()))
                 .collect(),
         }
     }
