@@ -805,6 +805,13 @@ pub struct Bootstrap {
     defined: bool,
 }
 
+impl Bootstrap {
+    /// The items resampled.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+}
+
 /// Percentile bootstrap 95% CIs of alpha for several questions over the
 /// same items (every [`Bootstrap`] built from [`ItemRatings`] with the same
 /// items in the same order). Each question's interval is an ordinary item
@@ -828,18 +835,43 @@ pub fn alpha_intervals(
     questions
         .iter()
         .map(|q| {
-            if n == 0 || resamples == 0 || !q.defined || q.items != n {
-                return None;
-            }
-            let mut rng = SplitMix64(seed);
-            let mut counts = Vec::with_capacity(q.kinds.len());
-            let alphas = (0..resamples).filter_map(|_| {
-                draw_counts(q, &mut rng, &mut counts);
-                resample_alpha(q, &counts)
-            });
-            percentile_interval(alphas.collect())
+            let alphas = resample_alphas(q, n, 0..resamples, seed)?;
+            percentile_interval(alphas)
         })
         .collect()
+}
+
+/// The defined alphas of resamples `wanted` (numbered from 0) of one
+/// question of [`alpha_intervals`], whose first question has `n` items:
+/// the resamples before them are drawn (the draws follow one another) but
+/// not computed, so threads can share a question's resamples and together
+/// find exactly its interval (the percentiles do not depend on the
+/// alphas' order). `None` where [`alpha_intervals`] gives no interval.
+pub fn resample_alphas(
+    q: &Bootstrap,
+    n: usize,
+    wanted: std::ops::Range<usize>,
+    seed: u64,
+) -> Option<Vec<f64>> {
+    if n == 0 || wanted.is_empty() || !q.defined || q.items != n {
+        return None;
+    }
+    let mut rng = SplitMix64(seed);
+    let mut counts = Vec::with_capacity(q.kinds.len());
+    for _ in 0..wanted.start {
+        draw_counts(q, &mut rng, &mut counts);
+    }
+    let alphas = wanted.filter_map(|_| {
+        draw_counts(q, &mut rng, &mut counts);
+        resample_alpha(q, &counts)
+    });
+    Some(alphas.collect())
+}
+
+/// The percentile interval of a question's alphas gathered in parts (see
+/// [`resample_alphas`]; `None` when it has none).
+pub fn interval_of(alphas: Vec<f64>) -> Option<Interval> {
+    percentile_interval(alphas)
 }
 
 /// How many times each kind of item is drawn when a resample draws `n` of
@@ -892,13 +924,53 @@ fn resample_alpha(q: &Bootstrap, counts: &[u64]) -> Option<f64> {
         .filter(|(_, m)| **m != 0.0)
         .map(|(c, m)| (c, *m))
         .collect();
+    alpha_from_sums(n, observed, expected_paired(&q.paired_deltas, &present))
+}
+
+/// Σ over the present values `c` (ascending) of n_c · Σ_{d ≤ c} n_d ·
+/// (δ(c, d) + δ(d, c)) (δ(c, c) once): the expected disagreement from the
+/// lower triangle. Each row's sum is one chain of additions, which the CPU
+/// adds one at a time; so rows go four at a time, their chains side by
+/// side. Every row still sums its terms in the same order, so the result
+/// is exactly that of one row after another.
+fn expected_paired(paired: &[f64], present: &[(usize, f64)]) -> f64 {
+    let row = |c: usize| &paired[c * (c + 1) / 2..];
     let mut expected = 0.0;
-    for (i, &(c, nc)) in present.iter().enumerate() {
-        let row = &q.paired_deltas[c * (c + 1) / 2..];
-        let below: f64 = present[..=i].iter().map(|&(d, nd)| nd * row[d]).sum();
+    let mut blocks = present.chunks_exact(4);
+    let mut first = 0;
+    for block in &mut blocks {
+        let rows = [
+            row(block[0].0),
+            row(block[1].0),
+            row(block[2].0),
+            row(block[3].0),
+        ];
+        let mut sums = [0.0; 4];
+        // The terms every row of the block has, then each row's own tail.
+        for &(d, nd) in &present[..=first] {
+            for (sum, row) in sums.iter_mut().zip(&rows) {
+                *sum += nd * row[d];
+            }
+        }
+        for (r, (sum, row)) in sums.iter_mut().zip(&rows).enumerate().skip(1) {
+            for &(d, nd) in &present[first + 1..=first + r] {
+                *sum += nd * row[d];
+            }
+        }
+        for (&(_, nc), sum) in block.iter().zip(sums) {
+            expected += nc * sum;
+        }
+        first += 4;
+    }
+    for (i, &(c, nc)) in blocks.remainder().iter().enumerate() {
+        let row = row(c);
+        let below: f64 = present[..=first + i]
+            .iter()
+            .map(|&(d, nd)| nd * row[d])
+            .sum();
         expected += nc * below;
     }
-    alpha_from_sums(n, observed, expected)
+    expected
 }
 
 /// The ordinal δ depends on the resample's marginals: the whole matrix.
@@ -1555,6 +1627,33 @@ mod tests {
                 };
                 assert_eq!(format!("{shared:?}"), format!("{alone:?}"));
             }
+        }
+    }
+
+    /// Rows four at a time give exactly (to the bit) the sum of one row
+    /// after another, for every count of present values.
+    #[test]
+    fn expected_disagreement_in_blocks_is_the_row_by_row_sum() {
+        let mut rng = SplitMix64(3);
+        let v = 40;
+        let paired: Vec<f64> = (0..v * (v + 1) / 2)
+            .map(|_| rng.below(1000) as f64 / 997.0)
+            .collect();
+        for len in 0..=13 {
+            let mut present: Vec<(usize, f64)> = Vec::new();
+            for c in 0..v {
+                if present.len() < len && rng.below(3) > 0 {
+                    present.push((c, 1.0 + rng.below(50) as f64 / 3.0));
+                }
+            }
+            let mut plain = 0.0;
+            for (i, &(c, nc)) in present.iter().enumerate() {
+                let row = &paired[c * (c + 1) / 2..];
+                let below: f64 = present[..=i].iter().map(|&(d, nd)| nd * row[d]).sum();
+                plain += nc * below;
+            }
+            let blocked = expected_paired(&paired, &present);
+            assert_eq!(blocked.to_bits(), plain.to_bits(), "{len} values");
         }
     }
 

@@ -14,7 +14,7 @@
 //! [`agreement::alpha_intervals`]); `RESAMPLES` draws from a fixed seed, so
 //! the report is reproducible.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
@@ -120,6 +120,34 @@ impl Builder {
         for record in &mut self.records {
             record.annotator = new_index[record.annotator];
         }
+    }
+
+    /// Appends the annotations of `other` (a builder of the same `k` and
+    /// taxonomy, fed the next items), as if they had been added here: its
+    /// item `i` becomes `i + item_offset`, its annotator `a` becomes
+    /// `annotators[a]`, and category names it met outside the taxonomy are
+    /// interned here in the order it met them. Readers of disjoint item
+    /// ranges so build one report.
+    pub fn append(&mut self, other: Builder, annotators: &[usize], item_offset: usize) {
+        let bits: Vec<u64> = other.categories.iter().map(|c| self.bit(c)).collect();
+        let same_bits = bits.iter().enumerate().all(|(i, &b)| b == 1 << i);
+        self.records
+            .extend(other.records.into_iter().map(|record| Record {
+                item: record.item + item_offset,
+                annotator: annotators[record.annotator],
+                ..record
+            }));
+        self.responses
+            .extend(other.responses.into_iter().map(|mut response| {
+                if !same_bits {
+                    response.categories = bits
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| response.categories >> i & 1 == 1)
+                        .fold(0, |mask, (_, bit)| mask | bit);
+                }
+                response
+            }));
     }
 
     /// The bit of a category name, interning names outside the taxonomy.
@@ -255,22 +283,74 @@ impl Builder {
         })
     }
 
-    /// Groups the records by item and fills every question's data.
-    fn questions(&mut self, n_annotators: usize) -> Questions {
-        let k = self.k;
+    /// Groups the records by item and fills every question's data: the
+    /// per-response questions on one thread, the per-item ones on another
+    /// (each question's data is filled item by item in item order either
+    /// way, and the consensus counts add up).
+    fn questions(&self, n_annotators: usize) -> Questions {
+        let order = self.in_item_order();
+        let groups = self.by_item(&order);
+        let coders = self.coders(n_annotators);
+        let (mut q, per_item) = std::thread::scope(|scope| {
+            let per_item = scope.spawn(|| self.per_item_questions(&groups, coders));
+            let q = self.per_response_questions(&groups, coders);
+            (q, per_item.join().expect("the per-item questions panicked"))
+        });
+        let (ratings, asked, pairs, consensus) = per_item;
+        [q.helpfulness, q.harmlessness, q.overall, q.confidence] = ratings;
+        q.asked = asked;
+        [q.pairs[1], q.pairs[2]] = pairs;
+        for (mine, theirs) in q.consensus.iter_mut().zip(consensus) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+        q
+    }
+
+    /// `safe`'s figures alone, exactly as [`Builder::finish`] reports them
+    /// under `questions.safe` but for its Cohen kappas (an interval does
+    /// not depend on the other questions'): the dashboard's trend needs
+    /// only these, for each batch, and the other questions' bootstraps
+    /// would cost most of a report.
+    pub fn safe_figures(&self) -> Value {
+        let order = self.in_item_order();
+        let q = self.per_response_questions(&self.by_item(&order), self.coders(0));
+        let ci = intervals(&[q.safe.bootstrap_fixed(nominal)]);
+        question(&q.safe, Metric::Nominal, ci[0])
+    }
+
+    /// The records' indices by item, then annotator.
+    fn in_item_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.records.len()).collect();
         order.sort_by_key(|&r| (self.records[r].item, self.records[r].annotator));
+        order
+    }
+
+    /// Records in item order (`in_item_order`) grouped by item.
+    fn by_item<'a>(&self, order: &'a [usize]) -> Vec<&'a [usize]> {
+        order
+            .chunk_by(|&a, &b| self.records[a].item == self.records[b].item)
+            .collect()
+    }
+
+    /// How many annotators the consensus counts: the names given, or more
+    /// if records number more.
+    fn coders(&self, named: usize) -> usize {
+        named.max(
+            self.records
+                .iter()
+                .map(|r| r.annotator + 1)
+                .max()
+                .unwrap_or(0),
+        )
+    }
+
+    /// Safe, severity and categories (a unit per response), `safe`'s
+    /// Cohen tables and its share of the consensus.
+    fn per_response_questions(&self, groups: &[&[usize]], coders: usize) -> Questions {
+        let k = self.k;
         let mut q = Questions {
-            consensus: vec![
-                (0, 0);
-                n_annotators.max(
-                    self.records
-                        .iter()
-                        .map(|r| r.annotator + 1)
-                        .max()
-                        .unwrap_or(0)
-                )
-            ],
+            consensus: vec![(0, 0); coders],
             ..Questions::default()
         };
         // Per response position: values (safe, severity, categories) and
@@ -279,33 +359,21 @@ impl Builder {
         let mut severity: Vec<Vec<u8>> = vec![Vec::new(); k];
         let mut sets: Vec<Vec<u64>> = vec![Vec::new(); k];
         let mut coded: Vec<Vec<(usize, u8)>> = vec![Vec::new(); k];
-        let mut per_item: [Vec<(usize, u8)>; 4] = Default::default();
-        for group in order.chunk_by(|&a, &b| self.records[a].item == self.records[b].item) {
+        for group in groups {
             for v in [&mut safe, &mut severity].into_iter().flatten() {
                 v.clear();
             }
             sets.iter_mut().for_each(Vec::clear);
             coded.iter_mut().for_each(Vec::clear);
-            per_item.iter_mut().for_each(Vec::clear);
-            for &r in group {
-                let record = self.records[r];
+            for &r in *group {
                 for p in 0..k {
                     let response = self.responses[r * k + p];
                     if response.present {
                         safe[p].push(u8::from(response.safe));
                         severity[p].push(response.severity);
                         sets[p].push(response.categories);
-                        coded[p].push((record.annotator, u8::from(response.safe)));
+                        coded[p].push((self.records[r].annotator, u8::from(response.safe)));
                     }
-                }
-                let answers = [
-                    record.helpfulness,
-                    record.harmlessness,
-                    record.overall,
-                    record.confidence,
-                ];
-                for (list, answer) in per_item.iter_mut().zip(answers) {
-                    list.extend(answer.map(|v| (record.annotator, v)));
                 }
             }
             q.safe.push_item(safe.iter_mut().map(Vec::as_mut_slice));
@@ -317,56 +385,94 @@ impl Builder {
                 q.pairs[0].add_unit(unit);
                 leave_one_out(unit, &mut q.consensus);
             }
-            let per_item_ratings = [
-                &mut q.helpfulness,
-                &mut q.harmlessness,
-                &mut q.overall,
-                &mut q.confidence,
-            ];
-            for (n, (ratings, unit)) in per_item_ratings.into_iter().zip(&per_item).enumerate() {
-                q.asked[n] |= !unit.is_empty();
-                let mut values: Vec<u8> = unit.iter().map(|&(_, v)| v).collect();
-                ratings.push_item([values.as_mut_slice()]);
-            }
-            for (tables, unit) in q.pairs[1..].iter_mut().zip(&per_item) {
-                tables.add_unit(unit);
-                leave_one_out(unit, &mut q.consensus);
-            }
         }
         q
     }
+
+    /// Helpfulness, harmlessness, overall and confidence (a unit per
+    /// item): their data, whether anyone answered each, the Cohen tables of
+    /// the first two and their share of the consensus.
+    fn per_item_questions(&self, groups: &[&[usize]], coders: usize) -> PerItem {
+        let mut ratings: [ItemRatings<u8>; 4] = Default::default();
+        let mut asked = [false; 4];
+        let mut pairs: [PairTables<u8>; 2] = Default::default();
+        let mut consensus = vec![(0, 0); coders];
+        let mut per_item: [Vec<(usize, u8)>; 4] = Default::default();
+        let mut values: Vec<u8> = Vec::new();
+        for group in groups {
+            per_item.iter_mut().for_each(Vec::clear);
+            for &r in *group {
+                let record = self.records[r];
+                let answers = [
+                    record.helpfulness,
+                    record.harmlessness,
+                    record.overall,
+                    record.confidence,
+                ];
+                for (list, answer) in per_item.iter_mut().zip(answers) {
+                    list.extend(answer.map(|v| (record.annotator, v)));
+                }
+            }
+            for (n, (ratings, unit)) in ratings.iter_mut().zip(&per_item).enumerate() {
+                asked[n] |= !unit.is_empty();
+                values.clear();
+                values.extend(unit.iter().map(|&(_, v)| v));
+                ratings.push_item([values.as_mut_slice()]);
+            }
+            for (tables, unit) in pairs.iter_mut().zip(&per_item) {
+                tables.add_unit(unit);
+                leave_one_out(unit, &mut consensus);
+            }
+        }
+        (ratings, asked, pairs, consensus)
+    }
 }
 
-/// [`agreement::alpha_intervals`] of every question, the questions spread
-/// over the machine's cores (the bootstrap is most of a big report's time).
-/// Every thread draws the same items from the same seed, so the intervals
-/// are exactly those of one call over all the questions.
+/// The per-item questions' data (see `Builder::per_item_questions`).
+type PerItem = (
+    [ItemRatings<u8>; 4],
+    [bool; 4],
+    [PairTables<u8>; 2],
+    Vec<(usize, usize)>,
+);
+
+/// [`agreement::alpha_intervals`] of every question, each question's
+/// resamples shared out over the machine's cores (the bootstrap is most of
+/// a big report's finish, and one question, the category sets, is most of
+/// the bootstrap). A thread draws the resamples before its share without
+/// computing them, so the intervals are exactly those of one call over all
+/// the questions.
 pub(crate) fn intervals(boots: &[Bootstrap]) -> Vec<Option<Interval>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .clamp(1, boots.len().max(1));
-    let groups: Vec<Vec<usize>> = (0..threads)
-        .map(|t| (t..boots.len()).step_by(threads).collect())
+        .clamp(1, RESAMPLES);
+    let n = boots.first().map_or(0, |q| q.items());
+    let shares: Vec<std::ops::Range<usize>> = (0..threads)
+        .map(|t| t * RESAMPLES / threads..(t + 1) * RESAMPLES / threads)
         .collect();
-    let mut out = vec![None; boots.len()];
-    std::thread::scope(|scope| {
-        let running: Vec<_> = groups
+    let found: Vec<Vec<Option<Vec<f64>>>> = std::thread::scope(|scope| {
+        let running: Vec<_> = shares
             .iter()
-            .map(|group| {
+            .map(|share| {
                 scope.spawn(move || {
-                    let mine: Vec<Bootstrap> = group.iter().map(|&q| boots[q].clone()).collect();
-                    agreement::alpha_intervals(&mine, RESAMPLES, SEED)
+                    boots
+                        .iter()
+                        .map(|q| agreement::resample_alphas(q, n, share.clone(), SEED))
+                        .collect()
                 })
             })
             .collect();
-        for (group, thread) in groups.iter().zip(running) {
-            let found = thread.join().expect("a bootstrap thread panicked");
-            for (&q, interval) in group.iter().zip(found) {
-                out[q] = interval;
-            }
-        }
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("a bootstrap thread panicked"))
+            .collect()
     });
-    out
+    (0..boots.len())
+        .map(|q| {
+            let parts: Option<Vec<Vec<f64>>> = found.iter().map(|f| f[q].clone()).collect();
+            agreement::interval_of(parts?.concat())
+        })
+        .collect()
 }
 
 pub(crate) fn nominal(a: &u8, b: &u8) -> f64 {
@@ -508,23 +614,29 @@ pub(crate) fn masi_question(ratings: &ItemRatings<u64>, ci: Option<Interval>) ->
 /// annotators' values (a tie or nobody else: not counted). Adds to
 /// `(agreeing, counted)` per annotator.
 fn leave_one_out(unit: &[(usize, u8)], counts: &mut [(usize, usize)]) {
-    let mut tally: BTreeMap<u8, usize> = BTreeMap::new();
-    for &(_, v) in unit {
-        *tally.entry(v).or_default() += 1;
-    }
+    // Units hold a few values: counting by scanning beats building a
+    // table (this runs for every unit of a big report).
+    let said = |v: u8| unit.iter().filter(|&&(_, w)| w == v).count();
     for &(coder, value) in unit {
-        let others = |v: u8, n: usize| if v == value { n - 1 } else { n };
-        let mut ranked: Vec<(usize, u8)> = tally
-            .iter()
-            .map(|(&v, &n)| (others(v, n), v))
-            .filter(|&(n, _)| n > 0)
-            .collect();
-        ranked.sort_unstable_by(|a, b| b.cmp(a));
-        let majority = match ranked.as_slice() {
-            [(_, v)] => Some(*v),
-            [(n1, v), (n2, _), ..] if n1 > n2 => Some(*v),
-            _ => None,
-        };
+        let others = |v: u8| said(v) - usize::from(v == value);
+        // The others' majority: the value they gave more often than any
+        // other (none on a tie, or when nobody else answered).
+        let mut best: Option<(usize, u8)> = None;
+        let mut tied = false;
+        for &(_, v) in unit {
+            let n = others(v);
+            match best {
+                _ if n == 0 => {}
+                None => best = Some((n, v)),
+                Some((top, seen)) if v != seen && n > top => {
+                    best = Some((n, v));
+                    tied = false;
+                }
+                Some((top, seen)) if v != seen && n == top => tied = true,
+                Some(_) => {}
+            }
+        }
+        let majority = best.filter(|_| !tied).map(|(_, v)| v);
         if let (Some(majority), Some(slot)) = (majority, counts.get_mut(coder)) {
             slot.1 += 1;
             slot.0 += usize::from(majority == value);
@@ -666,7 +778,7 @@ mod tests {
     use crate::agreement::Ratings;
     use crate::labels::ResponseLabel;
     use crate::rng::SplitMix64;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     /// Annotators numbered as met and renumbered before `finish` give the
     /// report of annotators numbered in name order from the start.
@@ -710,6 +822,117 @@ mod tests {
                 .is_some_and(|pairs| !pairs.is_empty()),
             "the pairs are named: {got}"
         );
+    }
+
+    /// Two builders fed consecutive item ranges (each numbering items and
+    /// annotators from 0, each meeting names outside the taxonomy in its
+    /// own order), appended, give the report of one builder fed everything.
+    #[test]
+    fn appended_halves_give_the_report_of_one_pass() {
+        let names: Vec<String> = ["ann", "bob", "cy"].map(String::from).to_vec();
+        let cats: Vec<String> = vec!["Violence".into()];
+        let mut rng = SplitMix64(17);
+        let mut whole = Builder::new(2, &cats);
+        let mut halves = [Builder::new(2, &cats), Builder::new(2, &cats)];
+        // The second half meets annotator 2 first: its index 0.
+        let local = [[0, 1, 2], [1, 2, 0]];
+        for item in 0..80 {
+            let half = usize::from(item >= 50);
+            for (annotator, &in_half) in local[half].iter().enumerate() {
+                let category = ["Violence", "Other", "Odd"][rng.below(3)];
+                let second = if half == 1 && rng.below(2) == 0 {
+                    ResponseLabel::unsafe_with(&["Odd", "Violence"], 3)
+                } else {
+                    ResponseLabel::safe()
+                };
+                let labels = Labels {
+                    responses: vec![ResponseLabel::unsafe_with(&[category], 2), second],
+                    helpfulness: vec![rng.below(2), 0],
+                    harmlessness: vec![0, 1],
+                    overall: None,
+                    confidence: Some(1 + rng.below(5) as u8),
+                    comment: None,
+                };
+                whole.add(item, annotator, &labels);
+                let first_item = if half == 1 { 50 } else { 0 };
+                halves[half].add(item - first_item, in_half, &labels);
+            }
+        }
+        let [mut first, second] = halves;
+        first.append(second, &[2, 0, 1], 50);
+        let finish = |b: Builder| b.finish(json!({}), 80, &names, &HashMap::new());
+        let (expected, got) = (finish(whole), finish(first));
+        assert_eq!(got, expected);
+        assert!(got["questions"]["categories"]["alpha"].is_number(), "{got}");
+    }
+
+    /// Resamples shared out over threads give exactly the intervals of one
+    /// call over every question.
+    #[test]
+    fn shared_resamples_give_the_intervals_of_one_call() {
+        let mut rng = SplitMix64(23);
+        let mut questions: [ItemRatings<u8>; 3] = Default::default();
+        for item in 0..300 {
+            for (q, ratings) in questions.iter_mut().enumerate() {
+                let mut units: Vec<Vec<u8>> = (0..2)
+                    .map(|_| (0..3).map(|_| rng.below(2 + q * item % 5) as u8).collect())
+                    .collect();
+                ratings.push_item(units.iter_mut().map(Vec::as_mut_slice));
+            }
+        }
+        let boots: Vec<Bootstrap> = questions
+            .iter()
+            .map(|r| r.bootstrap_fixed(nominal))
+            .chain([questions[1].bootstrap_ordinal()])
+            .collect();
+        let shared = intervals(&boots);
+        let one_call = agreement::alpha_intervals(&boots, RESAMPLES, SEED);
+        let bits = |found: &[Option<Interval>]| -> Vec<Option<(u64, u64, usize)>> {
+            found
+                .iter()
+                .map(|i| i.map(|i| (i.low.to_bits(), i.high.to_bits(), i.defined)))
+                .collect()
+        };
+        assert_eq!(bits(&shared), bits(&one_call));
+        assert!(shared.iter().all(Option::is_some), "{shared:?}");
+    }
+
+    /// `safe`'s figures alone are the report's, Cohen kappas aside.
+    #[test]
+    fn safe_figures_alone_are_the_reports() {
+        let cats: Vec<String> = vec!["Violence".into()];
+        let names: Vec<String> = (0..4).map(|a| format!("a{a}")).collect();
+        let mut rng = SplitMix64(29);
+        let mut builder = Builder::new(2, &cats);
+        for item in 0..150 {
+            for annotator in 0..4 {
+                if rng.below(5) == 0 {
+                    continue;
+                }
+                let response = |rng: &mut SplitMix64| {
+                    if rng.below(3) == 0 {
+                        ResponseLabel::unsafe_with(&["Violence"], 1 + rng.below(3) as u8)
+                    } else {
+                        ResponseLabel::safe()
+                    }
+                };
+                let labels = Labels {
+                    responses: vec![response(&mut rng), response(&mut rng)],
+                    helpfulness: vec![0, 1],
+                    harmlessness: vec![1, 0],
+                    overall: None,
+                    confidence: None,
+                    comment: None,
+                };
+                builder.add(item, annotator, &labels);
+            }
+        }
+        let alone = builder.safe_figures();
+        let mut expected =
+            builder.finish(json!({}), 150, &names, &HashMap::new())["questions"]["safe"].clone();
+        expected.as_object_mut().unwrap().remove("cohen_kappa");
+        assert_eq!(alone, expected);
+        assert!(alone["ci95"].is_array(), "{alone}");
     }
 
     /// The compact, profiled report equals the statistics of `agreement`
@@ -925,6 +1148,44 @@ mod tests {
         assert!(low_effort(None, Some(0.5), &typical).is_none());
         assert_eq!(median([3.0, 1.0, 2.0, 10.0].into_iter()), Some(2.5));
         assert_eq!(median(std::iter::empty()), None);
+    }
+
+    /// The scanning leave-one-out gives what ranking a table of the
+    /// others' values gives, on random units.
+    #[test]
+    fn leave_one_out_matches_a_ranked_table() {
+        fn ranked(unit: &[(usize, u8)], counts: &mut [(usize, usize)]) {
+            for &(coder, value) in unit {
+                let mut tally: BTreeMap<u8, usize> = BTreeMap::new();
+                for &(c, v) in unit {
+                    if c != coder {
+                        *tally.entry(v).or_default() += 1;
+                    }
+                }
+                let mut ranked: Vec<(usize, u8)> = tally.iter().map(|(&v, &n)| (n, v)).collect();
+                ranked.sort_unstable_by(|a, b| b.cmp(a));
+                let majority = match ranked.as_slice() {
+                    [(_, v)] => Some(*v),
+                    [(n1, v), (n2, _), ..] if n1 > n2 => Some(*v),
+                    _ => None,
+                };
+                if let Some(majority) = majority {
+                    counts[coder].1 += 1;
+                    counts[coder].0 += usize::from(majority == value);
+                }
+            }
+        }
+        let mut rng = SplitMix64(11);
+        let (mut got, mut expected) = (vec![(0, 0); 7], vec![(0, 0); 7]);
+        for _ in 0..3000 {
+            let unit: Vec<(usize, u8)> = (0..rng.below(8))
+                .map(|coder| (coder, rng.below(4) as u8))
+                .collect();
+            leave_one_out(&unit, &mut got);
+            ranked(&unit, &mut expected);
+        }
+        assert_eq!(got, expected);
+        assert!(expected.iter().all(|&(_, counted)| counted > 0));
     }
 
     #[test]

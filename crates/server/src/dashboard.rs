@@ -16,7 +16,7 @@
 //! cheap SQL, read fresh.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
@@ -26,10 +26,10 @@ use safepref_core::report::Builder as CoreBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use sqlx::types::Json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::db::report::ItemRange;
 use crate::db::{self, dashboard::BatchProgress, projects::Project};
 use crate::error::AppError;
 use crate::report::{self, ReportScope};
@@ -517,8 +517,9 @@ pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
 }
 
 /// Every cached figure from one pass over the scope's annotations (in item
-/// order): each row goes to the report, to its batch's trend builder and to
-/// the severity confusion.
+/// order, its two halves read at once: `Reader::halves`): each row goes to
+/// the report, to its batch's trend builder and to the severity confusion;
+/// the halves' counts are then merged, first half first.
 async fn compute_agreement(
     pool: &PgPool,
     project: &Project,
@@ -530,20 +531,35 @@ async fn compute_agreement(
         async { Ok(db::adjudications::newest(pool, project.id, scope.batch).await?) },
         async { Ok(db::dashboard::batch_seqs(pool, project.id).await?) },
     )?;
-    let mut trend = Trend::new(project, scope, &batches);
-    let mut confusion = ConfusionCounter::new(project, adjudicated);
+    let adjudicated: Arc<HashMap<Uuid, Labels>> =
+        Arc::new(adjudicated.into_iter().map(|(id, l)| (id, l.0)).collect());
+    let reads: Vec<_> = reader
+        .halves(pool, project, scope)
+        .await?
+        .into_iter()
+        .map(|(tx, range)| {
+            let half = Half {
+                part: reader.part(),
+                trend: Trend::new(project, scope, &batches),
+                confusion: ConfusionCounter::new(project, Arc::clone(&adjudicated)),
+            };
+            tokio::spawn(half.read(tx, project.id, scope.clone(), range))
+        })
+        .collect();
     let queried = started.elapsed();
-    let mut rows = db::report::annotations(pool, project.id, scope);
-    while let Some(row) = rows.try_next().await? {
-        let annotator = reader.add(&row);
-        trend.add(row.batch_seq, row.item_id, annotator, &row.labels.0);
-        confusion.add(row.item_id, annotator, row.labels.0).await?;
+    let mut trend = Trend::new(project, scope, &batches);
+    let mut confusion = Confusion::default();
+    for read in reads {
+        let (part, half_trend, half_confusion) = report::joined(read).await??;
+        let annotators = reader.merge(part);
+        trend.merge(half_trend, &annotators);
+        confusion.merge(&half_confusion);
     }
     let read = started.elapsed();
     let report = reader.finish(pool).await?;
     let figures = Agreement {
         trend: trend.finish(&report),
-        confusion: confusion.finish().await?,
+        confusion,
         report,
     };
     // Where the time goes, for whoever tunes this (scripts/bench-dashboard
@@ -558,8 +574,37 @@ async fn compute_agreement(
     Ok(figures)
 }
 
-fn trend_point(batch: i32, report: &Value) -> TrendPoint {
-    let safe = &report["questions"]["safe"];
+/// What one half of the pass counts.
+struct Half {
+    part: report::Part,
+    trend: Trend,
+    confusion: ConfusionCounter,
+}
+
+impl Half {
+    /// Reads the half's rows (in its own transaction) into its counts.
+    async fn read(
+        mut self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        project_id: Uuid,
+        scope: ReportScope,
+        range: ItemRange,
+    ) -> Result<(report::Part, Trend, Confusion), AppError> {
+        let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range);
+        while let Some(row) = rows.try_next().await? {
+            let annotator = self.part.add(&row);
+            self.trend
+                .add(row.batch_seq, row.item_id, annotator, &row.labels.0);
+            self.confusion
+                .add(row.item_id, annotator, row.labels.0)
+                .await?;
+        }
+        Ok((self.part, self.trend, self.confusion.finish().await?))
+    }
+}
+
+/// A batch's point from its `safe` question's figures.
+fn trend_point(batch: i32, safe: &Value) -> TrendPoint {
     TrendPoint {
         batch,
         alpha: safe["alpha"].as_f64(),
@@ -616,17 +661,38 @@ impl Trend {
         }
     }
 
+    /// Appends the trend of the next range of items; `annotators` numbers
+    /// its annotators here (see `Reader::merge`).
+    fn merge(&mut self, other: Trend, annotators: &[usize]) {
+        if let (Trend::Batches(mine), Trend::Batches(theirs)) = (self, other) {
+            for ((_, builder, items), (_, next, next_items)) in mine.iter_mut().zip(theirs) {
+                let offset = items.len();
+                builder.append(next, annotators, offset);
+                items.extend(next_items.into_iter().map(|(id, i)| (id, i + offset)));
+            }
+        }
+    }
+
     fn finish(self, report: &Value) -> Vec<TrendPoint> {
         match self {
-            Trend::Single(batch) => vec![trend_point(batch, report)],
+            Trend::Single(batch) => vec![trend_point(batch, &report["questions"]["safe"])],
             Trend::Batches(batches) => batches
                 .into_iter()
-                .map(|(batch, builder, _)| {
-                    let figures = builder.finish(Value::Null, 0, &[], &HashMap::new());
-                    trend_point(batch, &figures)
-                })
+                .map(|(batch, builder, _)| trend_point(batch, &builder.safe_figures()))
                 .collect(),
         }
+    }
+}
+
+impl Confusion {
+    /// Adds the counts of another range of items.
+    fn merge(&mut self, other: &Confusion) {
+        for (row, more) in self.counts.iter_mut().zip(&other.counts) {
+            for (n, m) in row.iter_mut().zip(more) {
+                *n += m;
+            }
+        }
+        self.items_without_consensus += other.items_without_consensus;
     }
 }
 
@@ -647,7 +713,7 @@ struct ConfusionCounter {
 }
 
 impl ConfusionCounter {
-    fn new(project: &Project, adjudicated: Vec<(Uuid, Json<Labels>)>) -> ConfusionCounter {
+    fn new(project: &Project, adjudicated: Arc<HashMap<Uuid, Labels>>) -> ConfusionCounter {
         let model = Fitter::new(
             project.responses_per_item as usize,
             &project.taxonomy.0,
@@ -655,8 +721,6 @@ impl ConfusionCounter {
             Method::Majority,
         )
         .finish();
-        let adjudicated: HashMap<Uuid, Labels> =
-            adjudicated.into_iter().map(|(id, l)| (id, l.0)).collect();
         let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<ItemVotes>>(4);
         let worker = tokio::task::spawn_blocking(move || {
             let mut confusion = Confusion::default();
@@ -724,7 +788,10 @@ fn count(
         .enumerate()
         .filter_map(|(n, (id, _))| Some((n, adjudicated.get(id)?.clone())))
         .collect();
-    let records = model.consolidate(&items, TieRule::Review, 0.0, &adjudicated);
+    // Only the consensus labels are counted: naming every category's
+    // support would cost more than the rest of the consolidation.
+    let records =
+        model.consolidate_without_category_support(&items, TieRule::Review, 0.0, &adjudicated);
     for (record, (_, votes)) in records.iter().zip(chunk) {
         let Some(consensus) = &record.labels else {
             confusion.items_without_consensus += 1;

@@ -2,7 +2,8 @@
 //! reads a scope's annotations and annotator activity, and hands them to
 //! `safepref_core::report`, which computes the figures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 
@@ -14,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::db::report::AnnotationRow;
 pub use crate::db::report::ReportScope;
+use crate::db::report::{AnnotationRow, ItemRange};
 use crate::db::{self, projects::Project};
 use crate::error::AppError;
 use time::format_description::well_known::Rfc3339;
@@ -71,24 +72,46 @@ impl ReportScope {
 /// Builds the report for a scope of a project (see [`ReportScope`]; the
 /// item count is the batch's, or the project's).
 /// Annotations stream from the database into the core's compact
-/// `report::Builder`; no row is kept.
+/// `report::Builder`; no row is kept. The scope's two halves are read at
+/// once (see [`halves`]).
 pub async fn build(
     pool: &PgPool,
     project: &Project,
     scope: &ReportScope,
 ) -> Result<Value, AppError> {
     let mut reader = Reader::new(pool, project, scope).await?;
-    let mut rows = db::report::annotations(pool, project.id, scope);
-    while let Some(row) = rows.try_next().await? {
-        reader.add(&row);
+    let reads: Vec<_> = reader
+        .halves(pool, project, scope)
+        .await?
+        .into_iter()
+        .map(|(mut tx, range)| {
+            let (mut part, project_id, scope) = (reader.part(), project.id, scope.clone());
+            tokio::spawn(async move {
+                let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range);
+                while let Some(row) = rows.try_next().await? {
+                    part.add(&row);
+                }
+                Ok::<_, AppError>(part)
+            })
+        })
+        .collect();
+    for read in reads {
+        reader.merge(joined(read).await??);
     }
     reader.finish(pool).await
 }
 
-/// The report of one scope, fed one annotation at a time in item order
-/// (`db::report::annotations`' order; the bootstrap draws items by their
-/// index, so the order is part of the result). `build` streams the rows
-/// through it; the dashboard feeds it from its own single pass.
+/// A spawned task's result; a panic in it is an internal error.
+pub async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, AppError> {
+    task.await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("a report reader failed: {e}")))
+}
+
+/// The report of one scope: [`Part`]s, each fed the annotations of a range
+/// of items in item order (`db::report::annotations`' order; the bootstrap
+/// draws items by their index, so the order is part of the result),
+/// merged in item order. `build` reads the scope so; the dashboard feeds
+/// the parts from its own pass.
 ///
 /// Each annotator's activity (submissions, median time) is counted from
 /// the same rows, so the only other reads are small: skips, gold items,
@@ -102,11 +125,31 @@ pub struct Reader {
     skips: Vec<(Uuid, i64)>,
     /// The scope's gold items' expected labels (values that are not a
     /// labels object left out).
-    gold: HashMap<Uuid, Labels>,
+    gold: Arc<HashMap<Uuid, Labels>>,
     builder: report::Builder,
-    item_index: HashMap<Uuid, usize>,
+    /// Items merged so far.
+    items_met: usize,
     machine: Machine,
+    /// The items that have suggestions.
+    suggested: Arc<HashSet<Uuid>>,
     /// Annotations by what the annotator saw of the suggestions.
+    modes: BTreeMap<String, i64>,
+}
+
+/// What a [`Reader`] counts from the annotations of one range of items,
+/// items and annotators numbered from 0 as met.
+pub struct Part {
+    met: Vec<Met>,
+    annotator_index: HashMap<Uuid, usize>,
+    gold: Arc<HashMap<Uuid, Labels>>,
+    builder: report::Builder,
+    /// Items met, and the last one's id (rows come in item order).
+    items: usize,
+    last_item: Option<Uuid>,
+    suggested: Arc<HashSet<Uuid>>,
+    /// The votes on items with suggestions, for the model-vs-people
+    /// figures: (item id, item index, labels).
+    votes: Vec<(Uuid, usize, Labels)>,
     modes: BTreeMap<String, i64>,
 }
 
@@ -243,12 +286,13 @@ impl Reader {
             met: Vec::new(),
             annotator_index: HashMap::new(),
             skips,
-            gold,
+            gold: Arc::new(gold),
             builder: report::Builder::new(
                 project.responses_per_item as usize,
                 &categories(project),
             ),
-            item_index: HashMap::new(),
+            items_met: 0,
+            suggested: Arc::new(machine.suggestions.keys().copied().collect()),
             machine,
             modes: Display::ALL
                 .iter()
@@ -257,7 +301,86 @@ impl Reader {
         })
     }
 
-    /// Adds one annotation. Returns the annotator's index (as met).
+    /// The scope's items split in two at the middle item, each half with
+    /// its own read-only transaction, both in one snapshot: two tasks read
+    /// the halves at once (both PostgreSQL backends and the row decoding
+    /// run side by side), and their [`Part`]s are merged in order, first
+    /// half first, so the report is that of one pass in item order. A scope
+    /// without items is one (empty) range.
+    pub async fn halves(
+        &self,
+        pool: &PgPool,
+        project: &Project,
+        scope: &ReportScope,
+    ) -> Result<Vec<(sqlx::Transaction<'static, sqlx::Postgres>, ItemRange)>, AppError> {
+        let mut first = crate::export::read_only(pool, None).await?;
+        let middle = db::report::item_at(&mut *first, project.id, scope.batch, self.items / 2);
+        let Some(middle) = middle.await? else {
+            return Ok(vec![(first, ItemRange::default())]);
+        };
+        let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
+            .fetch_one(&mut *first)
+            .await?;
+        let second = crate::export::read_only(pool, Some(&snapshot)).await?;
+        let (from, to) = (Some(middle), Some(middle));
+        Ok(vec![
+            (first, ItemRange { from: None, to }),
+            (second, ItemRange { from, to: None }),
+        ])
+    }
+
+    /// An empty part for a range of this scope's items.
+    pub fn part(&self) -> Part {
+        Part {
+            met: Vec::new(),
+            annotator_index: HashMap::new(),
+            gold: Arc::clone(&self.gold),
+            builder: self.builder.clone(),
+            items: 0,
+            last_item: None,
+            suggested: Arc::clone(&self.suggested),
+            votes: Vec::new(),
+            modes: BTreeMap::new(),
+        }
+    }
+
+    /// Merges the part of the next range of items. Returns where each of
+    /// the part's annotators is numbered here.
+    pub fn merge(&mut self, part: Part) -> Vec<usize> {
+        let annotators: Vec<usize> = part
+            .met
+            .into_iter()
+            .map(|met| {
+                let next = self.met.len();
+                let index = *self.annotator_index.entry(met.id).or_insert(next);
+                if index == next {
+                    self.met.push(met);
+                } else {
+                    let mine = &mut self.met[index];
+                    mine.submitted += met.submitted;
+                    mine.seconds.extend(met.seconds);
+                    mine.gold_answered += met.gold_answered;
+                    mine.gold_correct += met.gold_correct;
+                }
+                index
+            })
+            .collect();
+        self.builder
+            .append(part.builder, &annotators, self.items_met);
+        for (id, item, labels) in &part.votes {
+            self.machine.add(*id, self.items_met + item, labels);
+        }
+        self.items_met += part.items;
+        for (mode, n) in part.modes {
+            *self.modes.entry(mode).or_default() += n;
+        }
+        annotators
+    }
+}
+
+impl Part {
+    /// Adds one annotation (rows in item order). Returns the annotator's
+    /// index in this part (as met).
     pub fn add(&mut self, row: &AnnotationRow) -> usize {
         let (item_id, labels) = (row.item_id, &row.labels.0);
         match self.modes.get_mut(row.suggestion_mode.as_str()) {
@@ -266,8 +389,11 @@ impl Reader {
                 self.modes.insert(row.suggestion_mode.clone(), 1);
             }
         }
-        let next = self.item_index.len();
-        let item = *self.item_index.entry(item_id).or_insert(next);
+        if self.last_item != Some(item_id) {
+            self.last_item = Some(item_id);
+            self.items += 1;
+        }
+        let item = self.items - 1;
         let next = self.met.len();
         let index = *self.annotator_index.entry(row.annotator_id).or_insert(next);
         if index == next {
@@ -280,7 +406,9 @@ impl Reader {
             });
         }
         self.builder.add(item, index, labels);
-        self.machine.add(item_id, item, labels);
+        if self.suggested.contains(&item_id) {
+            self.votes.push((item_id, item, labels.clone()));
+        }
         let met = &mut self.met[index];
         met.submitted += 1;
         met.seconds.extend(row.seconds_spent);
@@ -290,7 +418,9 @@ impl Reader {
         }
         index
     }
+}
 
+impl Reader {
     /// The report, with the annotations counted by suggestion mode and the
     /// model-vs-people figures of each source (never mixed into the
     /// people's agreement figures). Annotators (everyone who submitted or

@@ -600,3 +600,55 @@ fn url_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// With several batches, each batch's point of the trend (`safe`'s alpha,
+/// interval and units) is `safepref report --batch N`'s, exactly in the
+/// cached figures and as printed in the page's trend table.
+#[tokio::test]
+async fn the_trend_per_batch_equals_the_report_of_each_batch() {
+    let app = TestApp::spawn().await;
+    let project = crate::import::project(&app.pool, 2).await;
+    let lines: Vec<&str> = crate::import::SAMPLE.lines().collect();
+    let (first, second) = lines.split_at(40);
+    for (name, part) in [("one.jsonl", first), ("two.jsonl", second)] {
+        let text = part.join("\n") + "\n";
+        crate::import::import_text(&app.pool, &project, name, &text, Default::default())
+            .await
+            .unwrap();
+    }
+    for n in 0..3 {
+        let id = annotator(&app.pool, &format!("trend{n}-{}", Uuid::new_v4().simple())).await;
+        annotate(&app.pool, &project, id, lines.len(), n == 2).await;
+    }
+    let (lead, _) = app.signed_in(Role::Lead).await;
+    let html = settled(&lead, project.id, "").await;
+    let figures: Value = sqlx::query_scalar(
+        "select figures from dashboard_cache where project_id = $1 and scope_key = '[]'",
+    )
+    .bind(project.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let trend = figures["trend"].as_array().unwrap();
+    assert_eq!(trend.len(), 2, "{figures}");
+    let table = &html[html.find(r#"id="trend""#).expect("the trend table")..];
+    for (point, batch) in trend.iter().zip(1..) {
+        assert_eq!(point["batch"], batch);
+        let safe = &report_cli(&app, &project, &["--batch", &batch.to_string()]).await["questions"]
+            ["safe"];
+        assert!(safe["alpha"].is_f64() && safe["ci95"].is_array(), "{safe}");
+        assert_eq!(point["alpha"], safe["alpha"], "batch {batch}");
+        assert_eq!(point["ci95"], safe["ci95"], "batch {batch}");
+        assert_eq!(point["units"], safe["units"], "batch {batch}");
+        let ci = format!(
+            "[{}, {}]",
+            number(&safe["ci95"][0]),
+            number(&safe["ci95"][1])
+        );
+        let shown = format!(
+            r#"<tr><td>{batch}</td><td class="num">{}</td><td>{ci}</td>"#,
+            number(&safe["alpha"])
+        );
+        assert!(table.contains(&shown), "{shown} in the trend table");
+    }
+}

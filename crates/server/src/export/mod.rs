@@ -244,7 +244,7 @@ pub async fn check(
 
 /// A read-only repeatable-read transaction: a new snapshot, or the one
 /// another transaction exported (`pg_export_snapshot()`).
-async fn read_only(
+pub(crate) async fn read_only(
     pool: &PgPool,
     snapshot: Option<&str>,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
