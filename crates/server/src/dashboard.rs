@@ -142,17 +142,7 @@ impl Filters {
                         }
                     }
                 }
-                "fresh" => {
-                    filters.fresh = match value.as_str() {
-                        "1" => true,
-                        "0" => false,
-                        _ => {
-                            return Err(AppError::BadRequest(format!(
-                                "fresh: {value:?} is not 1 or 0"
-                            )));
-                        }
-                    }
-                }
+                "fresh" => filters.fresh = crate::routes::flag("fresh", value)?,
                 _ => scope_pairs.push((name.clone(), value.trim().to_string())),
             }
         }

@@ -151,12 +151,20 @@ impl Annotator {
     }
 }
 
-async fn annotation_id(response: reqwest::Response) -> Uuid {
+/// A submit's answer, which must be 200.
+async fn answered(response: reqwest::Response) -> Value {
     let status = response.status();
     let text = response.text().await.unwrap();
     assert_eq!(status, 200, "submit: {text}");
-    let json: Value = serde_json::from_str(&text).unwrap();
-    json["annotation_id"].as_str().unwrap().parse().unwrap()
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn annotation_id(response: reqwest::Response) -> Uuid {
+    answered(response).await["annotation_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// The error object of a refused request, with its status.
@@ -1063,12 +1071,11 @@ async fn a_submit_can_bring_the_next_lease() {
     assert_eq!(scalar(&app.pool, stored, a.id).await, 0);
 
     // The answer carries the next lease: the live one a lease call gives.
-    let answer: Value = a
-        .submit_then_next(&app.base, first.assignment, Uuid::new_v4(), &labels())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = answered(
+        a.submit_then_next(&app.base, first.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
     assert!(answer["annotation_id"].is_string(), "{answer}");
     let next = Leased::from(answer["next"].clone());
     assert_ne!(next.item, first.item);
@@ -1078,49 +1085,52 @@ async fn a_submit_can_bring_the_next_lease() {
 
     // Paused by a lead: the labels are stored, and `next` is absent (the
     // lease call says why).
-    sqlx::query("insert into paused_annotators (project_id, annotator_id) values ($1, $2)")
-        .bind(project.id)
-        .bind(a.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let answer: Value = a
-        .submit_then_next(&app.base, next.assignment, Uuid::new_v4(), &labels())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let lead = db::users::insert(
+        &app.pool,
+        &format!("lead-{}", Uuid::new_v4().simple()),
+        "!",
+        Role::Lead,
+    )
+    .await
+    .unwrap();
+    assert!(
+        db::review::pause(&app.pool, project.id, a.id, lead.id)
+            .await
+            .unwrap()
+    );
+    let answer = answered(
+        a.submit_then_next(&app.base, next.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
     assert!(answer["annotation_id"].is_string(), "{answer}");
     assert!(answer.get("next").is_none(), "{answer}");
     assert_eq!(scalar(&app.pool, stored, a.id).await, 2);
-    sqlx::query("delete from paused_annotators where annotator_id = $1")
-        .bind(a.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    assert!(
+        db::review::resume(&app.pool, project.id, a.id)
+            .await
+            .unwrap()
+    );
 
     // The last item: after it, `next` is null, as a lease call gives 204.
     let last = a.lease(&app.base, project.id).await.unwrap();
-    let answer: Value = a
-        .submit_then_next(&app.base, last.assignment, Uuid::new_v4(), &labels())
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["next"], Value::Null, "{answer}");
-    assert!(answer.get("next").is_some(), "{answer}");
+    let answer = answered(
+        a.submit_then_next(&app.base, last.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
+    assert_eq!(answer.get("next"), Some(&Value::Null), "{answer}");
     assert!(a.lease(&app.base, project.id).await.is_none());
 
     // Without `next`, the answer is as before.
     let b = annotator(&app.pool).await;
     let other = project_with_items(&app.pool, 1, 1, 5).await;
     let lease = b.lease(&app.base, other.id).await.unwrap();
-    let answer: Value = b
-        .submit(&app.base, lease.assignment, Uuid::new_v4(), &labels())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = answered(
+        b.submit(&app.base, lease.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
     assert!(answer.get("next").is_none(), "{answer}");
 }
 

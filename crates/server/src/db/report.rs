@@ -43,6 +43,19 @@ fn scope_sql(who: &str, at: &str, mode: &str) -> String {
     )
 }
 
+/// Binds [`scope_sql`]'s six parameters ($1–$6) from a project and scope.
+macro_rules! bind_scope {
+    ($query:expr, $project_id:expr, $scope:expr) => {
+        $query
+            .bind($project_id)
+            .bind($scope.batch)
+            .bind($scope.since)
+            .bind($scope.until)
+            .bind(&$scope.annotators)
+            .bind($scope.mode())
+    };
+}
+
 impl ReportScope {
     fn mode(&self) -> Option<&'static str> {
         self.suggestion_mode.map(Display::as_str)
@@ -106,13 +119,7 @@ where
          order by a.item_id",
         scope_sql("a.annotator_id", "a.submitted_at", "a.suggestion_mode")
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(project_id)
-        .bind(scope.batch)
-        .bind(scope.since)
-        .bind(scope.until)
-        .bind(&scope.annotators)
-        .bind(scope.mode())
+    bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), project_id, scope)
         .bind(range.from)
         .bind(range.to)
         .fetch(db)
@@ -161,13 +168,7 @@ pub async fn skips(
          group by s.annotator_id",
         scope_sql("s.annotator_id", "s.ended_at", "null")
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(project_id)
-        .bind(scope.batch)
-        .bind(scope.since)
-        .bind(scope.until)
-        .bind(&scope.annotators)
-        .bind(scope.mode())
+    bind_scope!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), project_id, scope)
         .fetch_all(db)
         .await
 }

@@ -257,13 +257,8 @@ async fn submit(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>> {
     let next = match query.next.as_deref() {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(other) => {
-            return Err(AppError::BadRequest(format!(
-                "next: {other:?} is not 1 (answer with the next item) or 0"
-            )));
-        }
+        Some(value) => super::flag("next", value)?,
+        None => false,
     };
     let body: SubmitBody = parse(body)?;
     let labels: Labels = serde_json::from_value(body.labels)

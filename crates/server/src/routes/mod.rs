@@ -171,6 +171,18 @@ pub fn local_path(next: Option<&str>) -> String {
     }
 }
 
+/// A query parameter that is a switch: `1` on, `0` off; anything else is
+/// refused naming the parameter.
+pub fn flag(name: &str, value: &str) -> Result<bool, crate::error::AppError> {
+    match value {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        _ => Err(crate::error::AppError::BadRequest(format!(
+            "{name}: {value:?} is not 1 or 0"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -276,7 +276,7 @@ fn queue_ops() -> Vec<Op> {
                 id_param("The assignment's id"),
                 query(
                     "next",
-                    "1 (or true): answer with the caller's next lease in the project as well, saving a lease call",
+                    "1: answer with the caller's next lease in the project as well, saving a lease call",
                     json!({"type": "integer", "enum": [0, 1], "default": 0}),
                 ),
             ],
