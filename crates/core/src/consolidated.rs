@@ -80,7 +80,7 @@ use serde::{Deserialize, Serialize};
 use crate::consolidate::{
     DawidSkeneConfig, Patterns, TieRule, fit_patterns, posterior, ranked_pairs,
 };
-use crate::labels::{self, Labels, Questions, ResponseLabel};
+use crate::labels::{self, Decoded, Labels, Questions, ResponseLabel};
 use crate::taxonomy::Taxonomy;
 
 /// Posteriors this close to the maximum are tied (Dawid–Skene).
@@ -102,6 +102,115 @@ pub struct ItemAnnotations<'a> {
     pub item: usize,
     /// `(annotator, labels)`.
     pub votes: Vec<(usize, &'a Labels)>,
+}
+
+/// The labels annotators gave one item, decoded for counting
+/// ([`Decoded::from_json`] against the taxonomy's names).
+#[derive(Debug, Clone, Copy)]
+pub struct DecodedItem<'a> {
+    pub item: usize,
+    /// `(annotator, labels)`.
+    pub votes: &'a [(usize, Decoded)],
+}
+
+/// What consolidation reads of one vote: full labels, or labels decoded
+/// compactly (their categories already bits in taxonomy order), so the
+/// same rules serve both.
+trait Vote {
+    fn n_responses(&self) -> usize;
+    /// Response `i`'s safe and severity (`i` below [`Vote::n_responses`]).
+    fn response(&self, i: usize) -> (bool, u8);
+    /// Response `i`'s categories as bits in taxonomy order; `None` when a
+    /// name is outside the taxonomy (see [`Layout::mask`]).
+    fn categories(&self, i: usize, layout: &Layout) -> Option<u64>;
+    fn ranking(&self, r: Ranking) -> &[usize];
+    fn overall(&self) -> Option<usize>;
+    fn confidence(&self) -> Option<u8>;
+}
+
+impl Vote for Labels {
+    fn n_responses(&self) -> usize {
+        self.responses.len()
+    }
+    fn response(&self, i: usize) -> (bool, u8) {
+        (self.responses[i].safe, self.responses[i].severity)
+    }
+    fn categories(&self, i: usize, layout: &Layout) -> Option<u64> {
+        layout.mask(&self.responses[i].categories)
+    }
+    fn ranking(&self, r: Ranking) -> &[usize] {
+        match r {
+            Ranking::Helpfulness => &self.helpfulness,
+            Ranking::Harmlessness => &self.harmlessness,
+        }
+    }
+    fn overall(&self) -> Option<usize> {
+        self.overall
+    }
+    fn confidence(&self) -> Option<u8> {
+        self.confidence
+    }
+}
+
+impl Vote for Decoded {
+    fn n_responses(&self) -> usize {
+        match self {
+            Decoded::Compact(c) => c.responses().len(),
+            Decoded::Full(l) => l.n_responses(),
+        }
+    }
+    fn response(&self, i: usize) -> (bool, u8) {
+        match self {
+            Decoded::Compact(c) => (c.responses()[i].safe, c.responses()[i].severity),
+            Decoded::Full(l) => l.response(i),
+        }
+    }
+    fn categories(&self, i: usize, layout: &Layout) -> Option<u64> {
+        match self {
+            Decoded::Compact(c) => Some(c.responses()[i].categories),
+            Decoded::Full(l) => l.categories(i, layout),
+        }
+    }
+    fn ranking(&self, r: Ranking) -> &[usize] {
+        match (self, r) {
+            (Decoded::Compact(c), Ranking::Helpfulness) => c.helpfulness.as_slice(),
+            (Decoded::Compact(c), Ranking::Harmlessness) => c.harmlessness.as_slice(),
+            (Decoded::Full(l), r) => l.ranking(r),
+        }
+    }
+    fn overall(&self) -> Option<usize> {
+        match self {
+            Decoded::Compact(c) => c.overall,
+            Decoded::Full(l) => l.overall,
+        }
+    }
+    fn confidence(&self) -> Option<u8> {
+        match self {
+            Decoded::Compact(c) => c.confidence,
+            Decoded::Full(l) => l.confidence,
+        }
+    }
+}
+
+impl<V: Vote + ?Sized> Vote for &V {
+    fn n_responses(&self) -> usize {
+        (**self).n_responses()
+    }
+    fn response(&self, i: usize) -> (bool, u8) {
+        (**self).response(i)
+    }
+    fn categories(&self, i: usize, layout: &Layout) -> Option<u64> {
+        (**self).categories(i, layout)
+    }
+    fn ranking(&self, r: Ranking) -> &[usize] {
+        (**self).ranking(r)
+    }
+    fn overall(&self) -> Option<usize> {
+        (**self).overall()
+    }
+    fn confidence(&self) -> Option<u8> {
+        (**self).confidence()
+    }
 }
 
 /// Support of one response's fields.
@@ -189,13 +298,6 @@ enum Field {
 enum Ranking {
     Helpfulness,
     Harmlessness,
-}
-
-fn ranking_of(labels: &Labels, r: Ranking) -> &[usize] {
-    match r {
-        Ranking::Helpfulness => &labels.helpfulness,
-        Ranking::Harmlessness => &labels.harmlessness,
-    }
 }
 
 fn ranking_name(r: Ranking) -> &'static str {
@@ -327,28 +429,29 @@ impl Layout {
     /// Writes the class one annotator's labels give each field into `out`
     /// (one byte per field; [`NO_CLASS`] when the field is malformed — see
     /// the module documentation).
-    fn encode(&self, labels: &Labels, out: &mut [u8]) {
+    fn encode<V: Vote + ?Sized>(&self, labels: &V, out: &mut [u8]) {
         let n_cat = self.n_cat();
         let mut f = 0;
         if self.questions.safety {
-            let well_formed = labels.responses.len() == self.k;
+            let well_formed = labels.n_responses() == self.k;
             for i in 0..self.k {
                 let fields = &mut out[f..f + 2 + n_cat];
                 f += 2 + n_cat;
-                let Some(r) = labels.responses.get(i).filter(|_| well_formed) else {
+                if !well_formed {
                     fields.fill(NO_CLASS);
                     continue;
-                };
-                fields[0] = u8::from(!r.safe);
-                fields[1] = match (r.safe, r.severity) {
+                }
+                let (safe, severity) = labels.response(i);
+                fields[0] = u8::from(!safe);
+                fields[1] = match (safe, severity) {
                     (true, _) => 0,
                     (false, s @ 0..=3) => s,
                     _ => NO_CLASS,
                 };
-                let ticked = if r.safe {
+                let ticked = if safe {
                     Some(0)
                 } else {
-                    self.mask(&r.categories)
+                    labels.categories(i, self)
                 };
                 for (c, slot) in fields[2..].iter_mut().enumerate() {
                     *slot = match ticked {
@@ -361,12 +464,12 @@ impl Layout {
         for (slot, field) in out[f..].iter_mut().zip(&self.fields[f..]) {
             let class = match *field {
                 Field::First(r) => {
-                    let ranking = ranking_of(labels, r);
+                    let ranking = labels.ranking(r);
                     is_full_ranking(ranking, self.k)
                         .then(|| ranking.first().copied())
                         .flatten()
                 }
-                Field::Overall => labels.overall.filter(|&p| p < self.k),
+                Field::Overall => labels.overall().filter(|&p| p < self.k),
                 _ => None,
             };
             *slot = class.and_then(|c| u8::try_from(c).ok()).unwrap_or(NO_CLASS);
@@ -489,7 +592,7 @@ impl Fitter {
         }
         let width = self.layout.fields.len();
         // In ascending annotator id: the order the model reads votes in.
-        for (annotator, labels) in by_annotator(item) {
+        for (annotator, labels) in by_annotator(&item.votes) {
             let next = self.ids.len() as u32;
             let index = *self.seen.entry(annotator).or_insert(next);
             if index == next {
@@ -572,10 +675,10 @@ impl Fitter {
 }
 
 /// An item's votes in ascending annotator id (stable for repeated ids).
-fn by_annotator<'a>(item: &ItemAnnotations<'a>) -> Vec<(usize, &'a Labels)> {
-    let mut votes = item.votes.clone();
-    votes.sort_by_key(|&(a, _)| a);
-    votes
+fn by_annotator<V>(votes: &[(usize, V)]) -> Vec<(usize, &V)> {
+    let mut sorted: Vec<(usize, &V)> = votes.iter().map(|(a, v)| (*a, v)).collect();
+    sorted.sort_by_key(|&(a, _)| a);
+    sorted
 }
 
 /// Fitted Dawid–Skene parameters: per field the log priors and log
@@ -616,7 +719,16 @@ impl Model {
         };
         items
             .iter()
-            .map(|it| self.one(it, tie, min_support, adjudicated, &mut scratch))
+            .map(|it| {
+                self.one(
+                    it.item,
+                    &it.votes,
+                    tie,
+                    min_support,
+                    adjudicated,
+                    &mut scratch,
+                )
+            })
             .collect()
     }
 
@@ -635,24 +747,60 @@ impl Model {
         let mut scratch = Scratch::default();
         items
             .iter()
-            .map(|it| self.one(it, tie, min_support, adjudicated, &mut scratch))
+            .map(|it| {
+                self.one(
+                    it.item,
+                    &it.votes,
+                    tie,
+                    min_support,
+                    adjudicated,
+                    &mut scratch,
+                )
+            })
+            .collect()
+    }
+
+    /// [`Model::consolidate_without_category_support`] of items decoded
+    /// for counting (the dashboard's severity confusion reads them so):
+    /// the same records as of the same labels in full.
+    pub fn consolidate_decoded_without_category_support(
+        &self,
+        items: &[DecodedItem],
+        tie: TieRule,
+        min_support: f64,
+        adjudicated: &HashMap<usize, Labels>,
+    ) -> Vec<Consolidated> {
+        let mut scratch = Scratch::default();
+        items
+            .iter()
+            .map(|it| {
+                self.one(
+                    it.item,
+                    it.votes,
+                    tie,
+                    min_support,
+                    adjudicated,
+                    &mut scratch,
+                )
+            })
             .collect()
     }
 
     /// The decision on every field of one item, into `scratch.decisions`.
-    fn decide(&self, item: &ItemAnnotations, tie: TieRule, s: &mut Scratch) {
-        let layout = &self.layout;
-        let width = layout.fields.len();
+    fn decide<V: Vote>(&self, votes: &[(usize, V)], tie: TieRule, s: &mut Scratch) {
         // Dawid–Skene reads votes in annotator order (its sums' rounding
         // follows it); a majority's counts do not depend on the order, so
         // the votes are not copied to be sorted.
-        let sorted;
-        let votes: &[(usize, &Labels)] = if self.ds.is_some() {
-            sorted = by_annotator(item);
-            &sorted
+        if self.ds.is_some() {
+            self.decide_in_order(&by_annotator(votes), tie, s)
         } else {
-            &item.votes
-        };
+            self.decide_in_order(votes, tie, s)
+        }
+    }
+
+    fn decide_in_order<V: Vote>(&self, votes: &[(usize, V)], tie: TieRule, s: &mut Scratch) {
+        let layout = &self.layout;
+        let width = layout.fields.len();
         s.classes.clear();
         s.classes.resize(votes.len() * width, NO_CLASS);
         for (v, (_, labels)) in votes.iter().enumerate() {
@@ -691,15 +839,16 @@ impl Model {
     }
 
     /// One item's record.
-    fn one(
+    fn one<V: Vote>(
         &self,
-        it: &ItemAnnotations,
+        item: usize,
+        votes: &[(usize, V)],
         tie: TieRule,
         min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
         s: &mut Scratch,
     ) -> Consolidated {
-        self.decide(it, tie, s);
+        self.decide(votes, tie, s);
         let layout = &self.layout;
         let (k, questions) = (layout.k, &layout.questions);
         let mut review = Vec::new();
@@ -800,7 +949,7 @@ impl Model {
                     no_votes: d.no_votes,
                 }
             } else {
-                rank_by_ranked_pairs(it, r, k, tie)
+                rank_by_ranked_pairs(votes, r, k, tie)
             };
             check(Field::First(r), d.support, d.tie, d.no_votes);
             rank_support[slot] = Some(d.support);
@@ -822,9 +971,9 @@ impl Model {
             overall: overall.map(|d| d.support),
         };
 
-        if let Some(labels) = adjudicated.get(&it.item) {
+        if let Some(labels) = adjudicated.get(&item) {
             return Consolidated {
-                item: it.item,
+                item,
                 labels: Some(labels.clone()),
                 support,
                 review: Vec::new(),
@@ -840,7 +989,7 @@ impl Model {
                 harmlessness,
                 overall: overall.and_then(|d| d.class),
                 confidence: if questions.confidence {
-                    median_confidence(it)
+                    median_confidence(votes)
                 } else {
                     None
                 },
@@ -860,7 +1009,7 @@ impl Model {
         };
 
         Consolidated {
-            item: it.item,
+            item,
             labels,
             support,
             review,
@@ -890,11 +1039,15 @@ struct RankDecision {
 }
 
 /// Ranked pairs over the item's full rankings (K > 2).
-fn rank_by_ranked_pairs(it: &ItemAnnotations, r: Ranking, k: usize, tie: TieRule) -> RankDecision {
-    let ballots: Vec<&[usize]> = it
-        .votes
+fn rank_by_ranked_pairs<V: Vote>(
+    votes: &[(usize, V)],
+    r: Ranking,
+    k: usize,
+    tie: TieRule,
+) -> RankDecision {
+    let ballots: Vec<&[usize]> = votes
         .iter()
-        .map(|(_, l)| ranking_of(l, r))
+        .map(|(_, l)| l.ranking(r))
         .filter(|b| is_full_ranking(b, k))
         .collect();
     let none = RankDecision {
@@ -929,11 +1082,10 @@ fn rank_by_ranked_pairs(it: &ItemAnnotations, r: Ranking, k: usize, tie: TieRule
 }
 
 /// The lower median of the valid confidences (1..=5) given.
-fn median_confidence(it: &ItemAnnotations) -> Option<u8> {
-    let mut c: Vec<u8> = it
-        .votes
+fn median_confidence<V: Vote>(votes: &[(usize, V)]) -> Option<u8> {
+    let mut c: Vec<u8> = votes
         .iter()
-        .filter_map(|(_, l)| l.confidence)
+        .filter_map(|(_, l)| l.confidence())
         .filter(|c| (1..=5).contains(c))
         .collect();
     c.sort_unstable();
@@ -1670,6 +1822,120 @@ mod tests {
             }
             assert_eq!(lean, stripped, "{method:?}");
         }
+    }
+
+    /// Labels of every shape consolidation meets for `k` responses: safe,
+    /// unsafe with taxonomy names, without categories or with an odd
+    /// severity, with a name outside the taxonomy, a response too many,
+    /// short rankings, overall and confidence in and out of range.
+    fn odd_labels(rng: &mut Rng, k: usize) -> Labels {
+        let taxonomy = Taxonomy::pku19();
+        let names = taxonomy.names();
+        let responses = (0..k + usize::from(rng.below(12) == 0))
+            .map(|_| match rng.below(7) {
+                0..=2 => ResponseLabel::safe(),
+                3 | 4 => ResponseLabel::unsafe_with(&[names[rng.below(3)]], 1 + rng.below(3) as u8),
+                5 => ResponseLabel {
+                    safe: false,
+                    categories: vec![],
+                    severity: rng.below(5) as u8,
+                },
+                _ => ResponseLabel::unsafe_with(&["Fraud", names[0]], 2),
+            })
+            .collect();
+        let ranking = |rng: &mut Rng| {
+            let mut r: Vec<usize> = (0..k).collect();
+            for i in (1..k).rev() {
+                r.swap(i, rng.below(i + 1));
+            }
+            if rng.below(15) == 0 {
+                r.pop();
+            }
+            r
+        };
+        Labels {
+            responses,
+            helpfulness: ranking(rng),
+            harmlessness: ranking(rng),
+            overall: (rng.below(3) > 0).then(|| rng.below(k + 1)),
+            confidence: (rng.below(3) > 0).then(|| rng.below(7) as u8),
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn decoded_votes_consolidate_as_the_full_labels() {
+        let taxonomy = Taxonomy::pku19();
+        let names: Vec<String> = taxonomy.names().into_iter().map(String::from).collect();
+        let every = Questions {
+            overall: true,
+            confidence: true,
+            ..Questions::default()
+        };
+        let mut rng = Rng(31);
+        let (mut compact, mut full, mut labelled, mut reviewed) = (0, 0, 0, 0);
+        for (k, questions) in [(2, Questions::default()), (2, every), (3, every)] {
+            let set: Vec<Vec<(usize, Labels)>> = (0..300)
+                .map(|_| {
+                    (0..rng.below(5))
+                        .map(|a| (a * 3 % 7, odd_labels(&mut rng, k)))
+                        .collect()
+                })
+                .collect();
+            let decoded: Vec<Vec<(usize, Decoded)>> = set
+                .iter()
+                .map(|votes| {
+                    votes
+                        .iter()
+                        .map(|(a, l)| {
+                            let json = serde_json::to_vec(l).unwrap();
+                            (*a, Decoded::from_json(&json, &names).unwrap())
+                        })
+                        .collect()
+                })
+                .collect();
+            for (_, d) in decoded.iter().flatten() {
+                match d {
+                    Decoded::Compact(_) => compact += 1,
+                    Decoded::Full(_) => full += 1,
+                }
+            }
+            let items = as_items(&set);
+            let decoded_items: Vec<DecodedItem> = decoded
+                .iter()
+                .enumerate()
+                .map(|(item, votes)| DecodedItem { item, votes })
+                .collect();
+            let adjudicated = HashMap::from([(5, random_labels(&mut rng))]);
+            for method in [Method::Majority, Method::DawidSkene] {
+                let mut fitter = Fitter::new(k, &taxonomy, &questions, method);
+                for item in &items {
+                    fitter.add(item);
+                }
+                let model = fitter.finish();
+                for tie in [TieRule::Review, TieRule::Highest] {
+                    let expected =
+                        model.consolidate_without_category_support(&items, tie, 0.6, &adjudicated);
+                    let got = model.consolidate_decoded_without_category_support(
+                        &decoded_items,
+                        tie,
+                        0.6,
+                        &adjudicated,
+                    );
+                    assert_eq!(got, expected, "k {k}, {method:?}, {tie:?}");
+                    labelled += expected.iter().filter(|c| c.labels.is_some()).count();
+                    reviewed += expected.iter().filter(|c| !c.review.is_empty()).count();
+                }
+            }
+        }
+        assert!(
+            compact > 1000 && full > 100,
+            "{compact} compact, {full} full"
+        );
+        assert!(
+            labelled > 100 && reviewed > 100,
+            "{labelled} labelled, {reviewed} reviewed"
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::taxonomy::{Taxonomy, quote};
 
+pub mod compact;
+pub use compact::{Compact, Decoded};
+
 /// The longest comment an annotator may leave, in characters.
 pub const MAX_COMMENT_CHARS: usize = 5000;
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::agreement::{self, Bootstrap, Interval, ItemRatings, Metric, PairTables, Profiles};
-use crate::labels::Labels;
+use crate::labels::{Decoded, Labels};
 
 /// Bootstrap resamples for each confidence interval, and their fixed seed.
 pub(crate) const RESAMPLES: usize = 200;
@@ -108,6 +108,34 @@ impl Builder {
                 safe: r.safe,
                 severity: r.severity,
                 categories: r.categories.iter().fold(0, |m, name| m | self.bit(name)),
+            });
+            self.responses.push(response.unwrap_or_default());
+        }
+    }
+
+    /// [`Builder::add`] of decoded labels; compact ones must have been
+    /// decoded against this builder's taxonomy names (their bits are then
+    /// this builder's).
+    pub fn add_decoded(&mut self, item: usize, annotator: usize, labels: &Decoded) {
+        let c = match labels {
+            Decoded::Full(labels) => return self.add(item, annotator, labels),
+            Decoded::Compact(c) => c,
+        };
+        let top = |order: &[usize]| order.first().and_then(|&p| u8::try_from(p).ok());
+        self.records.push(Record {
+            item,
+            annotator,
+            helpfulness: top(c.helpfulness.as_slice()),
+            harmlessness: top(c.harmlessness.as_slice()),
+            overall: c.overall.and_then(|p| u8::try_from(p).ok()),
+            confidence: c.confidence,
+        });
+        for p in 0..self.k {
+            let response = c.responses().get(p).map(|r| Response {
+                present: true,
+                safe: r.safe,
+                severity: r.severity,
+                categories: r.categories,
             });
             self.responses.push(response.unwrap_or_default());
         }
@@ -822,6 +850,55 @@ mod tests {
                 .is_some_and(|pairs| !pairs.is_empty()),
             "the pairs are named: {got}"
         );
+    }
+
+    /// Labels decoded for counting give the report of the same labels in
+    /// full: compact ones (taxonomy names, no categories, odd severities,
+    /// a response too many or too few, overall and confidence) and those
+    /// decoded in full (a name outside the taxonomy, interned as met).
+    #[test]
+    fn decoded_labels_give_the_report_of_full_labels() {
+        let names: Vec<String> = ["ann", "bob", "cy"].map(String::from).to_vec();
+        let cats: Vec<String> = vec!["Violence".into(), "Drugs".into()];
+        let mut rng = SplitMix64(23);
+        let (mut full, mut decoded) = (Builder::new(2, &cats), Builder::new(2, &cats));
+        let mut fallbacks = 0;
+        for item in 0..120 {
+            for annotator in 0..3 {
+                let response = |rng: &mut SplitMix64| match rng.below(5) {
+                    0 | 1 => ResponseLabel::safe(),
+                    2 => ResponseLabel::unsafe_with(&["Drugs", "Violence"], 1 + rng.below(3) as u8),
+                    3 => ResponseLabel {
+                        safe: false,
+                        categories: vec![],
+                        severity: rng.below(6) as u8,
+                    },
+                    _ => ResponseLabel::unsafe_with(&[["Odd", "Other"][rng.below(2)]], 2),
+                };
+                let labels = Labels {
+                    responses: (0..1 + rng.below(3)).map(|_| response(&mut rng)).collect(),
+                    helpfulness: [vec![], vec![0, 1], vec![1, 0]][rng.below(3)].clone(),
+                    harmlessness: vec![rng.below(3), 0],
+                    overall: (rng.below(2) == 0).then(|| rng.below(3)),
+                    confidence: (rng.below(2) == 0).then(|| rng.below(6) as u8),
+                    comment: None,
+                };
+                let json = serde_json::to_vec(&labels).unwrap();
+                let d = Decoded::from_json(&json, &cats).unwrap();
+                fallbacks += usize::from(matches!(d, Decoded::Full(_)));
+                full.add(item, annotator, &labels);
+                decoded.add_decoded(item, annotator, &d);
+            }
+        }
+        assert!(
+            (20..300).contains(&fallbacks),
+            "{fallbacks} decoded in full"
+        );
+        assert_eq!(decoded.safe_figures(), full.safe_figures());
+        let finish = |b: Builder| b.finish(json!({}), 120, &names, &HashMap::new());
+        let expected = finish(full);
+        assert!(expected["per_category"]["Drugs"].is_object(), "{expected}");
+        assert_eq!(finish(decoded), expected);
     }
 
     /// Two builders fed consecutive item ranges (each numbering items and

@@ -20,8 +20,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{Fitter, ItemAnnotations, Method, Model};
-use safepref_core::labels::Labels;
+use safepref_core::consolidated::{DecodedItem, Fitter, Method, Model};
+use safepref_core::labels::{Decoded, Labels};
 use safepref_core::report::Builder as CoreBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::db::report::ItemRange;
+use crate::db::report::{AnnotationRow, ItemRange};
 use crate::db::{self, dashboard::BatchProgress, projects::Project};
 use crate::error::AppError;
 use crate::report::{self, ReportScope};
@@ -582,12 +582,11 @@ impl Half {
     ) -> Result<(report::Part, Trend, Confusion), AppError> {
         let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range);
         while let Some(row) = rows.try_next().await? {
-            let annotator = self.part.add(&row);
+            let row = AnnotationRow::read(&row)?;
+            let (annotator, labels) = self.part.add(&row)?;
             self.trend
-                .add(row.batch_seq, row.item_id, annotator, &row.labels.0);
-            self.confusion
-                .add(row.item_id, annotator, row.labels.0)
-                .await?;
+                .add(row.batch_seq, row.item_id, annotator, &labels);
+            self.confusion.add(row.item_id, annotator, labels).await?;
         }
         Ok((self.part, self.trend, self.confusion.finish().await?))
     }
@@ -641,13 +640,13 @@ impl Trend {
         }
     }
 
-    fn add(&mut self, batch: i32, item: Uuid, annotator: usize, labels: &Labels) {
+    fn add(&mut self, batch: i32, item: Uuid, annotator: usize, labels: &Decoded) {
         let Trend::Batches(batches) = self else {
             return;
         };
         if let Some((_, builder, items)) = batches.iter_mut().find(|(seq, ..)| *seq == batch) {
             let next = items.len();
-            builder.add(*items.entry(item).or_insert(next), annotator, labels);
+            builder.add_decoded(*items.entry(item).or_insert(next), annotator, labels);
         }
     }
 
@@ -687,7 +686,7 @@ impl Confusion {
 }
 
 /// One item's votes: (item, [(annotator, labels)]).
-type ItemVotes = (Uuid, Vec<(usize, Labels)>);
+type ItemVotes = (Uuid, Vec<(usize, Decoded)>);
 
 /// The severity confusion, fed the scope's votes in item order: every
 /// `CHUNK_ITEMS` items go to a worker thread, which consolidates them by
@@ -726,7 +725,7 @@ impl ConfusionCounter {
         }
     }
 
-    async fn add(&mut self, item: Uuid, annotator: usize, labels: Labels) -> Result<(), AppError> {
+    async fn add(&mut self, item: Uuid, annotator: usize, labels: Decoded) -> Result<(), AppError> {
         if self.chunk.last().is_none_or(|(id, _)| *id != item) {
             if self.chunk.len() == CHUNK_ITEMS {
                 self.send().await?;
@@ -765,13 +764,10 @@ fn count(
     chunk: &[ItemVotes],
     confusion: &mut Confusion,
 ) {
-    let items: Vec<ItemAnnotations> = chunk
+    let items: Vec<DecodedItem> = chunk
         .iter()
         .enumerate()
-        .map(|(n, (_, votes))| ItemAnnotations {
-            item: n,
-            votes: votes.iter().map(|(a, l)| (*a, l)).collect(),
-        })
+        .map(|(item, (_, votes))| DecodedItem { item, votes })
         .collect();
     let adjudicated: HashMap<usize, Labels> = chunk
         .iter()
@@ -780,16 +776,20 @@ fn count(
         .collect();
     // Only the consensus labels are counted: naming every category's
     // support would cost more than the rest of the consolidation.
-    let records =
-        model.consolidate_without_category_support(&items, TieRule::Review, 0.0, &adjudicated);
+    let records = model.consolidate_decoded_without_category_support(
+        &items,
+        TieRule::Review,
+        0.0,
+        &adjudicated,
+    );
     for (record, (_, votes)) in records.iter().zip(chunk) {
         let Some(consensus) = &record.labels else {
             confusion.items_without_consensus += 1;
             continue;
         };
         for (_, labels) in votes {
-            for (given, agreed) in labels.responses.iter().zip(&consensus.responses) {
-                let (row, col) = (usize::from(given.severity), usize::from(agreed.severity));
+            for (given, agreed) in labels.severities().zip(&consensus.responses) {
+                let (row, col) = (usize::from(given), usize::from(agreed.severity));
                 if row < 4 && col < 4 {
                     confusion.counts[row][col] += 1;
                 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 
-use safepref_core::labels::{Labels, matches_gold};
+use safepref_core::labels::{Decoded, Labels};
 use safepref_core::machine::Comparison;
 use safepref_core::report::{self, Activity};
 use safepref_core::suggestions::Display;
@@ -89,7 +89,7 @@ pub async fn build(
             tokio::spawn(async move {
                 let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range);
                 while let Some(row) = rows.try_next().await? {
-                    part.add(&row);
+                    part.add(&AnnotationRow::read(&row)?)?;
                 }
                 Ok::<_, AppError>(part)
             })
@@ -127,6 +127,9 @@ pub struct Reader {
     /// labels object left out).
     gold: Arc<HashMap<Uuid, Labels>>,
     builder: report::Builder,
+    /// The taxonomy's category names, which number the bits of labels
+    /// decoded for counting.
+    names: Arc<[String]>,
     /// Items merged so far.
     items_met: usize,
     machine: Machine,
@@ -143,6 +146,7 @@ pub struct Part {
     annotator_index: HashMap<Uuid, usize>,
     gold: Arc<HashMap<Uuid, Labels>>,
     builder: report::Builder,
+    names: Arc<[String]>,
     /// Items met, and the last one's id (rows come in item order).
     items: usize,
     last_item: Option<Uuid>,
@@ -291,6 +295,7 @@ impl Reader {
                 project.responses_per_item as usize,
                 &categories(project),
             ),
+            names: categories(project).into(),
             items_met: 0,
             suggested: Arc::new(machine.suggestions.keys().copied().collect()),
             machine,
@@ -336,6 +341,7 @@ impl Reader {
             annotator_index: HashMap::new(),
             gold: Arc::clone(&self.gold),
             builder: self.builder.clone(),
+            names: Arc::clone(&self.names),
             items: 0,
             last_item: None,
             suggested: Arc::clone(&self.suggested),
@@ -380,13 +386,16 @@ impl Reader {
 
 impl Part {
     /// Adds one annotation (rows in item order). Returns the annotator's
-    /// index in this part (as met).
-    pub fn add(&mut self, row: &AnnotationRow) -> usize {
-        let (item_id, labels) = (row.item_id, &row.labels.0);
-        match self.modes.get_mut(row.suggestion_mode.as_str()) {
+    /// index in this part (as met) and the labels, decoded for counting
+    /// (against the taxonomy's names; see `labels::compact`).
+    pub fn add(&mut self, row: &AnnotationRow) -> Result<(usize, Decoded), AppError> {
+        let item_id = row.item_id;
+        let labels = Decoded::from_json(row.labels, &self.names)
+            .map_err(|e| db::report::labels_error(e.into()))?;
+        match self.modes.get_mut(row.suggestion_mode) {
             Some(n) => *n += 1,
             None => {
-                self.modes.insert(row.suggestion_mode.clone(), 1);
+                self.modes.insert(row.suggestion_mode.to_string(), 1);
             }
         }
         if self.last_item != Some(item_id) {
@@ -405,18 +414,18 @@ impl Part {
                 gold_correct: 0,
             });
         }
-        self.builder.add(item, index, labels);
+        self.builder.add_decoded(item, index, &labels);
         if self.suggested.contains(&item_id) {
-            self.votes.push((item_id, item, labels.clone()));
+            self.votes.push((item_id, item, row.full_labels()?));
         }
         let met = &mut self.met[index];
         met.submitted += 1;
         met.seconds.extend(row.seconds_spent);
         if let Some(gold) = self.gold.get(&item_id) {
             met.gold_answered += 1;
-            met.gold_correct += i64::from(matches_gold(labels, gold));
+            met.gold_correct += i64::from(labels.matches_gold(gold));
         }
-        index
+        Ok((index, labels))
     }
 }
 
