@@ -15,8 +15,10 @@
 //! first view, or `fresh=1`, computes in the request. Everything else is
 //! cheap SQL, read fresh.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex};
+mod running;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
@@ -390,81 +392,87 @@ pub async fn agreement(
             stale_since: stale.then_some(cached.computed_at),
         });
     }
-    let figures = compute_and_store(pool, project, &filters.scope, &key).await?;
+    let figures = compute_in_request(pool, project, &filters.scope, key).await?;
     Ok(Shown {
         figures,
         stale_since: None,
     })
 }
 
+/// A scope's figures computed for a request (a first view, `fresh=1`):
+/// those of a computation of the scope already running here from the same
+/// data, if there is one (as fresh as asked: awaited, not computed again
+/// beside it on the same cores); else computed now.
+async fn compute_in_request(
+    pool: &PgPool,
+    project: &Project,
+    scope: &ReportScope,
+    key: String,
+) -> Result<Agreement, AppError> {
+    let job = (project.id, key);
+    if let Some(running) = running::started(&job) {
+        let current = db::dashboard::fingerprint(pool, project.id).await?;
+        if running.fingerprint == current
+            && let Some(figures) = running.figures().await
+        {
+            return Ok(figures);
+        }
+    }
+    let claim = running::claim(job.clone());
+    compute_and_store(pool, project, scope, &job.1, claim.as_ref()).await
+}
+
 /// Computes a scope's figures and caches them under the fingerprint taken
 /// *before* computing: a change made meanwhile makes the stored fingerprint
-/// stale, never the figures newer than claimed.
+/// stale, never the figures newer than claimed. With the scope's claim,
+/// the fingerprint and the figures are published to whoever joins.
 async fn compute_and_store(
     pool: &PgPool,
     project: &Project,
     scope: &ReportScope,
     key: &str,
+    claim: Option<&running::Claim>,
 ) -> Result<Agreement, AppError> {
     let fingerprint = db::dashboard::fingerprint(pool, project.id).await?;
+    claim.inspect(|c| c.started(&fingerprint));
     let figures = compute_agreement(pool, project, scope).await?;
+    claim.inspect(|c| c.done(&figures));
     let value = serde_json::to_value(&figures).map_err(|e| AppError::Internal(e.into()))?;
     db::dashboard::store(pool, project.id, key, &fingerprint, &value).await?;
     Ok(figures)
 }
 
-/// The (project, scope key) pairs this process is recomputing.
-static RECOMPUTING: LazyLock<Mutex<HashSet<(Uuid, String)>>> = LazyLock::new(Default::default);
-
-fn recomputing() -> std::sync::MutexGuard<'static, HashSet<(Uuid, String)>> {
-    // A poisoned set is still a valid set.
-    RECOMPUTING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Marks a scope as being recomputed; unmarks it when dropped, so a task
-/// that fails (or panics) does not block the scope for good.
-struct Recomputing((Uuid, String));
-
-impl Drop for Recomputing {
-    fn drop(&mut self) {
-        recomputing().remove(&self.0);
-    }
-}
-
 /// Starts one background recompute of a scope's figures, unless this
-/// process already runs one; across processes an advisory lock keeps two
-/// servers from computing the same scope. Errors are logged.
+/// process already computes it (see [`running`]); across processes an
+/// advisory lock keeps two servers from computing the same scope. Errors
+/// are logged.
 fn revalidate(pool: &PgPool, project: &Project, scope: &ReportScope, key: String) {
-    let job = (project.id, key);
-    if !recomputing().insert(job.clone()) {
+    let Some(claim) = running::claim((project.id, key)) else {
         return;
-    }
-    let guard = Recomputing(job);
+    };
     let (pool, project, scope) = (pool.clone(), project.clone(), scope.clone());
     tokio::spawn(async move {
-        let key = &guard.0.1;
-        if let Err(e) = recompute_locked(&pool, &project, &scope, key).await {
-            tracing::error!(project = %project.id, scope = %key, error = %e,
+        if let Err(e) = recompute_locked(&pool, &project, &scope, &claim).await {
+            tracing::error!(project = %project.id, scope = %claim.key(), error = %e,
                 "dashboard figures: background recompute failed");
         }
-        drop(guard);
     });
 }
 
-/// Recomputes while holding the scope's advisory lock (a transaction's,
-/// so it is released however the task ends); skips when another server
-/// holds it.
+/// Recomputes a claimed scope while holding its advisory lock (a
+/// transaction's, so it is released however the task ends); skips when
+/// another server holds it.
 async fn recompute_locked(
     pool: &PgPool,
     project: &Project,
     scope: &ReportScope,
-    key: &str,
+    claim: &running::Claim,
 ) -> Result<(), AppError> {
     let mut lock = pool.begin().await?;
-    if !db::dashboard::try_lock_recompute(&mut *lock, project.id, key).await? {
+    if !db::dashboard::try_lock_recompute(&mut *lock, project.id, claim.key()).await? {
         return Ok(());
     }
-    compute_and_store(pool, project, scope, key).await?;
+    compute_and_store(pool, project, scope, claim.key(), Some(claim)).await?;
     lock.commit().await?;
     Ok(())
 }
@@ -501,7 +509,10 @@ pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
         if cached.is_some_and(|c| c.fingerprint == current) {
             continue;
         }
-        recompute_locked(pool, &project, &ReportScope::default(), &key).await?;
+        // A scope computed here already (a request's) is left to it.
+        if let Some(claim) = running::claim((project.id, key.clone())) {
+            recompute_locked(pool, &project, &ReportScope::default(), &claim).await?;
+        }
     }
     Ok(())
 }
