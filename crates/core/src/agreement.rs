@@ -835,37 +835,70 @@ pub fn alpha_intervals(
     questions
         .iter()
         .map(|q| {
-            let alphas = resample_alphas(q, n, 0..resamples, seed)?;
+            let alphas = resample_alphas(q, n, resamples, seed, 1)?;
             percentile_interval(alphas)
         })
         .collect()
 }
 
-/// The defined alphas of resamples `wanted` (numbered from 0) of one
-/// question of [`alpha_intervals`], whose first question has `n` items:
-/// the resamples before them are drawn (the draws follow one another) but
-/// not computed, so threads can share a question's resamples and together
-/// find exactly its interval (the percentiles do not depend on the
-/// alphas' order). `None` where [`alpha_intervals`] gives no interval.
+/// The defined alphas of the `resamples` resamples of one question of
+/// [`alpha_intervals`] (whose first question has `n` items), in resample
+/// order, computed on `threads` threads. A resample's draws follow from the
+/// generator's state after the one before, so one thread draws them all in
+/// turn; the alphas, most of the work, go to whichever thread is free: the
+/// drawer hands each resample's counts to the others through a small
+/// channel and computes one itself when they are all busy. (Threads that
+/// each redrew the resamples before their share, as before, drew half the
+/// resamples twice on two cores.) `None` where [`alpha_intervals`] gives no
+/// interval.
 pub fn resample_alphas(
     q: &Bootstrap,
     n: usize,
-    wanted: std::ops::Range<usize>,
+    resamples: usize,
     seed: u64,
+    threads: usize,
 ) -> Option<Vec<f64>> {
-    if n == 0 || wanted.is_empty() || !q.defined || q.items != n {
+    if n == 0 || resamples == 0 || !q.defined || q.items != n {
         return None;
     }
-    let mut rng = SplitMix64(seed);
-    let mut counts = Vec::with_capacity(q.kinds.len());
-    for _ in 0..wanted.start {
-        draw_counts(q, &mut rng, &mut counts);
-    }
-    let alphas = wanted.filter_map(|_| {
-        draw_counts(q, &mut rng, &mut counts);
-        resample_alpha(q, &counts)
+    // A resample waits in the channel for a helper only when there are
+    // helpers (with none, every send finds it full).
+    let waiting = threads.saturating_sub(1);
+    let (to_helpers, received) = std::sync::mpsc::sync_channel::<(usize, Vec<u64>)>(waiting);
+    let received = std::sync::Mutex::new(received);
+    let mut found: Vec<(usize, Option<f64>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let next = received.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((i, counts)) = next else { break mine };
+                        mine.push((i, resample_alpha(q, &counts)));
+                    }
+                })
+            })
+            .collect();
+        let mut mine = Vec::new();
+        let mut rng = SplitMix64(seed);
+        for i in 0..resamples {
+            let mut counts = Vec::with_capacity(q.kinds.len());
+            draw_counts(q, &mut rng, &mut counts);
+            let busy = match to_helpers.try_send((i, counts)) {
+                Ok(()) => continue,
+                Err(std::sync::mpsc::TrySendError::Full(busy)) => busy,
+                Err(std::sync::mpsc::TrySendError::Disconnected(busy)) => busy,
+            };
+            mine.push((busy.0, resample_alpha(q, &busy.1)));
+        }
+        drop(to_helpers);
+        for helper in helpers {
+            mine.extend(helper.join().expect("a bootstrap thread panicked"));
+        }
+        mine
     });
-    Some(alphas.collect())
+    found.sort_unstable_by_key(|&(i, _)| i);
+    Some(found.into_iter().filter_map(|(_, alpha)| alpha).collect())
 }
 
 /// The percentile interval of a question's alphas gathered in parts (see

@@ -467,38 +467,20 @@ type PerItem = (
 /// [`agreement::alpha_intervals`] of every question, each question's
 /// resamples shared out over the machine's cores (the bootstrap is most of
 /// a big report's finish, and one question, the category sets, is most of
-/// the bootstrap). A thread draws the resamples before its share without
-/// computing them, so the intervals are exactly those of one call over all
-/// the questions.
+/// the bootstrap; see [`agreement::resample_alphas`]): exactly the
+/// intervals of one call over all the questions.
 pub(crate) fn intervals(boots: &[Bootstrap]) -> Vec<Option<Interval>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, RESAMPLES);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    intervals_on(boots, threads)
+}
+
+fn intervals_on(boots: &[Bootstrap], threads: usize) -> Vec<Option<Interval>> {
     let n = boots.first().map_or(0, |q| q.items());
-    let shares: Vec<std::ops::Range<usize>> = (0..threads)
-        .map(|t| t * RESAMPLES / threads..(t + 1) * RESAMPLES / threads)
-        .collect();
-    let found: Vec<Vec<Option<Vec<f64>>>> = std::thread::scope(|scope| {
-        let running: Vec<_> = shares
-            .iter()
-            .map(|share| {
-                scope.spawn(move || {
-                    boots
-                        .iter()
-                        .map(|q| agreement::resample_alphas(q, n, share.clone(), SEED))
-                        .collect()
-                })
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|thread| thread.join().expect("a bootstrap thread panicked"))
-            .collect()
-    });
-    (0..boots.len())
+    boots
+        .iter()
         .map(|q| {
-            let parts: Option<Vec<Vec<f64>>> = found.iter().map(|f| f[q].clone()).collect();
-            agreement::interval_of(parts?.concat())
+            let alphas = agreement::resample_alphas(q, n, RESAMPLES, SEED, threads)?;
+            agreement::interval_of(alphas)
         })
         .collect()
 }
@@ -962,7 +944,6 @@ mod tests {
             .map(|r| r.bootstrap_fixed(nominal))
             .chain([questions[1].bootstrap_ordinal()])
             .collect();
-        let shared = intervals(&boots);
         let one_call = agreement::alpha_intervals(&boots, RESAMPLES, SEED);
         let bits = |found: &[Option<Interval>]| -> Vec<Option<(u64, u64, usize)>> {
             found
@@ -970,8 +951,12 @@ mod tests {
                 .map(|i| i.map(|i| (i.low.to_bits(), i.high.to_bits(), i.defined)))
                 .collect()
         };
-        assert_eq!(bits(&shared), bits(&one_call));
-        assert!(shared.iter().all(Option::is_some), "{shared:?}");
+        for threads in [2, 3, 5] {
+            let shared = intervals_on(&boots, threads);
+            assert_eq!(bits(&shared), bits(&one_call), "{threads} threads");
+            assert!(shared.iter().all(Option::is_some), "{shared:?}");
+        }
+        assert_eq!(bits(&intervals(&boots)), bits(&one_call));
     }
 
     /// `safe`'s figures alone are the report's, Cohen kappas aside.
