@@ -713,23 +713,8 @@ impl Model {
         min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
     ) -> Vec<Consolidated> {
-        let mut scratch = Scratch {
-            category_support: true,
-            ..Scratch::default()
-        };
-        items
-            .iter()
-            .map(|it| {
-                self.one(
-                    it.item,
-                    &it.votes,
-                    tie,
-                    min_support,
-                    adjudicated,
-                    &mut scratch,
-                )
-            })
-            .collect()
+        let items = items.iter().map(|it| (it.item, it.votes.as_slice()));
+        self.records(items, true, tie, min_support, adjudicated)
     }
 
     /// [`Model::consolidate`] without the support of each category (every
@@ -744,20 +729,8 @@ impl Model {
         min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
     ) -> Vec<Consolidated> {
-        let mut scratch = Scratch::default();
-        items
-            .iter()
-            .map(|it| {
-                self.one(
-                    it.item,
-                    &it.votes,
-                    tie,
-                    min_support,
-                    adjudicated,
-                    &mut scratch,
-                )
-            })
-            .collect()
+        let items = items.iter().map(|it| (it.item, it.votes.as_slice()));
+        self.records(items, false, tie, min_support, adjudicated)
     }
 
     /// [`Model::consolidate_without_category_support`] of items decoded
@@ -770,19 +743,26 @@ impl Model {
         min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
     ) -> Vec<Consolidated> {
-        let mut scratch = Scratch::default();
+        let items = items.iter().map(|it| (it.item, it.votes));
+        self.records(items, false, tie, min_support, adjudicated)
+    }
+
+    /// Each item's record, in order, with or without each category's
+    /// support.
+    fn records<'v, V: Vote + 'v>(
+        &self,
+        items: impl Iterator<Item = (usize, &'v [(usize, V)])>,
+        category_support: bool,
+        tie: TieRule,
+        min_support: f64,
+        adjudicated: &HashMap<usize, Labels>,
+    ) -> Vec<Consolidated> {
+        let mut scratch = Scratch {
+            category_support,
+            ..Scratch::default()
+        };
         items
-            .iter()
-            .map(|it| {
-                self.one(
-                    it.item,
-                    it.votes,
-                    tie,
-                    min_support,
-                    adjudicated,
-                    &mut scratch,
-                )
-            })
+            .map(|(item, votes)| self.one(item, votes, tie, min_support, adjudicated, &mut scratch))
             .collect()
     }
 

@@ -135,17 +135,25 @@ impl std::error::Error for LabelError {}
 /// are not required to match: gold items check attention and the safety
 /// call, and experts disagree on the finer points.
 pub fn matches_gold(given: &Labels, gold: &Labels) -> bool {
-    let same_safety = given.responses.len() == gold.responses.len()
-        && given
-            .responses
-            .iter()
-            .zip(&gold.responses)
-            .all(|(g, e)| g.safe == e.safe);
+    let safe: Vec<bool> = given.responses.iter().map(|r| r.safe).collect();
+    gold_matches(&safe, &given.helpfulness, &given.harmlessness, gold)
+}
+
+/// [`matches_gold`] from what it reads of the given labels: each
+/// response's safe verdict and the two rankings.
+pub(crate) fn gold_matches(
+    safe: &[bool],
+    helpfulness: &[usize],
+    harmlessness: &[usize],
+    gold: &Labels,
+) -> bool {
+    let same_safety = safe.len() == gold.responses.len()
+        && safe.iter().zip(&gold.responses).all(|(g, e)| *g == e.safe);
     let same_first =
         |given: &[usize], gold: &[usize]| gold.is_empty() || given.first() == gold.first();
     same_safety
-        && same_first(&given.helpfulness, &gold.helpfulness)
-        && same_first(&given.harmlessness, &gold.harmlessness)
+        && same_first(helpfulness, &gold.helpfulness)
+        && same_first(harmlessness, &gold.harmlessness)
 }
 
 /// The expected labels of a gold item as an annotator reads them after

@@ -99,16 +99,16 @@ impl Decoded {
             Decoded::Full(labels) => return super::matches_gold(labels, gold),
             Decoded::Compact(c) => c,
         };
-        let same_safety = c.responses().len() == gold.responses.len()
-            && c.responses()
-                .iter()
-                .zip(&gold.responses)
-                .all(|(g, e)| g.safe == e.safe);
-        let same_first =
-            |given: &[usize], gold: &[usize]| gold.is_empty() || given.first() == gold.first();
-        same_safety
-            && same_first(c.helpfulness.as_slice(), &gold.helpfulness)
-            && same_first(c.harmlessness.as_slice(), &gold.harmlessness)
+        let mut safe = [false; COMPACT_MAX];
+        for (s, r) in safe.iter_mut().zip(c.responses()) {
+            *s = r.safe;
+        }
+        super::gold_matches(
+            &safe[..c.responses().len()],
+            c.helpfulness.as_slice(),
+            c.harmlessness.as_slice(),
+            gold,
+        )
     }
 }
 
