@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use super::Labels;
 
 /// The most responses, and ranked positions, a [`Compact`] holds.
-pub const COMPACT_MAX: usize = 8;
+pub const COMPACT_MAX: usize = 4;
 
 /// One response of [`Compact`] labels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,6 +112,13 @@ impl Decoded {
     }
 }
 
+/// Whether a JSON string's raw bytes (keys and names are read so, which
+/// saves checking every one as UTF-8) are text serde_json reads as a str:
+/// valid UTF-8 without control characters.
+fn is_plain_text(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok() && !bytes.iter().any(|b| *b < 0x20)
+}
+
 /// Any failure of the compact decoder: the caller then decodes in full,
 /// which gives the error (if any) its words.
 fn misfit<E: de::Error>() -> E {
@@ -144,14 +151,14 @@ impl<'de> Visitor<'de> for LabelsSeed<'_> {
         let mut out = Compact::default();
         // responses, helpfulness, harmlessness, overall, confidence, comment
         let mut seen = [false; 6];
-        while let Some(key) = map.next_key::<&str>()? {
+        while let Some(key) = map.next_key::<&[u8]>()? {
             let field = match key {
-                "responses" => 0,
-                "helpfulness" => 1,
-                "harmlessness" => 2,
-                "overall" => 3,
-                "confidence" => 4,
-                "comment" => 5,
+                b"responses" => 0,
+                b"helpfulness" => 1,
+                b"harmlessness" => 2,
+                b"overall" => 3,
+                b"confidence" => 4,
+                b"comment" => 5,
                 _ => return Err(misfit()),
             };
             if std::mem::replace(&mut seen[field], true) {
@@ -235,14 +242,17 @@ impl<'de> Visitor<'de> for ResponseSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CompactResponse, A::Error> {
         let (mut safe, mut severity, mut categories) = (None, None, None);
-        while let Some(key) = map.next_key::<&str>()? {
+        while let Some(key) = map.next_key::<&[u8]>()? {
             match key {
-                "safe" if safe.is_none() => safe = Some(map.next_value()?),
-                "severity" if severity.is_none() => severity = Some(map.next_value()?),
-                "categories" if categories.is_none() => {
+                b"safe" if safe.is_none() => safe = Some(map.next_value()?),
+                b"severity" if severity.is_none() => severity = Some(map.next_value()?),
+                b"categories" if categories.is_none() => {
                     categories = Some(map.next_value_seed(CategoriesSeed { names: self.names })?)
                 }
-                "safe" | "severity" | "categories" => return Err(misfit()),
+                b"safe" | b"severity" | b"categories" => return Err(misfit()),
+                // Read as bytes, a key is not checked as a str is: one
+                // Labels would refuse goes the full way.
+                _ if !is_plain_text(key) => return Err(misfit()),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -278,9 +288,10 @@ impl<'de> Visitor<'de> for CategoriesSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
         let mut bits = 0u64;
-        while let Some(name) = seq.next_element::<&str>()? {
+        // As bytes: a name equal to a taxonomy name's bytes is valid text.
+        while let Some(name) = seq.next_element::<&[u8]>()? {
             // The first match, as the report's builder numbers names.
-            let i = self.names.iter().position(|n| n == name);
+            let i = self.names.iter().position(|n| n.as_bytes() == name);
             bits |= i
                 .filter(|&i| i < 64)
                 .map(|i| 1u64 << i)
@@ -426,10 +437,27 @@ mod tests {
             r#"{"responses": [], "confidence": -1}"#,
             r#"{"responses": [], "comment": 3}"#,
             r#"{"responses": []} trailing"#,
+            "{\"responses\": [{\"safe\": true, \"severity\": 0, \"no\u{1}te\": 1}]}",
+            "{\"responses\": [{\"safe\": false, \"severity\": 1, \"categories\": [\"Dr\u{1}ugs\"]}]}",
             "",
         ];
         for json in refused {
             check(json);
+        }
+    }
+
+    /// Keys and names are read as bytes: text Labels refuses as a str
+    /// (not UTF-8) is refused all the same.
+    #[test]
+    fn bytes_that_are_not_text_are_refused_as_labels_refuses_them() {
+        for json in [
+            &b"{\"responses\": [{\"safe\": true, \"severity\": 0, \"\xff\": 1}]}"[..],
+            &b"{\"responses\": [{\"safe\": false, \"severity\": 1, \"categories\": [\"\xffDrugs\"]}]}"[..],
+            &b"{\"\xffresponses\": []}"[..],
+        ] {
+            let full = serde_json::from_slice::<Labels>(json).unwrap_err();
+            let decoded = Decoded::from_json(json, &names()).unwrap_err();
+            assert_eq!(decoded.to_string(), full.to_string());
         }
     }
 
