@@ -733,18 +733,71 @@ impl Model {
         self.records(items, false, tie, min_support, adjudicated)
     }
 
-    /// [`Model::consolidate_without_category_support`] of items decoded
-    /// for counting (the dashboard's severity confusion reads them so):
-    /// the same records as of the same labels in full.
-    pub fn consolidate_decoded_without_category_support(
+    /// The severities of each item's consolidated labels (`None`: the
+    /// item has none), for callers that need no more (the dashboard's
+    /// severity confusion): exactly those of [`Model::consolidate`]'s
+    /// records of the same labels in full. Under majority vote with K ≤ 2
+    /// an item's labels depend only on the classes its votes give each
+    /// field and on their confidences, so items whose votes encode alike
+    /// share one consolidation, remembered in `memo` (a scope's items
+    /// repeat a few patterns again and again).
+    pub fn consensus_severities(
         &self,
         items: &[DecodedItem],
         tie: TieRule,
-        min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
-    ) -> Vec<Consolidated> {
-        let items = items.iter().map(|it| (it.item, it.votes));
-        self.records(items, false, tie, min_support, adjudicated)
+        memo: &mut Memo,
+    ) -> Vec<Option<Vec<u8>>> {
+        let severities = |l: &Labels| l.responses.iter().map(|r| r.severity).collect();
+        let not_adjudicated = HashMap::new();
+        let memoable = self.ds.is_none() && self.layout.k <= 2;
+        items
+            .iter()
+            .map(|it| {
+                if let Some(labels) = adjudicated.get(&it.item) {
+                    return Some(severities(labels));
+                }
+                if memoable {
+                    self.memo_key(it.votes, tie, &mut memo.key);
+                    if let Some(known) = memo.known.get(memo.key.as_slice()) {
+                        return known.clone();
+                    }
+                }
+                // Labels do not depend on the minimum support (a weakly
+                // supported field keeps its labels).
+                let record = self.one(
+                    it.item,
+                    it.votes,
+                    tie,
+                    0.0,
+                    &not_adjudicated,
+                    &mut memo.scratch,
+                );
+                let found = record.labels.as_ref().map(severities);
+                if memoable && memo.known.len() < MEMO_PATTERNS {
+                    memo.known.insert(memo.key.clone(), found.clone());
+                }
+                found
+            })
+            .collect()
+    }
+
+    /// What an item's majority-vote labels depend on: the tie rule, each
+    /// vote's classes and, when asked, its confidence. (A memo serves one
+    /// model.)
+    fn memo_key<V: Vote>(&self, votes: &[(usize, V)], tie: TieRule, key: &mut Vec<u8>) {
+        let width = self.layout.fields.len();
+        key.clear();
+        key.push(tie as u8);
+        for (_, vote) in votes {
+            let start = key.len();
+            key.resize(start + width, NO_CLASS);
+            self.layout.encode(vote, &mut key[start..]);
+            if self.layout.questions.confidence {
+                let c = vote.confidence();
+                key.extend([u8::from(c.is_some()), c.unwrap_or(0)]);
+            }
+        }
     }
 
     /// Each item's record, in order, with or without each category's
@@ -996,6 +1049,18 @@ impl Model {
             adjudicated: false,
         }
     }
+}
+
+/// The most vote patterns a [`Memo`] remembers (a few megabytes).
+const MEMO_PATTERNS: usize = 20_000;
+
+/// Consolidated severities by the votes that gave them, and buffers, kept
+/// from chunk to chunk by [`Model::consensus_severities`].
+#[derive(Default)]
+pub struct Memo {
+    known: FxMap<Vec<u8>, Option<Vec<u8>>>,
+    key: Vec<u8>,
+    scratch: Scratch,
 }
 
 /// Buffers reused from item to item, and whether records name each
@@ -1893,16 +1958,39 @@ mod tests {
                     fitter.add(item);
                 }
                 let model = fitter.finish();
+                // One memo for both tie rules: its patterns must tell them apart.
+                let mut memo = Memo::default();
                 for tie in [TieRule::Review, TieRule::Highest] {
                     let expected =
                         model.consolidate_without_category_support(&items, tie, 0.6, &adjudicated);
-                    let got = model.consolidate_decoded_without_category_support(
-                        &decoded_items,
+                    let got = model.records(
+                        decoded_items.iter().map(|it| (it.item, it.votes)),
+                        false,
                         tie,
                         0.6,
                         &adjudicated,
                     );
                     assert_eq!(got, expected, "k {k}, {method:?}, {tie:?}");
+                    // The severities alone, remembered by pattern: each
+                    // item met twice (the second time from the memo).
+                    let severities: Vec<Option<Vec<u8>>> = expected
+                        .iter()
+                        .map(|c| {
+                            let l = c.labels.as_ref()?;
+                            Some(l.responses.iter().map(|r| r.severity).collect())
+                        })
+                        .collect();
+                    for _ in 0..2 {
+                        let got = model.consensus_severities(
+                            &decoded_items,
+                            tie,
+                            &adjudicated,
+                            &mut memo,
+                        );
+                        assert_eq!(got, severities, "k {k}, {method:?}, {tie:?}");
+                    }
+                    let memoable = method == Method::Majority && k <= 2;
+                    assert_eq!(!memo.known.is_empty(), memoable);
                     labelled += expected.iter().filter(|c| c.labels.is_some()).count();
                     reviewed += expected.iter().filter(|c| !c.review.is_empty()).count();
                 }

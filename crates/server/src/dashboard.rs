@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{DecodedItem, Fitter, Method, Model};
+use safepref_core::consolidated::{DecodedItem, Fitter, Memo, Method, Model};
 use safepref_core::labels::{Decoded, Labels};
 use safepref_core::report::Builder as CoreBuilder;
 use serde::{Deserialize, Serialize};
@@ -723,9 +723,9 @@ impl ConfusionCounter {
         .finish();
         let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<ItemVotes>>(4);
         let worker = tokio::task::spawn_blocking(move || {
-            let mut confusion = Confusion::default();
+            let (mut confusion, mut memo) = (Confusion::default(), Memo::default());
             while let Some(chunk) = received.blocking_recv() {
-                count(&model, &adjudicated, &chunk, &mut confusion);
+                count(&model, &adjudicated, &chunk, &mut memo, &mut confusion);
             }
             confusion
         });
@@ -773,6 +773,7 @@ fn count(
     model: &Model,
     adjudicated: &HashMap<Uuid, Labels>,
     chunk: &[ItemVotes],
+    memo: &mut Memo,
     confusion: &mut Confusion,
 ) {
     let items: Vec<DecodedItem> = chunk
@@ -785,22 +786,17 @@ fn count(
         .enumerate()
         .filter_map(|(n, (id, _))| Some((n, adjudicated.get(id)?.clone())))
         .collect();
-    // Only the consensus labels are counted: naming every category's
-    // support would cost more than the rest of the consolidation.
-    let records = model.consolidate_decoded_without_category_support(
-        &items,
-        TieRule::Review,
-        0.0,
-        &adjudicated,
-    );
-    for (record, (_, votes)) in records.iter().zip(chunk) {
-        let Some(consensus) = &record.labels else {
+    // Only the consensus severities are counted: naming every category's
+    // support, or building records at all, would cost more than the rest.
+    let consensus = model.consensus_severities(&items, TieRule::Review, &adjudicated, memo);
+    for (agreed, (_, votes)) in consensus.iter().zip(chunk) {
+        let Some(agreed) = agreed else {
             confusion.items_without_consensus += 1;
             continue;
         };
         for (_, labels) in votes {
-            for (given, agreed) in labels.severities().zip(&consensus.responses) {
-                let (row, col) = (usize::from(given), usize::from(agreed.severity));
+            for (given, agreed) in labels.severities().zip(agreed) {
+                let (row, col) = (usize::from(given), usize::from(*agreed));
                 if row < 4 && col < 4 {
                     confusion.counts[row][col] += 1;
                 }
