@@ -591,7 +591,12 @@ impl Half {
         scope: ReportScope,
         range: ItemRange,
     ) -> Result<(report::Part, Trend, Confusion), AppError> {
-        let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range);
+        // Only a trend per batch needs each row's batch (see `Trend`).
+        let batches = match self.trend {
+            Trend::Batches(_) => db::report::Batches::Named,
+            Trend::Single(_) => db::report::Batches::Unnamed,
+        };
+        let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range, batches);
         while let Some(row) = rows.try_next().await? {
             let row = AnnotationRow::read(&row)?;
             let (annotator, labels) = self.part.add(&row)?;

@@ -87,7 +87,13 @@ pub async fn build(
         .map(|(mut tx, range)| {
             let (mut part, project_id, scope) = (reader.part(), project.id, scope.clone());
             tokio::spawn(async move {
-                let mut rows = db::report::annotations(&mut *tx, project_id, &scope, range);
+                let mut rows = db::report::annotations(
+                    &mut *tx,
+                    project_id,
+                    &scope,
+                    range,
+                    db::report::Batches::Unnamed,
+                );
                 while let Some(row) = rows.try_next().await? {
                     part.add(&AnnotationRow::read(&row)?)?;
                 }

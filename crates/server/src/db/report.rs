@@ -35,8 +35,15 @@ pub struct ReportScope {
 /// table), so no row needs a join with `users`.
 fn scope_sql(who: &str, at: &str, mode: &str) -> String {
     format!(
-        "i.project_id = $1 and ($2::int is null or i.batch_seq = $2)
-         and ($3::timestamptz is null or {at} >= $3)
+        "i.project_id = $1 and ($2::int is null or i.batch_seq = $2) and {}",
+        work_scope_sql(who, at, mode)
+    )
+}
+
+/// [`scope_sql`] without the conditions on items ($1 and $2 unused).
+fn work_scope_sql(who: &str, at: &str, mode: &str) -> String {
+    format!(
+        "($3::timestamptz is null or {at} >= $3)
          and ($4::timestamptz is null or {at} < $4)
          and (cardinality($5::text[]) = 0
               or {who} in (select id from users where username = any($5)))
@@ -126,8 +133,9 @@ pub fn labels_error(source: sqlx::error::BoxDynError) -> sqlx::Error {
 /// [`AnnotationRow::read`]; the report reads them one at a time into compact counts instead of holding every row), in item
 /// order: the report's bootstrap draws items by index, so a fixed order
 /// makes it reproducible, and the dashboard's pass (the same order) can
-/// consolidate an item at a time. The order comes from two indexes
-/// (migration 0017) merged on the item id, so rows stream as soon as the
+/// consolidate an item at a time. The order comes from the valid
+/// annotations' index (migration 0017), merged on the item id with the
+/// items' index when the batch is wanted, so rows stream as soon as the
 /// query starts, with no sort and no read of the wide item rows. Only the
 /// items of `range` are read (two readers split the scope so).
 pub fn annotations<'e, E>(
@@ -135,25 +143,52 @@ pub fn annotations<'e, E>(
     project_id: Uuid,
     scope: &'e ReportScope,
     range: ItemRange,
+    batches: Batches,
 ) -> BoxStream<'e, Result<PgRow, sqlx::Error>>
 where
     E: PgExecutor<'e> + 'e,
 {
-    let sql = format!(
-        "select a.item_id, i.batch_seq, a.annotator_id, a.labels, a.suggestion_mode,
-                a.seconds_spent
-         from annotations a
-         join items i on i.id = a.item_id
-         where a.project_id = $1 and a.invalidated_at is null and {}
-           and ($7::uuid is null or a.item_id >= $7)
-           and ($8::uuid is null or a.item_id < $8)
-         order by a.item_id",
-        scope_sql("a.annotator_id", "a.submitted_at", "a.suggestion_mode")
-    );
+    // Without a batch to filter on or to name, the join with the items
+    // index is left out: a fifth of the pass's PostgreSQL time (EXPLAIN
+    // ANALYZE on 300,000 annotations: 106-117 ms instead of 154-224 ms).
+    let joined = scope.batch.is_some() || batches == Batches::Named;
+    let sql = if joined {
+        format!(
+            "select a.item_id, i.batch_seq, a.annotator_id, a.labels, a.suggestion_mode,
+                    a.seconds_spent
+             from annotations a
+             join items i on i.id = a.item_id
+             where a.project_id = $1 and a.invalidated_at is null and {}
+               and ($7::uuid is null or a.item_id >= $7)
+               and ($8::uuid is null or a.item_id < $8)
+             order by a.item_id",
+            scope_sql("a.annotator_id", "a.submitted_at", "a.suggestion_mode")
+        )
+    } else {
+        format!(
+            "select a.item_id, 0 as batch_seq, a.annotator_id, a.labels, a.suggestion_mode,
+                    a.seconds_spent
+             from annotations a
+             where a.project_id = $1 and a.invalidated_at is null and $2::int is null and {}
+               and ($7::uuid is null or a.item_id >= $7)
+               and ($8::uuid is null or a.item_id < $8)
+             order by a.item_id",
+            work_scope_sql("a.annotator_id", "a.submitted_at", "a.suggestion_mode")
+        )
+    };
     bind_scope!(sqlx::query(sqlx::AssertSqlSafe(sql)), project_id, scope)
         .bind(range.from)
         .bind(range.to)
         .fetch(db)
+}
+
+/// Whether [`annotations`]' rows must name their item's batch (the
+/// dashboard's trend per batch); otherwise `batch_seq` is 0 unless the
+/// scope is one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batches {
+    Named,
+    Unnamed,
 }
 
 /// Items by id: from `from` (included; `None`: the first) to `to`
