@@ -99,7 +99,15 @@ struct LeaseResult {
 ///    items are regular items unless `gold.mixed`) —
 ///    pending, `done + leased < k + extra_annotations` (a lead's send-back
 ///    asks for more), not one this annotator holds, submitted or
-///    skipped. Either is locked `for no key update skip locked`, so
+///    skipped: among the first 100 started items (`started_candidate`,
+///    most annotations first), else the first new one (`new_candidate`,
+///    batch order; `done < 1` is `done = 0` written as a range, which
+///    only the queue's index serves in this order). The window bounds the
+///    work: an annotator who runs ahead of the others has labelled most
+///    started items, and looking at all of them on every lease made each
+///    lease dearer the further ahead they were. Past the window, started
+///    items wait for the other annotators, who meet them first. Each is
+///    locked `for no key update skip locked`, so
 ///    concurrent leases (in any process) never wait for each other and
 ///    never get the same row. PostgreSQL re-checks the counters on the
 ///    newest row version before it hands the row over.
@@ -141,14 +149,34 @@ pub async fn lease(
               limit 1
                 for no key update skip locked
          ),
-         regular_candidate as (
+         started_candidate as (
              select i.id
-               from items i
-              where i.project_id = $1 and i.state = 'pending' and (i.gold is null or not $7)
+               from (select w.id, w.done, w.batch_seq, w.seq
+                       from items w
+                      where w.project_id = $1 and w.state = 'pending' and w.done > 0
+                      order by w.done desc, w.batch_seq, w.seq
+                      limit 100) s
+               join items i on i.id = s.id
+              where i.state = 'pending' and (i.gold is null or not $7)
                 and i.done + i.leased < $3 + i.extra_annotations
                 and not (select yes from paused)
                 and not exists (select 1 from renewed)
                 and not exists (select 1 from gold_candidate)
+                and not exists (select 1 from assignments a
+                                 where a.item_id = s.id and a.annotator_id = $2 and a.state <> 'expired')
+              order by s.done desc, s.batch_seq, s.seq
+              limit 1
+                for no key update of i skip locked
+         ),
+         new_candidate as (
+             select i.id
+               from items i
+              where i.project_id = $1 and i.state = 'pending' and i.done < 1 and (i.gold is null or not $7)
+                and i.leased < $3 + i.extra_annotations
+                and not (select yes from paused)
+                and not exists (select 1 from renewed)
+                and not exists (select 1 from gold_candidate)
+                and not exists (select 1 from started_candidate)
                 and not exists (select 1 from assignments a
                                  where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
               order by i.done desc, i.batch_seq, i.seq
@@ -156,7 +184,9 @@ pub async fn lease(
                 for no key update skip locked
          ),
          candidate as (
-             select id from gold_candidate union all select id from regular_candidate
+             select id from gold_candidate
+             union all select id from started_candidate
+             union all select id from new_candidate
          ),
          leased as (
              insert into assignments as a (id, project_id, item_id, annotator_id, state, leased_at, expires_at)
