@@ -407,15 +407,8 @@ impl Cluster {
         cmd.args(["start", "-w", "-t", "60", "-D"])
             .arg(self.pgdata());
         cmd.arg("-l").arg(&log);
-        // autovacuum_naptime: how soon a table's statistics follow its
-        // growth. The queue's statements are prepared once per connection
-        // and keep their plan until the next ANALYZE of their tables; in a
-        // new database the plans are made while `assignments` and
-        // `annotations` are nearly empty (sequential scans, an annotator's
-        // whole history read per lease). The default minute of such plans
-        // halved the annotation load's throughput in its first minute.
         cmd.arg("-o").arg(format!(
-            "-k '{}' -p {PORT} -c shared_buffers={}MB -c autovacuum_naptime=5s",
+            "-k '{}' -p {PORT} -c shared_buffers={}MB",
             self.socket_dir.display(),
             shared_buffers_mb()
         ));
