@@ -834,6 +834,38 @@ async fn the_queue_finishes_what_is_started_then_follows_batch_order() {
     );
 }
 
+/// An annotator far ahead of the others has labelled every started item
+/// the lease looks at (the first 100, `db::assignments::lease`): each of
+/// their leases is the next new item, and the others still get the
+/// started items first.
+#[tokio::test]
+async fn an_annotator_far_ahead_gets_new_items_while_the_others_finish_theirs() {
+    let app = TestApp::spawn().await;
+    let project = project_with_items(&app.pool, 130, 2, 5).await;
+    let items = item_ids(&app.pool, project.id).await;
+    let (ahead, behind) = (annotator(&app.pool).await, annotator(&app.pool).await);
+    for (n, item) in items.iter().take(110).enumerate() {
+        let lease = ahead.lease(&app.base, project.id).await.expect("an item");
+        assert_eq!(lease.item, *item, "lease {n}: the next new item");
+        ahead
+            .submit_ok(&app.base, lease.assignment, &labels())
+            .await;
+    }
+    let started = behind.lease(&app.base, project.id).await.expect("an item");
+    assert_eq!(started.item, items[0], "the first started item first");
+    behind
+        .submit_ok(&app.base, started.assignment, &labels())
+        .await;
+    assert_eq!(
+        behind.lease(&app.base, project.id).await.unwrap().item,
+        items[1]
+    );
+    assert_eq!(
+        ahead.lease(&app.base, project.id).await.unwrap().item,
+        items[110]
+    );
+}
+
 #[tokio::test]
 async fn an_expired_lease_frees_its_slot() {
     let app = TestApp::spawn().await;
