@@ -730,6 +730,34 @@ pub async fn sweep_periodically(pool: PgPool) {
     }
 }
 
+/// How often `safepref serve` looks for queue tables that outgrew their
+/// statistics (`db::statistics`: one small catalog query).
+pub const STATISTICS_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs [`db::statistics`]' check every [`STATISTICS_EVERY`], forever,
+/// analyzing each queue table with at least 1,000 rows that has doubled
+/// since its statistics.
+pub async fn keep_statistics_periodically(pool: PgPool) {
+    let mut tick = tokio::time::interval(STATISTICS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let grown = match db::statistics::grown(&pool, 1_000).await {
+            Ok(grown) => grown,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the queue tables' statistics");
+                continue;
+            }
+        };
+        for table in grown {
+            match db::statistics::analyze(&pool, &table).await {
+                Ok(()) => tracing::info!(table, "analyzed: it outgrew its statistics"),
+                Err(e) => tracing::warn!(table, error = %e, "analyzing a queue table"),
+            }
+        }
+    }
+}
+
 /// The item of one of the annotator's assignments, whatever became of it
 /// (to show the form again after a refused submit); NotFound unless it is
 /// theirs.

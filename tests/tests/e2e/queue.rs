@@ -866,6 +866,44 @@ async fn an_annotator_far_ahead_gets_new_items_while_the_others_finish_theirs() 
     );
 }
 
+/// A queue table that outgrows its statistics is analyzed by the server
+/// within seconds (`queue::keep_statistics_periodically`), not a minute
+/// later by autovacuum: plans kept from when it was nearly empty would read
+/// far too much.
+#[tokio::test]
+async fn the_server_analyzes_a_queue_table_that_outgrew_its_statistics() {
+    let app = TestApp::spawn().await;
+    let analyzed = || async {
+        let yes: bool = sqlx::query_scalar(
+            "select last_analyze is not null from pg_stat_user_tables where relname = 'items'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        yes
+    };
+    assert!(!analyzed().await, "a new database: never analyzed");
+    // What `safepref serve` runs beside the app (the test app serves
+    // without its background tasks).
+    let task = tokio::spawn(queue::keep_statistics_periodically(app.pool.clone()));
+    project_with_items(&app.pool, 1_500, 2, 5).await;
+    // The import's row counts reach the statistics views within ten
+    // seconds (an idle backend's flush); the task checks every two.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !analyzed().await {
+        assert!(
+            Instant::now() < deadline,
+            "items (1,500 rows, statistics of none) still not analyzed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    task.abort();
+    let grown = safepref_server::db::statistics::grown(&app.pool, 1_000)
+        .await
+        .unwrap();
+    assert!(!grown.contains(&"items".to_string()), "{grown:?}");
+}
+
 #[tokio::test]
 async fn an_expired_lease_frees_its_slot() {
     let app = TestApp::spawn().await;

@@ -231,6 +231,9 @@ async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> a
     let state = AppState::new(database.pool.clone(), config);
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let lease_sweep = tokio::spawn(crate::queue::sweep_periodically(state.pool.clone()));
+    let statistics = tokio::spawn(crate::queue::keep_statistics_periodically(
+        state.pool.clone(),
+    ));
     let warm_dashboards =
         tokio::spawn(crate::dashboard::keep_warm_periodically(state.pool.clone()));
     println!("safepref is running at http://{address}/ (Ctrl-C to stop)");
@@ -244,6 +247,7 @@ async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> a
     app::serve(listener, state, shutdown_signal()).await?;
     housekeeping.abort();
     lease_sweep.abort();
+    statistics.abort();
     warm_dashboards.abort();
     println!("safepref stopped.");
     Ok(())

@@ -17,6 +17,7 @@ pub mod report;
 pub mod review;
 pub mod sessions;
 pub mod sign_in;
+pub mod statistics;
 pub mod suggestions;
 pub mod users;
 
