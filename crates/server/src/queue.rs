@@ -734,26 +734,21 @@ pub async fn sweep_periodically(pool: PgPool) {
 /// statistics (`db::statistics`: one small catalog query).
 pub const STATISTICS_EVERY: Duration = Duration::from_secs(2);
 
-/// Runs [`db::statistics`]' check every [`STATISTICS_EVERY`], forever,
-/// analyzing each queue table with at least 1,000 rows that has doubled
-/// since its statistics.
+/// Runs [`db::statistics::analyze_grown`] every [`STATISTICS_EVERY`],
+/// forever, for queue tables of at least 1,000 rows.
 pub async fn keep_statistics_periodically(pool: PgPool) {
     let mut tick = tokio::time::interval(STATISTICS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let grown = match db::statistics::grown(&pool, 1_000).await {
-            Ok(grown) => grown,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the queue tables' statistics");
-                continue;
-            }
+        let analyzed = match pool.acquire().await {
+            Ok(mut conn) => db::statistics::analyze_grown(&mut conn, 1_000).await,
+            Err(e) => Err(e),
         };
-        for table in grown {
-            match db::statistics::analyze(&pool, &table).await {
-                Ok(()) => tracing::info!(table, "analyzed: it outgrew its statistics"),
-                Err(e) => tracing::warn!(table, error = %e, "analyzing a queue table"),
-            }
+        match analyzed {
+            Ok(tables) if tables.is_empty() => {}
+            Ok(tables) => tracing::info!(?tables, "analyzed: they outgrew their statistics"),
+            Err(e) => tracing::warn!(error = %e, "keeping the queue tables' statistics"),
         }
     }
 }

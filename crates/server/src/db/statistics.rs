@@ -13,30 +13,34 @@
 //! and leaves autovacuum's settings alone (a shorter autovacuum nap was
 //! tried: its extra vacuums cost more than they saved).
 
-use sqlx::PgExecutor;
+use sqlx::PgConnection;
 
-/// The queue's tables that have at least `min_rows` live rows and more
-/// than twice the rows their statistics say.
-pub async fn grown(db: impl PgExecutor<'_>, min_rows: i64) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+/// The tables whose plans the queue depends on.
+const QUEUE_TABLES: [&str; 3] = ["items", "assignments", "annotations"];
+
+/// Analyzes each queue table that has at least `min_rows` live rows and
+/// more than twice the rows its statistics say; returns their names.
+pub async fn analyze_grown(
+    db: &mut PgConnection,
+    min_rows: i64,
+) -> Result<Vec<&'static str>, sqlx::Error> {
+    let grown: Vec<String> = sqlx::query_scalar(
         "select s.relname::text from pg_stat_user_tables s join pg_class c on c.oid = s.relid
-          where s.relname in ('assignments', 'annotations', 'items')
-            and s.n_live_tup >= $1 and s.n_live_tup > 2 * greatest(c.reltuples, 0)",
+          where s.relname = any($1) and s.n_live_tup >= $2
+            and s.n_live_tup > 2 * greatest(c.reltuples, 0)",
     )
+    .bind(&QUEUE_TABLES[..])
     .bind(min_rows)
-    .fetch_all(db)
-    .await
-}
-
-/// ANALYZE one of the tables [`grown`] names.
-pub async fn analyze(db: impl PgExecutor<'_>, table: &str) -> Result<(), sqlx::Error> {
-    let table = match table {
-        "assignments" => "assignments",
-        "annotations" => "annotations",
-        _ => "items",
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!("analyze {table}")))
-        .execute(db)
-        .await?;
-    Ok(())
+    .fetch_all(&mut *db)
+    .await?;
+    let tables: Vec<&'static str> = QUEUE_TABLES
+        .into_iter()
+        .filter(|t| grown.iter().any(|g| g == t))
+        .collect();
+    for table in &tables {
+        sqlx::query(sqlx::AssertSqlSafe(format!("analyze {table}")))
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok(tables)
 }
