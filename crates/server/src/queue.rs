@@ -62,7 +62,11 @@
 //! for the lease. Its candidate item is `skip locked`, so it never waits for
 //! an item, and after it it may only wait for a twin lease of the same
 //! annotator (rule 4). Submit and skip first wait for their one item, then
-//! touch only rows that item's lock guards. Revise waits for one item (`for
+//! touch only rows that item's lock guards. A submit that takes the next
+//! lease in its transaction (`submit_then_lease`) does so after its last
+//! lock, and only when the annotator holds no live lease in the project, so
+//! its lease renews nothing: it waits for no item and no lease row, only
+//! for a twin lease (rule 4). Revise waits for one item (`for
 //! share`), then updates its own annotation. The sweep never waits for an
 //! item (`skip locked`); it may wait for a renewal of a lease it is
 //! expiring, and a renewal waits for nothing. `release_all` (sign-out) waits
@@ -90,7 +94,7 @@ use uuid::Uuid;
 use crate::db::{
     self,
     annotations::ProjectListing,
-    assignments::{GoldMode, ItemContent, LeaseOutcome, NewAnnotation, SubmitResult},
+    assignments::{GoldMode, ItemContent, LeaseOutcome, LeaseRow, NewAnnotation, SubmitResult},
     projects::Project,
     users::User,
 };
@@ -148,6 +152,16 @@ pub struct Lease {
     pub expires_at: OffsetDateTime,
 }
 
+impl From<LeaseRow> for Lease {
+    fn from(row: LeaseRow) -> Self {
+        Lease {
+            assignment_id: row.assignment_id,
+            item: row.item.into(),
+            expires_at: row.expires_at,
+        }
+    }
+}
+
 /// The caller's live lease in the project if it has one (coming back within
 /// the lease gives the same item, and its time starts again), else a new
 /// one; None when nothing is left for this annotator. TooManyRequests once
@@ -176,13 +190,7 @@ pub async fn lease(
         )
         .await;
         match outcome {
-            Ok(LeaseOutcome::Leased(row)) => {
-                return Ok(Some(Lease {
-                    assignment_id: row.assignment_id,
-                    item: row.item.into(),
-                    expires_at: row.expires_at,
-                }));
-            }
+            Ok(LeaseOutcome::Leased(row)) => return Ok(Some(row.into())),
             // A lead paused this annotator here: no lease, not even the
             // live one.
             Ok(LeaseOutcome::Paused) => {
@@ -326,6 +334,41 @@ pub async fn submit(
     labels: &Labels,
     seconds_spent: f64,
 ) -> Result<Uuid, AppError> {
+    let submitted = submit_then_lease(
+        pool,
+        project,
+        annotator,
+        (assignment_id, submission_id),
+        labels,
+        seconds_spent,
+        false,
+    )
+    .await?;
+    Ok(submitted.annotation_id)
+}
+
+/// A stored submission, and the annotator's next lease when it was taken
+/// in the submit's own transaction.
+pub struct Submitted {
+    pub annotation_id: Uuid,
+    /// None: not asked for, or not given there (the project leases with a
+    /// call of its own, or the lease found nothing, a pause or a race): ask
+    /// [`lease`], which says why.
+    pub next: Option<Lease>,
+}
+
+/// [`submit`]; with `lease_next`, also the annotator's next lease in the
+/// same transaction and round trip, in projects whose lease needs nothing
+/// decided between the two ([`leases_with_submit`]).
+pub async fn submit_then_lease(
+    pool: &PgPool,
+    project: &Project,
+    annotator: Uuid,
+    (assignment_id, submission_id): (Uuid, Uuid),
+    labels: &Labels,
+    seconds_spent: f64,
+    lease_next: bool,
+) -> Result<Submitted, AppError> {
     check_labels(project, labels)?;
     let (display, source) = shown_policy(project);
     let labels_text = serde_json::to_string(labels).map_err(|e| AppError::Internal(e.into()))?;
@@ -346,11 +389,18 @@ pub async fn submit(
     };
     // Without a routing rule the call is the whole transaction (one round
     // trip); the rule needs the item's lock until it has decided.
-    let (result, tx) = if project.suggestions.0.routing.is_some() {
+    let (result, tx, next) = if project.suggestions.0.routing.is_some() {
         let mut tx = pool.begin().await?;
-        (db::assignments::submit(&mut *tx, &new).await, Some(tx))
+        (
+            db::assignments::submit(&mut *tx, &new).await,
+            Some(tx),
+            None,
+        )
+    } else if lease_next && leases_with_submit(project) {
+        let (result, next) = submit_and_lease(pool, project, &new).await;
+        (result, None, next)
     } else {
-        (db::assignments::submit(pool, &new).await, None)
+        (db::assignments::submit(pool, &new).await, None, None)
     };
     let result = match result {
         Ok(result) => result.ok_or_else(no_such_assignment)?,
@@ -373,7 +423,49 @@ pub async fn submit(
         }
         tx.commit().await?;
     }
-    answer(project, &result, submission_id)
+    Ok(Submitted {
+        annotation_id: answer(project, &result, submission_id)?,
+        next: match next {
+            Some(LeaseOutcome::Leased(row)) => Some(row.into()),
+            _ => None,
+        },
+    })
+}
+
+/// Whether the next lease can be taken in the submit's transaction: not
+/// when the server decides something first ([`lease`]: the gold draw, the
+/// daily cap).
+fn leases_with_submit(project: &Project) -> bool {
+    project.gold_rate <= 0.0 && project.wellbeing.0.daily_cap.is_none()
+}
+
+/// `db::assignments::submit_and_lease`. When its lease loses a race (a twin
+/// lease of the same annotator at the same moment: a unique violation; or,
+/// rarer still, a sign-out of theirs that PostgreSQL resolves as a
+/// deadlock), the submit is rolled back with it, so the submit then runs
+/// alone and the caller leases as usual.
+async fn submit_and_lease(
+    pool: &PgPool,
+    project: &Project,
+    new: &NewAnnotation<'_>,
+) -> (
+    Result<Option<SubmitResult>, sqlx::Error>,
+    Option<LeaseOutcome>,
+) {
+    let outcome =
+        db::assignments::submit_and_lease(pool, new, project.lease_seconds, Uuid::now_v7()).await;
+    match outcome {
+        Ok(Some((result, next))) => (Ok(Some(result)), next),
+        Ok(None) => (Ok(None), None),
+        Err(e)
+            if db::deadlock(&e)
+                || db::unique_violation(&e)
+                    .is_some_and(|name| name != "annotations_submission_id_key") =>
+        {
+            (db::assignments::submit(pool, new).await, None)
+        }
+        Err(e) => (Err(e), None),
+    }
 }
 
 /// The answer to a submit: the new annotation's id, or the one a repeat of
@@ -730,8 +822,9 @@ pub async fn sweep_periodically(pool: PgPool) {
     }
 }
 
-/// How often `safepref serve` looks for queue tables that outgrew their
-/// statistics (`db::statistics`: one small catalog query).
+/// How often `safepref serve` looks for queue tables that outgrew the
+/// statistics of their first, near-empty days (`db::statistics`: one small
+/// catalog query).
 pub const STATISTICS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs [`db::statistics::analyze_grown`] every [`STATISTICS_EVERY`],
@@ -747,7 +840,10 @@ pub async fn keep_statistics_periodically(pool: PgPool) {
         };
         match analyzed {
             Ok(tables) if tables.is_empty() => {}
-            Ok(tables) => tracing::info!(?tables, "analyzed: they outgrew their statistics"),
+            Ok(tables) => tracing::info!(
+                ?tables,
+                "analyzed: their statistics were from a near-empty table"
+            ),
             Err(e) => tracing::warn!(error = %e, "keeping the queue tables' statistics"),
         }
     }

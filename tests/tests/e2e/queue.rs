@@ -874,12 +874,13 @@ async fn an_annotator_far_ahead_gets_new_items_while_the_others_finish_theirs() 
     );
 }
 
-/// A queue table that outgrows its statistics is analyzed by the server
-/// within seconds (`queue::keep_statistics_periodically`), not a minute
-/// later by autovacuum: plans kept from when it was nearly empty would read
-/// far too much.
+/// A queue table that outgrows the statistics of its near-empty start is
+/// analyzed by the server within seconds
+/// (`queue::keep_statistics_periodically`), not a minute later by
+/// autovacuum: plans kept from when it was nearly empty would read far too
+/// much. Only that once.
 #[tokio::test]
-async fn the_server_analyzes_a_queue_table_that_outgrew_its_statistics() {
+async fn the_server_analyzes_a_queue_table_once_it_outgrows_its_first_statistics() {
     let app = TestApp::spawn().await;
     let analyzed = || async {
         let yes: bool = sqlx::query_scalar(
@@ -911,6 +912,22 @@ async fn the_server_analyzes_a_queue_table_that_outgrew_its_statistics() {
         .await
         .unwrap();
     assert!(!again.contains(&"items"), "{again:?}");
+
+    // Once is enough: a table more than twice the size of its statistics is
+    // autovacuum's again (each ANALYZE makes every connection replan).
+    project_with_items(&app.pool, 2_000, 2, 5).await;
+    let live = "select n_live_tup from pg_stat_user_tables where relname = 'items' and $1::uuid is not null";
+    while scalar(&app.pool, live, Uuid::nil()).await < 3_500 {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "row counts not flushed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let grown = safepref_server::db::statistics::analyze_grown(&mut conn, 1_000)
+        .await
+        .unwrap();
+    assert!(!grown.contains(&"items"), "{grown:?}");
 }
 
 #[tokio::test]
@@ -1211,6 +1228,100 @@ async fn a_submit_can_bring_the_next_lease() {
     )
     .await;
     assert!(answer.get("next").is_none(), "{answer}");
+}
+
+/// A late submit (its lease expired, and the annotator has a new one since)
+/// with `?next=1`: the next lease is the live one they hold, renewed, as a
+/// lease call gives it; the submit's own transaction leases nothing then.
+#[tokio::test]
+async fn a_late_submit_brings_the_live_lease_the_annotator_holds() {
+    let app = TestApp::spawn().await;
+    let project = project_with_items(&app.pool, 3, 2, 5).await;
+    let items = item_ids(&app.pool, project.id).await;
+    let (a, b, c) = (
+        annotator(&app.pool).await,
+        annotator(&app.pool).await,
+        annotator(&app.pool).await,
+    );
+    // Item 0 is started, so it comes first; `a`'s lease on it expires, and
+    // `c` takes the free place.
+    let started = b.lease(&app.base, project.id).await.unwrap();
+    b.submit_ok(&app.base, started.assignment, &labels()).await;
+    let late = a.lease(&app.base, project.id).await.unwrap();
+    assert_eq!(late.item, items[0]);
+    expire(&app.pool, late.assignment).await;
+    queue::release_expired(&app.pool).await.unwrap();
+    let taken = c.lease(&app.base, project.id).await.unwrap();
+    assert_eq!(taken.item, items[0]);
+    // Item 0 is full, so `a` gets item 1; then `c` lets item 0 go.
+    let live = a.lease(&app.base, project.id).await.unwrap();
+    assert_eq!(live.item, items[1]);
+    expire(&app.pool, taken.assignment).await;
+    queue::release_expired(&app.pool).await.unwrap();
+
+    let answer = answered(
+        a.submit_then_next(&app.base, late.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
+    assert!(answer["annotation_id"].is_string(), "{answer}");
+    let next = Leased::from(answer["next"].clone());
+    assert_eq!((next.assignment, next.item), (live.assignment, live.item));
+    let live_leases =
+        "select count(*) from assignments where annotator_id = $1 and state = 'leased'";
+    assert_eq!(scalar(&app.pool, live_leases, a.id).await, 1);
+}
+
+/// Where the server decides something before a lease (a gold rate, a daily
+/// cap), the next lease is taken with a call of its own after the submit
+/// (`queue::submit_then_lease`): the answer carries it all the same, and
+/// the cap holds.
+#[tokio::test]
+async fn a_submit_brings_the_next_lease_in_gold_and_capped_projects() {
+    use safepref_server::db::projects::Wellbeing;
+    let app = TestApp::spawn().await;
+    let gold = Settings {
+        annotations_per_item: 1,
+        gold_rate: 0.2,
+        ..Settings::default()
+    };
+    let gold = crate::gold::gold_project(&app, gold, 6, 6).await;
+    let a = annotator(&app.pool).await;
+    let mut lease = a.lease(&app.base, gold.id).await.unwrap();
+    for _ in 0..5 {
+        let answer = answered(
+            a.submit_then_next(&app.base, lease.assignment, Uuid::new_v4(), &labels())
+                .await,
+        )
+        .await;
+        let next = Leased::from(answer["next"].clone());
+        assert_ne!(next.item, lease.item);
+        lease = next;
+    }
+
+    let capped = Settings {
+        annotations_per_item: 1,
+        wellbeing: Wellbeing {
+            daily_cap: Some(2),
+            ..Wellbeing::default()
+        },
+        ..Settings::default()
+    };
+    let capped = crate::gold::gold_project(&app, capped, 4, 0).await;
+    let first = a.lease(&app.base, capped.id).await.unwrap();
+    let answer = answered(
+        a.submit_then_next(&app.base, first.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
+    let second = Leased::from(answer["next"].clone());
+    let answer = answered(
+        a.submit_then_next(&app.base, second.assignment, Uuid::new_v4(), &labels())
+            .await,
+    )
+    .await;
+    assert!(answer["annotation_id"].is_string(), "{answer}");
+    assert!(answer.get("next").is_none(), "past the cap: {answer}");
 }
 
 #[tokio::test]

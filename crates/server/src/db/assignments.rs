@@ -3,7 +3,9 @@
 //! The locking rules these statements follow, and why they cannot deadlock,
 //! are set out in `crate::queue`; each function says which rule it relies on.
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -71,7 +73,8 @@ pub enum LeaseOutcome {
     Paused,
 }
 
-#[derive(sqlx::FromRow)]
+/// The lease's columns as `lease_item` returns them; `submit_and_lease`
+/// returns the same with the prefix `next_`.
 struct LeaseResult {
     paused: bool,
     found: i64,
@@ -85,8 +88,87 @@ struct LeaseResult {
     severe: Option<bool>,
 }
 
-/// The annotator's lease in the project, in ONE statement (one round trip,
-/// one transaction). Nothing happens while a lead has paused the annotator
+impl LeaseResult {
+    /// The columns `NAMES[0]..` of `row`: [`LEASE_COLUMNS`] or
+    /// [`NEXT_LEASE_COLUMNS`].
+    fn read(row: &PgRow, names: &[&str; 10]) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            paused: row.try_get(names[0])?,
+            found: row.try_get(names[1])?,
+            assignment_id: row.try_get(names[2])?,
+            expires_at: row.try_get(names[3])?,
+            item_id: row.try_get(names[4])?,
+            prompt: row.try_get(names[5])?,
+            prompt_source: row.try_get(names[6])?,
+            positions: row.try_get(names[7])?,
+            texts: row.try_get(names[8])?,
+            severe: row.try_get(names[9])?,
+        })
+    }
+
+    fn outcome(self) -> LeaseOutcome {
+        match (
+            self.assignment_id,
+            self.expires_at,
+            self.item_id,
+            self.prompt,
+            self.positions,
+            self.texts,
+        ) {
+            (
+                Some(assignment_id),
+                Some(expires_at),
+                Some(item_id),
+                Some(prompt),
+                Some(positions),
+                Some(texts),
+            ) => LeaseOutcome::Leased(LeaseRow {
+                assignment_id,
+                expires_at,
+                item: ItemContent {
+                    item_id,
+                    prompt,
+                    prompt_source: self.prompt_source,
+                    positions,
+                    texts,
+                    severe: self.severe.unwrap_or(false),
+                },
+            }),
+            _ if self.paused => LeaseOutcome::Paused,
+            _ if self.found > 0 => LeaseOutcome::Raced,
+            _ => LeaseOutcome::Empty,
+        }
+    }
+}
+
+const LEASE_COLUMNS: [&str; 10] = [
+    "paused",
+    "found",
+    "assignment_id",
+    "expires_at",
+    "item_id",
+    "prompt",
+    "prompt_source",
+    "positions",
+    "texts",
+    "severe",
+];
+const NEXT_LEASE_COLUMNS: [&str; 10] = [
+    "next_paused",
+    "next_found",
+    "next_assignment_id",
+    "next_expires_at",
+    "next_item_id",
+    "next_prompt",
+    "next_prompt_source",
+    "next_positions",
+    "next_texts",
+    "next_severe",
+];
+
+/// The annotator's lease in the project: one call of the `lease_item`
+/// function (migration 0026), one statement in it, one round trip, one
+/// transaction. Nothing happens while a lead has paused the annotator
 /// in the project (`paused`, read first, with no lock):
 ///
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
@@ -126,135 +208,17 @@ pub async fn lease(
     new_id: Uuid,
     gold: GoldMode,
 ) -> Result<LeaseOutcome, sqlx::Error> {
-    let row: LeaseResult = sqlx::query_as(concat!(
-        "with paused as (
-             select exists (select 1 from paused_annotators where project_id = $1 and annotator_id = $2) as yes
-         ),
-         renewed as (
-             update assignments
-                set expires_at = now() + $4 * interval '1 second'
-              where project_id = $1 and annotator_id = $2 and state = 'leased'
-                and not (select yes from paused)
-          returning id, item_id, expires_at
-         ),
-         gold_candidate as (
-             select i.id
-               from items i
-              where $6 and i.project_id = $1 and i.gold is not null
-                and not (select yes from paused)
-                and not exists (select 1 from renewed)
-                and not exists (select 1 from assignments a
-                                 where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
-              order by hashtext(i.id::text || $2::text)
-              limit 1
-                for no key update skip locked
-         ),
-         started_candidate as (
-             select i.id
-               from (select w.id, w.done, w.batch_seq, w.seq
-                       from items w
-                      where w.project_id = $1 and w.state = 'pending' and w.done > 0
-                      order by w.done desc, w.batch_seq, w.seq
-                      limit 100) s
-               join items i on i.id = s.id
-              where i.state = 'pending' and (i.gold is null or not $7)
-                and i.done + i.leased < $3 + i.extra_annotations
-                and not (select yes from paused)
-                and not exists (select 1 from renewed)
-                and not exists (select 1 from gold_candidate)
-                and not exists (select 1 from assignments a
-                                 where a.item_id = s.id and a.annotator_id = $2 and a.state <> 'expired')
-              order by s.done desc, s.batch_seq, s.seq
-              limit 1
-                for no key update of i skip locked
-         ),
-         new_candidate as (
-             select i.id
-               from items i
-              where i.project_id = $1 and i.state = 'pending' and i.done < 1 and (i.gold is null or not $7)
-                and i.leased < $3 + i.extra_annotations
-                and not (select yes from paused)
-                and not exists (select 1 from renewed)
-                and not exists (select 1 from gold_candidate)
-                and not exists (select 1 from started_candidate)
-                and not exists (select 1 from assignments a
-                                 where a.item_id = i.id and a.annotator_id = $2 and a.state <> 'expired')
-              order by i.done desc, i.batch_seq, i.seq
-              limit 1
-                for no key update skip locked
-         ),
-         candidate as (
-             select id from gold_candidate
-             union all select id from started_candidate
-             union all select id from new_candidate
-         ),
-         leased as (
-             insert into assignments as a (id, project_id, item_id, annotator_id, state, leased_at, expires_at)
-             select $5, $1, c.id, $2, 'leased', now(), now() + $4 * interval '1 second' from candidate c
-             on conflict (item_id, annotator_id) do update
-                set state = 'leased', leased_at = excluded.leased_at, expires_at = excluded.expires_at,
-                    ended_at = null
-              where a.state = 'expired'
-          returning a.id, a.item_id, a.expires_at
-         ),
-         counted as (
-             update items set leased = items.leased + 1
-               from leased where items.id = leased.item_id
-         ),
-         lease as (
-             select id, item_id, expires_at from renewed
-             union all
-             select id, item_id, expires_at from leased
-         )
-         select (select yes from paused) as paused, f.found, l.id as assignment_id, l.expires_at, ",
-        item_content!(),
-        "
-           from (select count(*) as found from candidate) f
-           left join lease l on true
-           left join items i on i.id = l.item_id"
-    ))
-    .bind(project_id)
-    .bind(annotator)
-    .bind(k)
-    .bind(lease_seconds)
-    .bind(new_id)
-    .bind(gold.draw)
-    .bind(gold.mixed)
-    .fetch_one(db)
-    .await?;
-    Ok(
-        match (
-            row.assignment_id,
-            row.expires_at,
-            row.item_id,
-            row.prompt,
-            row.positions,
-            row.texts,
-        ) {
-            (
-                Some(assignment_id),
-                Some(expires_at),
-                Some(item_id),
-                Some(prompt),
-                Some(positions),
-                Some(texts),
-            ) => LeaseOutcome::Leased(LeaseRow {
-                assignment_id,
-                expires_at,
-                item: ItemContent {
-                    item_id,
-                    prompt,
-                    prompt_source: row.prompt_source,
-                    positions,
-                    texts,
-                    severe: row.severe.unwrap_or(false),
-                },
-            }),
-            _ if row.paused => LeaseOutcome::Paused,
-            _ if row.found > 0 => LeaseOutcome::Raced,
-            _ => LeaseOutcome::Empty,
-        },
-    )
+    let row = sqlx::query("select * from lease_item($1, $2, $3, $4, $5, $6, $7)")
+        .bind(project_id)
+        .bind(annotator)
+        .bind(k)
+        .bind(lease_seconds)
+        .bind(new_id)
+        .bind(gold.draw)
+        .bind(gold.mixed)
+        .fetch_one(db)
+        .await?;
+    Ok(LeaseResult::read(&row, &LEASE_COLUMNS)?.outcome())
 }
 
 /// Locks the item of the annotator's assignment in the project (waiting for
@@ -356,23 +320,67 @@ pub async fn submit(
     db: impl PgExecutor<'_>,
     new: &NewAnnotation<'_>,
 ) -> Result<Option<SubmitResult>, sqlx::Error> {
-    sqlx::query_as(
-        "select * from submit_annotation($1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(new.assignment_id)
-    .bind(new.id)
-    .bind(new.project_id)
-    .bind(new.annotator)
-    .bind(new.submission_id)
-    .bind(new.labels)
-    .bind(new.seconds_spent)
-    .bind(new.k)
-    .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
-    .bind(new.gold_mixed)
-    .bind(new.display)
-    .bind(new.source)
-    .fetch_optional(db)
-    .await
+    let sql =
+        "select * from submit_annotation($1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12)";
+    match bind_submit(sqlx::query(sql), new)
+        .fetch_optional(db)
+        .await?
+    {
+        Some(row) => Ok(Some(SubmitResult::from_row(&row)?)),
+        None => Ok(None),
+    }
+}
+
+/// [`submit`], then, in the same transaction and round trip, the
+/// annotator's next lease in the project ([`lease`] with no gold draw) when
+/// the submit stored the annotation or finds the same submission stored
+/// (`submit_and_lease`, migration 0026). The lease comes after the submit's
+/// last lock and takes its item `skip locked`, so the lock rules in
+/// `crate::queue` hold. None: the assignment is not the annotator's in the
+/// project; the outcome is None when no lease was tried.
+pub async fn submit_and_lease(
+    db: impl PgExecutor<'_>,
+    new: &NewAnnotation<'_>,
+    lease_seconds: i32,
+    next_id: Uuid,
+) -> Result<Option<(SubmitResult, Option<LeaseOutcome>)>, sqlx::Error> {
+    let sql = "select * from submit_and_lease($1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11, $12, $13, $14)";
+    let Some(row) = bind_submit(sqlx::query(sql), new)
+        .bind(lease_seconds)
+        .bind(next_id)
+        .fetch_optional(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let tried = row
+        .try_get::<Option<i64>, _>(NEXT_LEASE_COLUMNS[1])?
+        .is_some();
+    let next = match tried {
+        true => Some(LeaseResult::read(&row, &NEXT_LEASE_COLUMNS)?.outcome()),
+        false => None,
+    };
+    Ok(Some((SubmitResult::from_row(&row)?, next)))
+}
+
+/// The submit's twelve arguments, in `submit_annotation`'s order.
+fn bind_submit<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    new: &'q NewAnnotation<'_>,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(new.assignment_id)
+        .bind(new.id)
+        .bind(new.project_id)
+        .bind(new.annotator)
+        .bind(new.submission_id)
+        .bind(new.labels)
+        .bind(new.seconds_spent)
+        .bind(new.k)
+        .bind(i16::from(new.id.as_bytes()[15] % PROGRESS_SHARDS))
+        .bind(new.gold_mixed)
+        .bind(new.display)
+        .bind(new.source)
 }
 
 /// Completes a pending item that the routing rule settled with its first

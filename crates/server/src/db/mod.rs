@@ -204,6 +204,12 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether `err` is PostgreSQL's "deadlock detected": it chose this
+/// transaction to roll back.
+pub fn deadlock(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.code().as_deref() == Some("40P01"))
+}
+
 /// The constraint a unique violation broke, if that is what `err` is.
 pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
     match err {

@@ -7,19 +7,29 @@
 //! where reading an annotator's whole history, or the whole table, is the
 //! cheapest plan, and they stayed while the tables grew: autovacuum's
 //! first ANALYZE can be a minute away. Measured under scripts/bench with
-//! three annotators, the lease then cost more with every item. Analyzing a
-//! table when it has doubled since its statistics costs a few analyses in
-//! a database's life (each ANALYZE reads a sample of at most 30,000 rows)
-//! and leaves autovacuum's settings alone (a shorter autovacuum nap was
-//! tried: its extra vacuums cost more than they saved).
+//! three annotators, the lease then cost more with every item. So a queue
+//! table is analyzed once it has `min_rows` rows while its statistics say
+//! fewer than half that (or it has none): one ANALYZE per table in a
+//! database's life (the half keeps a miscount of live rows from repeating
+//! it), which reads a sample of at most 30,000 rows; later ones are
+//! autovacuum's.
+//!
+//! Not more often: every ANALYZE makes each connection rebuild the table's
+//! cached descriptions and replan every statement that reads it. Under
+//! scripts/bench's 64 annotators each one stalled the server for about a
+//! tenth of a second (60 to 100 requests over 90 ms at once), and an earlier
+//! rule (analyze whenever a table has doubled since its statistics) did it
+//! four times in the 30 s run. Autovacuum's settings are left alone (a
+//! shorter autovacuum nap was tried: its extra vacuums cost more than they
+//! saved).
 
 use sqlx::PgConnection;
 
 /// The tables whose plans the queue depends on.
 const QUEUE_TABLES: [&str; 3] = ["items", "assignments", "annotations"];
 
-/// Analyzes each queue table that has at least `min_rows` live rows and
-/// more than twice the rows its statistics say; returns their names.
+/// Analyzes each queue table that has at least `min_rows` live rows while
+/// its statistics say fewer than half that; returns their names.
 pub async fn analyze_grown(
     db: &mut PgConnection,
     min_rows: i64,
@@ -27,7 +37,7 @@ pub async fn analyze_grown(
     let grown: Vec<String> = sqlx::query_scalar(
         "select s.relname::text from pg_stat_user_tables s join pg_class c on c.oid = s.relid
           where s.relname = any($1) and s.n_live_tup >= $2
-            and s.n_live_tup > 2 * greatest(c.reltuples, 0)",
+            and c.reltuples < $2 / 2",
     )
     .bind(&QUEUE_TABLES[..])
     .bind(min_rows)

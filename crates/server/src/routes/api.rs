@@ -210,8 +210,18 @@ async fn lease_value(
     let Some(lease) = queue::lease(&state.pool, project, annotator).await? else {
         return Ok(None);
     };
+    Ok(Some(shown_lease(state, project, &lease).await?))
+}
+
+/// A lease with the suggestions the project shows for its item
+/// (`lease_json`).
+async fn shown_lease(
+    state: &AppState,
+    project: &db::projects::Project,
+    lease: &queue::Lease,
+) -> Result<Value> {
     let shown = queue::shown_suggestions(&state.pool, project, lease.item.id).await?;
-    Ok(Some(lease_json(&lease, &shown)))
+    Ok(lease_json(lease, &shown))
 }
 
 /// `{assignment_id, item: {id, prompt, prompt_source, responses: [{position, text}], severe}, suggestions, expires_at}`;
@@ -264,20 +274,24 @@ async fn submit(
     let labels: Labels = serde_json::from_value(body.labels)
         .map_err(|e| AppError::BadRequest(format!("labels: {e}")))?;
     let project = queue::project_of_assignment(&state.pool, session.user.id, id).await?;
-    let annotation_id = queue::submit(
+    let submitted = queue::submit_then_lease(
         &state.pool,
         &project,
         session.user.id,
-        id,
-        body.submission_id,
+        (id, body.submission_id),
         &labels,
         body.seconds_spent.unwrap_or(f64::NAN),
+        next,
     )
     .await?;
     let feedback = queue::gold_feedback(&state.pool, &project, session.user.id, id).await?;
-    let mut answer = json!({ "annotation_id": annotation_id, "gold_feedback": feedback });
+    let mut answer = json!({ "annotation_id": submitted.annotation_id, "gold_feedback": feedback });
     if next {
-        match lease_value(&state, &project, session.user.id).await {
+        let lease = match &submitted.next {
+            Some(lease) => shown_lease(&state, &project, lease).await.map(Some),
+            None => lease_value(&state, &project, session.user.id).await,
+        };
+        match lease {
             Ok(lease) => answer["next"] = lease.unwrap_or(Value::Null),
             Err(e) => tracing::debug!(error = %e, "no next lease with the submit"),
         }
