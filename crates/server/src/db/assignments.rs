@@ -89,8 +89,8 @@ struct LeaseResult {
 }
 
 impl LeaseResult {
-    /// The columns `NAMES[0]..` of `row`: [`LEASE_COLUMNS`] or
-    /// [`NEXT_LEASE_COLUMNS`].
+    /// Reads the lease from `row`'s columns of these names
+    /// ([`LEASE_COLUMNS`] or [`NEXT_LEASE_COLUMNS`]).
     fn read(row: &PgRow, names: &[&str; 10]) -> Result<Self, sqlx::Error> {
         Ok(Self {
             paused: row.try_get(names[0])?,
@@ -356,9 +356,10 @@ pub async fn submit_and_lease(
     let tried = row
         .try_get::<Option<i64>, _>(NEXT_LEASE_COLUMNS[1])?
         .is_some();
-    let next = match tried {
-        true => Some(LeaseResult::read(&row, &NEXT_LEASE_COLUMNS)?.outcome()),
-        false => None,
+    let next = if tried {
+        Some(LeaseResult::read(&row, &NEXT_LEASE_COLUMNS)?.outcome())
+    } else {
+        None
     };
     Ok(Some((SubmitResult::from_row(&row)?, next)))
 }
