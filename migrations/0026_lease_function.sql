@@ -174,12 +174,14 @@ create function submit_and_lease(
     next_texts          text[],
     next_severe         boolean
 ) language plpgsql as $$
-declare
-    s record;
+-- The output columns are the function's variables: the submit's are read
+-- into the first twelve, the lease's into the `next_` ones (null unless it
+-- ran), and `return next` returns them as one row.
 begin
-    select * into s
+    select * into item_id, state, expired, done, leased, item_state, wanted, gold, adjudicated,
+                  annotation_id, existing_id, existing_submission
       from submit_annotation(p_assignment, p_annotation, p_project, p_annotator, p_submission, p_labels,
-                             p_seconds, p_k, p_shard, p_gold_mixed, p_display, p_source) r;
+                             p_seconds, p_k, p_shard, p_gold_mixed, p_display, p_source);
     if not found then
         return;
     end if;
@@ -187,20 +189,14 @@ begin
     -- or this was a late submit): the server's own lease call renews it,
     -- and this transaction, holding the submit's item, waits on no lease
     -- row that a sign-out may hold.
-    if (s.annotation_id is not null
-        or (s.state = 'submitted' and s.existing_submission = p_submission))
+    if (annotation_id is not null or (state = 'submitted' and existing_submission = p_submission))
        and not exists (select 1 from assignments a
                         where a.project_id = p_project and a.annotator_id = p_annotator
                           and a.state = 'leased') then
-        return query select s.item_id, s.state, s.expired, s.done, s.leased, s.item_state, s.wanted, s.gold,
-                            s.adjudicated, s.annotation_id, s.existing_id, s.existing_submission, nl.*
-                       from lease_item(p_project, p_annotator, p_k, p_lease_seconds, p_next, false,
-                                       p_gold_mixed) nl;
-    else
-        return query select s.item_id, s.state, s.expired, s.done, s.leased, s.item_state, s.wanted, s.gold,
-                            s.adjudicated, s.annotation_id, s.existing_id, s.existing_submission,
-                            null::boolean, null::bigint, null::uuid, null::timestamptz, null::uuid,
-                            null::text, null::text, null::smallint[], null::text[], null::boolean;
+        select * into next_paused, next_found, next_assignment_id, next_expires_at, next_item_id,
+                      next_prompt, next_prompt_source, next_positions, next_texts, next_severe
+          from lease_item(p_project, p_annotator, p_k, p_lease_seconds, p_next, false, p_gold_mixed);
     end if;
+    return next;
 end
 $$;

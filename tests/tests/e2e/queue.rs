@@ -1232,7 +1232,7 @@ async fn a_submit_can_bring_the_next_lease() {
 
 /// A late submit (its lease expired, and the annotator has a new one since)
 /// with `?next=1`: the next lease is the live one they hold, renewed, as a
-/// lease call gives it; the submit's own transaction leases nothing then.
+/// lease call gives it, and they still hold only that one.
 #[tokio::test]
 async fn a_late_submit_brings_the_live_lease_the_annotator_holds() {
     let app = TestApp::spawn().await;

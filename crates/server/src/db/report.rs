@@ -131,8 +131,9 @@ pub fn labels_error(source: sqlx::error::BoxDynError) -> sqlx::Error {
 }
 
 /// The scope's annotations, as a stream of rows (each read with
-/// [`AnnotationRow::read`]; the report reads them one at a time into compact counts instead of holding every row), in item
-/// order: the report's bootstrap draws items by index, so a fixed order
+/// [`AnnotationRow::read`]; the report reads them one at a time into
+/// compact counts instead of holding every row), in item order: the
+/// report's bootstrap draws items by index, so a fixed order
 /// makes it reproducible, and the dashboard's pass (the same order) can
 /// consolidate an item at a time. The order comes from the valid
 /// annotations' index (migration 0017), merged on the item id with the

@@ -1,5 +1,5 @@
-//! Keeps the planner's statistics of the queue's tables up with their
-//! growth.
+//! Gives the queue's tables real planner statistics once they outgrow
+//! their near-empty start.
 //!
 //! Each connection keeps the plans of its prepared statements (and
 //! PL/pgSQL's) until the next ANALYZE of their tables. In a new database
