@@ -178,7 +178,7 @@ pub async fn lease(
         draw: draw_gold(pool, project, annotator).await?,
     };
     let mut swept = false;
-    for _ in 0..LEASE_ATTEMPTS {
+    for attempt in 0..LEASE_ATTEMPTS {
         let outcome = db::assignments::lease(
             pool,
             project.id,
@@ -200,23 +200,42 @@ pub async fn lease(
                         .into(),
                 ));
             }
-            // Another request of this annotator leased at the same moment:
-            // the next attempt finds its lease.
-            Ok(LeaseOutcome::Raced) => {}
-            Err(e) if db::unique_violation(&e).is_some() => {}
-            // Leases past their time may hold the last free slots.
-            Ok(LeaseOutcome::Empty) if !swept => {
-                swept = true;
-                if release_expired(pool).await? == 0 {
-                    return Ok(None);
-                }
+            // Another request of this annotator leased at the same moment
+            // (the next attempt finds its lease), or the only free items
+            // were locked for a moment by other transactions (a submit, a
+            // lease): try again rather than say nothing is left.
+            Ok(LeaseOutcome::Raced) => {
+                tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
             }
-            Ok(LeaseOutcome::Empty) => return Ok(None),
+            // Twin leases of one annotator saving their first cursor at
+            // once can deadlock (PostgreSQL ends one): the next attempt
+            // finds the other's lease.
+            Err(e) if db::unique_violation(&e).is_some() || db::deadlock(&e) => {}
+            Ok(LeaseOutcome::Empty) => {
+                // Leases past their time may hold the last free slots.
+                if !swept {
+                    swept = true;
+                    if release_expired(pool).await? > 0 {
+                        continue;
+                    }
+                }
+                // A sweep running elsewhere, or one that passed an item
+                // locked for a moment, may still free a slot this annotator
+                // may take: wait for it rather than say nothing is left.
+                if attempt + 1 < LEASE_ATTEMPTS
+                    && db::assignments::overdue_for(pool, project.id, annotator).await?
+                {
+                    swept = false;
+                    tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+                    continue;
+                }
+                return Ok(None);
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Err(AppError::Conflict(
-        "several requests for your next item arrived at once; please try again".into(),
+        "the queue was busy with other requests for your next item; please try again".into(),
     ))
 }
 
@@ -235,7 +254,7 @@ async fn draw_gold(pool: &PgPool, project: &Project, annotator: Uuid) -> Result<
 }
 
 /// A number in [0, 1), uniform and fixed for (project, annotator, n).
-fn gold_draw(project: Uuid, annotator: Uuid, n: i64) -> f64 {
+pub fn gold_draw(project: Uuid, annotator: Uuid, n: i64) -> f64 {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(project.as_bytes())

@@ -187,7 +187,7 @@ async fn refused(response: reqwest::Response) -> (u16, String, String) {
 }
 
 /// Valid labels for K = 2 under the default questions.
-fn labels() -> Value {
+pub(crate) fn labels() -> Value {
     json!({"responses": [{"safe": false, "categories": ["Violence"], "severity": 2},
                          {"safe": true, "categories": [], "severity": 0}],
            "helpfulness": [0, 1], "harmlessness": [1, 0]})

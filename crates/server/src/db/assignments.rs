@@ -66,7 +66,8 @@ pub enum LeaseOutcome {
     /// No item is free for this annotator.
     Empty,
     /// An item was locked but the lease could not be written, because the
-    /// same annotator leased it at the same moment: try again.
+    /// same annotator leased it at the same moment; or a free item exists
+    /// but other transactions held every such row for a moment: try again.
     Raced,
     /// A lead paused this annotator in the project: nothing was leased or
     /// renewed.
@@ -167,7 +168,7 @@ const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ];
 
 /// The annotator's lease in the project: one call of the `lease_item`
-/// function (migration 0026), one statement in it, one round trip, one
+/// function (migration 0027), one statement in it, one round trip, one
 /// transaction. Nothing happens while a lead has paused the annotator
 /// in the project (`paused`, read first, with no lock):
 ///
@@ -187,8 +188,14 @@ const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ///    only the queue's index serves in this order). The window bounds the
 ///    work: an annotator who runs ahead of the others has labelled most
 ///    started items, and looking at all of them on every lease made each
-///    lease dearer the further ahead they were. Past the window, started
-///    items wait for the other annotators, who meet them first. Each is
+///    lease dearer the further ahead they were. Only when the window and
+///    the new items give nothing, every pending item below its wanted
+///    number (`rest_candidate`, batch and file order, no window; gold
+///    items too), from the annotator's cursor (`lease_cursors`: before it,
+///    nothing is pending that they have not finished; a reopened item
+///    makes every cursor of the project stale through `queue_epochs`), so
+///    the lease never strands work: "nothing left" means no pending item
+///    exists that this annotator may take. Each is
 ///    locked `for no key update skip locked`, so
 ///    concurrent leases (in any process) never wait for each other and
 ///    never get the same row. PostgreSQL re-checks the counters on the
@@ -440,6 +447,30 @@ pub async fn skip(
     .bind(assignment_id)
     .bind(reason)
     .bind(note)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether a lease in the project is past its time but not yet swept, on
+/// an item the annotator may still take: a sweep would give them work (one
+/// that another process was running, or that passed the item because it
+/// was locked for a moment). Read from `assignments_expiry_idx`.
+pub async fn overdue_for(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    annotator: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (
+             select 1 from assignments a
+              where a.state = 'leased' and a.expires_at < now() and a.project_id = $1
+                and a.annotator_id <> $2
+                and not exists (select 1 from assignments mine
+                                 where mine.item_id = a.item_id and mine.annotator_id = $2
+                                   and mine.state <> 'expired'))",
+    )
+    .bind(project_id)
+    .bind(annotator)
     .fetch_one(db)
     .await
 }

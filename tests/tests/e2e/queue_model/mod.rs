@@ -1,0 +1,234 @@
+//! A model-based test of the whole queue: seeded schedules of annotators
+//! and leads (`schedule`), run on the real server and PostgreSQL (`world`),
+//! every answer checked against a plain in-memory model (`model`, `run`).
+//!
+//! - CI runs the first 200 seeds through the queue's functions and a few
+//!   through the JSON API of two `safepref serve` processes.
+//! - `SAFEPREF_QUEUE_SCHEDULES=N` runs N seeds instead (and
+//!   `SAFEPREF_QUEUE_FIRST_SEED=S` starts at S); `SAFEPREF_QUEUE_SEED=S`
+//!   runs one; `SAFEPREF_QUEUE_REPLAY=FILE` runs a schedule a failure wrote.
+//! - A failing seed is shrunk to the shortest schedule that still fails,
+//!   written to `target/queue-model-failures/`, and printed with the
+//!   command that replays it.
+
+mod model;
+mod run;
+mod schedule;
+mod world;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use schedule::{Schedule, Through};
+use tokio::task::JoinSet;
+
+/// Schedules in flight at once (each on its own database).
+const AT_ONCE: usize = 3;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a whole number"))
+    })
+}
+
+/// The schedules through `through` this run covers, from the environment
+/// or `default` seeds; a share of `SAFEPREF_QUEUE_SCHEDULES` (all of it for
+/// the functions, 1 in 50 for each of the others).
+fn chosen(default: u64, through: Through) -> Vec<Schedule> {
+    if let Ok(path) = std::env::var("SAFEPREF_QUEUE_REPLAY") {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let schedule: Schedule =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        return if schedule.setup.through == through {
+            vec![schedule]
+        } else {
+            vec![]
+        };
+    }
+    if let Some(seed) = env_u64("SAFEPREF_QUEUE_SEED") {
+        return vec![schedule::generate(seed, through)];
+    }
+    let count = env_u64("SAFEPREF_QUEUE_SCHEDULES").map_or(default, |n| {
+        if through == Through::Functions {
+            n
+        } else {
+            n / 50
+        }
+    });
+    let first = env_u64("SAFEPREF_QUEUE_FIRST_SEED").unwrap_or(1);
+    (first..first + count)
+        .map(|seed| schedule::generate(seed, through))
+        .collect()
+}
+
+async fn run_all(schedules: Vec<Schedule>) {
+    let started = Instant::now();
+    let total = schedules.len();
+    let mut pending = schedules.into_iter();
+    let mut running = JoinSet::new();
+    let mut failures = Vec::new();
+    loop {
+        while running.len() < AT_ONCE {
+            let Some(schedule) = pending.next() else {
+                break;
+            };
+            running.spawn(async move {
+                let outcome = run_caught(&schedule).await;
+                (schedule, outcome)
+            });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let (schedule, outcome) = done.expect("run_caught does not panic");
+        if let Err(failure) = outcome {
+            failures.push(report(schedule, failure).await);
+        }
+    }
+    eprintln!(
+        "queue model: {total} schedules in {:.1} s, {} failed",
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// [`run::run`], with a panic of the harness reported as a failure of the
+/// schedule like any other.
+async fn run_caught(schedule: &Schedule) -> Result<(), run::Failure> {
+    let mine = schedule.clone();
+    match tokio::spawn(async move { run::run(&mine).await }).await {
+        Ok(outcome) => outcome,
+        Err(e) => Err(run::Failure {
+            step: schedule.steps.len(),
+            message: format!("the schedule panicked: {e}"),
+        }),
+    }
+}
+
+/// Shrinks a failing schedule, writes the shortest one found, and says how
+/// to replay both.
+async fn report(schedule: Schedule, failure: run::Failure) -> String {
+    let seed = schedule.seed;
+    let original = format!(
+        "seed {seed} failed at step {} ({:?}): {}",
+        failure.step,
+        schedule.steps.get(failure.step),
+        failure.message
+    );
+    let (small, small_failure) = shrink(schedule, failure).await;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/queue-model-failures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("seed-{seed}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&small).unwrap()).unwrap();
+    format!(
+        "{original}\n  replay: SAFEPREF_QUEUE_SEED={seed} cargo test -p safepref-tests --test e2e queue_model\n  \
+         shrunk to {} steps ({} items, {} annotators), failing at step {}: {}\n  {}\n  \
+         replay: SAFEPREF_QUEUE_REPLAY={} cargo test -p safepref-tests --test e2e queue_model",
+        small.steps.len(),
+        small.setup.items + small.setup.gold_items,
+        small.setup.annotators,
+        small_failure.step,
+        small_failure.message,
+        if small.steps.len() <= 60 {
+            format!("{:?}", small.steps)
+        } else {
+            "(the steps are in the file)".into()
+        },
+        path.display()
+    )
+}
+
+/// The smallest variant of `schedule` that still fails: fewer steps (a
+/// chunk at a time, then one at a time), fewer items, no gold, routing or
+/// cap. Bounded in time.
+async fn shrink(mut schedule: Schedule, mut failure: run::Failure) -> (Schedule, run::Failure) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Steps after the failing one never ran.
+    schedule.steps.truncate(failure.step + 1);
+    let mut chunk = schedule.steps.len().div_ceil(2).max(1);
+    loop {
+        let mut at = 0;
+        while at < schedule.steps.len() && Instant::now() < deadline {
+            let mut candidate = schedule.clone();
+            let end = (at + chunk).min(candidate.steps.len());
+            candidate.steps.drain(at..end);
+            match run_caught(&candidate).await {
+                Err(f) => {
+                    schedule = candidate;
+                    failure = f;
+                }
+                Ok(()) => at += chunk,
+            }
+        }
+        if chunk == 1 || Instant::now() >= deadline {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+    let mut smaller = true;
+    while smaller && Instant::now() < deadline {
+        smaller = false;
+        for simpler in simpler_setups(&schedule) {
+            if Instant::now() >= deadline {
+                break;
+            }
+            if let Err(f) = run_caught(&simpler).await {
+                schedule = simpler;
+                failure = f;
+                smaller = true;
+                break;
+            }
+        }
+    }
+    (schedule, failure)
+}
+
+fn simpler_setups(schedule: &Schedule) -> Vec<Schedule> {
+    let mut out = Vec::new();
+    let with = |change: &dyn Fn(&mut Schedule)| {
+        let mut s = schedule.clone();
+        change(&mut s);
+        s
+    };
+    let setup = &schedule.setup;
+    if setup.items > 1 {
+        out.push(with(&|s| {
+            s.setup.items = s.setup.items.div_ceil(2);
+            if let Some(r) = &mut s.setup.routing {
+                let n = s.setup.items;
+                r.retain(|&i| i < n);
+            }
+        }));
+    }
+    if setup.gold_items > 0 {
+        out.push(with(&|s| {
+            s.setup.gold_items = 0;
+            s.setup.gold_rate = 0.0;
+        }));
+    }
+    if setup.routing.is_some() {
+        out.push(with(&|s| s.setup.routing = None));
+    }
+    if setup.daily_cap.is_some() {
+        out.push(with(&|s| s.setup.daily_cap = None));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_through_the_queue_functions_match_the_model() {
+    run_all(chosen(200, Through::Functions)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_through_two_server_processes_match_the_model() {
+    run_all(chosen(4, Through::TwoServers)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crowd_workers_on_the_annotation_page_match_the_model() {
+    run_all(chosen(3, Through::CrowdPages)).await;
+}
