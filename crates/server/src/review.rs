@@ -544,7 +544,15 @@ pub async fn send_back(
         ));
     }
     let extra = if item.routed { 0 } else { 1 };
-    db::review::set_item_state(&mut *tx, item_id, "pending", extra).await?;
+    // A gold item takes every annotator's submit, so it may already have
+    // all it now wants: it stays complete (pending, no one could take it).
+    let wanted = project.annotations_per_item + item.extra_annotations + extra;
+    let state = if item.done < wanted {
+        "pending"
+    } else {
+        item.state.as_str()
+    };
+    db::review::set_item_state(&mut *tx, item_id, state, extra).await?;
     let counters = |extra: i32, state: &str| {
         json!({"state": state, "done": item.done, "leased": item.leased,
                "wanted": project.annotations_per_item + extra})
@@ -556,11 +564,11 @@ pub async fn send_back(
         &subject_item(item_id),
         Some(counters(item.extra_annotations, &item.state)),
         Some(
-            json!({"reason": reason, "counters": counters(item.extra_annotations + extra, "pending")}),
+            json!({"reason": reason, "counters": counters(item.extra_annotations + extra, state)}),
         ),
     )
     .await?;
-    if item.state == "complete" {
+    if item.state == "complete" && state == "pending" {
         // Last lock of the transaction (queue rule 4).
         let shard = db::review::shard_of(Uuid::new_v4());
         db::review::add_progress(&mut *tx, project.id, shard, -1).await?;

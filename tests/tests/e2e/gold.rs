@@ -434,3 +434,105 @@ async fn gold_accuracy_per_annotator_is_in_the_report() {
         assert_eq!(row["gold_items"], 4, "{row}");
     }
 }
+
+/// A gold item three annotators labelled (k = 1: it completed at the
+/// first), in a project that mixes gold in; returns the project, the item
+/// and the annotators.
+async fn gold_item_with_three_annotations(
+    app: &TestApp,
+) -> (Project, Uuid, Vec<safepref_server::db::users::User>) {
+    use safepref_server::db::{self, assignments::GoldMode, users::User};
+    use safepref_server::queue;
+    let settings = Settings {
+        annotations_per_item: 1,
+        gold_rate: 0.2,
+        ..Settings::default()
+    };
+    let project = gold_project(app, settings, 1, 1).await;
+    let labels = serde_json::from_value(expected()).unwrap();
+    let mut people: Vec<User> = Vec::new();
+    let mut item = Uuid::nil();
+    for n in 0..3 {
+        let who = db::users::insert(
+            &app.pool,
+            &format!("g{n}-{}", Uuid::new_v4().simple()),
+            "!",
+            Role::Annotator,
+        )
+        .await
+        .unwrap();
+        let gold = GoldMode {
+            mixed: true,
+            draw: true,
+        };
+        let db::assignments::LeaseOutcome::Leased(lease) =
+            db::assignments::lease(&app.pool, project.id, who.id, 1, 600, Uuid::now_v7(), gold)
+                .await
+                .unwrap()
+        else {
+            panic!("a gold lease");
+        };
+        item = lease.item.item_id;
+        queue::submit(
+            &app.pool,
+            &project,
+            who.id,
+            lease.assignment_id,
+            Uuid::new_v4(),
+            &labels,
+            5.0,
+        )
+        .await
+        .unwrap();
+        people.push(who);
+    }
+    (project, item, people)
+}
+
+async fn item_counters(app: &TestApp, item: Uuid) -> (i32, String) {
+    sqlx::query_as("select done, state::text from items where id = $1")
+        .bind(item)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Found by the queue's model-based test: sent back, a gold item with
+/// more annotations than it then wants went to pending, where no one could
+/// take it (it is full) and it never completed again.
+#[tokio::test]
+async fn a_gold_item_sent_back_with_all_it_wants_stays_complete() {
+    let app = TestApp::spawn().await;
+    let (project, item, _) = gold_item_with_three_annotations(&app).await;
+    let lead = safepref_server::db::users::insert(&app.pool, "gold-lead", "!", Role::Lead)
+        .await
+        .unwrap();
+    safepref_server::review::send_back(&app.pool, &project, &lead, item, "one more look")
+        .await
+        .unwrap();
+    assert_eq!(item_counters(&app, item).await, (3, "complete".to_string()));
+}
+
+/// Found by the queue's model-based test, like the send-back above: a
+/// requeue took one of a gold item's three annotations and put it back to
+/// pending, though it still had twice what it wants.
+#[tokio::test]
+async fn requeuing_one_of_a_gold_items_annotations_keeps_it_complete() {
+    let app = TestApp::spawn().await;
+    let (project, item, people) = gold_item_with_three_annotations(&app).await;
+    let lead = safepref_server::db::users::insert(&app.pool, "gold-lead", "!", Role::Lead)
+        .await
+        .unwrap();
+    let batches: Vec<i32> = sqlx::query_scalar("select seq from batches where project_id = $1")
+        .bind(project.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let done = safepref_server::review::requeue(
+        &app.pool, &project, &lead, &people[0], &batches, "careless",
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.invalidated, done.reopened), (1, 0));
+    assert_eq!(item_counters(&app, item).await, (2, "complete".to_string()));
+}

@@ -126,15 +126,23 @@ pub async fn requeue(
               where a.item_id = locked.id and a.annotator_id = $2 and a.invalidated_at is null
           returning a.id, a.item_id
          ),
+         -- A complete item goes back to pending only if it now has fewer
+         -- valid annotations than it wants: a gold item (which takes every
+         -- annotator's submit) can have more, and a pending item that no
+         -- one may take would never complete.
          counted as (
              update items i
                 set done = i.done - 1,
-                    state = case when i.state = 'complete' then 'pending'::item_state else i.state end
+                    state = case when i.state = 'complete'
+                                  and i.done - 1 < (select p.annotations_per_item from projects p where p.id = $1)
+                                                   + i.extra_annotations
+                                 then 'pending'::item_state else i.state end
                from invalid where i.id = invalid.item_id
+          returning i.id, i.state
          ),
          reopened as (
-             select count(*) as n from locked
-              where locked.state = 'complete' and locked.id in (select item_id from invalid)
+             select count(*) as n from counted join locked on locked.id = counted.id
+              where locked.state = 'complete' and counted.state = 'pending'
          ),
          progress as (
              insert into project_progress as p (project_id, shard, complete)

@@ -17,12 +17,14 @@ mod schedule;
 mod world;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use safepref_tests::TestDb;
 use schedule::{Schedule, Through};
 use tokio::task::JoinSet;
 
-/// Schedules in flight at once (each on its own database).
+/// Schedules in flight at once (each on a database of its own).
 const AT_ONCE: usize = 3;
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -66,40 +68,47 @@ fn chosen(default: u64, through: Through) -> Vec<Schedule> {
 async fn run_all(schedules: Vec<Schedule>) {
     let started = Instant::now();
     let total = schedules.len();
-    let mut pending = schedules.into_iter();
-    let mut running = JoinSet::new();
+    let pending = Arc::new(Mutex::new(schedules.into_iter()));
+    let mut workers = JoinSet::new();
+    for _ in 0..AT_ONCE {
+        let pending = pending.clone();
+        workers.spawn(async move {
+            // One database per worker, one schedule at a time in it: each
+            // schedule has a project of its own, and a sweep (which ends
+            // every overdue lease in the database) meets only its own.
+            let db = Arc::new(TestDb::new().await);
+            let mut failed = Vec::new();
+            loop {
+                let Some(schedule) = pending.lock().unwrap().next() else {
+                    return failed;
+                };
+                if let Err(failure) = run_caught(&schedule, &db).await {
+                    failed.push((schedule, failure));
+                }
+            }
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        failed.extend(done.expect("a worker"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
     let mut failures = Vec::new();
-    loop {
-        while running.len() < AT_ONCE {
-            let Some(schedule) = pending.next() else {
-                break;
-            };
-            running.spawn(async move {
-                let outcome = run_caught(&schedule).await;
-                (schedule, outcome)
-            });
-        }
-        let Some(done) = running.join_next().await else {
-            break;
-        };
-        let (schedule, outcome) = done.expect("run_caught does not panic");
-        if let Err(failure) = outcome {
-            failures.push(report(schedule, failure).await);
-        }
+    for (schedule, failure) in failed {
+        failures.push(report(schedule, failure).await);
     }
     eprintln!(
-        "queue model: {total} schedules in {:.1} s, {} failed",
-        started.elapsed().as_secs_f64(),
+        "queue model: {total} schedules in {elapsed:.1} s, {} failed",
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// [`run::run`], with a panic of the harness reported as a failure of the
-/// schedule like any other.
-async fn run_caught(schedule: &Schedule) -> Result<(), run::Failure> {
-    let mine = schedule.clone();
-    match tokio::spawn(async move { run::run(&mine).await }).await {
+/// [`run::run`] on `db`, with a panic of the harness reported as a failure
+/// of the schedule like any other.
+async fn run_caught(schedule: &Schedule, db: &Arc<TestDb>) -> Result<(), run::Failure> {
+    let (mine, db) = (schedule.clone(), db.clone());
+    match tokio::spawn(async move { run::run(&mine, &db).await }).await {
         Ok(outcome) => outcome,
         Err(e) => Err(run::Failure {
             step: schedule.steps.len(),
@@ -145,6 +154,7 @@ async fn report(schedule: Schedule, failure: run::Failure) -> String {
 /// chunk at a time, then one at a time), fewer items, no gold, routing or
 /// cap. Bounded in time.
 async fn shrink(mut schedule: Schedule, mut failure: run::Failure) -> (Schedule, run::Failure) {
+    let db = Arc::new(TestDb::new().await);
     let deadline = Instant::now() + Duration::from_secs(120);
     // Steps after the failing one never ran.
     schedule.steps.truncate(failure.step + 1);
@@ -155,7 +165,7 @@ async fn shrink(mut schedule: Schedule, mut failure: run::Failure) -> (Schedule,
             let mut candidate = schedule.clone();
             let end = (at + chunk).min(candidate.steps.len());
             candidate.steps.drain(at..end);
-            match run_caught(&candidate).await {
+            match run_caught(&candidate, &db).await {
                 Err(f) => {
                     schedule = candidate;
                     failure = f;
@@ -175,7 +185,7 @@ async fn shrink(mut schedule: Schedule, mut failure: run::Failure) -> (Schedule,
             if Instant::now() >= deadline {
                 break;
             }
-            if let Err(f) = run_caught(&simpler).await {
+            if let Err(f) = run_caught(&simpler, &db).await {
                 schedule = simpler;
                 failure = f;
                 smaller = true;

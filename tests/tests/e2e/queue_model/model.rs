@@ -458,7 +458,8 @@ impl Model {
             {
                 *valid = false;
             }
-            if self.items[item].state == ItemState::Complete {
+            if self.items[item].state == ItemState::Complete && self.done(item) < self.wanted(item)
+            {
                 self.items[item].state = ItemState::Pending;
             }
         }
@@ -467,12 +468,13 @@ impl Model {
 
     /// A lead's send-back of an item (no item is adjudicated here).
     pub fn send_back(&mut self, item: usize) {
-        let it = &mut self.items[item];
-        if !it.routed {
-            it.extra += 1;
+        if !self.items[item].routed {
+            self.items[item].extra += 1;
         }
-        it.state = ItemState::Pending;
-        it.routed = false;
+        if self.done(item) < self.wanted(item) {
+            self.items[item].state = ItemState::Pending;
+            self.items[item].routed = false;
+        }
     }
 
     /// `who`'s newest annotation (valid or not).

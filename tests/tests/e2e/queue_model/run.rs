@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use safepref_tests::TestDb;
 use uuid::Uuid;
 
 use super::model::{Assignment, Item, ItemState, LeaseExpect, Model, SubmitExpect};
@@ -41,9 +42,9 @@ struct Run {
 
 /// Runs the schedule; Err names the first step whose answer the model did
 /// not allow, or the state that differs.
-pub async fn run(schedule: &Schedule) -> Result<(), Failure> {
+pub async fn run(schedule: &Schedule, db: &TestDb) -> Result<(), Failure> {
     let setup = &schedule.setup;
-    let world = World::new(setup).await;
+    let world = World::new(setup, db).await;
     let suggested: HashSet<usize> = setup.routing.iter().flatten().copied().collect();
     let items = (0..setup.items + setup.gold_items)
         .map(|n| Item {
@@ -65,7 +66,9 @@ pub async fn run(schedule: &Schedule) -> Result<(), Failure> {
         held: vec![None; setup.annotators],
         order: Vec::new(),
     };
-    let check_every = if run.model.items.len() <= 60 { 1 } else { 25 };
+    // The whole state after every step of a small schedule; in a large
+    // one every few steps (each answer is still checked as it comes).
+    let check_every = if run.model.items.len() <= 20 { 1 } else { 10 };
     for (n, step) in schedule.steps.iter().enumerate() {
         let fail = |message: String| Failure { step: n, message };
         run.step(step).await.map_err(fail)?;

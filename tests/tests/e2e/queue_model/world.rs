@@ -90,8 +90,7 @@ pub fn labels(responses: usize, agree: bool) -> Value {
 }
 
 impl World {
-    pub async fn new(setup: &Setup) -> World {
-        let db = TestDb::new().await;
+    pub async fn new(setup: &Setup, db: &TestDb) -> World {
         let pool = db.pool.clone();
         let policy = Policy {
             display: Display::Blind,
