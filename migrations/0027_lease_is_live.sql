@@ -82,8 +82,15 @@ create or replace function lease_item(
     texts         text[],
     severe        boolean
 ) language plpgsql as $$
+-- The output columns share names with table columns: names in the
+-- statements mean the columns.
 #variable_conflict use_column
+declare
+    answered bigint;
 begin
+    -- 1. Migration 0026's statement: renew the live lease, or take a gold
+    --    item (the draw), a started item among the first 100, or a new
+    --    one. Nearly every lease ends here, on its own cached plan.
     return query
     with paused as (
          select exists (select 1 from paused_annotators pa
@@ -143,12 +150,51 @@ begin
           limit 1
             for no key update skip locked
      ),
-     rest_needed as (
-         select not (select yes from paused)
-                and not exists (select 1 from renewed)
-                and not exists (select 1 from gold_candidate)
-                and not exists (select 1 from started_candidate)
-                and not exists (select 1 from new_candidate) as yes
+     candidate as (
+         select id from gold_candidate
+         union all select id from started_candidate
+         union all select id from new_candidate
+     ),
+     leased as (
+         insert into assignments as a (id, project_id, item_id, annotator_id, state, leased_at, expires_at)
+         select p_new, p_project, c.id, p_annotator, 'leased', now(), now() + p_lease_seconds * interval '1 second'
+           from candidate c
+         on conflict (item_id, annotator_id) do update
+            set state = 'leased', leased_at = excluded.leased_at, expires_at = excluded.expires_at,
+                ended_at = null
+          where a.state = 'expired'
+      returning a.id, a.item_id, a.expires_at
+     ),
+     counted as (
+         update items set leased = items.leased + 1
+           from leased where items.id = leased.item_id
+     ),
+     lease as (
+         select id, item_id, expires_at from renewed
+         union all
+         select id, item_id, expires_at from leased
+     )
+     -- The item's columns as `item_content!` (db/assignments.rs) gives them.
+     select (select yes from paused), f.found, l.id, l.expires_at,
+            i.id, i.prompt, i.prompt_source,
+            array(select r.position from responses r where r.item_id = i.id order by r.position),
+            array(select r.text from responses r where r.item_id = i.id order by r.position),
+            i.severe
+       from (select count(*) as found from candidate) f
+       left join lease l on true
+       left join items i on i.id = l.item_id
+      -- No row when it found nothing: the second statement answers.
+      where l.id is not null or (select yes from paused) or f.found > 0;
+    get diagnostics answered = row_count;
+    if answered > 0 then
+        return;
+    end if;
+    -- 2. Nothing there: every pending item this annotator may take, from
+    --    their cursor (see the top of this file).
+    return query
+    with paused as (
+         select exists (select 1 from paused_annotators pa
+                         where pa.project_id = p_project and pa.annotator_id = p_annotator) as yes
      ),
      epoch as (
          select coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0) as n
@@ -162,8 +208,7 @@ begin
      frontier as (
          select i.batch_seq, i.seq
            from items i
-          where (select yes from rest_needed)
-            and i.project_id = p_project
+          where i.project_id = p_project
             and (i.batch_seq, i.seq) >= (coalesce((select batch_seq from saved), -2147483648),
                                          coalesce((select seq from saved), -2147483648))
             and i.state = 'pending'
@@ -178,10 +223,10 @@ begin
          select coalesce((select batch_seq from frontier), 2147483647) as batch_seq,
                 coalesce((select seq from frontier), 2147483647) as seq
      ),
-     rest_candidate as (
+     candidate as (
          select i.id
            from items i
-          where (select yes from rest_needed)
+          where not (select yes from paused)
             and i.project_id = p_project
             and (i.batch_seq, i.seq) >= ((select batch_seq from start), (select seq from start))
             and i.state = 'pending'
@@ -198,8 +243,7 @@ begin
          update lease_cursors c
             set batch_seq = s.batch_seq, seq = s.seq, epoch = (select n from epoch)
            from start s
-          where (select yes from rest_needed)
-            and c.project_id = p_project and c.annotator_id = p_annotator
+          where c.project_id = p_project and c.annotator_id = p_annotator
             and (c.batch_seq, c.seq, c.epoch) is distinct from (s.batch_seq, s.seq, (select n from epoch))
             and c.ctid in (select l.ctid from lease_cursors l
                             where l.project_id = p_project and l.annotator_id = p_annotator
@@ -209,20 +253,14 @@ begin
          insert into lease_cursors (project_id, annotator_id, batch_seq, seq, epoch)
          select p_project, p_annotator, s.batch_seq, s.seq, (select n from epoch)
            from start s
-          where (select yes from rest_needed)
-            and not exists (select 1 from lease_cursors l
+          where not exists (select 1 from lease_cursors l
                              where l.project_id = p_project and l.annotator_id = p_annotator)
          on conflict (project_id, annotator_id) do nothing
      ),
-     candidate as (
-         select id from gold_candidate
-         union all select id from started_candidate
-         union all select id from new_candidate
-         union all select id from rest_candidate
-     ),
+     -- No row could be locked: is one free that other transactions held
+     -- for a moment? Then the caller tries again.
      waiting as (
          select not (select yes from paused)
-                and not exists (select 1 from renewed)
                 and not exists (select 1 from candidate)
                 and (exists (select 1 from items i
                               where p_gold_draw and i.project_id = p_project and i.gold is not null
@@ -252,11 +290,6 @@ begin
      counted as (
          update items set leased = items.leased + 1
            from leased where items.id = leased.item_id
-     ),
-     lease as (
-         select id, item_id, expires_at from renewed
-         union all
-         select id, item_id, expires_at from leased
      )
      select (select yes from paused), f.found + (select yes from waiting)::int, l.id, l.expires_at,
             i.id, i.prompt, i.prompt_source,
@@ -264,7 +297,7 @@ begin
             array(select r.text from responses r where r.item_id = i.id order by r.position),
             i.severe
        from (select count(*) as found from candidate) f
-       left join lease l on true
+       left join leased l on true
        left join items i on i.id = l.item_id;
 end
 $$;

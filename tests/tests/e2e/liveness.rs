@@ -19,7 +19,6 @@ async fn one_after_another(items: usize, k: i32, people: usize) -> (Vec<usize>, 
     let mut got = Vec::new();
     for _ in 0..people {
         let me = annotator(&app.pool).await;
-        let started = std::time::Instant::now();
         let mut n = 0;
         while let Some(lease) = me.lease(&app.base, project.id).await {
             me.submit_ok(&app.base, lease.assignment, &labels()).await;
@@ -27,11 +26,6 @@ async fn one_after_another(items: usize, k: i32, people: usize) -> (Vec<usize>, 
             assert!(n <= items, "more leases than items");
         }
         got.push(n);
-        eprintln!(
-            "annotator {}: {n} items, {:?}",
-            got.len(),
-            started.elapsed()
-        );
     }
     statistics.abort();
     let complete: i64 = sqlx::query_scalar(

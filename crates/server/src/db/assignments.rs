@@ -168,8 +168,9 @@ const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ];
 
 /// The annotator's lease in the project: one call of the `lease_item`
-/// function (migration 0027), one statement in it, one round trip, one
-/// transaction. Nothing happens while a lead has paused the annotator
+/// function (migration 0027), one round trip, one transaction; one
+/// statement in it, and a second (the last stage below) only when the
+/// first found nothing. Nothing happens while a lead has paused the annotator
 /// in the project (`paused`, read first, with no lock):
 ///
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back

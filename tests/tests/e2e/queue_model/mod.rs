@@ -11,6 +11,7 @@
 //!   written to `target/queue-model-failures/`, and printed with the
 //!   command that replays it.
 
+mod crowd;
 mod model;
 mod run;
 mod schedule;

@@ -353,13 +353,30 @@ impl Run {
 
     /// The database's items, assignments and annotations against the model.
     async fn compare(&self) -> Result<(), String> {
-        let pool = &self.world.pool;
-        let project = self.world.project.id;
+        self.compare_items().await?;
+        self.compare_assignments().await?;
+        let annotations: i64 =
+            sqlx::query_scalar("select count(*) from annotations where project_id = $1")
+                .bind(self.world.project.id)
+                .fetch_one(&self.world.pool)
+                .await
+                .unwrap();
+        if annotations != self.order.len() as i64 {
+            return Err(format!(
+                "{annotations} annotations stored, {} acknowledged",
+                self.order.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each item's counters and state; never above its wanted number.
+    async fn compare_items(&self) -> Result<(), String> {
         let items: Vec<(Uuid, i32, i32, String, i32, bool)> = sqlx::query_as(
             "select id, done, leased, state::text, extra_annotations, routed from items where project_id = $1",
         )
-        .bind(project)
-        .fetch_all(pool)
+        .bind(self.world.project.id)
+        .fetch_all(&self.world.pool)
         .await
         .unwrap();
         for (id, done, leased, state, extra, routed) in items {
@@ -384,6 +401,12 @@ impl Run {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Every assignment's id and state, with its annotation and whether
+    /// that is valid: one per item and annotator, none lost or doubled.
+    async fn compare_assignments(&self) -> Result<(), String> {
         let people: HashMap<Uuid, usize> = self
             .world
             .people
@@ -397,8 +420,8 @@ impl Run {
                from assignments a left join annotations an on an.assignment_id = a.id
               where a.project_id = $1",
         )
-        .bind(project)
-        .fetch_all(pool)
+        .bind(self.world.project.id)
+        .fetch_all(&self.world.pool)
         .await
         .unwrap();
         if rows.len() != self.model.assignments.len() {
@@ -431,18 +454,6 @@ impl Run {
                     "assignment {key:?}: the database has {row:?}, the model {m:?}"
                 ));
             }
-        }
-        let annotations: i64 =
-            sqlx::query_scalar("select count(*) from annotations where project_id = $1")
-                .bind(project)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if annotations != self.order.len() as i64 {
-            return Err(format!(
-                "{annotations} annotations stored, {} acknowledged",
-                self.order.len()
-            ));
         }
         Ok(())
     }

@@ -15,21 +15,22 @@ use safepref_server::db::{
 use safepref_server::error::AppError;
 use safepref_server::import::{self, Options, Source};
 use safepref_server::{projects, queue, review};
-use safepref_tests::{Browser, ServerProcess, TestDb, csrf_token_in};
+use safepref_tests::{ServerProcess, TestDb};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::crowd::Crowd;
 use super::schedule::{Setup, Skip, Through};
 use crate::queue::{Annotator, annotator};
 
 pub const SOURCE: &str = "judge-model";
 
-/// A lease's answer.
+/// A lease's answer; the item by index, or by id as a page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Leased {
+pub enum Leased<T = usize> {
     Item {
-        item: usize,
+        item: T,
         assignment: Uuid,
     },
     Nothing,
@@ -37,6 +38,21 @@ pub enum Leased {
     Capped,
     /// The crowd worker's page shows the completion code.
     Completed,
+}
+
+impl<T> Leased<T> {
+    pub fn map_item<U>(self, f: impl FnOnce(T) -> U) -> Leased<U> {
+        match self {
+            Leased::Item { item, assignment } => Leased::Item {
+                item: f(item),
+                assignment,
+            },
+            Leased::Nothing => Leased::Nothing,
+            Leased::Paused => Leased::Paused,
+            Leased::Capped => Leased::Capped,
+            Leased::Completed => Leased::Completed,
+        }
+    }
 }
 
 /// A submit's answer.
@@ -55,20 +71,12 @@ struct Http {
     turn: usize,
 }
 
-/// Crowd workers' browsers, each with a cookie jar shared by the two
-/// servers (cookies do not tell ports apart).
-struct Crowd {
-    _servers: [ServerProcess; 2],
-    browsers: Vec<[Browser; 2]>,
-    turn: usize,
-}
-
 pub struct World {
     pub pool: PgPool,
     pub project: Project,
     batch_seq: i32,
     pub items: Vec<Uuid>,
-    index: HashMap<Uuid, usize>,
+    pub(super) index: HashMap<Uuid, usize>,
     pub people: Vec<User>,
     lead: User,
     http: Option<Http>,
@@ -172,7 +180,7 @@ impl World {
             Through::CrowdPages => {
                 let quota = setup.crowd_quota.unwrap_or(1);
                 let (people, workers) =
-                    crowd_workers(&pool, &db.url, &project, quota, setup.annotators).await;
+                    Crowd::join(&pool, &db.url, &project, quota, setup.annotators).await;
                 crowd = Some(workers);
                 (people, None)
             }
@@ -197,13 +205,6 @@ impl World {
         self.http.is_some() || self.crowd.is_some()
     }
 
-    /// The worker's browser on the next server in turn.
-    fn next_browser(&mut self, who: usize) -> Option<&Browser> {
-        let crowd = self.crowd.as_mut()?;
-        crowd.turn += 1;
-        Some(&crowd.browsers[who][crowd.turn % 2])
-    }
-
     pub fn item_index(&self, id: Uuid) -> usize {
         self.index[&id]
     }
@@ -219,24 +220,9 @@ impl World {
     }
 
     pub async fn lease(&mut self, who: usize) -> Result<Leased, String> {
-        let page_path = format!("/annotate/{}", self.project.id);
-        if let Some(browser) = self.next_browser(who) {
-            let response = browser.get(&page_path).await;
-            let status = response.status().as_u16();
-            let page = response.text().await.unwrap_or_default();
-            return match status {
-                403 => Ok(Leased::Paused),
-                200 if page.contains("id=\"completion-code\"") => Ok(Leased::Completed),
-                200 if page.contains("id=\"label-form\"") => Ok(Leased::Item {
-                    item: self.item_index(attribute(&page, "data-item=\"").parse().unwrap()),
-                    assignment: attribute(&page, "name=\"assignment_id\" value=\"")
-                        .parse()
-                        .unwrap(),
-                }),
-                200 if page.contains("daily limit") => Ok(Leased::Capped),
-                200 => Ok(Leased::Nothing),
-                _ => Err(format!("the annotation page answered {status}: {page}")),
-            };
+        if let Some(crowd) = &mut self.crowd {
+            let page = crowd.lease(who, self.project.id).await?;
+            return Ok(page.map_item(|id| self.index[&id]));
         }
         if let Some((base, client)) = self.next_server(who) {
             let path = format!("/api/v1/projects/{}/lease", self.project.id);
@@ -282,8 +268,10 @@ impl World {
         agree: bool,
         next: bool,
     ) -> Result<Submitted, String> {
-        if self.crowd.is_some() {
-            return self.submit_page(who, assignment, submission).await;
+        if let Some(crowd) = &mut self.crowd {
+            return crowd
+                .submit(&self.pool, who, self.project.id, assignment, submission)
+                .await;
         }
         let labels = labels(self.responses, agree);
         if let Some((base, client)) = self.next_server(who) {
@@ -333,46 +321,6 @@ impl World {
         }
     }
 
-    /// The annotation form posted as a page does; stored or not is read
-    /// from the database (the page answers with a redirect or the form
-    /// again).
-    async fn submit_page(
-        &mut self,
-        who: usize,
-        assignment: Uuid,
-        submission: Uuid,
-    ) -> Result<Submitted, String> {
-        let path = format!("/annotate/{}/submit", self.project.id);
-        let (assignment, submission) = (assignment.to_string(), submission.to_string());
-        let fields = [
-            ("assignment_id", assignment.as_str()),
-            ("submission_id", submission.as_str()),
-            ("seconds", "9"),
-            ("r0_safe", "safe"),
-            ("r1_safe", "safe"),
-            ("helpful", "0"),
-            ("harmless", "0"),
-        ];
-        let browser = self.next_browser(who).expect("a crowd worker");
-        let status = browser.post(&path, &fields).await.status().as_u16();
-        let stored: Option<Uuid> =
-            sqlx::query_scalar("select id from annotations where submission_id = $1::uuid")
-                .bind(&submission)
-                .fetch_optional(&self.pool)
-                .await
-                .unwrap();
-        match (status, stored) {
-            (303, Some(annotation)) => Ok(Submitted::Stored {
-                annotation,
-                next: None,
-            }),
-            (409, None) => Ok(Submitted::Refused),
-            _ => Err(format!(
-                "the page's submit answered {status}, stored {stored:?}"
-            )),
-        }
-    }
-
     fn leased_json_opt(&self, json: &Value) -> Option<Leased> {
         json.is_object().then(|| self.leased_json(json))
     }
@@ -410,9 +358,14 @@ impl World {
             }
             return Ok([answers[0].clone(), answers[1].clone()]);
         }
-        if self.crowd.is_some() {
-            let first = self.submit_page(who, assignment, submission).await?;
-            let second = self.submit_page(who, assignment, submission).await?;
+        if let Some(crowd) = &mut self.crowd {
+            let (pool, project) = (&self.pool, self.project.id);
+            let first = crowd
+                .submit(pool, who, project, assignment, submission)
+                .await?;
+            let second = crowd
+                .submit(pool, who, project, assignment, submission)
+                .await?;
             return Ok([first, second]);
         }
         let first = self
@@ -437,18 +390,8 @@ impl World {
             Skip::TooDisturbing => queue::SkipReason::TooDisturbing,
             Skip::Other => queue::SkipReason::Other,
         };
-        let page_path = format!("/annotate/{}/skip", self.project.id);
-        if let Some(browser) = self.next_browser(who) {
-            let assignment = assignment.to_string();
-            let fields = [
-                ("assignment_id", assignment.as_str()),
-                ("reason", reason.as_str()),
-            ];
-            return match browser.post(&page_path, &fields).await.status().as_u16() {
-                303 => Ok(true),
-                409 => Ok(false),
-                status => Err(format!("the page's skip answered {status}")),
-            };
+        if let Some(crowd) = &mut self.crowd {
+            return crowd.skip(who, self.project.id, assignment, reason).await;
         }
         if let Some((base, client)) = self.next_server(who) {
             let path = format!("/api/v1/assignments/{assignment}/skip");
@@ -547,81 +490,6 @@ impl World {
         self.project.gold_rate > 0.0
             && queue::gold_draw(self.project.id, self.people[who].id, made) < self.project.gold_rate
     }
-}
-
-/// The text after `marker` up to the next quote.
-fn attribute<'a>(page: &'a str, marker: &str) -> &'a str {
-    let at = page
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker} in {page}"))
-        + marker.len();
-    page[at..].split('"').next().unwrap()
-}
-
-/// Opens the project's crowd link with `quota` items per worker and joins
-/// `count` workers through it, as their browsers would.
-async fn crowd_workers(
-    pool: &PgPool,
-    db_url: &str,
-    project: &Project,
-    quota: i32,
-    count: usize,
-) -> (Vec<User>, Crowd) {
-    let slug = format!("m{}", &Uuid::new_v4().simple().to_string()[..12]);
-    let entry = projects::CrowdEntry {
-        slug: slug.clone(),
-        quota,
-        completion_code: "DONE-4821".into(),
-    };
-    projects::set_crowd_entry(pool, None, project, entry, projects::EntryAction::Rotate)
-        .await
-        .unwrap();
-    let token = projects::find(pool, project.id)
-        .await
-        .unwrap()
-        .crowd_token
-        .unwrap();
-    let servers = [
-        ServerProcess::start(db_url).await,
-        ServerProcess::start(db_url).await,
-    ];
-    let mut people = Vec::new();
-    let mut browsers = Vec::new();
-    for n in 0..count {
-        let worker = format!("W-{n}-{}", &Uuid::new_v4().simple().to_string()[..6]);
-        let client = safepref_tests::client();
-        let pair = [0, 1].map(|s| Browser {
-            client: client.clone(),
-            base: servers[s].base.clone(),
-            csrf_token: None,
-        });
-        let join = format!("/p/{slug}/join?worker_id={worker}&study=model&token={token}");
-        let joined = pair[0].get(&join).await.status().as_u16();
-        assert_eq!(joined, 303, "joining as {worker}");
-        // A page that leases nothing, for the form's CSRF token.
-        let guidelines = format!("/annotate/{}/guidelines", project.id);
-        let page = pair[0].get(&guidelines).await.text().await.unwrap();
-        let csrf = csrf_token_in(&page);
-        let pair = pair.map(|b| Browser {
-            csrf_token: csrf.clone(),
-            ..b
-        });
-        let id: Uuid = sqlx::query_scalar("select id from users where external_id = $1")
-            .bind(&worker)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        people.push(db::users::find(pool, id).await.unwrap().unwrap());
-        browsers.push(pair);
-    }
-    (
-        people,
-        Crowd {
-            _servers: servers,
-            browsers,
-            turn: 0,
-        },
-    )
 }
 
 fn unique(prefix: &str) -> String {
