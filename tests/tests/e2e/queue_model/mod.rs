@@ -18,6 +18,7 @@ mod schedule;
 mod world;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,9 +71,10 @@ async fn run_all(schedules: Vec<Schedule>) {
     let started = Instant::now();
     let total = schedules.len();
     let pending = Arc::new(Mutex::new(schedules.into_iter()));
+    let finished = Arc::new(AtomicUsize::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..AT_ONCE {
-        let pending = pending.clone();
+        let (pending, finished) = (pending.clone(), finished.clone());
         workers.spawn(async move {
             // One database per worker, one schedule at a time in it: each
             // schedule has a project of its own, and a sweep (which ends
@@ -85,6 +87,15 @@ async fn run_all(schedules: Vec<Schedule>) {
                 };
                 if let Err(failure) = run_caught(&schedule, &db).await {
                     failed.push((schedule, failure));
+                }
+                // A long run says how far it is.
+                let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 1_000 == 0 {
+                    eprintln!(
+                        "queue model: {n} of {total} schedules in {:.0} s, {} failed so far here",
+                        started.elapsed().as_secs_f64(),
+                        failed.len()
+                    );
                 }
             }
         });
