@@ -4,10 +4,13 @@
 -- annotator had not done waited for someone else. With three annotators
 -- working one after another on 150 items (k = 3), the second got only 100.
 --
--- Two stages are added after the window and the new items; both run only
--- when those found nothing, so the common lease costs what it did:
+-- A last stage follows the window and the new items, as a second statement
+-- of the function that runs only when migration 0026's statement (kept as
+-- it was, on its own cached plan) found nothing, so the common lease costs
+-- what it did (written into the one statement, it cost every lease about a
+-- tenth more PostgreSQL CPU in scripts/bench, though it never ran there):
 --
--- - `rest_candidate`: every pending item below its wanted number of
+-- - `candidate`: every pending item below its wanted number of
 --   annotations that is not this annotator's, in batch and file order,
 --   without a window. In a project that mixes gold in, gold items are
 --   included here (bounded by k like any item): otherwise an annotator

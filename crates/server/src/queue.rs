@@ -11,7 +11,10 @@
 //! - `items.done` (submitted annotations) and `items.leased` (live leases),
 //!   kept by the statements below, so the next item is found by one scan of
 //!   `items_queue_idx` (pending items of the project by `done desc,
-//!   batch_seq, seq`: closest to k first, then batch and file order).
+//!   batch_seq, seq`: closest to k first, then batch and file order), or,
+//!   when that finds nothing, by one walk in batch order from the
+//!   annotator's cursor (`db::assignments::lease`): the lease never
+//!   answers "nothing left" while an item this annotator may take exists.
 //!   `state` becomes `complete` when `done` reaches k, and that completion
 //!   is counted in `project_progress` (sharded), so progress bars never
 //!   count items.

@@ -191,7 +191,7 @@ const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ///    started items, and looking at all of them on every lease made each
 ///    lease dearer the further ahead they were. Only when the window and
 ///    the new items give nothing, every pending item below its wanted
-///    number (`rest_candidate`, batch and file order, no window; gold
+///    number (the function's second statement: batch and file order, no window; gold
 ///    items too), from the annotator's cursor (`lease_cursors`: before it,
 ///    nothing is pending that they have not finished; a reopened item
 ///    makes every cursor of the project stale through `queue_epochs`), so
