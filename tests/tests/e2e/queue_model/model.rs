@@ -466,7 +466,9 @@ impl Model {
         !items.is_empty()
     }
 
-    /// A lead's send-back of an item (no item is adjudicated here).
+    /// A lead's send-back of an item (no item is adjudicated here): one
+    /// more wanted (a routed item goes back to k), pending unless it
+    /// already has that many (a gold item may).
     pub fn send_back(&mut self, item: usize) {
         if !self.items[item].routed {
             self.items[item].extra += 1;
