@@ -4,7 +4,7 @@
 //! left for that annotator, and at the end every item complete when
 //! nothing keeps annotators from it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use safepref_tests::TestDb;
 use uuid::Uuid;
@@ -221,17 +221,36 @@ impl Run {
             ..
         } = got
         {
-            let options = self.model.next_lease_options(who);
-            if self.model.paused.contains(&who) || !options.contains(&next_item) {
+            let allowed = self.next_allowed(who, next_item);
+            if !allowed.contains(&next_item) {
                 return Err(format!(
-                    "the submit brought annotator {who} item {next_item}; the model allows {options:?} (paused: {})",
-                    self.model.paused.contains(&who)
+                    "the submit brought annotator {who} item {next_item}; the model allows {allowed:?}"
                 ));
             }
             self.model.apply_lease(who, next_item, next_assignment)?;
             self.held[who] = Some((next_item, next_assignment));
         }
         Ok(())
+    }
+
+    /// The items a submit's next lease may be. The functions take it in the
+    /// submit's transaction (no gold draw, no sweep, not when paused); the
+    /// API, when that gave nothing or the project leases with a call of
+    /// its own (a gold rate, a daily cap), makes a lease call.
+    fn next_allowed(&mut self, who: usize, item: usize) -> BTreeSet<usize> {
+        if self.model.paused.contains(&who) {
+            return BTreeSet::new();
+        }
+        let embedded = self.model.next_lease_options(who);
+        if !self.world.through_http() || embedded.contains(&item) {
+            return embedded;
+        }
+        let draw = self.world.gold_draw(who, self.model.made[who]);
+        match self.model.expect_lease(who, draw) {
+            LeaseExpect::OneOf(set) => set,
+            LeaseExpect::Renewed(held) => BTreeSet::from([held]),
+            _ => BTreeSet::new(),
+        }
     }
 
     /// Checks a submit's answer and applies it to the model.
