@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::session::{self, SessionSlot};
 use crate::config::Config;
 use crate::error::ErrorInfo;
+use crate::pg::supervise::Outage;
 use crate::routes::{self, Chrome, ErrorPage};
 
 /// Everything a handler needs; cheap to clone.
@@ -26,6 +27,8 @@ use crate::routes::{self, Chrome, ErrorPage};
 pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
+    /// Set by the embedded cluster's supervisor while it cannot start it.
+    pub outage: Outage,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
         AppState {
             pool,
             config: Arc::new(config),
+            outage: Outage::default(),
         }
     }
 }

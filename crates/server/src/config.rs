@@ -20,6 +20,26 @@ pub struct DatabaseArgs {
     /// Use this PostgreSQL server instead of the embedded one.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Seconds to wait for a DATABASE_URL server that does not answer yet
+    /// (default: 60 for serve, 0 for other commands).
+    #[arg(
+        long,
+        env = "SAFEPREF_DATABASE_WAIT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub database_wait: Option<u64>,
+    /// Set by the command line for `serve`: wait for the database by default.
+    #[arg(skip)]
+    pub serving: bool,
+}
+
+impl DatabaseArgs {
+    /// How long to wait for a database server that is not up yet.
+    pub fn wait(&self) -> Duration {
+        let default = if self.serving { 60 } else { 0 };
+        Duration::from_secs(self.database_wait.unwrap_or(default))
+    }
 }
 
 /// Settings of the web service.

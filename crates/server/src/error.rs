@@ -32,6 +32,9 @@ pub enum AppError {
     },
     #[error("the database is not reachable at the moment; please try again shortly")]
     Unavailable,
+    /// Unavailable, and the reason is known (a 503 too).
+    #[error("{0}")]
+    UnavailableBecause(String),
     #[error("an internal error occurred")]
     Internal(#[from] anyhow::Error),
 }
@@ -45,7 +48,9 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::UnavailableBecause(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,7 +66,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::Paused(_) => "paused",
             AppError::TooManyRequests { .. } => "too_many_requests",
-            AppError::Unavailable => "unavailable",
+            AppError::Unavailable | AppError::UnavailableBecause(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
@@ -77,13 +82,25 @@ impl From<std::io::Error> for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %err, "database unavailable");
-                AppError::Unavailable
-            }
-            other => AppError::Internal(other.into()),
+        if unreachable(&err) {
+            tracing::error!(error = %err, "database unavailable");
+            return AppError::Unavailable;
         }
+        AppError::Internal(err.into())
+    }
+}
+
+/// The database is down, starting, stopping or recovering from a crash, or
+/// the connection to it broke: a 503 the client may retry, not a 500.
+fn unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        // Class 08: connection exceptions; 57P01–57P03: the server was shut
+        // down, crashed, or cannot take connections yet.
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 
@@ -116,5 +133,44 @@ impl IntoResponse for AppError {
         let mut response = (self.status(), info.message.clone()).into_response();
         response.extensions_mut().insert(info);
         response
+    }
+}
+
+/// An error and its causes on one line, each cause once: wrappers that
+/// repeat their source's text in their own (sqlx's migration errors do) add
+/// nothing a reader has not seen.
+pub fn chain_once(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain().map(ToString::to_string) {
+        if line.contains(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("while executing migration 1: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::other("cannot execute CREATE TABLE in a read-only transaction");
+        let err = anyhow::Error::new(Repeats(io)).context("applying database migrations");
+        assert_eq!(
+            chain_once(&err),
+            "applying database migrations: while executing migration 1: \
+             cannot execute CREATE TABLE in a read-only transaction"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing out.jsonl");
+        assert_eq!(chain_once(&plain), "writing out.jsonl: disk full");
     }
 }

@@ -4,6 +4,7 @@
 mod annotate;
 mod api;
 mod auth;
+mod availability;
 mod browser;
 mod cli;
 mod crowd;

@@ -25,7 +25,7 @@ async fn a_killed_server_loses_nothing_and_the_other_finishes_the_project() {
         project.lease_seconds, 30,
         "the shortest lease keeps the test short"
     );
-    make_annotators(&db, "scale-", 2 * ANNOTATORS_PER_SERVER).await;
+    make_annotators(&db, "scale-", 2 * ANNOTATORS_PER_SERVER, PASSWORD).await;
     let mut doomed = ServerProcess::start(&db.url).await;
     let survivor = ServerProcess::start(&db.url).await;
 
@@ -113,9 +113,10 @@ async fn a_killed_server_loses_nothing_and_the_other_finishes_the_project() {
 
 /// `prefix0..prefix{n-1}`, sharing one password hash (hashing once keeps
 /// the set-up fast).
-async fn make_annotators(db: &TestDb, prefix: &str, n: usize) {
+/// `n` annotators `{prefix}0`… sharing one password (hashed once).
+pub(crate) async fn make_annotators(db: &TestDb, prefix: &str, n: usize, password: &str) {
     let first = format!("{prefix}0");
-    accounts::create(&db.pool, None, &first, Role::Annotator, PASSWORD)
+    accounts::create(&db.pool, None, &first, Role::Annotator, password)
         .await
         .unwrap();
     sqlx::query(

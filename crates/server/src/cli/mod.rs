@@ -177,19 +177,62 @@ impl From<RoleArg> for Role {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+impl Command {
+    /// Commands that never write, and so may run against a hot standby.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Report { .. }
+                | Command::Export(_)
+                | Command::Project(ProjectCommand::List)
+                | Command::User(UserCommand::List)
+        )
+    }
+}
+
+pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
+    cli.database.serving = matches!(cli.command, Command::Serve(_));
     let database = Database::open(&cli.database).await?;
-    db::migrate(&database.pool).await?;
-    let outcome = match cli.command {
-        Command::Serve(args) => serve(&database, &cli.database, &args).await,
+    let outcome = match prepare_schema(&database, &cli.command).await {
+        Ok(()) => execute(&database, &cli.database, cli.command).await,
+        Err(e) => Err(e),
+    };
+    database.close().await.context("closing the database")?;
+    outcome
+}
+
+/// Migrates a database that takes writes. One that does not (a standby)
+/// is left as it is: a command that only reads checks that its schema is
+/// this binary's, and any other is refused.
+async fn prepare_schema(database: &Database, command: &Command) -> anyhow::Result<()> {
+    if !db::schema::read_only(&database.pool).await? {
+        return db::migrate(&database.pool).await;
+    }
+    if !command.only_reads() {
+        anyhow::bail!(
+            "the database takes no writes (it is a standby, or set read-only) and this command \
+             writes; point it at the primary (only report, export, project list and user list \
+             can use a standby)"
+        );
+    }
+    db::schema::check(&database.pool).await
+}
+
+async fn execute(
+    database: &Database,
+    place: &DatabaseArgs,
+    command: Command,
+) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(database, place, &args).await,
         Command::Migrate => {
             println!("The database schema is up to date.");
             Ok(())
         }
-        Command::User(command) => users::run(&database, command).await,
-        Command::Project(command) => projects::run(&database, command).await,
-        Command::Import(args) => projects::import(&database, args).await,
-        Command::Demo => demo::run(&database).await,
+        Command::User(command) => users::run(database, command).await,
+        Command::Project(command) => projects::run(database, command).await,
+        Command::Import(args) => projects::import(database, args).await,
+        Command::Demo => demo::run(database).await,
         Command::Report {
             project,
             batch,
@@ -205,12 +248,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             pairs.extend(until.map(|u| ("until".into(), u)));
             pairs.extend(annotators.into_iter().map(|a| ("annotator".into(), a)));
             pairs.extend(suggestion_mode.map(|m| ("suggestion_mode".into(), m)));
-            report(&database, &project, &pairs, format).await
+            report(database, &project, &pairs, format).await
         }
-        Command::Export(args) => export::run(&database, args).await,
-    };
-    database.close().await.context("closing the database")?;
-    outcome
+        Command::Export(args) => export::run(database, args).await,
+    }
 }
 
 async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> {
@@ -236,6 +277,12 @@ async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> a
     ));
     let warm_dashboards =
         tokio::spawn(crate::dashboard::keep_warm_periodically(state.pool.clone()));
+    let supervisor = database.embedded_cluster().map(|cluster| {
+        tokio::spawn(crate::pg::supervise::watch(
+            cluster.watcher(),
+            state.outage.clone(),
+        ))
+    });
     println!("safepref is running at http://{address}/ (Ctrl-C to stop)");
     if let Some(cluster) = database.embedded_cluster() {
         println!(
@@ -249,6 +296,9 @@ async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> a
     lease_sweep.abort();
     statistics.abort();
     warm_dashboards.abort();
+    if let Some(supervisor) = supervisor {
+        supervisor.abort();
+    }
     println!("safepref stopped.");
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod items;
 pub mod projects;
 pub mod report;
 pub mod review;
+pub mod schema;
 pub mod sessions;
 pub mod sign_in;
 pub mod statistics;
@@ -29,6 +30,8 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
 use crate::config::DatabaseArgs;
 use crate::pg::{self, BinSearch, Cluster, ClusterOptions};
+
+pub use schema::migrate;
 
 /// The migrations in /migrations, compiled in. sqlx takes a PostgreSQL
 /// advisory lock while it applies them, so processes starting together wait
@@ -50,7 +53,9 @@ impl Database {
     pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Self> {
         match &args.database_url {
             Some(url) => {
-                let pool = pool_for(url).await.context("connecting to DATABASE_URL")?;
+                let pool = wait_for(url, args.wait())
+                    .await
+                    .context("connecting to DATABASE_URL")?;
                 Ok(Database {
                     pool,
                     cluster: None,
@@ -142,12 +147,37 @@ pub async fn pool_for(url: &str) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
-/// Applies pending migrations.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .context("applying database migrations")
+/// A pool for `url`, waiting up to `patience` for a server that is not up
+/// yet (a container starting beside safepref, a restart) rather than failing
+/// at the first refused connection. Other errors (a wrong password, an
+/// unknown database) fail at once.
+async fn wait_for(url: &str, patience: Duration) -> Result<PgPool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut said = false;
+    loop {
+        match pool_for(url).await {
+            Err(e) if not_up_yet(&e) && tokio::time::Instant::now() < deadline => {
+                if !said {
+                    tracing::warn!(
+                        "waiting up to {} s for the database, which is not answering yet: {e}",
+                        patience.as_secs()
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A refused or timed-out connection, or a server still starting.
+fn not_up_yet(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => e.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
 }
 
 /// `CREATE DATABASE`, tolerating another process doing the same at once.

@@ -20,8 +20,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The process can reach its database.
+/// The process can reach its database. While the embedded cluster's
+/// supervisor cannot start it, the answer says why.
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError> {
+    if let Some(problem) = state.outage.get() {
+        return Err(AppError::UnavailableBecause(problem));
+    }
     let ping = crate::db::ping(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => Ok("ready"),

@@ -21,6 +21,8 @@
 //! Everything here is synchronous (it runs a handful of short commands);
 //! async callers wrap it in `spawn_blocking`.
 
+pub mod supervise;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -437,7 +439,7 @@ impl Cluster {
         let text = fs::read_to_string(self.pgdata().join("postmaster.pid")).ok()?;
         let pid: i32 = text.lines().next()?.trim().parse().ok()?;
         let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-        if comm.trim() != "postgres" {
+        if comm.trim() != "postgres" || is_zombie(pid) {
             return None;
         }
         // Unreadable (another user's process, without root): trust the name.
@@ -448,6 +450,51 @@ impl Cluster {
             }
         }
         Some(pid)
+    }
+
+    /// Starts the cluster again if its server has died (kill -9, the
+    /// out-of-memory killer), or stops and starts it if it runs but its
+    /// socket is gone (nothing can connect). True when it had to act.
+    /// PostgreSQL's crash recovery replays the WAL as it starts. Every
+    /// process sharing the folder calls this; the supervisor's lock lets one
+    /// act and the others then find the server up.
+    pub fn revive(&mut self) -> Result<bool> {
+        if self.serving() {
+            return Ok(false);
+        }
+        let _lock = self.lock()?;
+        if self.serving() {
+            return Ok(false);
+        }
+        if self.server_pid().is_some() {
+            tracing::warn!(socket = %self.socket_dir.display(), "the embedded PostgreSQL runs but its socket is gone; restarting it");
+            self.stop_locked()?;
+        }
+        self.start_locked()?;
+        Ok(true)
+    }
+
+    /// Another handle on this cluster, holding no client lock: for the task
+    /// that watches over the cluster beside the handle that uses it.
+    pub fn watcher(&self) -> Cluster {
+        Cluster {
+            bins: self.bins.clone(),
+            owner: self.owner,
+            root: self.root.clone(),
+            socket_dir: self.socket_dir.clone(),
+            started_here: false,
+            client_lock: None,
+        }
+    }
+
+    /// The server is alive and, once it has said it is ready, its socket is there.
+    fn serving(&self) -> bool {
+        if self.server_pid().is_none() {
+            return false;
+        }
+        let status = fs::read_to_string(self.pgdata().join("postmaster.pid")).unwrap_or_default();
+        let ready = status.lines().nth(7).map(str::trim) == Some("ready");
+        !ready || self.socket_dir.join(format!(".s.PGSQL.{PORT}")).exists()
     }
 
     /// After a crash (of the machine, or kill -9), postmaster.pid may name a
@@ -559,6 +606,21 @@ impl Cluster {
         }
         cmd.spawn().map_err(io_err("starting the cluster watcher"))
     }
+}
+
+/// A dead process its parent has not reaped yet (in a container whose first
+/// process does not reap orphans, a killed postmaster stays one).
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            after_name
+                .split_whitespace()
+                .next()
+                .map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// PostgreSQL's default of 128 MB makes a report or an export of a large
