@@ -84,6 +84,7 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         if unreachable(&err) {
             tracing::error!(error = %err, "database unavailable");
+            crate::db::connections_may_be_broken();
             return AppError::Unavailable;
         }
         AppError::Internal(err.into())

@@ -22,6 +22,7 @@ pub mod statistics;
 pub mod suggestions;
 pub mod users;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -122,13 +123,43 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
 /// A connection idle longer than this is pinged before it is handed out.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
 
+/// For this long after a connection was found broken, every older
+/// connection is pinged before it is handed out.
+const SUSPECT_FOR: Duration = Duration::from_secs(10);
+
+/// When a connection was last found broken (ms since the Unix epoch; 0: never).
+static BROKEN_AT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Says that the database restarted or a connection broke: the pools'
+/// other connections from before now are likely broken too. Each is then
+/// pinged before use (and replaced if dead), rather than failing one request
+/// each.
+pub fn connections_may_be_broken() {
+    BROKEN_AT_MS.store(now_ms(), Ordering::Relaxed);
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether a connection of this age, idle this long, should be pinged first.
+fn needs_ping(age: Duration, idle_for: Duration) -> bool {
+    let since_break =
+        Duration::from_millis(now_ms().saturating_sub(BROKEN_AT_MS.load(Ordering::Relaxed)));
+    idle_for > PING_IDLE_AFTER || (since_break < SUSPECT_FOR && age >= since_break)
+}
+
 /// A pool with settings suited to a web service.
 ///
 /// By default sqlx pings every connection it hands out: one more round trip
 /// per statement run on the pool (a third of all round trips under the
 /// annotation load). Only a connection that has been idle a while is
 /// pinged; one broken meanwhile fails its statement, is dropped (sqlx tests
-/// each connection as it comes back), and the request gets a 503.
+/// each connection as it comes back), and the request gets a 503 — which
+/// marks the others as suspect ([`connections_may_be_broken`]), so the rest
+/// of a restarted server's stale connections are replaced without failing.
 pub async fn pool_for(url: &str) -> Result<PgPool, sqlx::Error> {
     let options = connect_options(url)?;
     PgPoolOptions::new()
@@ -137,7 +168,7 @@ pub async fn pool_for(url: &str) -> Result<PgPool, sqlx::Error> {
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if meta.idle_for > PING_IDLE_AFTER {
+                if needs_ping(meta.age, meta.idle_for) {
                     conn.ping().await?;
                 }
                 Ok(true)

@@ -51,6 +51,7 @@ pub async fn watch(cluster: Cluster, outage: Outage) {
         match revived {
             Ok(false) => {}
             Ok(true) => {
+                crate::db::connections_may_be_broken();
                 tracing::warn!(
                     "the embedded PostgreSQL had stopped; it was started again (its crash recovery replayed the WAL)"
                 );

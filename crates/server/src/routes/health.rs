@@ -26,7 +26,15 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError>
     if let Some(problem) = state.outage.get() {
         return Err(AppError::UnavailableBecause(problem));
     }
-    let ping = crate::db::ping(&state.pool);
+    let ping = async {
+        if crate::db::ping(&state.pool).await.is_ok() {
+            return Ok(());
+        }
+        // Perhaps a connection from before a restart: with the others now
+        // pinged before use, a second try says whether the database is up.
+        crate::db::connections_may_be_broken();
+        crate::db::ping(&state.pool).await
+    };
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => Ok("ready"),
         _ => Err(AppError::Unavailable),

@@ -209,6 +209,7 @@ async fn serve_waits_for_a_database_that_is_not_up_yet() {
         said.contains("waiting up to 60 s for the database"),
         "{said}"
     );
+    assert!(!said.contains('\x1b'), "no colour codes in a file: {said}");
     // Another command does not wait by default: one clear line, each cause once.
     cluster.stop();
     let started = Instant::now();
@@ -230,6 +231,32 @@ async fn serve_waits_for_a_database_that_is_not_up_yet() {
         1,
         "the cause once: {last}"
     );
+
+    // For log collectors: one JSON object per line.
+    let out = std::process::Command::new(safepref_binary())
+        .args(["--database-wait", "1", "user", "list"])
+        .env("DATABASE_URL", &db.url)
+        .env("SAFEPREF_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&out.stderr);
+    let (logs, last) = error
+        .trim_end()
+        .rsplit_once('\n')
+        .expect("a log line and the error");
+    assert!(
+        last.starts_with("error: connecting to DATABASE_URL"),
+        "{error}"
+    );
+    for line in logs.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert_eq!(entry["level"], "WARN", "{line}");
+        let message = entry["fields"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("waiting up to 1 s for the database"),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test]
