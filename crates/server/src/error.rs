@@ -84,7 +84,10 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         if unreachable(&err) {
             tracing::error!(error = %err, "database unavailable");
-            crate::db::connections_may_be_broken();
+            // A busy pool is not a broken one.
+            if !matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
+                crate::db::connections_may_be_broken();
+            }
             return AppError::Unavailable;
         }
         AppError::Internal(err.into())
