@@ -389,3 +389,33 @@ fn a_csv_record_cut_off_inside_a_quote_names_its_own_line() {
     assert_eq!(read.len(), 2);
     read_and_check(&path, text.as_bytes());
 }
+
+/// Found by `readers_survive_mutated_valid_files`: two bytes inserted into a
+/// Parquet file's footer gave a column chunk a negative offset, on which the
+/// parquet crate panicked instead of returning an error.
+#[test]
+fn a_parquet_footer_with_a_negative_column_offset_is_damage_not_a_panic() {
+    let mut bytes = seed("f.parquet");
+    mutate(
+        &mut bytes,
+        &Mutation::Insert(6078307395787359957, vec![31, 139]),
+    );
+    mutate(&mut bytes, &Mutation::Flip(1208425183627677193, 0));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.parquet");
+    std::fs::write(&path, &bytes).unwrap();
+    let errors: Vec<String> = match rows(&path) {
+        Ok(iter) => iter
+            .filter_map(|r| r.err())
+            .map(|e| e.to_string())
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("damaged") || e.contains("Parquet")),
+        "{errors:?}"
+    );
+    check_file("f.parquet", &bytes);
+}

@@ -807,7 +807,12 @@ impl Iterator for ParquetRows {
                 return Some(Ok(Row { number, fields }));
             }
             self.batch = None;
-            match self.reader.next() {
+            let reader = &mut self.reader;
+            let next = match survive_panic(|| reader.next()) {
+                Ok(next) => next,
+                Err(message) => Some(Err(arrow_schema::ArrowError::ParquetError(message))),
+            };
+            match next {
                 None => {
                     self.done = true;
                     return None;
@@ -826,6 +831,20 @@ impl Iterator for ParquetRows {
             }
         }
     }
+}
+
+/// Runs a call into the parquet crate, which panics on some damaged files
+/// (an assertion on a negative column offset in the footer, say) instead of
+/// returning an error: such a panic is the file's fault, reported as damage.
+fn survive_panic<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an unexpected layout".into());
+        format!("the file is damaged: {what}")
+    })
 }
 
 /// Whether [`json_value`] can turn values of this type into JSON.
