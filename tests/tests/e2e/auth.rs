@@ -7,6 +7,29 @@ use safepref_server::db::users::Role;
 use safepref_tests::{TestApp, client};
 use serde_json::{Value, json};
 
+/// `%XX` escapes decoded, as a query string's value is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(byte) if bytes[i] == b'%' => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
 fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
@@ -91,6 +114,48 @@ async fn a_redirect_after_sign_in_never_leaves_the_site() {
         )
         .await;
     assert_eq!(response.headers()["location"], "/");
+    // Forms browsers turn into another site (a tab or newline is dropped, a
+    // backslash read as a slash), encoded in the query and not: refused at
+    // once for a signed-in GET /login?next=…, and after signing in.
+    let bypasses = [
+        "//evil.example",
+        "%2F%2Fevil.example",
+        "/\\evil.example",
+        "/%5cevil.example",
+        "/%5Cevil.example",
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/%0d/evil.example",
+        "/%20/evil.example",
+        "https:evil.example",
+        "https%3Aevil.example",
+        "%09//evil.example",
+    ];
+    let (browser, _) = app.signed_in(Role::Annotator).await;
+    for next in bypasses {
+        let answer = browser.get(&format!("/login?next={next}")).await;
+        assert_eq!(answer.status(), 303, "{next}");
+        assert_eq!(answer.headers()["location"], "/", "{next}");
+    }
+    let (username, password) = app.user(Role::Annotator).await;
+    for next in bypasses.map(percent_decoded) {
+        let answer = app
+            .browser()
+            .post_raw(
+                "/login",
+                &[
+                    ("username", &username),
+                    ("password", &password),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status(), 303, "{next:?}");
+        assert_eq!(answer.headers()["location"], "/", "{next:?}");
+    }
+    // A path of the site, query and all, is kept.
+    let answer = browser.get("/login?next=/admin/users%3Fpage%3D2").await;
+    assert_eq!(answer.headers()["location"], "/admin/users?page=2");
 }
 
 #[tokio::test]
@@ -240,6 +305,50 @@ async fn throttling_counts_failures_per_username_and_says_when_to_retry() {
         )
         .await;
     assert_eq!(fine.status(), 303);
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_count_each_and_get_no_more_checks_than_the_limit() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let guesses = (0..40).map(|i| {
+        let (url, username) = (app.url("/api/v1/session"), username.clone());
+        async move {
+            let body = json!({"username": username, "password": format!("wrong guess {i}")});
+            let answer = client().post(url).json(&body).send().await.unwrap();
+            answer.status().as_u16()
+        }
+    });
+    let statuses = futures_join_all(guesses).await;
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(checked + refused, 40, "{statuses:?}");
+    assert!(
+        checked <= 5,
+        "at most the limit of 5 had their password checked: {checked}"
+    );
+    let right = client()
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 429, "still refused inside the window");
+}
+
+/// Runs the futures at once on the test's runtime; their outputs in order.
+async fn futures_join_all<F: Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for task in tasks {
+        outputs.push(task.await.unwrap());
+    }
+    outputs
 }
 
 #[tokio::test]

@@ -42,6 +42,11 @@ pub async fn sign_in(
     previous: Option<&[u8]>,
 ) -> Result<(User, NewSession), AppError> {
     let username = username.trim();
+    // The attempt counts as a failure before its password is checked (which
+    // may wait for the hashing pool), so parallel guesses see each other:
+    // of any number at once, at most the limit get a password checked, and
+    // every one of them counts.
+    let attempt = db::sign_in::record_failure(&state.pool, username, client).await?;
     refuse_if_throttled(state, username, client).await?;
     let credentials = db::users::credentials(&state.pool, username).await?;
     let (user, hash) = match credentials {
@@ -50,10 +55,10 @@ pub async fn sign_in(
     };
     let verified = password::verify(password, hash).await?;
     let Some(user) = user.filter(|_| verified) else {
-        db::sign_in::record_failure(&state.pool, username, client).await?;
         return Err(AppError::InvalidCredentials);
     };
     if user.disabled {
+        db::sign_in::forget(&state.pool, attempt).await?;
         return Err(AppError::Forbidden(
             "This account is disabled. Ask an admin to enable it.".into(),
         ));
@@ -87,7 +92,9 @@ async fn refuse_if_throttled(
         ),
     ];
     for (key, max, whose) in checks {
-        let failures = db::sign_in::within_window(&state.pool, key, window).await?;
+        let mut failures = db::sign_in::within_window(&state.pool, key, window).await?;
+        // Not counting this attempt itself.
+        failures.count -= 1;
         refuse_beyond(failures, max, &format!("Too many failed sign-ins {whose}"))?;
     }
     Ok(())

@@ -3,14 +3,26 @@
 
 use sqlx::{AssertSqlSafe, PgExecutor};
 
+/// Records a failure (or an attempt that counts as one until its password
+/// proves right); its id, to [`forget`] it.
 pub async fn record_failure(
     db: impl PgExecutor<'_>,
     username: &str,
     client: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("insert into sign_in_failures (username, client) values ($1, $2)")
-        .bind(username)
-        .bind(client)
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into sign_in_failures (username, client) values ($1, $2) returning id",
+    )
+    .bind(username)
+    .bind(client)
+    .fetch_one(db)
+    .await
+}
+
+/// Takes back one recorded attempt.
+pub async fn forget(db: impl PgExecutor<'_>, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from sign_in_failures where id = $1")
+        .bind(id)
         .execute(db)
         .await?;
     Ok(())

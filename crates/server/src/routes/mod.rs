@@ -161,10 +161,20 @@ pub async fn end_session(
     Ok(())
 }
 
-/// A redirect target taken from user input: only a path on this site.
+/// A redirect target taken from user input: only a path on this site. A
+/// browser drops tabs and newlines from a URL and reads a backslash as a
+/// slash, so `/<tab>/x` and `/\x` would lead to the host `x`: a path with
+/// either, any control character or whitespace, or two leading slashes is
+/// refused.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path
+                    .chars()
+                    .any(|c| c == '\\' || c.is_control() || c.is_whitespace()) =>
+        {
             path.to_string()
         }
         _ => "/".to_string(),
