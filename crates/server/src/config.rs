@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "SAFEPREF_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// How many proxies you run in front of safepref (implies --trust-proxy;
+    /// default 1 with it): the client address is that many entries from the
+    /// right of X-Forwarded-For.
+    #[arg(long, env = "SAFEPREF_TRUST_PROXY_HOPS", value_name = "N")]
+    pub trust_proxy_hops: Option<u32>,
     /// Minutes without a request after which a session ends.
     #[arg(long, env = "SAFEPREF_SESSION_IDLE_MINUTES", default_value_t = 12 * 60)]
     pub session_idle_minutes: u64,
@@ -73,7 +78,8 @@ pub const DEFAULT_EXPORT_JOBS_KEPT: u32 = 20;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub secure_cookies: bool,
-    pub trust_proxy: bool,
+    /// Proxies of ours in front (0: X-Forwarded-For is not trusted).
+    pub trusted_proxy_hops: u32,
     pub session_idle: Duration,
     pub session_max: Duration,
     pub throttle: ThrottleConfig,
@@ -100,7 +106,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             secure_cookies: false,
-            trust_proxy: false,
+            trusted_proxy_hops: 0,
             session_idle: Duration::from_secs(12 * 3600),
             session_max: Duration::from_secs(7 * 24 * 3600),
             throttle: ThrottleConfig {
@@ -119,7 +125,11 @@ impl From<&ServeArgs> for Config {
     fn from(args: &ServeArgs) -> Self {
         Config {
             secure_cookies: args.secure_cookies,
-            trust_proxy: args.trust_proxy,
+            trusted_proxy_hops: args.trust_proxy_hops.unwrap_or(if args.trust_proxy {
+                1
+            } else {
+                0
+            }),
             session_idle: Duration::from_secs(args.session_idle_minutes * 60),
             session_max: Duration::from_secs(args.session_max_hours * 3600),
             export_jobs_kept: args.export_jobs_kept,

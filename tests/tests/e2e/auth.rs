@@ -352,6 +352,37 @@ where
 }
 
 #[tokio::test]
+async fn behind_a_proxy_the_address_it_saw_is_counted_not_what_the_client_wrote() {
+    let mut config = Config::default();
+    config.throttle.max_failures_per_client = 3;
+    config.trusted_proxy_hops = 1;
+    let app = TestApp::spawn_with(config).await;
+    let attempt = |forwarded: String, n: usize| {
+        let url = app.url("/api/v1/session");
+        async move {
+            let body = json!({"username": format!("nobody-{n}"), "password": "wrong password!"});
+            let answer = client()
+                .post(url)
+                .header("x-forwarded-for", forwarded)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            answer.status().as_u16()
+        }
+    };
+    // The client writes a new address of its own each time; the proxy
+    // appends the one it saw, 203.0.113.7.
+    for n in 0..3 {
+        let status = attempt(format!("198.51.100.{n}, 203.0.113.7"), n).await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(attempt("198.51.100.9, 203.0.113.7".into(), 9).await, 429);
+    // Someone else behind the same proxy is not locked out.
+    assert_eq!(attempt("203.0.113.8".into(), 10).await, 401);
+}
+
+#[tokio::test]
 async fn throttling_counts_failures_per_client_address() {
     let mut config = Config::default();
     config.throttle.max_failures_per_client = 4;

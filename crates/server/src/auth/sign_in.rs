@@ -16,18 +16,33 @@ use crate::db::{
 };
 use crate::error::AppError;
 
-/// The address failures are counted against: the peer, or with
-/// `--trust-proxy` the first address in X-Forwarded-For.
+/// The address failures are counted against: the peer, or behind trusted
+/// proxies the address the outermost of them saw (see [`forwarded_client`]).
 pub fn client_address(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    if state.config.trust_proxy
-        && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next()
-        && let Ok(ip) = first.trim().parse::<IpAddr>()
+    let hops = state.config.trusted_proxy_hops as usize;
+    if hops > 0
+        && let Some(ip) = forwarded_client(headers, hops)
     {
         return ip.to_string();
     }
     peer.map(|p| p.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Each proxy appends the address it received the request from to
+/// X-Forwarded-For, so with `hops` proxies of ours the client is the entry
+/// `hops` from the right; entries further left are whatever the client
+/// wrote. None when there are fewer entries (or that one is no address).
+fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let index = entries.len().checked_sub(hops)?;
+    entries[index].parse().ok()
 }
 
 /// Checks the credentials and opens a session. `previous` is the token hash
@@ -115,4 +130,35 @@ pub(super) fn refuse_beyond(seen: Failures, max: i64, what: &str) -> Result<(), 
         message: format!("{what}. Try again in {wait} seconds."),
         retry_after_seconds: wait,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_client_is_counted_from_the_right_past_our_own_proxies() {
+        // The client wrote 6.6.6.6 itself; our one proxy appended 203.0.113.7.
+        let one = forwarded(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(forwarded_client(&one, 1), "203.0.113.7".parse().ok());
+        // Two proxies: the outer one saw the client, the inner one the outer.
+        let two = forwarded(&["6.6.6.6, 203.0.113.7", "10.0.0.2"]);
+        assert_eq!(forwarded_client(&two, 2), "203.0.113.7".parse().ok());
+        assert_eq!(forwarded_client(&two, 1), "10.0.0.2".parse().ok());
+        // Fewer entries than proxies, or garbage: no address from the header.
+        assert_eq!(forwarded_client(&forwarded(&["10.0.0.2"]), 2), None);
+        assert_eq!(
+            forwarded_client(&forwarded(&["6.6.6.6, nonsense"]), 1),
+            None
+        );
+        assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
+    }
 }
