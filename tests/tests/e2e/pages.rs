@@ -198,6 +198,11 @@ async fn an_admin_creates_a_user_whose_generated_password_is_shown_once_and_work
         )
         .await;
     assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "no browser or proxy keeps the page with the password"
+    );
     let html = response.text().await.unwrap();
     let password = html
         .split("<code class=\"secret\">")

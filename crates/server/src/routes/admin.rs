@@ -4,7 +4,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -115,6 +114,19 @@ struct PasswordShown {
     password: String,
 }
 
+impl PasswordShown {
+    /// The page, which no browser or proxy may keep: the password on it is
+    /// shown only this once.
+    fn shown(self) -> Response {
+        let mut response = self.into_response();
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        response
+    }
+}
+
 async fn create(
     State(state): State<AppState>,
     RequireAdmin(session): RequireAdmin,
@@ -136,7 +148,7 @@ async fn create(
             user_id: user.id,
             password,
         }
-        .into_response()),
+        .shown()),
         Ok((user, None)) => {
             Ok(Redirect::to(&format!("/admin/users/{}?done=created", user.id)).into_response())
         }
@@ -284,16 +296,13 @@ async fn reset_password(
     let generated =
         accounts::reset_password(&state.pool, Some(session.user.id), &user, &form.password).await?;
     Ok(match generated {
-        Some(password) => (
-            StatusCode::OK,
-            PasswordShown {
-                chrome: Chrome::new(Some(&session)),
-                username: user.username,
-                user_id: user.id,
-                password,
-            },
-        )
-            .into_response(),
+        Some(password) => PasswordShown {
+            chrome: Chrome::new(Some(&session)),
+            username: user.username,
+            user_id: user.id,
+            password,
+        }
+        .shown(),
         None => Redirect::to(&format!("/admin/users/{id}?done=password")).into_response(),
     })
 }
