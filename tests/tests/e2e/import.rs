@@ -602,3 +602,35 @@ async fn the_same_records_in_every_format_import_to_identical_items() {
         assert_eq!(items, first_items, "{name} differs from {first_name}");
     }
 }
+
+/// A gzip bomb at the real limits: 70 MiB of zeros in about 70 KB, as
+/// gzip-compressed Parquet (which is decompressed to a temporary file
+/// first, and had no cap).
+#[tokio::test]
+async fn a_gzip_bomb_is_refused_at_the_limit_and_nothing_is_imported() {
+    let db = TestDb::new().await;
+    let project = project(&db.pool, 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.parquet.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::best(),
+    );
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..70 {
+        encoder.write_all(&block).unwrap();
+    }
+    encoder.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 200_000);
+    let message = import_path(&db.pool, &project, &path, Options::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.starts_with("bomb.parquet.gz: "), "{message}");
+    assert!(
+        message.contains("decompresses to more than 67108864 bytes"),
+        "{message}"
+    );
+    assert!(message.contains("likely gzip bomb"), "{message}");
+    assert_eq!(counts(&db.pool).await, (0, 0, 0));
+}

@@ -395,13 +395,41 @@ fn parse_file(
     name: &str,
     rules: &RecordRules<'_>,
     keys: ItemKeys,
-    mut seen: HashSet<[u8; 32]>,
+    seen: HashSet<[u8; 32]>,
     options: Options,
-    mut send_rows: bool,
+    send_rows: bool,
     sender: &mpsc::Sender<Message>,
 ) -> Result<(), String> {
     let detected = read::detect(path).map_err(|e| format!("{name}: {e}"))?;
     let rows = read::rows(path).map_err(|e| format!("{name}: {e}"))?;
+    let file = FileRows {
+        rows,
+        format: detected.format,
+        name,
+    };
+    parse_rows(file, rules, keys, seen, options, send_rows, sender);
+    Ok(())
+}
+
+/// A file's rows as the reader yields them, and how to name their places.
+struct FileRows<'a, I> {
+    rows: I,
+    format: read::Format,
+    name: &'a str,
+}
+
+/// Validates every row and sends them in chunks; stops early when nobody
+/// waits for the result any more.
+fn parse_rows<I: Iterator<Item = Result<read::Row, read::ReadError>>>(
+    file: FileRows<'_, I>,
+    rules: &RecordRules<'_>,
+    keys: ItemKeys,
+    mut seen: HashSet<[u8; 32]>,
+    options: Options,
+    mut send_rows: bool,
+    sender: &mpsc::Sender<Message>,
+) {
+    let FileRows { rows, format, name } = file;
     let mut counts = Counts::default();
     let mut errors = Vec::new();
     let mut total_errors = 0;
@@ -413,6 +441,13 @@ fn parse_file(
         }
     };
     for row in rows {
+        // The import's future was dropped (the client left, or the request
+        // timed out), taking the receiver: nothing will read what follows.
+        // Checked per row, since after an invalid row nothing is sent and a
+        // failed send would never tell.
+        if sender.is_closed() {
+            return;
+        }
         counts.rows += 1;
         let row = match row {
             Ok(row) => row,
@@ -422,7 +457,7 @@ fn parse_file(
                 continue;
             }
         };
-        let place = read::place(detected.format, row.number);
+        let place = read::place(format, row.number);
         let record = match records::parse_record(&row.fields, rules) {
             Ok(record) => record,
             Err(problems) => {
@@ -455,7 +490,7 @@ fn parse_file(
                     .blocking_send(Message::Chunk(std::mem::take(&mut chunk)))
                     .is_err()
             {
-                return Ok(());
+                return;
             }
         }
     }
@@ -469,7 +504,6 @@ fn parse_file(
         seen,
     };
     let _ = sender.blocking_send(Message::Done(parsed));
-    Ok(())
 }
 
 /// Hex sha256 of a file, read in pieces.
@@ -485,4 +519,84 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
         hasher.update(&buffer[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safepref_core::labels::Questions;
+    use safepref_core::taxonomy::Taxonomy;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Rows with no prompt (each one invalid, so none is ever sent),
+    /// counting how many the parser takes.
+    fn invalid_rows(taken: &AtomicU64) -> impl Iterator<Item = Result<read::Row, read::ReadError>> {
+        (1..=10_000u64).map(move |number| {
+            taken.fetch_add(1, Ordering::Relaxed);
+            Ok(read::Row {
+                number,
+                fields: serde_json::Map::new(),
+            })
+        })
+    }
+
+    fn parse(taken: &AtomicU64, sender: &mpsc::Sender<Message>) {
+        let taxonomy = Taxonomy::pku19();
+        let questions = Questions::default();
+        let rules = RecordRules {
+            k: 2,
+            taxonomy: &taxonomy,
+            questions: &questions,
+            allow_empty: false,
+            accept_hash_mismatch: false,
+        };
+        let file = FileRows {
+            rows: invalid_rows(taken),
+            format: read::Format::Jsonl,
+            name: "a.jsonl",
+        };
+        let keys = ItemKeys {
+            id: Uuid::nil(),
+            project_id: Uuid::nil(),
+            batch_id: Uuid::nil(),
+            batch_seq: 1,
+            seq: 0,
+        };
+        parse_rows(
+            file,
+            &rules,
+            keys,
+            HashSet::new(),
+            Options::default(),
+            true,
+            sender,
+        );
+    }
+
+    #[test]
+    fn the_parser_stops_when_nobody_waits_for_it() {
+        let taken = AtomicU64::new(0);
+        let (sender, receiver) = mpsc::channel::<Message>(2);
+        drop(receiver);
+        parse(&taken, &sender);
+        // The row taken when the loop first looks.
+        assert_eq!(taken.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_parser_reads_every_row_while_someone_waits() {
+        let taken = AtomicU64::new(0);
+        let (sender, mut receiver) = mpsc::channel::<Message>(2);
+        parse(&taken, &sender);
+        assert_eq!(taken.load(Ordering::Relaxed), 10_000);
+        let Ok(Message::Done(parsed)) = receiver.try_recv() else {
+            panic!("no report");
+        };
+        assert_eq!(parsed.counts.rows, 10_000);
+        assert!(
+            parsed.errors[0].starts_with("a.jsonl line 1: "),
+            "{}",
+            parsed.errors[0]
+        );
+    }
 }

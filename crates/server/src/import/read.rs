@@ -36,6 +36,17 @@ const PARQUET_BATCH_ROWS: usize = 1024;
 /// A JSONL line longer than this is reported as an error and skipped, so one
 /// runaway line cannot take all the memory.
 const MAX_LINE_BYTES: usize = 64 << 20;
+/// A CSV record longer than this ends the file with an error: the csv
+/// crate would otherwise grow one record without end (an unclosed quote
+/// swallows the rest of the file). The same size as a JSONL line's cap.
+const MAX_RECORD_BYTES: usize = MAX_LINE_BYTES;
+/// gzip input may decompress to at most this many times its compressed
+/// size: text and JSON compress 3 to 15 times, Parquet barely at all, so a
+/// few GB of gzip text still read; a gzip bomb expands about 1000 times.
+const MAX_GZIP_RATIO: u64 = 100;
+/// ... but any gzip file may decompress to this much: small files of very
+/// repetitive generated data can beat the ratio, and this much is harmless.
+const MIN_GZIP_LIMIT: u64 = 64 << 20;
 /// After a line this long, the line buffer is shrunk again.
 const SHRINK_ABOVE_BYTES: usize = 16 << 20;
 /// Read buffer for files and decompressors.
@@ -46,6 +57,36 @@ const SNIFF_BYTES: usize = 64 << 10;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const PARQUET_MAGIC: &[u8; 4] = b"PAR1";
 const UTF8_BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// The caps that keep a hostile file from taking all the memory or disk;
+/// the constants above, smaller in tests.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    gzip_ratio: u64,
+    gzip_floor: u64,
+    csv_record: usize,
+    parquet: ParquetLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            gzip_ratio: MAX_GZIP_RATIO,
+            gzip_floor: MIN_GZIP_LIMIT,
+            csv_record: MAX_RECORD_BYTES,
+            parquet: ParquetLimits::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// The most bytes a gzip file of `compressed` bytes may decompress to.
+    fn gzip_limit(&self, compressed: u64) -> u64 {
+        compressed
+            .saturating_mul(self.gzip_ratio)
+            .max(self.gzip_floor)
+    }
+}
 
 /// The input formats the importer reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +180,13 @@ pub enum ReadError {
     )]
     JsonArray { line: u64 },
 
+    /// A CSV record longer than the limit (an unclosed quote, usually);
+    /// where it ends cannot be known, so reading stops. Fatal.
+    #[error(
+        "line {line}: a CSV record longer than {limit} bytes (an unclosed quote?); reading stopped"
+    )]
+    RecordTooLong { line: u64, limit: usize },
+
     /// The CSV header is unusable (not UTF-8, a repeated column name). Fatal.
     #[error("line {line}: CSV header: {message}")]
     CsvHeader { line: u64, message: String },
@@ -165,6 +213,11 @@ pub enum ReadError {
     /// The file is not a Parquet file this reader can open. Fatal.
     #[error("not a readable Parquet file: {message}")]
     ParquetOpen { message: String },
+
+    /// A Parquet row group larger than the limits allow, found in the
+    /// footer before any row is read. Fatal.
+    #[error("{place}: {message}")]
+    ParquetTooLarge { place: String, message: String },
 
     /// A Parquet column of a type the importer does not read. Fatal (found
     /// when the file is opened, before any row is read).
@@ -196,8 +249,10 @@ impl ReadError {
             | ReadError::Decompress { .. }
             | ReadError::JsonArray { .. }
             | ReadError::CsvHeader { .. }
+            | ReadError::RecordTooLong { .. }
             | ReadError::ParquetOpen { .. }
             | ReadError::ParquetType { .. }
+            | ReadError::ParquetTooLarge { .. }
             | ReadError::Parquet { .. } => true,
             ReadError::Utf8 { .. }
             | ReadError::Json { .. }
@@ -295,27 +350,85 @@ fn sniff(head: &[u8]) -> Format {
 pub fn rows(
     path: &Path,
 ) -> Result<Box<dyn Iterator<Item = Result<Row, ReadError>> + Send>, ReadError> {
+    rows_within(path, Limits::default())
+}
+
+fn rows_within(
+    path: &Path,
+    limits: Limits,
+) -> Result<Box<dyn Iterator<Item = Result<Row, ReadError>> + Send>, ReadError> {
     let detected = detect(path)?;
     Ok(match detected.format {
         Format::Jsonl => Box::new(JsonlRows::new(BufReader::with_capacity(
             BUF_BYTES,
-            open_stream(path, detected.gzip)?,
+            open_stream(path, detected.gzip, &limits)?,
         ))),
-        Format::Csv => Box::new(CsvRows::new(open_stream(path, detected.gzip)?)?),
-        Format::Parquet => Box::new(ParquetRows::open(path, detected.gzip)?),
+        Format::Csv => Box::new(CsvRows::new(
+            open_stream(path, detected.gzip, &limits)?,
+            limits.csv_record,
+        )?),
+        Format::Parquet => Box::new(ParquetRows::open(path, detected.gzip, &limits)?),
     })
 }
 
-/// The file's bytes, decompressed on the fly when gzip.
-fn open_stream(path: &Path, gzip: bool) -> Result<Box<dyn Read + Send>, ReadError> {
+/// The file's bytes, decompressed on the fly (up to the gzip limit) when gzip.
+fn open_stream(
+    path: &Path,
+    gzip: bool,
+    limits: &Limits,
+) -> Result<Box<dyn Read + Send>, ReadError> {
     let file = File::open(path).map_err(open_error(path))?;
-    let buffered = BufReader::with_capacity(BUF_BYTES, file);
     Ok(if gzip {
-        // Multi-member, so files from pigz/bgzip or `cat a.gz b.gz` read whole.
-        Box::new(MultiGzDecoder::new(buffered))
+        Box::new(gunzip(file, limits).map_err(open_error(path))?)
     } else {
-        Box::new(buffered)
+        Box::new(BufReader::with_capacity(BUF_BYTES, file))
     })
+}
+
+/// A gzip file's decompressed bytes, which fail with [`GzipTooLarge`] past
+/// the limit for its size.
+fn gunzip(file: File, limits: &Limits) -> io::Result<CappedRead<MultiGzDecoder<BufReader<File>>>> {
+    let limit = limits.gzip_limit(file.metadata()?.len());
+    // Multi-member, so files from pigz/bgzip or `cat a.gz b.gz` read whole.
+    let inner = MultiGzDecoder::new(BufReader::with_capacity(BUF_BYTES, file));
+    Ok(CappedRead {
+        inner,
+        left: limit,
+        limit,
+    })
+}
+
+/// Passes at most `limit` bytes through; past that, reads fail.
+struct CappedRead<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+/// Why a gzip stream was cut off: what a read error says.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the gzip data decompresses to more than {limit} bytes ({MAX_GZIP_RATIO} times the \
+     compressed file, or {MIN_GZIP_LIMIT} bytes for a small one); refused as a likely gzip bomb"
+)]
+pub struct GzipTooLarge {
+    limit: u64,
+}
+
+impl<R: Read> Read for CappedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One byte past the limit is enough to know it was passed.
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left + 1).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            let limit = self.limit;
+            return Err(io::Error::other(GzipTooLarge { limit }));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 // ---------------------------------------------------------------- JSONL
@@ -489,6 +602,8 @@ struct CsvRows {
     reader: csv::Reader<EndWithNewline<Box<dyn Read + Send>>>,
     headers: Vec<String>,
     record: csv::ByteRecord,
+    /// Longer records end the file with an error.
+    max_record: usize,
     done: bool,
 }
 
@@ -502,6 +617,23 @@ struct EndWithNewline<R> {
     /// A read has answered that the input is over: a record read after
     /// that ran into the end of the input rather than a `\n` of its own.
     ended: bool,
+    /// Bytes passed on so far, and how many may be passed on before the
+    /// record being read is too long (set before each record).
+    passed: u64,
+    allowed: u64,
+}
+
+impl<R> EndWithNewline<R> {
+    /// Lets the next record be up to `max` bytes long, counted from `start`,
+    /// where the CSV parser stands; the parser's buffer holds up to
+    /// `BUF_BYTES` read ahead of it.
+    fn allow_record(&mut self, start: u64, max: usize) {
+        self.allowed = start + (max + BUF_BYTES) as u64;
+    }
+
+    fn over_limit(&self) -> bool {
+        self.passed > self.allowed
+    }
 }
 
 impl<R: Read> Read for EndWithNewline<R> {
@@ -513,7 +645,11 @@ impl<R: Read> Read for EndWithNewline<R> {
             self.ended = true;
             return Ok(0);
         }
+        if self.over_limit() {
+            return Err(io::Error::other("the CSV record is too long"));
+        }
         let n = self.inner.read(buf)?;
+        self.passed += n as u64;
         if n > 0 {
             self.last = buf[n - 1];
             return Ok(n);
@@ -530,13 +666,15 @@ impl<R: Read> Read for EndWithNewline<R> {
 }
 
 impl CsvRows {
-    fn new(input: Box<dyn Read + Send>) -> Result<Self, ReadError> {
+    fn new(input: Box<dyn Read + Send>, max_record: usize) -> Result<Self, ReadError> {
         let input = EndWithNewline {
             inner: input,
             // An empty input stays empty.
             last: b'\n',
             finished: false,
             ended: false,
+            passed: 0,
+            allowed: 0,
         };
         // The header is read as an ordinary record, and records end at `\n`
         // only (a `\r` before it is dropped from the last cell): the csv
@@ -552,12 +690,13 @@ impl CsvRows {
             .buffer_capacity(BUF_BYTES)
             .from_reader(input);
         let mut header = csv::ByteRecord::new();
-        let Some(header_line) = next_record(&mut reader, &mut header)? else {
+        let Some(header_line) = next_record(&mut reader, &mut header, max_record)? else {
             // No header at all: an empty file, no rows.
             return Ok(CsvRows {
                 reader,
                 headers: Vec::new(),
                 record: header,
+                max_record,
                 done: true,
             });
         };
@@ -593,6 +732,7 @@ impl CsvRows {
             reader,
             headers,
             record: csv::ByteRecord::new(),
+            max_record,
             done: false,
         })
     }
@@ -613,8 +753,11 @@ fn cell(record: &csv::ByteRecord, i: usize) -> &[u8] {
 fn next_record<R: Read>(
     reader: &mut csv::Reader<EndWithNewline<R>>,
     record: &mut csv::ByteRecord,
+    max_record: usize,
 ) -> Result<Option<u64>, ReadError> {
     loop {
+        let start = reader.position().clone();
+        reader.get_mut().allow_record(start.byte(), max_record);
         match reader.read_byte_record(record) {
             Ok(false) => return Ok(None),
             Ok(true) => {
@@ -637,6 +780,12 @@ fn next_record<R: Read>(
                     .map(|field| field.iter().filter(|&&b| b == b'\n').count())
                     .sum();
                 return Ok(Some(last_line.saturating_sub(inside as u64).max(1)));
+            }
+            Err(_) if reader.get_ref().over_limit() => {
+                return Err(ReadError::RecordTooLong {
+                    line: start.line(),
+                    limit: max_record,
+                });
             }
             Err(e) => {
                 let line = reader.position().line();
@@ -668,7 +817,7 @@ impl Iterator for CsvRows {
         if self.done {
             return None;
         }
-        let line = match next_record(&mut self.reader, &mut self.record) {
+        let line = match next_record(&mut self.reader, &mut self.record, self.max_record) {
             Ok(Some(line)) => line,
             Ok(None) => {
                 self.done = true;
@@ -725,15 +874,119 @@ struct ParquetRows {
     done: bool,
 }
 
+/// What a Parquet file may ask the reader to hold.
+#[derive(Debug, Clone, Copy)]
+struct ParquetLimits {
+    /// The largest compressed page (see [`MAX_PARQUET_PAGE_BYTES`]).
+    page: u64,
+    /// A row group's uncompressed size may be this many times its
+    /// compressed size ...
+    ratio: u64,
+    /// ... or this much, whichever is more.
+    floor: u64,
+}
+
+/// The parquet crate reads a page's compressed bytes into one buffer of the
+/// size its header claims, so a larger page is refused before it is read.
+/// Writers make pages of about 1 MB; a text at the JSONL line cap fits four
+/// times over.
+const MAX_PARQUET_PAGE_BYTES: u64 = 256 << 20;
+
+impl Default for ParquetLimits {
+    fn default() -> Self {
+        // Row groups obey the gzip rule: about what real data expands to.
+        ParquetLimits {
+            page: MAX_PARQUET_PAGE_BYTES,
+            ratio: MAX_GZIP_RATIO,
+            floor: MIN_GZIP_LIMIT,
+        }
+    }
+}
+
+/// A Parquet file that refuses to hand out a chunk (a page's compressed
+/// bytes) larger than the page limit, before reading or allocating it.
+struct PageCapped {
+    file: File,
+    max_page: u64,
+}
+
+impl parquet::file::reader::Length for PageCapped {
+    fn len(&self) -> u64 {
+        self.file.len()
+    }
+}
+
+impl parquet::file::reader::ChunkReader for PageCapped {
+    type T = <File as parquet::file::reader::ChunkReader>::T;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.file.get_read(start)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<axum::body::Bytes> {
+        if length as u64 > self.max_page {
+            return Err(parquet::errors::ParquetError::General(format!(
+                "a page of {length} bytes (at byte {start}) is larger than the limit of {} bytes",
+                self.max_page
+            )));
+        }
+        self.file.get_bytes(start, length)
+    }
+}
+
+/// Checks the footer's row groups before any is read: each column chunk
+/// lies inside the file, and no row group expands past the limit.
+fn check_row_groups(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    file_len: u64,
+    limits: &ParquetLimits,
+) -> Result<(), ReadError> {
+    let mut first_row: u64 = 1;
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        let rows = u64::try_from(group.num_rows()).unwrap_or(0);
+        let place = format!(
+            "rows {first_row} to {} (row group {})",
+            first_row + rows.saturating_sub(1),
+            g + 1
+        );
+        let too_big = |message: String| ReadError::ParquetTooLarge {
+            place: place.clone(),
+            message,
+        };
+        let compressed = u64::try_from(group.compressed_size()).unwrap_or(u64::MAX);
+        let uncompressed = u64::try_from(group.total_byte_size()).unwrap_or(u64::MAX);
+        let limit = compressed.saturating_mul(limits.ratio).max(limits.floor);
+        if uncompressed > limit {
+            return Err(too_big(format!(
+                "the row group expands to {uncompressed} bytes, more than the limit of {limit} \
+                 ({} times its {compressed} compressed bytes, or {} bytes)",
+                limits.ratio, limits.floor
+            )));
+        }
+        for column in group.columns() {
+            let (start, len) = column.byte_range();
+            if start.checked_add(len).is_none_or(|end| end > file_len) {
+                return Err(too_big(format!(
+                    "column \"{}\" claims {len} bytes from byte {start}, past the end of the \
+                     {file_len}-byte file",
+                    column.column_path()
+                )));
+            }
+        }
+        first_row += rows;
+    }
+    Ok(())
+}
+
 impl ParquetRows {
-    fn open(path: &Path, gzip: bool) -> Result<Self, ReadError> {
+    fn open(path: &Path, gzip: bool, limits: &Limits) -> Result<Self, ReadError> {
         let file = if gzip {
             let decompress_error = |source| ReadError::Decompress {
                 path: path.to_path_buf(),
                 source,
             };
             let compressed = File::open(path).map_err(open_error(path))?;
-            let mut decoder = MultiGzDecoder::new(BufReader::with_capacity(BUF_BYTES, compressed));
+            let mut decoder = gunzip(compressed, limits).map_err(open_error(path))?;
             // Anonymous: the operating system removes it when it is closed.
             let mut plain = tempfile::tempfile().map_err(decompress_error)?;
             io::copy(&mut decoder, &mut plain).map_err(decompress_error)?;
@@ -742,10 +995,19 @@ impl ParquetRows {
         } else {
             File::open(path).map_err(open_error(path))?
         };
+        let file_len = file.metadata().map_err(open_error(path))?.len();
+        let file = PageCapped {
+            file,
+            max_page: limits.parquet.page,
+        };
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ReadError::ParquetOpen {
                 message: e.to_string(),
             })?;
+        // `byte_range` asserts on a negative offset, which a damaged footer has.
+        let metadata = builder.metadata();
+        survive_panic(|| check_row_groups(metadata, file_len, &limits.parquet))
+            .map_err(|message| ReadError::ParquetOpen { message })??;
         let schema = builder.schema().clone();
         let mut names = Vec::with_capacity(schema.fields().len());
         for field in schema.fields() {
@@ -1431,6 +1693,181 @@ mod tests {
         assert!(!error.is_fatal());
         let last = results[2].as_ref().unwrap();
         assert_eq!((last.number, &last.fields["a"]), (3, &json!(3)));
+    }
+
+    /// The default limits, with a small gzip floor so that a bomb of a few
+    /// MB is refused.
+    fn small_limits() -> Limits {
+        Limits {
+            gzip_floor: 1 << 20,
+            ..Limits::default()
+        }
+    }
+
+    /// A gzip bomb: `size` bytes of `fill` after `head`, compressed about
+    /// 1000 times.
+    fn bomb(head: &[u8], fill: u8, size: usize) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        encoder.write_all(head).unwrap();
+        let block = vec![fill; 1 << 20];
+        for _ in 0..size >> 20 {
+            encoder.write_all(&block).unwrap();
+        }
+        encoder.finish().unwrap()
+    }
+
+    fn last_error(path: &Path, limits: Limits) -> ReadError {
+        let results: Vec<_> = rows_within(path, limits).expect("open").collect();
+        results.into_iter().last().unwrap().unwrap_err()
+    }
+
+    #[test]
+    fn gzip_bombs_are_cut_off_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = small_limits();
+        // Blank lines after a row: JSONL reads on until the cap.
+        let jsonl = write(
+            dir.path(),
+            "bomb.jsonl.gz",
+            &bomb(b"{\"a\": 1}\n", b'\n', 8 << 20),
+        );
+        let compressed = std::fs::metadata(&jsonl).unwrap().len();
+        assert!(compressed * 100 < 1 << 20, "{compressed} bytes");
+        let error = last_error(&jsonl, limits);
+        assert!(error.is_fatal());
+        let message = error.to_string();
+        assert!(message.starts_with("line "), "{message}");
+        assert!(
+            message.contains("decompresses to more than 1048576 bytes"),
+            "{message}"
+        );
+        // One CSV cell growing: the gzip cap comes before the record's.
+        let csv = write(
+            dir.path(),
+            "bomb.csv.gz",
+            &bomb(b"prompt\nx", b'x', 8 << 20),
+        );
+        let message = last_error(&csv, limits).to_string();
+        assert!(message.contains("likely gzip bomb"), "{message}");
+        // Parquet is decompressed to a temporary file first: capped too.
+        let parquet = write(dir.path(), "bomb.parquet.gz", &bomb(b"PAR1", 0, 8 << 20));
+        let message = rows_within(&parquet, limits).err().unwrap().to_string();
+        assert!(message.starts_with("cannot decompress "), "{message}");
+        assert!(message.contains("bomb.parquet.gz"), "{message}");
+        assert!(message.contains("likely gzip bomb"), "{message}");
+        // Under the limit, the same reads whole.
+        let roomy = Limits {
+            gzip_floor: 16 << 20,
+            ..limits
+        };
+        let read: Vec<_> = rows_within(&jsonl, roomy).unwrap().collect();
+        assert_eq!(read.len(), 1);
+        assert!(read[0].is_ok());
+    }
+
+    #[test]
+    fn csv_overlong_record_ends_the_file_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "prompt,id\nfine,1\n\"unclosed,2\n{}\nmore,3\n",
+            "y".repeat(300_000)
+        );
+        let path = write(dir.path(), "long.csv", text.as_bytes());
+        let limits = Limits {
+            csv_record: 1000,
+            ..Limits::default()
+        };
+        let results: Vec<_> = rows_within(&path, limits).unwrap().collect();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].as_ref().unwrap().number, 2);
+        let error = results[1].as_ref().unwrap_err();
+        assert!(error.is_fatal());
+        assert_eq!(
+            error.to_string(),
+            "line 3: a CSV record longer than 1000 bytes (an unclosed quote?); reading stopped"
+        );
+        // The default limit reads it (as one long, odd record).
+        assert!(
+            read_all(&path)
+                .iter()
+                .all(|r| !r.as_ref().is_err_and(ReadError::is_fatal))
+        );
+    }
+
+    /// One text column of `rows` values of `len` bytes each, zstd-compressed
+    /// (a long run of one byte shrinks to almost nothing).
+    fn parquet_of_long_texts(rows: usize, len: usize) -> Vec<u8> {
+        let texts = StringArray::from(vec!["z".repeat(len); rows]);
+        let batch = RecordBatch::try_from_iter([("prompt", Arc::new(texts) as ArrayRef)]).unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(ParquetCompression::ZSTD(ZstdLevel::default()))
+            .set_dictionary_enabled(false)
+            .build();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        out
+    }
+
+    #[test]
+    fn parquet_row_group_that_expands_too_far_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = parquet_of_long_texts(40, 100_000);
+        assert!(bytes.len() * 100 < 4_000_000, "{} bytes", bytes.len());
+        let path = write(dir.path(), "expands.parquet", &bytes);
+        let limits = small_limits();
+        let limits = Limits {
+            parquet: ParquetLimits {
+                floor: 1 << 20,
+                ..limits.parquet
+            },
+            ..limits
+        };
+        let error = rows_within(&path, limits).err().unwrap();
+        assert!(error.is_fatal());
+        let message = error.to_string();
+        assert!(
+            message.starts_with("rows 1 to 40 (row group 1): the row group expands to "),
+            "{message}"
+        );
+        assert!(
+            message.contains("more than the limit of 1048576"),
+            "{message}"
+        );
+        assert_eq!(read_ok(&path).len(), 40);
+    }
+
+    #[test]
+    fn parquet_page_larger_than_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // Uncompressed: the page holds every byte of its texts.
+        let texts = StringArray::from(vec!["p".repeat(5000); 4]);
+        let batch = RecordBatch::try_from_iter([("prompt", Arc::new(texts) as ArrayRef)]).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let path = write(dir.path(), "page.parquet", &bytes);
+        let limits = Limits {
+            parquet: ParquetLimits {
+                page: 4096,
+                ..ParquetLimits::default()
+            },
+            ..Limits::default()
+        };
+        let error = last_error(&path, limits);
+        assert!(error.is_fatal());
+        let message = error.to_string();
+        assert!(
+            message.starts_with("row 1: cannot read the Parquet data: "),
+            "{message}"
+        );
+        assert!(
+            message.contains("is larger than the limit of 4096 bytes"),
+            "{message}"
+        );
+        assert_eq!(read_ok(&path).len(), 4);
     }
 
     #[test]
