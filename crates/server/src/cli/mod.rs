@@ -314,7 +314,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Removes expired sessions and old sign-in failures every few minutes.
+/// Removes expired sessions, old sign-in failures and old crowd joins
+/// every few minutes.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
@@ -326,6 +327,9 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(e) = db::sign_in::delete_older_than(&state.pool, window).await {
             tracing::warn!(error = %e, "removing old sign-in failures");
+        }
+        if let Err(e) = db::crowd::delete_joins_older_than(&state.pool, window).await {
+            tracing::warn!(error = %e, "removing old crowd joins");
         }
     }
 }

@@ -20,25 +20,40 @@ pub async fn project_by_slug(
         .await
 }
 
+/// A crowd worker's account and the browser it is bound to.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Worker {
+    #[sqlx(flatten)]
+    pub user: User,
+    /// The hash of the cookie of the browser that first joined as them.
+    pub crowd_browser_hash: Option<Vec<u8>>,
+}
+
 /// The project's crowd worker with this external id, made on their first
-/// join (an annotator without a password, bound to the project).
+/// join (an annotator without a password, bound to the project). An
+/// account not yet bound to a browser is bound to `browser_hash`, in the
+/// same statement, so of two browsers joining at once only one wins.
 pub async fn worker(
     db: impl PgExecutor<'_>,
     project_id: Uuid,
     username: &str,
     worker_id: &str,
-) -> Result<User, sqlx::Error> {
+    browser_hash: &[u8],
+) -> Result<Worker, sqlx::Error> {
     sqlx::query_as(
-        "insert into users (id, username, role, external_id, crowd_project_id)
-         values ($1, $2, 'annotator', $3, $4)
+        "insert into users (id, username, role, external_id, crowd_project_id, crowd_browser_hash)
+         values ($1, $2, 'annotator', $3, $4, $5)
          on conflict (crowd_project_id, external_id) where crowd_project_id is not null
-         do update set updated_at = now()
-         returning id, username, role, disabled, external_id, created_at, crowd_project_id",
+         do update set updated_at = now(),
+                       crowd_browser_hash = coalesce(users.crowd_browser_hash, excluded.crowd_browser_hash)
+         returning id, username, role, disabled, external_id, created_at, crowd_project_id,
+                   crowd_browser_hash",
     )
     .bind(Uuid::new_v4())
     .bind(username)
     .bind(worker_id)
     .bind(project_id)
+    .bind(browser_hash)
     .fetch_one(db)
     .await
 }
@@ -91,4 +106,16 @@ pub async fn joins_within(
     .bind(window_seconds as f64)
     .fetch_one(db)
     .await
+}
+
+/// Removes joins older than the window: they no longer count.
+pub async fn delete_joins_older_than(
+    db: impl PgExecutor<'_>,
+    window_seconds: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("delete from crowd_joins where at <= now() - make_interval(secs => $1)")
+        .bind(window_seconds as f64)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
 }

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::Chrome;
+use super::{Chrome, ConfirmPage};
 use crate::app::AppState;
 use crate::auth::crowd::{self, Join};
 use crate::auth::{ActiveSession, MaybeUser, PeerAddr, RequireAdmin, session, sign_in};
@@ -23,7 +23,7 @@ use crate::queue::{self, GoldFeedback};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/p/{slug}/join", get(join))
+        .route("/p/{slug}/join", get(join).post(join_confirmed))
         .route("/admin/projects/{id}/crowd", post(set_entry))
 }
 
@@ -34,9 +34,49 @@ struct JoinQuery {
     token: Option<String>,
 }
 
-/// Signs the worker in (creating their account on the first visit) and
-/// sends them to the project's annotation page.
+impl JoinQuery {
+    fn join<'a>(&'a self, slug: &'a str) -> Result<Join<'a>> {
+        let worker_id = self.worker_id.as_deref().ok_or_else(|| {
+            AppError::BadRequest(
+                "the link has no worker_id; use the link the study gave you".into(),
+            )
+        })?;
+        Ok(Join {
+            slug,
+            worker_id,
+            study: self.study.as_deref(),
+            token: self.token.as_deref().unwrap_or(""),
+        })
+    }
+}
+
+/// The link as followed: signs the worker in (creating their account on
+/// the first visit) and sends them to the project's annotation page. A
+/// browser signed in as someone else is asked first (nothing is ended).
 async fn join(
+    State(state): State<AppState>,
+    MaybeUser(previous): MaybeUser,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    Path(slug): Path<String>,
+    Query(query): Query<JoinQuery>,
+) -> Result<Response> {
+    refuse_unless_top_level(&headers)?;
+    let join = query.join(&slug)?;
+    let client = sign_in::client_address(&state, &headers, peer);
+    let project = crowd::check(&state, join, &client).await?;
+    if let Some(session) = &previous
+        && !crowd::is_worker(session, &project, join.worker_id)
+    {
+        return Ok(switch_page(session, &project, join, &uri).into_response());
+    }
+    enter(&state, &headers, &project, join, previous.as_ref()).await
+}
+
+/// The switch page's form: the same link, posted with the CSRF token of
+/// the session it ends.
+async fn join_confirmed(
     State(state): State<AppState>,
     MaybeUser(previous): MaybeUser,
     PeerAddr(peer): PeerAddr,
@@ -44,25 +84,87 @@ async fn join(
     Path(slug): Path<String>,
     Query(query): Query<JoinQuery>,
 ) -> Result<Response> {
+    refuse_unless_top_level(&headers)?;
+    let join = query.join(&slug)?;
     let client = sign_in::client_address(&state, &headers, peer);
+    let project = crowd::check(&state, join, &client).await?;
+    enter(&state, &headers, &project, join, previous.as_ref()).await
+}
+
+/// A join is a page the worker opens (`Sec-Fetch-Mode: navigate`,
+/// `Sec-Fetch-Dest: document`), from the platform's site too; an image,
+/// script, fetch or frame of another page cannot sign a browser in. A
+/// client that sends no fetch metadata (older browsers, scripts) is let
+/// through.
+fn refuse_unless_top_level(headers: &HeaderMap) -> Result<()> {
+    let is = |name: &str, wanted: &str| headers.get(name).is_none_or(|v| v == wanted);
+    if is("sec-fetch-mode", "navigate") && is("sec-fetch-dest", "document") {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(
+        "A study link works only when opened as a page of its own (clicked, or typed in the \
+         address bar), not loaded inside another page. Open the link directly."
+            .into(),
+    ))
+}
+
+/// Says who is signed in and asks before switching to the worker.
+fn switch_page(
+    session: &ActiveSession,
+    project: &Project,
+    join: Join<'_>,
+    uri: &OriginalUri,
+) -> ConfirmPage {
+    let who = &session.user.username;
+    let cancel_href = match session.user.crowd_project_id {
+        Some(theirs) => format!("/annotate/{theirs}"),
+        None => "/".to_string(),
+    };
+    ConfirmPage {
+        chrome: Chrome::new(Some(session)),
+        title: "Sign out and join the study?".into(),
+        explanation: format!(
+            "This browser is signed in as {who}. Joining the study “{}” as worker {} signs {who} out here.",
+            project.name, join.worker_id
+        ),
+        action: uri.to_string(),
+        confirm_label: "Sign out and join",
+        cancel_href,
+        ask_password: false,
+        min_length: 0,
+    }
+}
+
+/// Signs the worker in from this browser, sets its crowd cookie and the
+/// session cookie, and sends them to their work.
+async fn enter(
+    state: &AppState,
+    headers: &HeaderMap,
+    project: &Project,
+    join: Join<'_>,
+    previous: Option<&ActiveSession>,
+) -> Result<Response> {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let worker_id = query.worker_id.as_deref().ok_or_else(|| {
-        AppError::BadRequest("the link has no worker_id; use the link the study gave you".into())
-    })?;
-    let join = Join {
-        slug: &slug,
-        worker_id,
-        study: query.study.as_deref(),
-        token: query.token.as_deref().unwrap_or(""),
-    };
-    let previous_hash = previous.as_ref().map(ActiveSession::token_hash);
-    let (project, new) = crowd::join(&state, join, &client, user_agent, previous_hash).await?;
+    let browser = crowd::browser_token(headers, &state.config);
+    let previous_hash = previous.map(ActiveSession::token_hash);
+    let new = crowd::enter(
+        state,
+        project,
+        join,
+        &session::hash_token(&browser),
+        user_agent,
+        previous_hash,
+    )
+    .await?;
     let mut response = Redirect::to(&format!("/annotate/{}", project.id)).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session::cookie_for(&state, &new));
+    let cookies = response.headers_mut();
+    cookies.append(
+        header::SET_COOKIE,
+        crowd::browser_cookie(&state.config, &browser),
+    );
+    cookies.append(header::SET_COOKIE, session::cookie_for(state, &new));
     Ok(response)
 }
 
