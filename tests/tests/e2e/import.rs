@@ -634,3 +634,62 @@ async fn a_gzip_bomb_is_refused_at_the_limit_and_nothing_is_imported() {
     assert!(message.contains("likely gzip bomb"), "{message}");
     assert_eq!(counts(&db.pool).await, (0, 0, 0));
 }
+
+/// One row of a generic file, distinct per `n` (so no file is the same).
+fn tiny_file(n: u32) -> reqwest::multipart::Part {
+    let row = json!({"prompt": format!("prompt {n}"), "responses": ["a", "b"]});
+    reqwest::multipart::Part::bytes(format!("{row}\n").into_bytes()).file_name(format!("{n}.jsonl"))
+}
+
+/// The upload's CSRF token goes in the body (its first field) or a header;
+/// one in the address, which logs and Referer headers carry, is refused.
+#[tokio::test]
+async fn the_upload_takes_its_csrf_token_from_the_body_or_a_header_never_the_address() {
+    let app = safepref_tests::TestApp::spawn().await;
+    let (admin, _) = app.signed_in(db::users::Role::Admin).await;
+    let project = project(&app.pool, 2).await;
+    let token = admin.csrf_token.clone().unwrap();
+    let url = format!("{}/admin/projects/{}/import", admin.base, project.id);
+    let post = |url: String, form: reqwest::multipart::Form| admin.client.post(url).multipart(form);
+    let batches = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from batches")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+
+    let in_address = post(
+        format!("{url}?csrf_token={token}"),
+        reqwest::multipart::Form::new().part("file", tiny_file(1)),
+    );
+    let in_address = in_address.send().await.unwrap();
+    assert_eq!(in_address.status(), 403);
+    assert!(in_address.text().await.unwrap().contains("CSRF"));
+    // After the file, it comes too late: only the first field is read.
+    let last = reqwest::multipart::Form::new()
+        .part("file", tiny_file(2))
+        .text("csrf_token", token.clone());
+    assert_eq!(post(url.clone(), last).send().await.unwrap().status(), 403);
+    let wrong = reqwest::multipart::Form::new()
+        .text("csrf_token", "x".repeat(43))
+        .part("file", tiny_file(3));
+    assert_eq!(post(url.clone(), wrong).send().await.unwrap().status(), 403);
+    assert_eq!(batches().await, 0);
+
+    let first = reqwest::multipart::Form::new()
+        .text("csrf_token", token.clone())
+        .part("file", tiny_file(4));
+    assert_eq!(post(url.clone(), first).send().await.unwrap().status(), 303);
+    let header = post(
+        url.clone(),
+        reqwest::multipart::Form::new().part("file", tiny_file(5)),
+    );
+    let header = header.header("x-csrf-token", &token).send().await.unwrap();
+    assert_eq!(header.status(), 303);
+    assert_eq!(batches().await, 2);
+    let imported: Vec<String> = sqlx::query_scalar("select prompt from items order by prompt")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(imported, ["prompt 4", "prompt 5"]);
+}

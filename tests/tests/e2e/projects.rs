@@ -53,13 +53,12 @@ async fn upload(
 ) -> reqwest::Response {
     let token = browser.csrf_token.clone().unwrap();
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
-    let form = reqwest::multipart::Form::new().part("file", part);
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .part("file", part);
     browser
         .client
-        .post(format!(
-            "{}/admin/projects/{project}/import?csrf_token={token}",
-            browser.base
-        ))
+        .post(format!("{}/admin/projects/{project}/import", browser.base))
         .multipart(form)
         .send()
         .await
@@ -243,7 +242,7 @@ async fn uploads_import_like_the_cli_and_show_their_errors() {
     assert_eq!(again.status(), 409);
     assert!(again.text().await.unwrap().contains("imported already"));
 
-    // Without the CSRF token in the upload's address: refused, nothing imported.
+    // Without the CSRF token: refused, nothing imported.
     let part = reqwest::multipart::Part::bytes(
         b"{\"prompt\":\"x\",\"responses\":[\"a\",\"b\"]}\n".to_vec(),
     )

@@ -631,14 +631,12 @@ async fn an_admin_sets_the_policy_and_uploads_suggestions_on_the_project_page() 
         let token = admin.csrf_token.clone().unwrap();
         let part = reqwest::multipart::Part::bytes(text.into_bytes()).file_name("model.jsonl");
         let form = reqwest::multipart::Form::new()
+            .text("csrf_token", token)
             .part("file", part)
             .text("kind", "suggestions");
         admin
             .client
-            .post(format!(
-                "{}/admin/projects/{id}/import?csrf_token={token}",
-                admin.base
-            ))
+            .post(format!("{}/admin/projects/{id}/import", admin.base))
             .multipart(form)
             .send()
     };

@@ -5,7 +5,9 @@
 //!    or an `Origin` that is not this host. This also covers the sign-in form,
 //!    which has no session yet.
 //! 2. A request signed in by cookie must carry its session's CSRF token, in an
-//!    `X-CSRF-Token` header or a `csrf_token` form field (for a file upload, in the query string). Bearer-token requests
+//!    `X-CSRF-Token` header or a `csrf_token` form field (for a file upload,
+//!    the multipart body's first field; never the query string, which logs
+//!    and the Referer header carry). Bearer-token requests
 //!    (session or personal API token) carry no ambient credential and need no token. Sign-in itself needs
 //!    none either: it does not use the session it replaces.
 
@@ -23,6 +25,10 @@ const SIGN_IN_PATHS: [&str; 2] = ["/login", "/api/v1/session"];
 pub const FORM_FIELD: &str = "csrf_token";
 /// Forms larger than this are refused before their token is looked for.
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+/// How much of a multipart body is read to find the token as its first
+/// field: the boundary, the part's headers and a 43-character token fit many
+/// times over, and the file after it stays unread.
+const MAX_FIRST_PART_BYTES: usize = 8 * 1024;
 
 pub async fn check(req: &mut Request, session: Option<&ActiveSession>) -> Result<(), AppError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -80,9 +86,9 @@ fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Reads the token from an urlencoded body (then puts the body back), or,
-/// for a file upload (multipart), from the query string: an upload's body is
-/// streamed to disk by its handler and is not read here.
+/// Reads the token from an urlencoded body, or from a multipart body's
+/// first field (a file upload, whose file after it is left to its handler
+/// to stream), then puts the body back.
 async fn token_from_form(req: &mut Request) -> Result<Option<String>, AppError> {
     let content_type = req
         .headers()
@@ -91,7 +97,10 @@ async fn token_from_form(req: &mut Request) -> Result<Option<String>, AppError> 
         .unwrap_or_default()
         .to_string();
     if content_type.starts_with("multipart/form-data") {
-        return Ok(field_in(req.uri().query().unwrap_or_default().as_bytes()));
+        return Ok(match boundary(&content_type) {
+            Some(boundary) => token_from_first_part(req, &boundary).await,
+            None => None,
+        });
     }
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok(None);
@@ -114,4 +123,84 @@ fn field_in(urlencoded: &[u8]) -> Option<String> {
                 .find(|(k, _)| k == FORM_FIELD)
                 .map(|(_, v)| v)
         })
+}
+
+/// The boundary parameter of a multipart content type.
+fn boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("boundary")
+            .then(|| value.trim_matches('"').to_string())
+    })
+}
+
+/// Reads the start of a multipart body (up to [`MAX_FIRST_PART_BYTES`]) for
+/// its first field, and puts what was read back in front of the rest.
+async fn token_from_first_part(req: &mut Request, boundary: &str) -> Option<String> {
+    use futures_util::StreamExt;
+    let mut stream = std::mem::replace(req.body_mut(), Body::empty()).into_data_stream();
+    let mut head = Vec::new();
+    let mut failed = None;
+    while head.len() < MAX_FIRST_PART_BYTES && first_field(&head, boundary).is_none() {
+        match stream.next().await {
+            Some(Ok(bytes)) => head.extend_from_slice(&bytes),
+            Some(Err(e)) => {
+                failed = Some(e);
+                break;
+            }
+            None => break,
+        }
+    }
+    let token = first_field(&head, boundary)
+        .filter(|(name, _)| name == FORM_FIELD)
+        .map(|(_, value)| value);
+    let head = futures_util::stream::iter(
+        std::iter::once(Ok(axum::body::Bytes::from(head))).chain(failed.map(Err)),
+    );
+    *req.body_mut() = Body::from_stream(head.chain(stream));
+    token
+}
+
+/// The name and text of a multipart body's first part, once `head` holds it
+/// whole; `None` before (or when the body is not multipart as expected).
+fn first_field(head: &[u8], boundary: &str) -> Option<(String, String)> {
+    let opening = format!("--{boundary}\r\n");
+    let rest = head.strip_prefix(opening.as_bytes())?;
+    let end_of_headers = find(rest, b"\r\n\r\n")?;
+    let headers = std::str::from_utf8(&rest[..end_of_headers]).ok()?;
+    let body = &rest[end_of_headers + 4..];
+    let value = &body[..find(body, format!("\r\n--{boundary}").as_bytes())?];
+    let name = headers.split("\r\n").find_map(|line| {
+        let (header, value) = line.split_once(':')?;
+        if !header.trim().eq_ignore_ascii_case("content-disposition") {
+            return None;
+        }
+        value.split(';').find_map(|param| {
+            let (key, name) = param.trim().split_once('=')?;
+            (key == "name").then(|| name.trim_matches('"').to_string())
+        })
+    })?;
+    Some((name, String::from_utf8(value.to_vec()).ok()?))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_part_is_found_once_it_is_whole() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nabc123\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n{}\r\n--XyZ--\r\n";
+        let whole = Some(("csrf_token".to_string(), "abc123".to_string()));
+        assert_eq!(first_field(body.as_bytes(), "XyZ"), whole);
+        assert_eq!(first_field(&body.as_bytes()[..60], "XyZ"), None);
+        assert_eq!(first_field(body.as_bytes(), "other"), None);
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"XyZ\""),
+            Some("XyZ".into())
+        );
+    }
 }
