@@ -1049,3 +1049,50 @@ async fn small_ranges_over_both_readers_give_the_same_bytes() {
         }
     }
 }
+
+/// `--csv-safe` puts a `'` before text a spreadsheet would run as a formula;
+/// without it the text is exported as it is (and round-trips).
+#[tokio::test]
+async fn csv_safe_defuses_formula_cells_only_when_asked() {
+    let app = TestApp::spawn().await;
+    let project = annotated_sample(&app).await;
+    let formula = "=HYPERLINK(\"http://example.com\",\"x\")";
+    sqlx::query(
+        "update items set prompt = $1 where id = (select id from items order by seq limit 1)",
+    )
+    .bind(formula)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--format", "pku", "--encoding", "csv"];
+    let plain = read_back(&export_ok(&app, &project, dir.path(), "plain.csv", &args).await);
+    let mut safe_args = args.to_vec();
+    safe_args.push("--csv-safe");
+    let safe_path = export_ok(&app, &project, dir.path(), "safe.csv", &safe_args).await;
+    let safe = read_back(&safe_path);
+    assert_eq!(manifest_of(&safe_path)["options"]["csv_safe"], true);
+    assert_eq!(plain.len(), safe.len());
+    let prompts = |rows: &[Map<String, Value>]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["prompt"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(prompts(&plain).contains(&formula.to_string()));
+    assert!(prompts(&safe).contains(&format!("'{formula}")));
+    assert!(!prompts(&safe).contains(&formula.to_string()));
+    // Everything else is the same.
+    for (p, s) in plain.iter().zip(&safe) {
+        if p["prompt"] != formula {
+            assert_eq!(p, s);
+        }
+    }
+
+    let refused = export(&app, &project, &["--format", "pku", "--csv-safe"]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("csv_safe applies to the csv encoding only, not jsonl"),
+        "{stderr}"
+    );
+}

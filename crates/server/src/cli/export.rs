@@ -56,6 +56,11 @@ pub struct ExportArgs {
     /// Consolidated formats: add a `suggestions` column (every source's, by name) after the record's fields.
     #[arg(long)]
     pub with_suggestions: bool,
+    /// csv only: put a `'` before text cells starting with = + - @, a tab or a carriage return,
+    /// which spreadsheets would run as formulas (off by default: the text then no longer
+    /// round-trips).
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 impl ExportArgs {
@@ -70,6 +75,7 @@ impl ExportArgs {
             ("with_usernames".into(), self.with_usernames.to_string()),
             ("test_ratio".into(), self.test_ratio.to_string()),
             ("with_suggestions".into(), self.with_suggestions.to_string()),
+            ("csv_safe".into(), self.csv_safe.to_string()),
         ];
         pairs.extend(self.ds_source.clone().map(|s| ("ds_source".into(), s)));
         pairs.extend(self.batches.iter().map(|b| ("batch".into(), b.to_string())));

@@ -112,6 +112,8 @@ pub struct Encoder {
     keys: JsonKeys,
     buf: SharedBuf,
     kind: Kind,
+    /// CSV: defuse cells a spreadsheet would read as a formula.
+    csv_safe: bool,
 }
 
 struct JsonKeys {
@@ -189,7 +191,17 @@ impl Encoder {
             columns,
             buf,
             kind,
+            csv_safe: false,
         })
+    }
+
+    /// CSV: text cells starting with `=`, `+`, `-`, `@`, a tab or a carriage
+    /// return get a leading `'`, so a spreadsheet shows them rather than
+    /// running them as a formula. The text no longer round-trips, hence
+    /// off unless asked.
+    pub fn csv_safe(mut self, on: bool) -> Self {
+        self.csv_safe = on;
+        self
     }
 
     pub fn write_row(&mut self, row: Vec<Value>) -> io::Result<()> {
@@ -205,7 +217,15 @@ impl Encoder {
                     .columns
                     .iter()
                     .zip(&row)
-                    .map(|(c, v)| csv_cell(c.ty, v, &self.keys.categories))
+                    .map(|(c, v)| {
+                        let cell = csv_cell(c.ty, v, &self.keys.categories);
+                        // Numbers (-3) are data, not formulas: text only.
+                        if self.csv_safe && v.is_string() {
+                            defused(cell)
+                        } else {
+                            cell
+                        }
+                    })
                     .collect();
                 w.write_record(&cells).map_err(io::Error::other)
             }
@@ -297,6 +317,19 @@ fn csv_cell(ty: ColumnType, value: &Value, category_keys: &[Vec<u8>]) -> String 
         }
         (_, Value::String(s)) => s.clone(),
         (_, v) => v.to_string(),
+    }
+}
+
+/// What starts a formula (or, for tab and CR, hides one) in Excel, LibreOffice
+/// and Google Sheets.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// The cell with a leading `'` when a spreadsheet would take it for a formula.
+fn defused(cell: String) -> String {
+    if cell.starts_with(FORMULA_STARTS) {
+        format!("'{cell}")
+    } else {
+        cell
     }
 }
 
@@ -401,7 +434,7 @@ fn column_array(ty: ColumnType, data_type: &DataType, rows: &[Vec<Value>], n: us
 mod tests {
     use super::*;
     use crate::import::read;
-    use safepref_core::export::pku_columns;
+    use safepref_core::export::{Column, ColumnType, pku_columns};
     use serde_json::json;
 
     fn categories() -> Vec<String> {
@@ -465,6 +498,60 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap().fields)
             .collect()
+    }
+
+    /// One CSV file of text and integer cells, with or without --csv-safe.
+    fn csv_of(cells: &[(&str, Value)], safe: bool) -> Vec<serde_json::Map<String, Value>> {
+        let columns: Vec<Column> = cells
+            .iter()
+            .enumerate()
+            .map(|(n, (_, v))| Column {
+                name: ["a", "b", "c", "d", "e", "f", "g", "h", "i"][n],
+                ty: if v.is_number() {
+                    ColumnType::Int
+                } else {
+                    ColumnType::Text
+                },
+            })
+            .collect();
+        let mut enc = Encoder::new(Encoding::Csv, columns, Vec::new())
+            .unwrap()
+            .csv_safe(safe);
+        enc.write_row(cells.iter().map(|(_, v)| v.clone()).collect())
+            .unwrap();
+        let mut bytes = enc.take().unwrap();
+        bytes.extend(enc.finish().unwrap());
+        read_back(Encoding::Csv, &bytes)
+    }
+
+    #[test]
+    fn csv_safe_defuses_formula_cells_and_only_when_asked() {
+        let cells = [
+            ("=", json!("=HYPERLINK(\"http://x\")")),
+            ("+", json!("+1+1")),
+            ("-", json!("-2+3")),
+            ("@", json!("@SUM(A1)")),
+            ("tab", json!("\t=1")),
+            ("cr", json!("\r=1")),
+            ("plain", json!("a = b, -c")),
+            ("number", json!(-3)),
+        ];
+        let safe = csv_of(&cells, true);
+        let plain = csv_of(&cells, false);
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for ((what, value), name) in cells.iter().zip(names) {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            // Without the option the data round-trips.
+            assert_eq!(plain[0][name], json!(text), "{what}");
+            let want = match *what {
+                "plain" | "number" => text,
+                _ => format!("'{text}"),
+            };
+            assert_eq!(safe[0][name], json!(want), "{what}");
+        }
     }
 
     #[test]

@@ -372,7 +372,10 @@ impl<'a> Pipeline<'a> {
             .format
             .outputs()
             .iter()
-            .map(|_| Encoder::new(options.encoding, columns.clone(), categories.clone()))
+            .map(|_| {
+                Encoder::new(options.encoding, columns.clone(), categories.clone())
+                    .map(|encoder| encoder.csv_safe(options.csv_safe))
+            })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(Pipeline {
             project,

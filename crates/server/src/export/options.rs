@@ -116,6 +116,9 @@ pub struct Options {
     pub ds_source: Option<String>,
     /// Consolidated formats: a `suggestions` column after the format's own.
     pub with_suggestions: bool,
+    /// CSV only: text cells a spreadsheet would take for a formula get a
+    /// leading `'` (off by default, so the data round-trips).
+    pub csv_safe: bool,
 }
 
 impl Options {
@@ -133,13 +136,15 @@ impl Options {
             test_ratio: 0.1,
             ds_source: None,
             with_suggestions: false,
+            csv_safe: false,
         }
     }
 
     /// Reads options from `name=value` pairs (a query string or a form):
     /// `format` (required), `encoding`, `batch` (repeatable), `complete_only`,
     /// `min_support`, `adjudicated_only`, `exclude_gold`, `method`,
-    /// `with_usernames`, `test_ratio`, `ds_source`, `with_suggestions`;
+    /// `with_usernames`, `test_ratio`, `ds_source`, `with_suggestions`,
+    /// `csv_safe`;
     /// `split` is left to the caller. An
     /// unknown name or a bad value is an error that says which.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AppError> {
@@ -184,6 +189,7 @@ impl Options {
                 "exclude_gold" => options.exclude_gold = flag()?,
                 "with_usernames" => options.with_usernames = flag()?,
                 "with_suggestions" => options.with_suggestions = flag()?,
+                "csv_safe" => options.csv_safe = flag()?,
                 "ds_source" if value.is_empty() => options.ds_source = None,
                 "ds_source" => options.ds_source = Some(value.clone()),
                 "min_support" if value.is_empty() => {}
@@ -249,6 +255,12 @@ impl Options {
         }
         if self.with_usernames && self.format != Format::Raw {
             return bad("with_usernames applies to the raw format only".into());
+        }
+        if self.csv_safe && self.encoding != Encoding::Csv {
+            return bad(format!(
+                "csv_safe applies to the csv encoding only, not {}",
+                self.encoding.name()
+            ));
         }
         self.check_suggestions()
     }
@@ -322,6 +334,7 @@ impl Options {
             "test_ratio": (self.format == Format::SafeRlhf).then_some(self.test_ratio),
             "ds_source": self.ds_source,
             "with_suggestions": self.with_suggestions,
+            "csv_safe": self.csv_safe,
         })
     }
 
@@ -345,6 +358,9 @@ impl Options {
         pairs.extend(self.ds_source.clone().map(|s| ("ds_source".into(), s)));
         if self.with_suggestions {
             pairs.push(("with_suggestions".into(), "true".into()));
+        }
+        if self.csv_safe {
+            pairs.push(("csv_safe".into(), "true".into()));
         }
         pairs
     }
