@@ -6,7 +6,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::password;
+use crate::auth::{api_tokens, password};
 use crate::db::{
     self,
     users::{Role, User},
@@ -111,6 +111,10 @@ pub async fn set_role(
     }
     let mut tx = pool.begin().await?;
     db::users::set_role(&mut *tx, user.id, role).await?;
+    // A token made with more rights must not linger after they are taken.
+    if role < user.role {
+        api_tokens::revoke_all(&mut tx, actor, user.id, "role lowered").await?;
+    }
     let (before, after) = (json!({"role": user.role}), json!({"role": role}));
     db::audit::record(
         &mut *tx,
@@ -125,7 +129,8 @@ pub async fn set_role(
     Ok(())
 }
 
-/// Disables (and signs out everywhere) or re-enables an account.
+/// Disables (signs out everywhere and revokes the API tokens) or re-enables
+/// an account.
 pub async fn set_disabled(
     pool: &PgPool,
     actor: Option<Uuid>,
@@ -139,6 +144,7 @@ pub async fn set_disabled(
     db::users::set_disabled(&mut *tx, user.id, disabled).await?;
     if disabled {
         db::sessions::delete_for_user(&mut *tx, user.id).await?;
+        api_tokens::revoke_all(&mut tx, actor, user.id, "user disabled").await?;
     }
     let action = if disabled {
         "user disabled"
@@ -162,8 +168,8 @@ pub async fn set_disabled(
     Ok(())
 }
 
-/// Sets a new password (empty: generate one, returned to show once) and
-/// ends the user's sessions.
+/// Sets a new password (empty: generate one, returned to show once), ends
+/// the user's sessions and revokes their API tokens.
 pub async fn reset_password(
     pool: &PgPool,
     actor: Option<Uuid>,
@@ -177,6 +183,7 @@ pub async fn reset_password(
     let mut tx = pool.begin().await?;
     db::users::set_password_hash(&mut *tx, user.id, &hash).await?;
     db::sessions::delete_for_user(&mut *tx, user.id).await?;
+    api_tokens::revoke_all(&mut tx, actor, user.id, "password reset").await?;
     db::audit::record(
         &mut *tx,
         actor,

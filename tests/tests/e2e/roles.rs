@@ -170,6 +170,27 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     (Method::Get, "/api/v1/tokens", Some(Role::Admin)),
     (Method::Post, "/api/v1/tokens", Some(Role::Admin)),
     (Method::Delete, "/api/v1/tokens/{id}", Some(Role::Admin)),
+    // Another user's tokens: the second {id} is no token of theirs, so an
+    // admin gets past the role check to a 404.
+    (
+        Method::Get,
+        "/admin/users/{id}/tokens/{id}/revoke",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/admin/users/{id}/tokens/{id}/revoke",
+        Some(Role::Admin),
+    ),
+    (Method::Get, "/api/v1/users/{id}/tokens", Some(Role::Admin)),
+    // Spelled as routed (every_api_route_has_a_row compares the text);
+    // `{token}` stays as it is, no uuid, so an admin gets past the role
+    // check to a 400.
+    (
+        Method::Delete,
+        "/api/v1/users/{id}/tokens/{token}",
+        Some(Role::Admin),
+    ),
     (
         Method::Get,
         "/api/v1/projects/{project}",

@@ -4,9 +4,10 @@
 
 use reqwest::StatusCode;
 use safepref_server::accounts;
+use safepref_server::auth::api_tokens;
 use safepref_server::auth::session::hash_token;
-use safepref_server::db::users::Role;
-use safepref_tests::TestApp;
+use safepref_server::db::users::{Role, User};
+use safepref_tests::{TestApp, safepref_binary};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -253,38 +254,33 @@ async fn leads_cannot_make_tokens_on_the_page_or_through_the_api() {
     assert_eq!(made, 0);
 }
 
+/// `accounts` revokes a disabled user's tokens; the middleware refuses a
+/// disabled owner's token by itself too (an account disabled in the
+/// database by hand, say), and takes the role as it is now.
 #[tokio::test]
-async fn a_token_acts_with_its_owners_current_role_and_stops_while_the_owner_is_disabled() {
+async fn a_token_acts_with_its_owners_current_role_and_never_while_the_owner_is_disabled() {
     let app = TestApp::spawn().await;
-    let (owner, session) = api_session(&app, Role::Admin).await;
-    let (other_admin, _) = app.user(Role::Admin).await;
-    let actor = Some(user_id(&app, &other_admin).await);
-    let token =
-        api_token(&app, &session, json!({"name": "s", "expires_in_days": 7})).await["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let (lead, _, token) = user_with_token(&app, Role::Lead, "s").await;
     let users = || bearer(&app, reqwest::Method::GET, "/api/v1/users", &token).send();
-    assert_eq!(users().await.unwrap().status(), 200);
-
-    let user = accounts::find(&app.pool, &owner).await.unwrap();
-    accounts::set_role(&app.pool, actor, &user, Role::Lead)
+    assert_eq!(users().await.unwrap().status(), 403, "only a lead");
+    sqlx::query("update users set role = 'admin' where id = $1")
+        .bind(lead.id)
+        .execute(&app.pool)
         .await
         .unwrap();
-    assert_eq!(users().await.unwrap().status(), 403, "now only a lead");
-    assert_eq!(me(&app, &token).await.1["role"], "lead");
+    assert_eq!(users().await.unwrap().status(), 200, "now an admin");
 
-    let user = accounts::find(&app.pool, &owner).await.unwrap();
-    accounts::set_disabled(&app.pool, actor, &user, true)
-        .await
-        .unwrap();
+    let set_disabled = |disabled: bool| {
+        sqlx::query("update users set disabled = $2 where id = $1")
+            .bind(lead.id)
+            .bind(disabled)
+            .execute(&app.pool)
+    };
+    set_disabled(true).await.unwrap();
     let (status, body) = me(&app, &token).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthorized");
-    // The account comes back, and with it the token (revoke it to end it).
-    accounts::set_disabled(&app.pool, actor, &user, false)
-        .await
-        .unwrap();
+    set_disabled(false).await.unwrap();
     assert_eq!(me(&app, &token).await.0, 200);
 }
 
@@ -408,4 +404,308 @@ async fn a_session_token_that_happens_to_start_with_the_prefix_still_works() {
     let (status, body) = me(&app, &token).await;
     assert_eq!(status, 200);
     assert_eq!(body["username"], username.as_str());
+}
+
+/// Makes a token for a new user of `role` directly (only admins may make
+/// one through the app, but a demoted admin's tokens are what is tested).
+/// Returns the user, the token's id and its secret.
+async fn user_with_token(app: &TestApp, role: Role, name: &str) -> (User, Uuid, String) {
+    let (username, _) = app.user(role).await;
+    let user = accounts::find(&app.pool, &username).await.unwrap();
+    let (token, secret) = api_tokens::create(&app.pool, &user, name, None)
+        .await
+        .unwrap();
+    assert_eq!(me(app, &secret).await.0, 200);
+    (user, token.id, secret)
+}
+
+/// The "api tokens revoked" entries about `user`: (actor, because, token ids).
+async fn bulk_revocations(app: &TestApp, user: &User) -> Vec<(Option<Uuid>, String, Vec<String>)> {
+    let rows: Vec<(Option<Uuid>, Value)> = sqlx::query_as(
+        "select actor_id, after from audit_log \
+         where action = 'api tokens revoked' and subject = $1 order by id",
+    )
+    .bind(format!("user:{}", user.id))
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(actor, after)| {
+            let ids = after["tokens"].as_array().unwrap().iter();
+            let ids = ids.map(|t| t["id"].as_str().unwrap().to_string());
+            (
+                actor,
+                after["because"].as_str().unwrap().into(),
+                ids.collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_resetting_a_password_disabling_or_demoting_revokes_the_users_tokens() {
+    let app = TestApp::spawn().await;
+    let (browser, admin) = app.signed_in(Role::Admin).await;
+    let admin_id = user_id(&app, &admin).await;
+    // A bystander's token is untouched by all of it.
+    let (_, _, bystander) = user_with_token(&app, Role::Admin, "bystander").await;
+
+    let steps: [(Role, &str, &[(&str, &str)], &str); 5] = [
+        (
+            Role::Admin,
+            "password",
+            &[("password", "a-new-long-password")],
+            "password reset",
+        ),
+        (Role::Admin, "disable", &[], "user disabled"),
+        (Role::Admin, "role", &[("role", "lead")], "role lowered"),
+        (
+            Role::Admin,
+            "role",
+            &[("role", "annotator")],
+            "role lowered",
+        ),
+        (Role::Lead, "role", &[("role", "annotator")], "role lowered"),
+    ];
+    for (role, action, form, because) in steps {
+        let (user, token_id, token) = user_with_token(&app, role, "script").await;
+        let path = format!("/admin/users/{}/{action}", user.id);
+        assert_eq!(browser.post(&path, form).await.status(), 303, "{path}");
+        let (status, body) = me(&app, &token).await;
+        assert_eq!(status, 401, "{role:?} then {action} {form:?}: {body}");
+        let revoked = bulk_revocations(&app, &user).await;
+        let expected = (
+            Some(admin_id),
+            because.to_string(),
+            vec![token_id.to_string()],
+        );
+        assert_eq!(revoked, vec![expected], "{role:?} then {action} {form:?}");
+    }
+    assert_eq!(me(&app, &bystander).await.0, 200);
+}
+
+#[tokio::test]
+async fn raising_a_role_or_enabling_an_account_revokes_nothing_and_brings_nothing_back() {
+    let app = TestApp::spawn().await;
+    let (browser, _) = app.signed_in(Role::Admin).await;
+    let (lead, _, token) = user_with_token(&app, Role::Lead, "kept").await;
+    let role = format!("/admin/users/{}/role", lead.id);
+    assert_eq!(
+        browser.post(&role, &[("role", "admin")]).await.status(),
+        303
+    );
+    let users = bearer(&app, reqwest::Method::GET, "/api/v1/users", &token);
+    assert_eq!(users.send().await.unwrap().status(), 200, "now an admin's");
+    assert!(bulk_revocations(&app, &lead).await.is_empty());
+
+    let disable = format!("/admin/users/{}/disable", lead.id);
+    assert_eq!(browser.post(&disable, &[]).await.status(), 303);
+    let enable = format!("/admin/users/{}/enable", lead.id);
+    assert_eq!(browser.post(&enable, &[]).await.status(), 303);
+    assert_eq!(me(&app, &token).await.0, 401, "revoked for good");
+}
+
+#[tokio::test]
+async fn changing_ones_own_password_revokes_ones_tokens() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Admin).await;
+    let mut browser = app.browser();
+    assert_eq!(browser.sign_in(&username, &password).await.status(), 303);
+    let user = accounts::find(&app.pool, &username).await.unwrap();
+    let (token, secret) = api_tokens::create(&app.pool, &user, "mine", None)
+        .await
+        .unwrap();
+    assert_eq!(me(&app, &secret).await.0, 200);
+
+    let form = [
+        ("current", password.as_str()),
+        ("new", "another-long-password"),
+    ];
+    let changed = browser.post("/account/password", &form).await;
+    assert_eq!(changed.status(), 303);
+    assert_eq!(me(&app, &secret).await.0, 401);
+    let expected = (
+        Some(user.id),
+        "password changed".into(),
+        vec![token.id.to_string()],
+    );
+    assert_eq!(bulk_revocations(&app, &user).await, vec![expected]);
+    // The browser that changed it stays signed in.
+    assert_eq!(browser.get("/account").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_command_line_revokes_on_disable_and_set_password() {
+    let app = TestApp::spawn().await;
+    for (args, because) in [
+        (
+            &["user", "set-password", "--password-stdin"][..],
+            "password reset",
+        ),
+        (&["user", "disable"][..], "user disabled"),
+    ] {
+        let (user, _, token) = user_with_token(&app, Role::Admin, "cli").await;
+        let mut child = std::process::Command::new(safepref_binary())
+            .args(args)
+            .arg(&user.username)
+            .env("DATABASE_URL", &app.db_url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"a-new-long-password\n").unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert_eq!(me(&app, &token).await.0, 401, "{args:?}");
+        let revoked = bulk_revocations(&app, &user).await;
+        assert_eq!(revoked.len(), 1, "{args:?}");
+        assert_eq!(revoked[0].0, None, "the command line is no user");
+        assert_eq!(revoked[0].1, because);
+    }
+}
+
+/// The admin's user page: the id of a token's revoke link.
+fn revoke_link(page: &str, user: Uuid, token: Uuid) -> bool {
+    page.contains(&format!("/admin/users/{user}/tokens/{token}/revoke"))
+}
+
+#[tokio::test]
+async fn an_admin_revokes_one_of_another_users_tokens_on_their_page_and_the_other_still_works() {
+    let app = TestApp::spawn().await;
+    let (browser, admin) = app.signed_in(Role::Admin).await;
+    let (owner, first, first_secret) = user_with_token(&app, Role::Admin, "<b>nightly</b>").await;
+    let (second, second_secret) = api_tokens::create(&app.pool, &owner, "ci", None)
+        .await
+        .unwrap();
+
+    let page = browser.get(&format!("/admin/users/{}", owner.id)).await;
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Personal API tokens"));
+    assert!(page.contains("&#60;b&#62;nightly&#60;/b&#62;"), "escaped");
+    assert!(!page.contains("<b>nightly"));
+    assert!(revoke_link(&page, owner.id, first) && revoke_link(&page, owner.id, second.id));
+    for secret in [&first_secret, &second_secret] {
+        assert!(!page.contains(&secret[3..]), "never the secret");
+    }
+
+    let path = format!("/admin/users/{}/tokens/{first}/revoke", owner.id);
+    let confirm = browser.get(&path).await;
+    assert_eq!(confirm.status(), 200);
+    let confirm = confirm.text().await.unwrap();
+    assert!(confirm.contains("Revoke the token") && confirm.contains(&owner.username));
+    assert_eq!(
+        me(&app, &first_secret).await.0,
+        200,
+        "asking revokes nothing"
+    );
+
+    let done = browser.post(&path, &[]).await;
+    assert_eq!(done.status(), 303);
+    let back = format!("/admin/users/{}?done=token-revoked", owner.id);
+    assert_eq!(done.headers()["location"], back.as_str());
+    assert_eq!(me(&app, &first_secret).await.0, 401);
+    assert_eq!(
+        me(&app, &second_secret).await.0,
+        200,
+        "the other token works"
+    );
+
+    let page = browser.get(&back).await.text().await.unwrap();
+    assert!(page.contains("The API token was revoked."));
+    assert!(!revoke_link(&page, owner.id, first) && revoke_link(&page, owner.id, second.id));
+    let audited: (Uuid, Value) = sqlx::query_as(
+        "select actor_id, before from audit_log where action = 'api token revoked' and subject = $1",
+    )
+    .bind(format!("user:{}", owner.id))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited.0,
+        user_id(&app, &admin).await,
+        "the admin is the actor"
+    );
+    assert_eq!(audited.1["id"], first.to_string());
+}
+
+#[tokio::test]
+async fn an_admin_lists_and_revokes_another_users_tokens_through_the_api() {
+    let app = TestApp::spawn().await;
+    let (admin, session) = api_session(&app, Role::Admin).await;
+    let (owner, first, first_secret) = user_with_token(&app, Role::Admin, "one").await;
+    let (_, second_secret) = api_tokens::create(&app.pool, &owner, "two", None)
+        .await
+        .unwrap();
+
+    let list = format!("/api/v1/users/{}/tokens", owner.id);
+    let listed: Value = bearer(&app, reqwest::Method::GET, &list, &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["two", "one"]);
+    assert!(listed["tokens"][0].get("token").is_none());
+    assert!(!listed.to_string().contains(&first_secret[3..]));
+
+    let path = format!("/api/v1/users/{}/tokens/{first}", owner.id);
+    let revoked = bearer(&app, reqwest::Method::DELETE, &path, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let revoked: Value = revoked.json().await.unwrap();
+    assert_eq!(revoked["active"], false);
+    assert_eq!(me(&app, &first_secret).await.0, 401);
+    assert_eq!(me(&app, &second_secret).await.0, 200);
+    let audited = "select count(*) from audit_log a join users u on u.id = a.actor_id \
+                   where a.action = 'api token revoked' and u.username = $1";
+    assert_eq!(count(&app, audited, &admin).await, 1);
+
+    // Another user's id with this token: not found, and nothing revoked.
+    let (other, _, other_secret) = user_with_token(&app, Role::Admin, "other").await;
+    let wrong = format!("/api/v1/users/{}/tokens/{first}", other.id);
+    let response = bearer(&app, reqwest::Method::DELETE, &wrong, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let message: Value = response.json().await.unwrap();
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&other.username)
+    );
+    assert_eq!(me(&app, &other_secret).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_lead_cannot_list_or_revoke_anyone_elses_tokens() {
+    let app = TestApp::spawn().await;
+    let (owner, token, secret) = user_with_token(&app, Role::Admin, "target").await;
+    let (browser, _) = app.signed_in(Role::Lead).await;
+    let page = format!("/admin/users/{}/tokens/{token}/revoke", owner.id);
+    assert_eq!(browser.get(&page).await.status(), 403);
+    assert_eq!(browser.post(&page, &[]).await.status(), 403);
+    let (_, session) = api_session(&app, Role::Lead).await;
+    let list = format!("/api/v1/users/{}/tokens", owner.id);
+    let get = bearer(&app, reqwest::Method::GET, &list, &session);
+    assert_eq!(get.send().await.unwrap().status(), 403);
+    let one = format!("{list}/{token}");
+    let delete = bearer(&app, reqwest::Method::DELETE, &one, &session);
+    assert_eq!(delete.send().await.unwrap().status(), 403);
+    assert_eq!(me(&app, &secret).await.0, 200, "still works");
 }

@@ -4,10 +4,16 @@
 //! (as for sessions), so it is shown once, when made. The prefix lets the
 //! session middleware tell a personal token from a session token without a
 //! second lookup. A token acts as its owner with the owner's current role,
-//! stops working when the owner is disabled, and cannot make further tokens
-//! (a leaked token must not be able to outlive its own revocation).
+//! is refused while the owner is disabled, and cannot make further tokens (a
+//! leaked token must not be able to outlive its own revocation).
+//!
+//! Its owner or any admin may revoke it. `accounts` revokes all of a user's
+//! tokens when their password is changed or reset, their role lowered or
+//! their account disabled, in the transaction that ends their sessions: a
+//! token must not outlast a change meant to lock someone out or cut them
+//! down (re-enabling an account brings none back).
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -92,29 +98,41 @@ pub async fn list(pool: &PgPool, owner: &User) -> Result<Vec<ApiToken>, AppError
     Ok(db::api_tokens::of_user(pool, owner.id).await?)
 }
 
-/// One of the owner's tokens; NotFound for anyone else's.
-pub async fn find_own(pool: &PgPool, owner: &User, id: Uuid) -> Result<ApiToken, AppError> {
+/// One of `owner`'s tokens, asked for by `actor` (the owner, or an admin);
+/// NotFound for a token that is not `owner`'s.
+pub async fn find(
+    pool: &PgPool,
+    actor: &User,
+    owner: &User,
+    id: Uuid,
+) -> Result<ApiToken, AppError> {
     db::api_tokens::find_own(pool, owner.id, id)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(|| not_found(actor, owner))
 }
 
-/// Revokes one of the owner's tokens at once. Revoking a revoked token
-/// changes nothing (and is not audited twice).
-pub async fn revoke(pool: &PgPool, owner: &User, id: Uuid) -> Result<ApiToken, AppError> {
+/// Revokes one of `owner`'s tokens at once, on `actor`'s behalf (the owner,
+/// or an admin; the audit entry names who). Revoking a revoked token changes
+/// nothing (and is not audited twice).
+pub async fn revoke(
+    pool: &PgPool,
+    actor: &User,
+    owner: &User,
+    id: Uuid,
+) -> Result<ApiToken, AppError> {
     let mut tx = pool.begin().await?;
     let before = db::api_tokens::find_own(&mut *tx, owner.id, id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| not_found(actor, owner))?;
     if before.revoked_at.is_some() {
         return Ok(before);
     }
     let after = db::api_tokens::revoke(&mut *tx, owner.id, id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| not_found(actor, owner))?;
     db::audit::record(
         &mut *tx,
-        Some(owner.id),
+        Some(actor.id),
         "api token revoked",
         &subject(owner.id),
         Some(audit_view(&before)?),
@@ -123,6 +141,37 @@ pub async fn revoke(pool: &PgPool, owner: &User, id: Uuid) -> Result<ApiToken, A
     .await?;
     tx.commit().await?;
     Ok(after)
+}
+
+/// Revokes every live token of `owner` within the caller's transaction, so
+/// that they end together with what ends them (`because`: a password changed
+/// or reset, a lowered role, a disabled account). One audit entry lists them;
+/// none when there were none. Returns how many were revoked.
+pub async fn revoke_all(
+    conn: &mut PgConnection,
+    actor: Option<Uuid>,
+    owner: Uuid,
+    because: &str,
+) -> Result<usize, AppError> {
+    let revoked = db::api_tokens::revoke_all(&mut *conn, owner).await?;
+    if revoked.is_empty() {
+        return Ok(0);
+    }
+    let tokens = revoked
+        .iter()
+        .map(audit_view)
+        .collect::<Result<Vec<_>, _>>()?;
+    let after = serde_json::json!({"because": because, "tokens": tokens});
+    db::audit::record(
+        &mut *conn,
+        actor,
+        "api tokens revoked",
+        &subject(owner),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(revoked.len())
 }
 
 /// What the audit log keeps of a token: its listing, never the secret.
@@ -135,6 +184,10 @@ fn subject(owner: Uuid) -> String {
     format!("user:{owner}")
 }
 
-fn not_found() -> AppError {
-    AppError::NotFound("you have no API token with this id".into())
+fn not_found(actor: &User, owner: &User) -> AppError {
+    if actor.id == owner.id {
+        AppError::NotFound("you have no API token with this id".into())
+    } else {
+        AppError::NotFound(format!("{} has no API token with this id", owner.username))
+    }
 }

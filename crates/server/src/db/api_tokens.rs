@@ -132,3 +132,20 @@ pub async fn revoke(
     .fetch_optional(db)
     .await
 }
+
+/// Revokes every live token of a user (neither revoked nor expired); returns
+/// the tokens it revoked, as they are now.
+pub async fn revoke_all(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<ApiToken>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update api_tokens set revoked_at = now()
+         where user_id = $1 and revoked_at is null
+           and (expires_at is null or expires_at > now())
+         returning {COLUMNS}"
+    )))
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}

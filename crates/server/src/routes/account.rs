@@ -125,6 +125,9 @@ async fn change_password(
     db::users::set_password_hash(&mut *tx, session.user.id, &hash).await?;
     // Sign out every other device; keep this one.
     db::sessions::delete_for_user(&mut *tx, session.user.id).await?;
+    // And revoke the API tokens: a new password must lock out whoever held one.
+    let (me, because) = (session.user.id, "password changed");
+    crate::auth::api_tokens::revoke_all(&mut tx, Some(me), me, because).await?;
     db::audit::record(
         &mut *tx,
         Some(session.user.id),

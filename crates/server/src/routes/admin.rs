@@ -10,10 +10,11 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::tokens::Row as TokenRow;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::accounts;
 use crate::app::AppState;
-use crate::auth::{ActiveSession, RequireAdmin, password};
+use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password};
 use crate::db::{
     self,
     audit::Entry,
@@ -167,6 +168,7 @@ struct UserPage {
     user: User,
     roles: [Role; 3],
     history: Vec<Entry>,
+    tokens: Vec<TokenRow>,
 }
 
 #[derive(Deserialize)]
@@ -179,9 +181,12 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "created" => "The user was created.",
         "role" => "The role was changed.",
-        "disabled" => "The account was disabled and its sessions ended.",
+        "disabled" => "The account was disabled, its sessions ended and its API tokens revoked.",
         "enabled" => "The account was enabled.",
-        "password" => "The password was reset and the user's sessions ended.",
+        "password" => {
+            "The password was reset, the user's sessions ended and their API tokens revoked."
+        }
+        "token-revoked" => "The API token was revoked.",
         _ => return None,
     })
 }
@@ -194,11 +199,13 @@ async fn show(
 ) -> Result<UserPage> {
     let user = accounts::find_by_id(&state.pool, id).await?;
     let history = db::audit::for_subject(&state.pool, &format!("user:{id}"), 20).await?;
+    let tokens = api_tokens::list(&state.pool, &user).await?;
     Ok(UserPage {
         chrome: Chrome::new(Some(&session)).with_notice(notice(query.done.as_deref())),
         user,
         roles: Role::ALL,
         history,
+        tokens: tokens.iter().map(TokenRow::from).collect(),
     })
 }
 
@@ -228,7 +235,7 @@ async fn confirm_disable(
         chrome: Chrome::new(Some(&session)),
         title: format!("Disable {}?", user.username),
         explanation: format!(
-            "{} will be signed out at once and cannot sign in until an admin enables the account again. Their work is kept.",
+            "{} will be signed out at once, their API tokens revoked for good, and they cannot sign in until an admin enables the account again. Their work is kept.",
             user.username
         ),
         action: format!("/admin/users/{id}/disable"),
@@ -269,7 +276,7 @@ async fn confirm_reset(
         chrome: Chrome::new(Some(&session)),
         title: format!("Reset the password of {}?", user.username),
         explanation: format!(
-            "{}'s current password stops working and they are signed out everywhere. You will see the new password once.",
+            "{}'s current password stops working, they are signed out everywhere and their API tokens are revoked. You will see the new password once.",
             user.username
         ),
         action: format!("/admin/users/{id}/password"),

@@ -23,7 +23,7 @@ use crate::auth::{
 };
 use crate::db::{self, api_tokens::ApiToken, items::StateCounts, users::User};
 use crate::error::{AppError, Result};
-use crate::{projects, queue, suggestions};
+use crate::{accounts, projects, queue, suggestions};
 
 pub fn router() -> Router<AppState> {
     routes().router
@@ -42,6 +42,12 @@ pub fn routes() -> ApiRoutes {
         .add(M::POST, "/api/v1/tokens", token_create)
         .add(M::DELETE, "/api/v1/tokens/{id}", token_revoke)
         .add(M::GET, "/api/v1/users", users)
+        .add(M::GET, "/api/v1/users/{id}/tokens", user_token_list)
+        .add(
+            M::DELETE,
+            "/api/v1/users/{id}/tokens/{token}",
+            user_token_revoke,
+        )
         .add(M::GET, "/api/v1/projects", project_list)
         .add(M::GET, "/api/v1/projects/{id}", project)
         .add(M::GET, "/api/v1/projects/{id}/batches", batches)
@@ -429,7 +435,31 @@ async fn token_revoke(
     RequireAdmin(session): RequireAdmin,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let token = api_tokens::revoke(&state.pool, &session.user, id).await?;
+    let token = api_tokens::revoke(&state.pool, &session.user, &session.user, id).await?;
+    Ok(Json(token_json(&token)))
+}
+
+/// Any user's personal API tokens, newest first (admins; never the secrets).
+async fn user_token_list(
+    State(state): State<AppState>,
+    RequireAdmin(_): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    let owner = accounts::find_by_id(&state.pool, id).await?;
+    let tokens = api_tokens::list(&state.pool, &owner).await?;
+    let tokens: Vec<Value> = tokens.iter().map(token_json).collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+/// Revokes any user's token (admins): it stops working at once, audited
+/// with the admin as actor.
+async fn user_token_revoke(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path((id, token)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Value>> {
+    let owner = accounts::find_by_id(&state.pool, id).await?;
+    let token = api_tokens::revoke(&state.pool, &session.user, &owner, token).await?;
     Ok(Json(token_json(&token)))
 }
 

@@ -179,6 +179,33 @@ fn token_ops() -> Vec<Op> {
             None,
             ok("The token as it is now", schema("Token")),
         ),
+        op(
+            "GET",
+            "/api/v1/users/{id}/tokens",
+            "Any user's personal API tokens, newest first (never their secrets)",
+            Who::Admins,
+            vec![id_param("The user's id")],
+            None,
+            ok(
+                "The tokens",
+                object(
+                    &["tokens"],
+                    json!({"tokens": {"type": "array", "items": schema("Token")}}),
+                ),
+            ),
+        ),
+        op(
+            "DELETE",
+            "/api/v1/users/{id}/tokens/{token}",
+            "Revoke any user's token: it stops working at once; audited with the caller as actor",
+            Who::Admins,
+            vec![
+                id_param("The user's id"),
+                path_param("token", "The token's id"),
+            ],
+            None,
+            ok("The token as it is now", schema("Token")),
+        ),
     ]
 }
 
@@ -427,7 +454,12 @@ fn object(required: &[&str], properties: Value) -> Value {
 }
 
 fn id_param(description: &str) -> Value {
-    json!({"name": "id", "in": "path", "required": true, "description": description,
+    path_param("id", description)
+}
+
+/// A uuid in the path, named as in the route.
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
            "schema": {"type": "string", "format": "uuid"}})
 }
 

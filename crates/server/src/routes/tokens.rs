@@ -1,6 +1,7 @@
 //! The account area's "API tokens" pages (admins): list, create (the token
-//! is shown once), revoke after a confirmation. The JSON counterparts are in
-//! `api`; both go through `auth::api_tokens`.
+//! is shown once), revoke after a confirmation; and an admin's revoking of
+//! another user's token, listed on that user's admin page (`admin`). The
+//! JSON counterparts are in `api`; all go through `auth::api_tokens`.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,6 +15,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Chrome, ConfirmPage};
+use crate::accounts;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password};
 use crate::db::api_tokens::ApiToken;
@@ -26,17 +28,21 @@ pub fn router() -> Router<AppState> {
             "/account/tokens/{id}/revoke",
             get(confirm_revoke).post(revoke),
         )
+        .route(
+            "/admin/users/{id}/tokens/{token}/revoke",
+            get(confirm_revoke_of_user).post(revoke_of_user),
+        )
 }
 
-/// One token as the list shows it, times already in words.
-struct Row {
-    id: Uuid,
-    name: String,
-    created: String,
-    last_used: String,
-    expires: String,
-    status: &'static str,
-    active: bool,
+/// One token as the lists show it (never the secret), times already in words.
+pub(super) struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+    pub expires: String,
+    pub status: &'static str,
+    pub active: bool,
 }
 
 impl From<&ApiToken> for Row {
@@ -176,7 +182,7 @@ async fn confirm_revoke(
     RequireAdmin(session): RequireAdmin,
     Path(id): Path<Uuid>,
 ) -> Result<ConfirmPage> {
-    let token = api_tokens::find_own(&state.pool, &session.user, id).await?;
+    let token = api_tokens::find(&state.pool, &session.user, &session.user, id).await?;
     Ok(ConfirmPage {
         chrome: Chrome::new(Some(&session)),
         title: format!("Revoke the token “{}”?", token.name),
@@ -194,8 +200,42 @@ async fn revoke(
     RequireAdmin(session): RequireAdmin,
     Path(id): Path<Uuid>,
 ) -> Result<Redirect> {
-    api_tokens::revoke(&state.pool, &session.user, id).await?;
+    api_tokens::revoke(&state.pool, &session.user, &session.user, id).await?;
     Ok(Redirect::to("/account/tokens?done=revoked"))
+}
+
+async fn confirm_revoke_of_user(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path((user_id, id)): Path<(Uuid, Uuid)>,
+) -> Result<ConfirmPage> {
+    let owner = accounts::find_by_id(&state.pool, user_id).await?;
+    let token = api_tokens::find(&state.pool, &session.user, &owner, id).await?;
+    Ok(ConfirmPage {
+        chrome: Chrome::new(Some(&session)),
+        title: format!("Revoke {}'s token “{}”?", owner.username, token.name),
+        explanation: format!(
+            "Scripts using this token are refused from the next request on; {}'s other tokens keep working. This cannot be undone, and it is recorded in the audit log.",
+            owner.username
+        ),
+        action: format!("/admin/users/{user_id}/tokens/{id}/revoke"),
+        confirm_label: "Revoke the token",
+        cancel_href: format!("/admin/users/{user_id}"),
+        ask_password: false,
+        min_length: password::MIN_LENGTH,
+    })
+}
+
+async fn revoke_of_user(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path((user_id, id)): Path<(Uuid, Uuid)>,
+) -> Result<Redirect> {
+    let owner = accounts::find_by_id(&state.pool, user_id).await?;
+    api_tokens::revoke(&state.pool, &session.user, &owner, id).await?;
+    Ok(Redirect::to(&format!(
+        "/admin/users/{user_id}?done=token-revoked"
+    )))
 }
 
 #[cfg(test)]
