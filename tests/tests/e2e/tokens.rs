@@ -442,6 +442,14 @@ async fn bulk_revocations(app: &TestApp, user: &User) -> Vec<(Option<Uuid>, Stri
         .collect()
 }
 
+/// The owner's role, the admin page's action and its form, the reason audited.
+type Step = (
+    Role,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[tokio::test]
 async fn an_admin_resetting_a_password_disabling_or_demoting_revokes_the_users_tokens() {
     let app = TestApp::spawn().await;
@@ -450,7 +458,7 @@ async fn an_admin_resetting_a_password_disabling_or_demoting_revokes_the_users_t
     // A bystander's token is untouched by all of it.
     let (_, _, bystander) = user_with_token(&app, Role::Admin, "bystander").await;
 
-    let steps: [(Role, &str, &[(&str, &str)], &str); 5] = [
+    let steps: [Step; 5] = [
         (
             Role::Admin,
             "password",
