@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::to_bytes;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Redirect, Response};
@@ -56,8 +56,9 @@ pub fn app(state: AppState) -> Router {
                 }))
                 .propagate_x_request_id()
                 .layer(CompressionLayer::new())
-                .layer(middleware::from_fn(security_headers))
+                .layer(middleware::from_fn_with_state(state.clone(), security_headers))
                 .layer(middleware::from_fn(render_errors))
+                .layer(middleware::from_fn_with_state(state.clone(), crate::host_check::check_host))
                 .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
                 .layer(middleware::from_fn_with_state(state.clone(), session::load_session)),
         )
@@ -79,9 +80,20 @@ pub async fn serve(
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-async fn security_headers(req: Request, next: Next) -> Response {
+/// One year: a browser that once reached the site over https keeps to https,
+/// so a network attacker cannot turn a later visit into plain http and read
+/// the cookie. No `includeSubDomains`: other sites of the domain are not ours.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    if state.config.secure_cookies {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
     let fixed = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod host_check;
 pub mod import;
 pub mod markdown;
 pub mod pg;

@@ -36,7 +36,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("safepref_session="))
+        .find(|c| c.starts_with("safepref_session=") || c.starts_with("__Host-safepref_session="))
         .map(str::to_string)
 }
 
@@ -731,4 +731,288 @@ async fn stored_password_hashes_are_argon2id_phc_strings() {
         .unwrap();
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(!hash.contains(&password));
+}
+
+// Secure cookies, HSTS and the Host allow-list (issue 23, items 8 and 15).
+
+/// The value of the session cookie a response sets under `name`, with its
+/// attributes.
+fn set_cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// A GET with a cookie header written by hand (a client's cookie store
+/// would not send a Secure cookie over the tests' plain http).
+async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    client()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_secure_site_names_its_cookie_host_only_reads_only_that_name_and_sends_hsts() {
+    let app = TestApp::spawn_with(Config {
+        secure_cookies: true,
+        ..Config::default()
+    })
+    .await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let form = [("username", username.as_str()), ("password", &password)];
+    let signed_in = app.browser().post_raw("/login", &form).await;
+    assert_eq!(signed_in.status(), 303);
+    let hsts = signed_in.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap();
+    let max_age: u64 = hsts.strip_prefix("max-age=").unwrap().parse().unwrap();
+    assert!(max_age >= 180 * 24 * 3600, "{hsts}");
+
+    let cookie = set_cookie_named(&signed_in, "__Host-safepref_session").expect("a __Host- cookie");
+    assert!(set_cookie_named(&signed_in, "safepref_session").is_none());
+    // What browsers require of a __Host- cookie.
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("; Path=/;"),
+        "{cookie}"
+    );
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+    let token = cookie["__Host-safepref_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+
+    let prefixed = format!("__Host-safepref_session={token}");
+    let account = get_with_cookie(&app, "/account", &prefixed).await;
+    assert_eq!(account.status(), 200);
+    // The unprefixed name, which a sibling subdomain or an http page could
+    // set, is not read.
+    let plain = get_with_cookie(&app, "/account", &format!("safepref_session={token}")).await;
+    assert_eq!(plain.status(), 303);
+    assert!(
+        plain.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+
+    let csrf = safepref_tests::csrf_token_in(&account.text().await.unwrap()).unwrap();
+    let signed_out = client()
+        .post(app.url("/logout"))
+        .header("cookie", &prefixed)
+        .form(&[("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    let cleared = set_cookie_named(&signed_out, "__Host-safepref_session").expect("cleared");
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.contains("; Secure"),
+        "{cleared}"
+    );
+}
+
+#[tokio::test]
+async fn a_site_served_over_http_on_loopback_sends_no_hsts() {
+    let app = TestApp::spawn().await;
+    let page = app.browser().get("/login").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers().get("strict-transport-security").is_none());
+}
+
+/// `safepref serve` on every address of the machine with these extra
+/// arguments and environment; returns the sign-in's `Set-Cookie` for the
+/// session and the server's log.
+async fn sign_in_to_a_server_bound_to_every_address(
+    db: &safepref_tests::TestDb,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (String, String) {
+    let (username, password) = ("wide-bind-user", "a long enough password");
+    if let Err(e) =
+        safepref_server::accounts::create(&db.pool, None, username, Role::Annotator, password).await
+    {
+        assert!(
+            e.to_string().contains("exists") || e.to_string().contains("taken"),
+            "{e}"
+        );
+    }
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut server = tokio::process::Command::new(safepref_tests::safepref_binary())
+        .args(["serve", "--bind", &format!("0.0.0.0:{port}")])
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("SAFEPREF_SECURE_COOKIES")
+        .env_remove("SAFEPREF_PUBLIC_HOSTS")
+        .envs(env.iter().copied())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = client();
+    for _ in 0..600 {
+        let up = http.get(format!("{base}/healthz")).send().await;
+        if up.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = http
+        .post(format!("{base}/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .expect("the server answers");
+    server.kill().await.unwrap();
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    assert_eq!(response.status(), 303, "{log}");
+    let cookie = set_cookie_named(&response, "__Host-safepref_session")
+        .or_else(|| set_cookie_named(&response, "safepref_session"))
+        .expect("a session cookie");
+    (cookie, log)
+}
+
+#[tokio::test]
+async fn beyond_loopback_the_cookie_is_secure_unless_turned_off_and_the_log_recommends_public_hosts()
+ {
+    let db = safepref_tests::TestDb::new().await;
+    let (cookie, log) = sign_in_to_a_server_bound_to_every_address(&db, &[], &[]).await;
+    assert!(
+        cookie.starts_with("__Host-safepref_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    assert!(
+        log.contains("--public-host"),
+        "a warning that recommends it: {log}"
+    );
+
+    // Plain http behind a TLS-terminating proxy, on purpose (docker-compose.yml).
+    let off: [(&[&str], &[(&str, &str)]); 2] = [
+        (&["--secure-cookies=false"], &[]),
+        (&[], &[("SAFEPREF_SECURE_COOKIES", "false")]),
+    ];
+    for (args, env) in off {
+        let (cookie, _) = sign_in_to_a_server_bound_to_every_address(&db, args, env).await;
+        assert!(
+            cookie.starts_with("safepref_session=") && !cookie.contains("Secure"),
+            "{args:?} {env:?}: {cookie}"
+        );
+    }
+
+    let named = ["--public-host", "annotate.example.org"];
+    let (_, log) = sign_in_to_a_server_bound_to_every_address(&db, &named, &[]).await;
+    assert!(
+        !log.contains("--public-host"),
+        "no warning once names are given: {log}"
+    );
+}
+
+fn with_public_host() -> Config {
+    Config {
+        public_hosts: vec!["annotate.example.org".into()],
+        ..Config::default()
+    }
+}
+
+/// A request naming `host` in its `Host` header.
+async fn get_as(app: &TestApp, path: &str, host: &str) -> reqwest::Response {
+    client()
+        .get(app.url(path))
+        .header("host", host)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn with_public_hosts_a_foreign_host_is_refused_and_names_of_the_site_and_probes_pass() {
+    let app = TestApp::spawn_with(with_public_host()).await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    // A DNS-rebinding page's own name, or any other name or address.
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "annotate.example.org.evil.example",
+        "10.0.0.5",
+    ] {
+        let refused = get_as(&app, "/login", host).await;
+        assert_eq!(refused.status(), 421, "{host}");
+        let page = refused.text().await.unwrap();
+        assert!(
+            page.contains("does not answer to the host name") && page.contains("--public-host"),
+            "{host}: {page}"
+        );
+    }
+    let malformed = get_as(&app, "/login", "annotate.example.org:x").await;
+    assert_eq!(malformed.status(), 421);
+    assert!(malformed.text().await.unwrap().contains("no single, valid Host"));
+    let api = get_as(&app, "/api/v1/projects", "evil.example").await;
+    assert_eq!(api.status(), 421);
+    let error: Value = api.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "misdirected_request");
+
+    // The rebinding page signs in with a guessed password: its Origin
+    // matches its Host, so only the allow-list stops it.
+    let (username, password) = app.user(Role::Annotator).await;
+    let rebound = client()
+        .post(app.url("/login"))
+        .header("host", "evil.example")
+        .header("origin", "http://evil.example")
+        .form(&[("username", &username), ("password", &password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+    assert!(set_cookie_named(&rebound, "safepref_session").is_none());
+
+    let allowed = [
+        "annotate.example.org".to_string(),
+        "Annotate.Example.ORG:8443".into(),
+        "annotate.example.org.".into(),
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    for host in allowed {
+        assert_eq!(get_as(&app, "/login", &host).await.status(), 200, "{host}");
+    }
+    for probe in ["/healthz", "/readyz"] {
+        assert_eq!(
+            get_as(&app, probe, "evil.example").await.status(),
+            200,
+            "{probe}"
+        );
+    }
+    // The tests' own browser reaches the site as 127.0.0.1.
+    let (browser, _) = app.signed_in(Role::Admin).await;
+    assert_eq!(browser.get("/admin/users").await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_public_hosts_any_host_is_served_as_before() {
+    let app = TestApp::spawn().await;
+    let (username, password) = app.user(Role::Annotator).await;
+    assert_eq!(get_as(&app, "/login", "evil.example").await.status(), 200);
+    let rebound = client()
+        .post(app.url("/login"))
+        .header("host", "evil.example")
+        .header("origin", "http://evil.example")
+        .form(&[("username", &username), ("password", &password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 303, "what --public-host is for");
 }

@@ -69,6 +69,10 @@ fn refuse_cross_site(req: &Request) -> Result<(), AppError> {
     {
         return Err(refused());
     }
+    // Origin against Host: a page of another site cannot forge Origin. A
+    // DNS-rebinding page sends its own name in both, so this is sound
+    // against rebinding only with the Host allow-list (`--public-host`,
+    // `host_check`), which refuses that name before this check runs.
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers
             .get(header::HOST)

@@ -12,10 +12,16 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::db::{self, users::User};
 use crate::error::AppError;
 
+/// The session cookie's name when it is not Secure (a site on loopback).
 pub const COOKIE_NAME: &str = "safepref_session";
+/// Its name when it is Secure. Browsers keep a `__Host-` cookie only if it is
+/// Secure, has `Path=/` and no `Domain`, so neither a sibling subdomain nor a
+/// plain-http page can plant or overwrite it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-safepref_session";
 /// How stale `last_seen_at` may get before a request refreshes it.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -53,8 +59,18 @@ pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// The session cookie's name under this configuration. When Secure, the
+/// unprefixed name is not read at all: anyone could have set that one.
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
+
 /// The token the request carries: a bearer header wins over the cookie.
-pub fn token_from(headers: &HeaderMap) -> Option<(String, Via)> {
+pub fn token_from(headers: &HeaderMap, config: &Config) -> Option<(String, Via)> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -62,7 +78,7 @@ pub fn token_from(headers: &HeaderMap) -> Option<(String, Via)> {
     {
         return Some((token.trim().to_string(), Via::Bearer));
     }
-    cookie_value(headers, COOKIE_NAME).map(|t| (t, Via::Cookie))
+    cookie_value(headers, cookie_name(config)).map(|t| (t, Via::Cookie))
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -97,7 +113,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
 }
 
 async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Option<ActiveSession>, AppError> {
-    let Some((token, via)) = token_from(headers) else {
+    let Some((token, via)) = token_from(headers, &state.config) else {
         return Ok(None);
     };
     let token_hash = hash_token(&token);
@@ -204,7 +220,9 @@ fn set_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     } else {
         ""
     };
+    let name = cookie_name(&state.config);
+    // No Domain: the cookie stays with this host (and `__Host-` requires it).
     let cookie =
-        format!("{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&cookie).expect("cookie made of URL-safe characters")
 }

@@ -269,6 +269,7 @@ async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> a
         exports_dir: place.data_dir.join("exports"),
         ..Config::from(args)
     };
+    crate::host_check::warn_if_open(&config, args.bind);
     let state = AppState::new(database.pool.clone(), config);
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let lease_sweep = tokio::spawn(crate::queue::sweep_periodically(state.pool.clone()));
