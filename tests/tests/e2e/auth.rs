@@ -900,11 +900,9 @@ async fn beyond_loopback_the_cookie_is_secure_unless_turned_off_and_the_log_reco
     );
 
     // Plain http behind a TLS-terminating proxy, on purpose (docker-compose.yml).
-    let off: [(&[&str], &[(&str, &str)]); 2] = [
-        (&["--secure-cookies=false"], &[]),
-        (&[], &[("SAFEPREF_SECURE_COOKIES", "false")]),
-    ];
-    for (args, env) in off {
+    let by_flag = ["--secure-cookies=false"];
+    let by_env = [("SAFEPREF_SECURE_COOKIES", "false")];
+    for (args, env) in [(&by_flag[..], &[][..]), (&[], &by_env[..])] {
         let (cookie, _) = sign_in_to_a_server_bound_to_every_address(&db, args, env).await;
         assert!(
             cookie.starts_with("safepref_session=") && !cookie.contains("Secure"),
@@ -958,7 +956,13 @@ async fn with_public_hosts_a_foreign_host_is_refused_and_names_of_the_site_and_p
     }
     let malformed = get_as(&app, "/login", "annotate.example.org:x").await;
     assert_eq!(malformed.status(), 421);
-    assert!(malformed.text().await.unwrap().contains("no single, valid Host"));
+    assert!(
+        malformed
+            .text()
+            .await
+            .unwrap()
+            .contains("no single, valid Host")
+    );
     let api = get_as(&app, "/api/v1/projects", "evil.example").await;
     assert_eq!(api.status(), 421);
     let error: Value = api.json().await.unwrap();
