@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use safepref_server::config::Config;
 use safepref_server::db::users::Role;
-use safepref_tests::{TestApp, client};
+use safepref_tests::{TestApp, client, safepref_binary};
 use serde_json::{Value, json};
 
 /// `%XX` escapes decoded, as a query string's value is.
@@ -349,6 +349,156 @@ where
         outputs.push(task.await.unwrap());
     }
     outputs
+}
+
+/// A JSON sign-in from `address` (through one trusted proxy); its status.
+async fn sign_in_from(app: &TestApp, address: &str, username: &str, password: &str) -> u16 {
+    client()
+        .post(app.url("/api/v1/session"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn behind_one_proxy() -> Config {
+    Config {
+        trusted_proxy_hops: 1,
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn a_strangers_failures_lock_out_the_stranger_not_the_user() {
+    let app = TestApp::spawn_with(behind_one_proxy()).await;
+    let (username, password) = app.user(Role::Annotator).await;
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_from(&app, "198.51.100.1", &username, "wrong guess!").await,
+            401
+        );
+    }
+    let stranger = sign_in_from(&app, "198.51.100.1", &username, &password).await;
+    assert_eq!(stranger, 429, "the address that guessed is locked out");
+    let user = sign_in_from(&app, "203.0.113.5", &username, &password).await;
+    assert_eq!(user, 200, "the user, elsewhere, is not");
+
+    // The lock was logged for the admins, once.
+    let locked: Vec<String> =
+        sqlx::query_scalar("select subject from audit_log where action = 'sign-in locked'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let id = crate::pages::user_id(&app, &username).await;
+    assert_eq!(locked, vec![format!("user:{id}")]);
+}
+
+#[tokio::test]
+async fn guesses_from_many_addresses_lock_a_username_at_a_higher_count() {
+    let mut config = behind_one_proxy();
+    config.throttle.max_failures_per_user_anywhere = 8;
+    let app = TestApp::spawn_with(config).await;
+    let (username, password) = app.user(Role::Annotator).await;
+    for n in 0..8 {
+        let from = format!("198.51.100.{n}");
+        assert_eq!(
+            sign_in_from(&app, &from, &username, "wrong guess!").await,
+            401
+        );
+    }
+    let answer = client()
+        .post(app.url("/api/v1/session"))
+        .header("x-forwarded-for", "203.0.113.5")
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 429);
+    let error: Value = answer.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("for this username."), "{message}");
+}
+
+#[tokio::test]
+async fn an_admin_clears_a_lock_on_the_users_page_and_from_the_command_line() {
+    let app = TestApp::spawn_with(behind_one_proxy()).await;
+    let (username, password) = app.user(Role::Annotator).await;
+    let id = crate::pages::user_id(&app, &username).await;
+    let lock = || async {
+        for _ in 0..5 {
+            sign_in_from(&app, "198.51.100.1", &username, "wrong guess!").await;
+        }
+        assert_eq!(
+            sign_in_from(&app, "198.51.100.1", &username, &password).await,
+            429
+        );
+    };
+    lock().await;
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let page = admin
+        .get(&format!("/admin/users/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Five wrong passwords, and the right one refused while locked.
+    assert!(
+        page.contains("6 failed sign-ins in the last 15 minutes"),
+        "{page}"
+    );
+    let cleared = admin.post(&format!("/admin/users/{id}/unlock"), &[]).await;
+    assert_eq!(cleared.status(), 303);
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.1", &username, &password).await,
+        200
+    );
+
+    lock().await;
+    let out = std::process::Command::new(safepref_binary())
+        .args(["user", "unlock", &username])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Cleared 6 failed sign-ins"));
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.1", &username, &password).await,
+        200
+    );
+    let cleared: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action = 'sign-in lock cleared' and subject = $1",
+    )
+    .bind(format!("user:{id}"))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(cleared, 2, "both clearings are audited");
+}
+
+#[tokio::test]
+async fn a_huge_username_at_sign_in_is_stored_no_longer_than_a_username_can_be() {
+    let app = TestApp::spawn().await;
+    let huge = "é".repeat(100_000);
+    let answer = client()
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"username": huge, "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let longest: i32 =
+        sqlx::query_scalar("select max(char_length(username)) from sign_in_failures")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(longest, 64);
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
     (Method::Get, "/admin/users/{id}/disable", Some(Role::Admin)),
     (Method::Post, "/admin/users/{id}/disable", Some(Role::Admin)),
     (Method::Post, "/admin/users/{id}/enable", Some(Role::Admin)),
+    (Method::Post, "/admin/users/{id}/unlock", Some(Role::Admin)),
     (Method::Get, "/admin/users/{id}/password", Some(Role::Admin)),
     (
         Method::Post,

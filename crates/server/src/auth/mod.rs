@@ -7,6 +7,7 @@ pub mod extractors;
 pub mod password;
 pub mod session;
 pub mod sign_in;
+pub mod throttle;
 
 pub use extractors::{CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead};
 pub use session::ActiveSession;

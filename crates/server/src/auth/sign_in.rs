@@ -6,14 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
 
-use super::password;
 use super::session::{self, NewSession};
+use super::{password, throttle};
 use crate::app::AppState;
-use crate::db::{
-    self,
-    sign_in::{Failures, Key},
-    users::User,
-};
+use crate::db::{self, users::User};
 use crate::error::AppError;
 
 /// The address failures are counted against: the peer, or behind trusted
@@ -45,6 +41,9 @@ fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
     entries[index].parse().ok()
 }
 
+/// The longest username an account can have.
+const LONGEST_USERNAME: usize = 64;
+
 /// Checks the credentials and opens a session. `previous` is the token hash
 /// of a session the request already had: it is ended, so a token planted
 /// before sign-in (session fixation) is worth nothing after it.
@@ -56,21 +55,31 @@ pub async fn sign_in(
     user_agent: Option<&str>,
     previous: Option<&[u8]>,
 ) -> Result<(User, NewSession), AppError> {
-    let username = username.trim();
+    // No account has a longer name (`accounts::check_username`): a longer
+    // one matches nobody, and is recorded as a failure only this long.
+    let username = match username.trim().char_indices().nth(LONGEST_USERNAME) {
+        Some((cut, _)) => &username.trim()[..cut],
+        None => username.trim(),
+    };
     // The attempt counts as a failure before its password is checked (which
     // may wait for the hashing pool), so parallel guesses see each other:
     // of any number at once, at most the limit get a password checked, and
     // every one of them counts.
     let attempt = db::sign_in::record_failure(&state.pool, username, client).await?;
-    refuse_if_throttled(state, username, client).await?;
+    let would_lock = throttle::check(state, username, client).await?;
     let credentials = db::users::credentials(&state.pool, username).await?;
     let (user, hash) = match credentials {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
     let verified = password::verify(password, hash).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        return Err(AppError::InvalidCredentials);
+    let user = match user {
+        Some(user) if verified => user,
+        other => {
+            let id = other.map(|u| u.id);
+            throttle::record_locks(&state.pool, id, username, client, &would_lock).await?;
+            return Err(AppError::InvalidCredentials);
+        }
     };
     if user.disabled {
         db::sign_in::forget(&state.pool, attempt).await?;
@@ -87,50 +96,7 @@ pub async fn sign_in(
     Ok((user, new))
 }
 
-async fn refuse_if_throttled(
-    state: &AppState,
-    username: &str,
-    client: &str,
-) -> Result<(), AppError> {
-    let limits = &state.config.throttle;
-    let window = limits.window.as_secs() as i64;
-    let checks = [
-        (
-            Key::Username(username),
-            limits.max_failures_per_user,
-            "for this username",
-        ),
-        (
-            Key::Client(client),
-            limits.max_failures_per_client,
-            "from your address",
-        ),
-    ];
-    for (key, max, whose) in checks {
-        let mut failures = db::sign_in::within_window(&state.pool, key, window).await?;
-        // Not counting this attempt itself.
-        failures.count -= 1;
-        refuse_beyond(failures, max, &format!("Too many failed sign-ins {whose}"))?;
-    }
-    Ok(())
-}
-
-/// TooManyRequests (`what`, and when to try again) once `seen` reaches `max`
-/// within the window.
-pub(super) fn refuse_beyond(seen: Failures, max: i64, what: &str) -> Result<(), AppError> {
-    if seen.count < max {
-        return Ok(());
-    }
-    let wait = seen
-        .seconds_until_oldest_expires
-        .unwrap_or(0.0)
-        .ceil()
-        .max(1.0) as u64;
-    Err(AppError::TooManyRequests {
-        message: format!("{what}. Try again in {wait} seconds."),
-        retry_after_seconds: wait,
-    })
-}
+pub(super) use super::throttle::refuse_beyond;
 
 #[cfg(test)]
 mod tests {

@@ -157,6 +157,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Clear the account's failed sign-ins, and so any sign-in lock on it.
+    Unlock { username: String },
 }
 
 /// A role as a command-line value.

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 
 use super::UserCommand;
 use crate::accounts;
+use crate::auth::throttle;
 use crate::db::{self, Database};
 
 pub async fn run(database: &Database, command: UserCommand) -> anyhow::Result<()> {
@@ -53,6 +54,11 @@ pub async fn run(database: &Database, command: UserCommand) -> anyhow::Result<()
                 read_password(password_stdin, &format!("New password for {username}: "))?;
             accounts::reset_password(pool, None, &user, &password).await?;
             println!("Set a new password for {username}; their sessions have ended.");
+        }
+        UserCommand::Unlock { username } => {
+            let user = accounts::find(pool, &username).await?;
+            let cleared = throttle::unlock(pool, None, user.id, &user.username).await?;
+            println!("Cleared {cleared} failed sign-ins of {username}; they may sign in again.");
         }
     }
     Ok(())

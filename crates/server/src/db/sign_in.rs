@@ -39,7 +39,11 @@ pub struct Failures {
 /// Whose failures to count.
 #[derive(Debug, Clone, Copy)]
 pub enum Key<'a> {
+    /// One username from one client address.
+    UsernameFrom(&'a str, &'a str),
+    /// One username from every address.
     Username(&'a str),
+    /// Every username from one address.
     Client(&'a str),
 }
 
@@ -48,9 +52,19 @@ pub async fn within_window(
     key: Key<'_>,
     window_seconds: i64,
 ) -> Result<Failures, sqlx::Error> {
-    let (filter, value) = match key {
-        Key::Username(name) => ("lower(username) = lower($1)", name),
-        Key::Client(client) => ("client = $1", client),
+    // $3 is the client address, or null where the key has none.
+    let (filter, value, client) = match key {
+        Key::UsernameFrom(name, client) => (
+            "lower(username) = lower($1) and client = $3",
+            name,
+            Some(client),
+        ),
+        Key::Username(name) => (
+            "lower(username) = lower($1) and $3::text is null",
+            name,
+            None,
+        ),
+        Key::Client(client) => ("client = $1 and $3::text is null", client, None),
     };
     sqlx::query_as(AssertSqlSafe(format!(
         "select count(*) as count,
@@ -60,17 +74,19 @@ pub async fn within_window(
     )))
     .bind(value)
     .bind(window_seconds as f64)
+    .bind(client)
     .fetch_one(db)
     .await
 }
 
-/// A successful sign-in forgives the username's failures.
-pub async fn clear_username(db: impl PgExecutor<'_>, username: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("delete from sign_in_failures where lower(username) = lower($1)")
+/// A successful sign-in, or an admin, forgives the username's failures;
+/// how many there were.
+pub async fn clear_username(db: impl PgExecutor<'_>, username: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("delete from sign_in_failures where lower(username) = lower($1)")
         .bind(username)
         .execute(db)
         .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 /// Drops failures older than the window (housekeeping).

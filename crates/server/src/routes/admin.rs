@@ -14,10 +14,11 @@ use super::tokens::Row as TokenRow;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::accounts;
 use crate::app::AppState;
-use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password};
+use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password, throttle};
 use crate::db::{
     self,
     audit::Entry,
+    sign_in::Key::Username,
     users::{Role, User},
 };
 use crate::error::{AppError, Result};
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
             get(confirm_disable).post(disable),
         )
         .route("/admin/users/{id}/enable", post(enable))
+        .route("/admin/users/{id}/unlock", post(unlock))
         .route(
             "/admin/users/{id}/password",
             get(confirm_reset).post(reset_password),
@@ -60,7 +62,7 @@ async fn list(
     RequireAdmin(session): RequireAdmin,
     Query(query): Query<PageQuery>,
 ) -> Result<UsersPage> {
-    let pager = Pager::new(query.page, USERS_PER_PAGE);
+    let pager = Pager::new(query.page, USERS_PER_PAGE)?;
     let (users, total) = db::users::page(&state.pool, pager.offset(), pager.per_page).await?;
     Ok(UsersPage {
         chrome: Chrome::new(Some(&session)),
@@ -169,6 +171,9 @@ struct UserPage {
     roles: [Role; 3],
     history: Vec<Entry>,
     tokens: Vec<TokenRow>,
+    /// Failed sign-ins for the username within the throttle's window.
+    failed_sign_ins: i64,
+    window_minutes: u64,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +188,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "role" => "The role was changed.",
         "disabled" => "The account was disabled, its sessions ended and its API tokens revoked.",
         "enabled" => "The account was enabled.",
+        "unlocked" => "The failed sign-ins were cleared; the user may sign in again.",
         "password" => {
             "The password was reset, the user's sessions ended and their API tokens revoked."
         }
@@ -200,12 +206,16 @@ async fn show(
     let user = accounts::find_by_id(&state.pool, id).await?;
     let history = db::audit::for_subject(&state.pool, &format!("user:{id}"), 20).await?;
     let tokens = api_tokens::list(&state.pool, &user).await?;
+    let window = state.config.throttle.window.as_secs() as i64;
+    let failed = db::sign_in::within_window(&state.pool, Username(&user.username), window).await?;
     Ok(UserPage {
         chrome: Chrome::new(Some(&session)).with_notice(notice(query.done.as_deref())),
         user,
         roles: Role::ALL,
         history,
         tokens: tokens.iter().map(TokenRow::from).collect(),
+        failed_sign_ins: failed.count,
+        window_minutes: window as u64 / 60,
     })
 }
 
@@ -264,6 +274,17 @@ async fn enable(
     let user = accounts::find_by_id(&state.pool, id).await?;
     accounts::set_disabled(&state.pool, Some(session.user.id), &user, false).await?;
     Ok(Redirect::to(&format!("/admin/users/{id}?done=enabled")))
+}
+
+/// Clears the user's failed sign-ins, and so any lock on signing in.
+async fn unlock(
+    State(state): State<AppState>,
+    RequireAdmin(session): RequireAdmin,
+    Path(id): Path<Uuid>,
+) -> Result<Redirect> {
+    let user = accounts::find_by_id(&state.pool, id).await?;
+    throttle::unlock(&state.pool, Some(session.user.id), id, &user.username).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=unlocked")))
 }
 
 async fn confirm_reset(
