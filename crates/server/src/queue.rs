@@ -769,6 +769,14 @@ pub async fn revise(
             "A lead has adjudicated this item, so its annotations can no longer be revised.".into(),
         ));
     }
+    // The expected answer was shown after the submit: a changed answer
+    // would measure nothing.
+    if found.gold && project.gold_feedback {
+        return Err(AppError::Conflict(
+            "This was a check item whose expected answer you have seen, so your answer is final."
+                .into(),
+        ));
+    }
     let allowed = i64::from(project.revisable_recent);
     if found.newer >= allowed {
         return Err(AppError::Conflict(match allowed {

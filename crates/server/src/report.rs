@@ -86,7 +86,7 @@ pub async fn build(
         .into_iter()
         .map(|(mut tx, range)| {
             let (mut part, project_id, scope) = (reader.part(), project.id, scope.clone());
-            tokio::spawn(async move {
+            Reading(tokio::spawn(async move {
                 let mut rows = db::report::annotations(
                     &mut *tx,
                     project_id,
@@ -98,13 +98,27 @@ pub async fn build(
                     part.add(&AnnotationRow::read(&row)?)?;
                 }
                 Ok::<_, AppError>(part)
-            })
+            }))
         })
         .collect();
-    for read in reads {
-        reader.merge(joined(read).await??);
+    for mut read in reads {
+        let part = (&mut read.0)
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("a report reader failed: {e}")))?;
+        reader.merge(part?);
     }
     reader.finish(pool).await
+}
+
+/// A reader task that stops when the report is no longer wanted: when the
+/// request asking for it times out or its client leaves, `build`'s future
+/// is dropped, and a bare spawned task would read on to the end.
+struct Reading<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Reading<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A spawned task's result; a panic in it is an internal error.

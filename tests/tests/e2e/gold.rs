@@ -536,3 +536,52 @@ async fn requeuing_one_of_a_gold_items_annotations_keeps_it_complete() {
     assert_eq!((done.invalidated, done.reopened), (1, 0));
     assert_eq!(item_counters(&app, item).await, (2, "complete".to_string()));
 }
+
+#[tokio::test]
+async fn a_gold_answer_is_final_once_its_expected_answer_was_shown() {
+    let app = TestApp::spawn().await;
+    let settings = Settings {
+        gold_feedback: true,
+        ..gold_settings()
+    };
+    let project = gold_project(&app, settings, 60, 20).await;
+    let (_, token) = api_session(&app, Role::Annotator).await;
+    // (annotation id, gold?) of a gold and a regular submission.
+    let mut seen: [Option<Uuid>; 2] = [None, None];
+    for _ in 0..60 {
+        let (_, lease) = lease(&app, project.id, &token).await;
+        let gold = is_gold(&app, lease["item"]["id"].as_str().unwrap()).await;
+        let body = submit(&app, &lease, &token, &wrong()).await;
+        seen[usize::from(gold)] = body["annotation_id"].as_str().map(|id| id.parse().unwrap());
+        if seen.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let [Some(regular), Some(gold)] = seen else {
+        panic!("a gold and a regular item in 60: {seen:?}");
+    };
+    let annotator: Uuid = sqlx::query_scalar("select annotator_id from annotations where id = $1")
+        .bind(gold)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let labels_of = |id: Uuid| {
+        sqlx::query_scalar::<_, String>("select labels::text from annotations where id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+    };
+    let before = labels_of(gold).await.unwrap();
+    let corrected: safepref_core::labels::Labels = serde_json::from_value(expected()).unwrap();
+    let revise =
+        |id| safepref_server::queue::revise(&app.pool, &project, annotator, id, &corrected);
+    let refused = revise(gold).await.unwrap_err().to_string();
+    assert!(refused.contains("your answer is final"), "{refused}");
+    assert_eq!(
+        labels_of(gold).await.unwrap(),
+        before,
+        "the gold answer is unchanged"
+    );
+    revise(regular)
+        .await
+        .expect("an ordinary answer may still be revised");
+}

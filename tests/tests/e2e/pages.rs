@@ -5,7 +5,7 @@ use safepref_server::db::users::Role;
 use safepref_tests::{TestApp, client, csrf_token_in};
 use serde_json::Value;
 
-async fn user_id(app: &TestApp, username: &str) -> uuid::Uuid {
+pub(crate) async fn user_id(app: &TestApp, username: &str) -> uuid::Uuid {
     sqlx::query_scalar("select id from users where username = $1")
         .bind(username)
         .fetch_one(&app.pool)
@@ -453,4 +453,43 @@ async fn the_user_list_is_paginated() {
         csrf_token_in(&second).is_some(),
         "the sign-out form carries the token"
     );
+}
+
+#[tokio::test]
+async fn a_page_number_past_any_list_is_a_clear_400_not_a_500() {
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    for path in [
+        "/admin/users?page=9223372036854775807",
+        "/review/audit?page=9223372036854775807",
+    ] {
+        let answer = admin.get(path).await;
+        assert_eq!(answer.status(), 400, "{path}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains("past the last page"), "{path}: {text}");
+    }
+    let fine = admin.get("/admin/users?page=999").await;
+    assert_eq!(fine.status(), 200, "a page past the end is merely empty");
+}
+
+#[tokio::test]
+async fn the_team_pages_its_annotators() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "insert into users (id, username, role, password_hash)
+         select gen_random_uuid(), 'team-' || lpad(g::text, 3, '0'), 'annotator', null
+           from generate_series(0, 104) g",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (lead, _) = app.signed_in(Role::Lead).await;
+    let first = lead.get("/review").await.text().await.unwrap();
+    assert!(
+        first.contains("team-099") && !first.contains("team-100"),
+        "100 on a page"
+    );
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    let second = lead.get("/review?page=2").await.text().await.unwrap();
+    assert!(second.contains("team-104") && !second.contains("team-099"));
 }

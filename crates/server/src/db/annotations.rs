@@ -113,6 +113,8 @@ pub async fn own_with_item(
 pub struct Revisable {
     pub labels: serde_json::Value,
     pub adjudicated: bool,
+    /// The item is a gold item.
+    pub gold: bool,
     /// How many of the annotator's submissions in the project are newer.
     pub newer: i64,
 }
@@ -124,7 +126,7 @@ pub async fn lock_for_revision(
     annotation_id: Uuid,
 ) -> Result<Option<Revisable>, sqlx::Error> {
     sqlx::query_as(
-        "select an.labels, i.state = 'adjudicated' as adjudicated,
+        "select an.labels, i.state = 'adjudicated' as adjudicated, i.gold is not null as gold,
                 (select count(*) from annotations o
                   where o.project_id = an.project_id and o.annotator_id = an.annotator_id
                     and o.invalidated_at is null

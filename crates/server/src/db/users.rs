@@ -158,14 +158,27 @@ pub async fn page(
     Ok((users, count(db).await?))
 }
 
-/// Users of one role, ordered by username.
-pub async fn with_role(db: impl PgExecutor<'_>, role: Role) -> Result<Vec<User>, sqlx::Error> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "select {COLUMNS} from users where role = $1 order by username"
+/// One page of the users of one role, ordered by username, and how many
+/// there are in all.
+pub async fn with_role(
+    db: impl PgExecutor<'_> + Copy,
+    role: Role,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<User>, i64), sqlx::Error> {
+    let users = sqlx::query_as(AssertSqlSafe(format!(
+        "select {COLUMNS} from users where role = $1 order by username offset $2 limit $3"
     )))
     .bind(role)
+    .bind(offset)
+    .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    let total = sqlx::query_scalar("select count(*) from users where role = $1")
+        .bind(role)
+        .fetch_one(db)
+        .await?;
+    Ok((users, total))
 }
 
 pub async fn count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {

@@ -251,7 +251,7 @@ impl Cluster {
             client_lock: None,
         };
         cluster.make_owned_dir(&cluster.root)?;
-        cluster.make_owned_dir(&cluster.socket_dir)?;
+        private_socket_dir(&cluster.socket_dir, cluster.owner.as_ref())?;
         // Two processes preparing a new folder at once: one runs initdb, the
         // other waits and then finds a finished cluster.
         let _lock = cluster.lock()?;
@@ -608,6 +608,46 @@ impl Cluster {
     }
 }
 
+/// Creates the socket folder, or checks the one there, without following a
+/// symbolic link: it may be a predictable name in the shared temporary
+/// folder (see [`socket_dir_for`]), where another local user could have put
+/// a link or a folder of their own to catch our chmod and chown, or our
+/// socket. Only a real folder owned by us (or by root, before its chown)
+/// is used.
+fn private_socket_dir(dir: &Path, owner: Option<&Owner>) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let ours = owner.map_or_else(|| nix::unistd::geteuid().as_raw(), |o| o.uid);
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(format!("creating {}", dir.display())))?;
+            fs::symlink_metadata(dir).map_err(io_err(format!("reading {}", dir.display())))?
+        }
+        Err(e) => return Err(io_err(format!("reading {}", dir.display()))(e)),
+    };
+    if !meta.file_type().is_dir() || (meta.uid() != ours && meta.uid() != 0) {
+        return Err(PgError::Io {
+            context: format!(
+                "{} is not a folder of ours (a link, a file, or another user's folder); \
+                 remove it, or choose a shorter --data-dir so the socket stays inside it",
+                dir.display()
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(io_err(format!("setting permissions of {}", dir.display())))?;
+    if let Some(owner) = owner {
+        std::os::unix::fs::lchown(dir, Some(owner.uid), Some(owner.gid)).map_err(io_err(
+            format!("giving {} to the postgres user", dir.display()),
+        ))?;
+    }
+    Ok(())
+}
+
 /// A dead process its parent has not reaped yet (in a container whose first
 /// process does not reap orphans, a killed postmaster stays one).
 fn is_zombie(pid: i32) -> bool {
@@ -742,6 +782,33 @@ mod tests {
             .to_string();
         assert!(err.contains("apt-get install postgresql"), "{err}");
         assert!(err.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_link_or_a_strangers_folder_is_never_taken_for_the_socket_folder() {
+        let base = tempfile::tempdir().unwrap();
+        let target = base.path().join("elsewhere");
+        fs::create_dir(&target).unwrap();
+        let link = base.path().join("safepref-link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = private_socket_dir(&link, None).unwrap_err().to_string();
+        assert!(err.contains("is not a folder of ours"), "{err}");
+
+        let fresh = base.path().join("safepref-fresh");
+        private_socket_dir(&fresh, None).unwrap();
+        let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        private_socket_dir(&fresh, None).expect("our own folder is used again");
+
+        if nix::unistd::geteuid().is_root() {
+            let strangers = base.path().join("safepref-strangers");
+            fs::create_dir(&strangers).unwrap();
+            std::os::unix::fs::chown(&strangers, Some(65534), Some(65534)).unwrap();
+            let err = private_socket_dir(&strangers, None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is not a folder of ours"), "{err}");
+        }
     }
 
     #[test]

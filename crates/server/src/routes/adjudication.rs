@@ -159,7 +159,7 @@ async fn queue(
 ) -> Result<QueuePage> {
     let project = projects::find(&state.pool, project_id).await?;
     let filter = query.filter()?;
-    let pager = Pager::new(number("page", &query.page)?, QUEUE_PER_PAGE);
+    let pager = Pager::new(number("page", &query.page)?, QUEUE_PER_PAGE)?;
     let (entries, total) = review::queue_page(
         &state.pool,
         &project,

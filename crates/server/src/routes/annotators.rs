@@ -111,9 +111,9 @@ async fn page(
 ) -> Result<WorkPage> {
     let pool = &state.pool;
     let counts = db::review::work_counts(pool, project.id, annotator.id).await?;
-    let pager = Pager::new(page, WORK_PER_PAGE).with_total(counts.total);
+    let pager = Pager::new(page, WORK_PER_PAGE)?.with_total(counts.total);
     let pager =
-        Pager::new(Some(pager.page.min(pager.pages)), WORK_PER_PAGE).with_total(counts.total);
+        Pager::new(Some(pager.page.min(pager.pages)), WORK_PER_PAGE)?.with_total(counts.total);
     let rows = db::review::work(
         pool,
         project.id,

@@ -173,7 +173,7 @@ async fn users(
     RequireAdmin(_): RequireAdmin,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>> {
-    let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000));
+    let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000))?;
     let (users, total) = db::users::page(&state.pool, pager.offset(), pager.per_page).await?;
     let pager = pager.with_total(total);
     Ok(Json(
@@ -502,7 +502,7 @@ async fn batches(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>> {
     let project = projects::find(&state.pool, id).await?;
-    let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000));
+    let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000))?;
     let total = db::batches::count(&state.pool, project.id).await?;
     let rows = db::batches::page_with_progress(
         &state.pool,

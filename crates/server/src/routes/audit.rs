@@ -89,7 +89,7 @@ async fn page(
         subject: given(&query.item).map(|i| subject(&i)),
         action: given(&query.action),
     };
-    let pager = Pager::new(requested, PER_PAGE);
+    let pager = Pager::new(requested, PER_PAGE)?;
     let (entries, total) =
         db::audit::page(&state.pool, &filter, pager.per_page, pager.offset()).await?;
     let pairs: Vec<(&str, String)> = [

@@ -143,7 +143,7 @@ async fn render(
     error: Option<String>,
 ) -> Result<ExportsPage> {
     let pager =
-        Pager::new(page, 20).with_total(db::export::job_count(&state.pool, project.id).await?);
+        Pager::new(page, 20)?.with_total(db::export::job_count(&state.pool, project.id).await?);
     let jobs = db::export::jobs(&state.pool, project.id, pager.per_page, pager.offset()).await?;
     let sources = db::suggestions::sources(&state.pool, project.id).await?;
     Ok(ExportsPage {

@@ -116,13 +116,24 @@ pub struct Pager {
     pub per_page: i64,
 }
 
+/// Pages past this are refused: no list is that long, and the offset of a
+/// page near `i64::MAX` would overflow.
+const MAX_PAGE: i64 = 1_000_000_000;
+
 impl Pager {
-    pub fn new(requested: Option<i64>, per_page: i64) -> Self {
-        Pager {
-            page: requested.unwrap_or(1).max(1),
+    /// The requested page (default 1); a 400 past [`MAX_PAGE`].
+    pub fn new(requested: Option<i64>, per_page: i64) -> Result<Self, crate::error::AppError> {
+        let page = requested.unwrap_or(1).max(1);
+        if page > MAX_PAGE {
+            return Err(crate::error::AppError::BadRequest(format!(
+                "page: {page} is past the last page there could be ({MAX_PAGE})"
+            )));
+        }
+        Ok(Pager {
+            page,
             pages: 1,
             per_page,
-        }
+        })
     }
 
     pub fn offset(&self) -> i64 {
@@ -211,12 +222,16 @@ mod tests {
 
     #[test]
     fn pager_counts_pages() {
-        let pager = Pager::new(Some(2), 50).with_total(101);
+        let pager = Pager::new(Some(2), 50).unwrap().with_total(101);
         assert_eq!(
             (pager.pages, pager.offset(), pager.prev(), pager.next()),
             (3, 50, Some(1), Some(3))
         );
-        let first = Pager::new(Some(0), 50).with_total(0);
+        let first = Pager::new(Some(0), 50).unwrap().with_total(0);
+        assert!(
+            Pager::new(Some(i64::MAX), 50).is_err(),
+            "no overflow: a 400"
+        );
         assert_eq!(
             (first.page, first.pages, first.prev(), first.next()),
             (1, 1, None, None)

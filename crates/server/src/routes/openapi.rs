@@ -607,7 +607,7 @@ fn components() -> Value {
     json!({
         "securitySchemes": {
             "cookieSession": {"type": "apiKey", "in": "cookie", "name": crate::auth::session::COOKIE_NAME,
-                              "description": "The browser session; state changes also need X-CSRF-Token"},
+                              "description": "The browser session (named __Host-safepref_session when the site is served over https); state changes also need X-CSRF-Token"},
             "bearerToken": {"type": "http", "scheme": "bearer",
                             "description": "A session token from POST /api/v1/session, or a personal API token (sp_…)"},
         },

@@ -4,10 +4,12 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::routing::get;
 
-use super::Chrome;
+use serde::Deserialize;
+
+use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
 use crate::db::{
@@ -27,17 +29,33 @@ struct TeamPage {
     chrome: Chrome,
     projects: Vec<Summary>,
     annotators: Vec<User>,
+    /// Annotators in all, over every page.
+    total: i64,
+    pager: Pager,
+}
+
+/// Annotators listed per page of the team page.
+const ANNOTATORS_PER_PAGE: i64 = 100;
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
 }
 
 async fn team(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
+    Query(query): Query<PageQuery>,
 ) -> Result<TeamPage> {
-    let annotators = db::users::with_role(&state.pool, Role::Annotator).await?;
+    let pager = Pager::new(query.page, ANNOTATORS_PER_PAGE)?;
+    let (annotators, total) =
+        db::users::with_role(&state.pool, Role::Annotator, pager.offset(), pager.per_page).await?;
     let projects = db::projects::summaries(&state.pool).await?;
     Ok(TeamPage {
         chrome: Chrome::new(Some(&session)),
         projects,
         annotators,
+        total,
+        pager: pager.with_total(total),
     })
 }
