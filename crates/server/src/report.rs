@@ -515,3 +515,27 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
         first + (values[high] - first) * (position - low as f64)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::Reading;
+
+    /// `build` holds its readers as `Reading`s: dropping `build`'s future
+    /// (the request timed out, the client left) must stop them.
+    #[tokio::test]
+    async fn a_reader_nobody_waits_for_stops() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let reading = Reading(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            flag.store(true, Ordering::SeqCst);
+        }));
+        drop(reading);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!finished.load(Ordering::SeqCst), "the reader ran on");
+    }
+}

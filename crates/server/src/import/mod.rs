@@ -16,6 +16,7 @@
 //!    database as it was, since nothing commits until the end.
 
 pub mod copy;
+mod parquet_pages;
 pub mod read;
 
 use std::collections::HashSet;

@@ -935,9 +935,11 @@ impl parquet::file::reader::ChunkReader for PageCapped {
 }
 
 /// Checks the footer's row groups before any is read: each column chunk
-/// lies inside the file, and no row group expands past the limit.
+/// lies inside the file, no row group expands past the limit, and no page
+/// header (`file`'s) claims an uncompressed size past the page limit.
 fn check_row_groups(
     metadata: &parquet::file::metadata::ParquetMetaData,
+    file: &File,
     file_len: u64,
     limits: &ParquetLimits,
 ) -> Result<(), ReadError> {
@@ -972,6 +974,16 @@ fn check_row_groups(
                     column.column_path()
                 )));
             }
+            let largest = super::parquet_pages::largest_page(file, start, len)
+                .map_err(|m| too_big(format!("column \"{}\": {m}", column.column_path())))?;
+            if largest > limits.page {
+                return Err(too_big(format!(
+                    "column \"{}\" has a page that expands to {largest} bytes, more than the \
+                     limit of {} bytes",
+                    column.column_path(),
+                    limits.page
+                )));
+            }
         }
         first_row += rows;
     }
@@ -996,6 +1008,7 @@ impl ParquetRows {
             File::open(path).map_err(open_error(path))?
         };
         let file_len = file.metadata().map_err(open_error(path))?.len();
+        let headers = file.try_clone().map_err(open_error(path))?;
         let file = PageCapped {
             file,
             max_page: limits.parquet.page,
@@ -1006,7 +1019,7 @@ impl ParquetRows {
             })?;
         // `byte_range` asserts on a negative offset, which a damaged footer has.
         let metadata = builder.metadata();
-        survive_panic(|| check_row_groups(metadata, file_len, &limits.parquet))
+        survive_panic(|| check_row_groups(metadata, &headers, file_len, &limits.parquet))
             .map_err(|message| ReadError::ParquetOpen { message })??;
         let schema = builder.schema().clone();
         let mut names = Vec::with_capacity(schema.fields().len());
@@ -1856,18 +1869,51 @@ mod tests {
             },
             ..Limits::default()
         };
-        let error = last_error(&path, limits);
+        // Refused at open, from the page headers, before any page is read.
+        let error = rows_within(&path, limits).err().expect("refused at open");
         assert!(error.is_fatal());
         let message = error.to_string();
         assert!(
-            message.starts_with("row 1: cannot read the Parquet data: "),
-            "{message}"
-        );
-        assert!(
-            message.contains("is larger than the limit of 4096 bytes"),
+            message.contains("has a page that expands to")
+                && message.contains("limit of 4096 bytes"),
             "{message}"
         );
         assert_eq!(read_ok(&path).len(), 4);
+    }
+
+    #[test]
+    fn parquet_page_that_decompresses_past_the_limit_is_refused_from_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        // 200 KB of one letter compresses to almost nothing: only the page's
+        // header tells what reading it would allocate.
+        let texts = StringArray::from(vec!["p".repeat(50_000); 4]);
+        let batch = RecordBatch::try_from_iter([("prompt", Arc::new(texts) as ArrayRef)]).unwrap();
+        let properties = WriterProperties::builder()
+            .set_compression(ParquetCompression::ZSTD(ZstdLevel::default()))
+            .set_dictionary_enabled(false)
+            .build();
+        let mut bytes = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        assert!(bytes.len() < 65_536, "the file is small: {}", bytes.len());
+        let path = write(dir.path(), "bomb.parquet", &bytes);
+        let limits = Limits {
+            parquet: ParquetLimits {
+                page: 65_536,
+                ratio: 1_000_000,
+                floor: 1 << 30,
+            },
+            ..Limits::default()
+        };
+        let error = rows_within(&path, limits).err().expect("refused at open");
+        let message = error.to_string();
+        assert!(
+            message.contains("\"prompt\"") && message.contains("has a page that expands to"),
+            "{message}"
+        );
+        assert_eq!(read_ok(&path).len(), 4, "within the real limits it reads");
     }
 
     #[test]
