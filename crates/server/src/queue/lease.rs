@@ -45,7 +45,7 @@ pub async fn lease(
             // were locked for a moment by other transactions (a submit, a
             // lease): try again rather than say nothing is left.
             Ok(LeaseOutcome::Raced) => {
-                tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+                tokio::time::sleep(pause(attempt)).await;
             }
             // Twin leases of one annotator saving their first cursor at
             // once can deadlock (PostgreSQL ends one): the next attempt
@@ -66,7 +66,7 @@ pub async fn lease(
                     && db::assignments::overdue_for(pool, project.id, annotator).await?
                 {
                     swept = false;
-                    tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+                    tokio::time::sleep(pause(attempt)).await;
                     continue;
                 }
                 return Ok(None);
@@ -108,4 +108,9 @@ pub fn gold_draw(project: Uuid, annotator: Uuid, n: i64) -> f64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     (u64::from_le_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The pause before lease attempt `attempt + 1`: 1, 2, 4 … 64 ms.
+fn pause(attempt: usize) -> Duration {
+    Duration::from_millis(1 << attempt.min(LONGEST_PAUSE_SHIFT))
 }
