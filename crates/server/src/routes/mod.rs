@@ -2,7 +2,6 @@
 //! and choose a template or JSON; they never write SQL.
 
 pub mod account;
-pub mod adjudication;
 pub mod admin;
 pub mod annotate;
 pub mod annotators;
@@ -15,8 +14,9 @@ pub mod exports;
 pub mod health;
 pub mod openapi;
 pub mod projects;
-pub mod review;
+pub mod review_queue;
 pub mod sign_in;
+pub mod team;
 pub mod tokens;
 
 use askama::Template;
@@ -35,8 +35,8 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(annotate::router())
         .merge(crowd::router())
-        .merge(review::router())
-        .merge(adjudication::router())
+        .merge(team::router())
+        .merge(review_queue::router())
         .merge(annotators::router())
         .merge(audit::router())
         .merge(dashboard::router())
