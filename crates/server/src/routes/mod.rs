@@ -12,6 +12,7 @@ pub mod crowd;
 pub mod dashboard;
 pub mod exports;
 pub mod health;
+pub mod labels_form;
 pub mod openapi;
 pub mod projects;
 pub mod review_queue;

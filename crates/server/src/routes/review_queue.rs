@@ -17,7 +17,7 @@ use safepref_core::taxonomy::Severity;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::annotate::{LETTERS, labels_from};
+use super::labels_form::{LETTERS, labels_from};
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
