@@ -143,15 +143,7 @@ fn watch(process_group: u32, dir: &Path) -> Child {
          rm -rf '{}'",
         dir.display()
     );
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir("/")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the chromedriver watcher")
+    crate::watcher(&script, "the chromedriver watcher")
 }
 
 fn wait_listening(process: &mut Child, port: u16) -> Result<(), String> {

@@ -277,3 +277,18 @@ pub fn safepref_binary() -> PathBuf {
     );
     binary
 }
+
+/// Runs `script` (which starts by reading standard input to its end) in
+/// `sh`, holding its standard input: when this process ends, however it
+/// ends, the input closes and the script does its cleaning up.
+pub(crate) fn watcher(script: &str, what: &str) -> Child {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir("/")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"))
+}

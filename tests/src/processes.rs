@@ -258,15 +258,7 @@ fn cleanup_watcher(bins: &Binaries, dir: &Path) -> Child {
         bins.bindir.join("pg_ctl").display(),
         dir.display()
     );
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir("/")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the standby's watcher")
+    crate::watcher(&script, "the standby's watcher")
 }
 
 fn run(cmd: &mut Command, what: &str) {

@@ -57,9 +57,10 @@ pub async fn sign_in(
 ) -> Result<(User, NewSession), AppError> {
     // No account has a longer name (`accounts::check_username`): a longer
     // one matches nobody, and is recorded as a failure only this long.
-    let username = match username.trim().char_indices().nth(LONGEST_USERNAME) {
-        Some((cut, _)) => &username.trim()[..cut],
-        None => username.trim(),
+    let username = username.trim();
+    let username = match username.char_indices().nth(LONGEST_USERNAME) {
+        Some((cut, _)) => &username[..cut],
+        None => username,
     };
     // The attempt counts as a failure before its password is checked (which
     // may wait for the hashing pool), so parallel guesses see each other:
