@@ -620,10 +620,13 @@ fn private_socket_dir(dir: &Path, owner: Option<&Owner>) -> Result<()> {
     let meta = match fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .create(dir)
-                .map_err(io_err(format!("creating {}", dir.display())))?;
+            // Another process preparing the same folder may create it first.
+            match fs::DirBuilder::new().mode(0o700).create(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(io_err(format!("creating {}", dir.display()))(e));
+                }
+                _ => {}
+            }
             fs::symlink_metadata(dir).map_err(io_err(format!("reading {}", dir.display())))?
         }
         Err(e) => return Err(io_err(format!("reading {}", dir.display()))(e)),
@@ -808,6 +811,28 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("is not a folder of ours"), "{err}");
+        }
+    }
+
+    #[test]
+    fn processes_making_the_socket_folder_at_once_all_succeed() {
+        let base = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let dir = base.path().join(format!("run-{round}"));
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let made: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            private_socket_dir(&dir, None).map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                for one in made {
+                    assert_eq!(one.join().unwrap(), Ok(()), "round {round}");
+                }
+            });
         }
     }
 
