@@ -102,8 +102,17 @@ async fn the_command_and_the_api_report_the_same_numbers() {
         api["questions"]["safe"]["units"], 20,
         "10 items × 2 responses with three values each"
     );
+    // Krippendorff's nominal alpha by hand: response B and items 1, 5, 7 are
+    // safe three times (13 units), items 0, 2, 4, 6, 8 unsafe three times (5),
+    // items 3 and 9 safe, safe, unsafe (2). Coincidences: safe–safe 41,
+    // unsafe–unsafe 15, safe–unsafe 2 each way; n = 60, n_safe = 43,
+    // n_unsafe = 17. alpha = 1 - (4 / 60) / (2 · 43 · 17 / (60 · 59)).
+    let expected_alpha = 1.0 - (4.0 / 60.0) / (2.0 * 43.0 * 17.0 / (60.0 * 59.0));
     let alpha = api["questions"]["safe"]["alpha"].as_f64().unwrap();
-    assert!(alpha > 0.0 && alpha < 1.0, "some disagreement: {alpha}");
+    assert!(
+        (alpha - expected_alpha).abs() < 1e-9,
+        "alpha {alpha}, by hand {expected_alpha}"
+    );
     let ci = api["questions"]["safe"]["ci95"].as_array().unwrap();
     assert!(
         ci[0].as_f64().unwrap() <= alpha && alpha <= ci[1].as_f64().unwrap() + 1e-9,
