@@ -392,7 +392,7 @@ async fn a_strangers_failures_lock_out_the_stranger_not_the_user() {
             .fetch_all(&app.pool)
             .await
             .unwrap();
-    let id = crate::pages::user_id(&app, &username).await;
+    let id = crate::fixtures::user_id(&app.pool, &username).await;
     assert_eq!(locked, vec![format!("user:{id}")]);
 }
 
@@ -426,7 +426,7 @@ async fn guesses_from_many_addresses_lock_a_username_at_a_higher_count() {
 async fn an_admin_clears_a_lock_on_the_users_page_and_from_the_command_line() {
     let app = TestApp::spawn_with(behind_one_proxy()).await;
     let (username, password) = app.user(Role::Annotator).await;
-    let id = crate::pages::user_id(&app, &username).await;
+    let id = crate::fixtures::user_id(&app.pool, &username).await;
     let lock = || async {
         for _ in 0..5 {
             sign_in_from(&app, "198.51.100.1", &username, "wrong guess!").await;

@@ -2,7 +2,6 @@
 //! annotations, the same numbers as `safepref report` for a scope, sorting
 //! and filters in the URL, bad parameters named, hostile text escaped.
 
-use safepref_core::labels::{Labels, ResponseLabel};
 use safepref_server::db::{self, projects::Project, users::Role};
 use safepref_server::queue;
 use safepref_tests::{TestApp, safepref_binary};
@@ -10,21 +9,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-fn labels(a_unsafe: bool, helpful: usize, severity: u8) -> Labels {
-    let first = if a_unsafe {
-        ResponseLabel::unsafe_with(&["Violence"], severity)
-    } else {
-        ResponseLabel::safe()
-    };
-    Labels {
-        responses: vec![first, ResponseLabel::safe()],
-        helpfulness: vec![helpful, 1 - helpful],
-        harmlessness: if a_unsafe { vec![1, 0] } else { vec![0, 1] },
-        overall: None,
-        confidence: None,
-        comment: None,
-    }
-}
+use crate::fixtures::{label, labels};
 
 /// A new annotator named `name` (no sign-in needed: the queue is called
 /// directly, as the API would).
@@ -38,22 +23,9 @@ async fn annotator(pool: &PgPool, name: &str) -> Uuid {
 /// `who` labels `n` items; annotator `disagrees` differs now and then.
 async fn annotate(pool: &PgPool, project: &Project, who: Uuid, n: usize, disagrees: bool) {
     for i in 0..n {
-        let lease = queue::lease(pool, project, who)
-            .await
-            .unwrap()
-            .expect("an item");
         let odd = disagrees && i % 3 == 0;
-        queue::submit(
-            pool,
-            project,
-            who,
-            lease.assignment_id,
-            Uuid::new_v4(),
-            &labels(i % 2 == 0 || odd, usize::from(odd), if odd { 3 } else { 2 }),
-            5.0 + i as f64,
-        )
-        .await
-        .unwrap();
+        let labels = labels(i % 2 == 0 || odd, usize::from(odd), if odd { 3 } else { 2 });
+        label(pool, project, who, &labels, 5.0 + i as f64).await;
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fantoccini::wd::TimeoutConfiguration;
-use safepref_core::labels::{Labels, ResponseLabel};
+use safepref_core::labels::Labels;
 use safepref_server::db::projects::{Project, Settings};
 use safepref_server::db::users::Role;
 use safepref_server::import::Options;
@@ -25,6 +25,8 @@ use safepref_tests::TestApp;
 use safepref_tests::browser::{Page, TIMEOUT};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::fixtures::{labels, user_id};
 
 /// A loopback listener that counts every connection made to it: payloads
 /// that would load something point here, and it must stay at zero.
@@ -189,7 +191,7 @@ async fn annotate_and_adjudicate(fixture: &Fixture) {
     // one the second skips with a hostile note.
     for skipper in [false, true] {
         let (name, _) = app.user(Role::Annotator).await;
-        let who = user_id(app, &name).await;
+        let who = user_id(&app.pool, &name).await;
         while let Some(lease) = queue::lease(&app.pool, project, who).await.unwrap() {
             if skipper && lease.item.id == items[2].0 {
                 queue::skip(
@@ -206,7 +208,7 @@ async fn annotate_and_adjudicate(fixture: &Fixture) {
             }
             let labels = Labels {
                 comment: Some(note(port)),
-                ..labels()
+                ..labels(false, 0, 0)
             };
             queue::submit(
                 &app.pool,
@@ -231,7 +233,7 @@ async fn annotate_and_adjudicate(fixture: &Fixture) {
         project,
         &lead,
         items[0].0,
-        &labels(),
+        &labels(false, 0, 0),
         &note(port),
     )
     .await
@@ -243,26 +245,6 @@ fn long_line_prompt() -> String {
         "{}<script>window.__pwned='long'</script>",
         "x".repeat(30_000)
     )
-}
-
-/// Both responses safe, A more helpful and more harmless.
-fn labels() -> Labels {
-    Labels {
-        responses: vec![ResponseLabel::safe(), ResponseLabel::safe()],
-        helpfulness: vec![0, 1],
-        harmlessness: vec![0, 1],
-        overall: None,
-        confidence: None,
-        comment: None,
-    }
-}
-
-async fn user_id(app: &TestApp, username: &str) -> Uuid {
-    sqlx::query_scalar("select id from users where username = $1")
-        .bind(username)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
 }
 
 /// Opens `path`, lets whatever might run have its chance, and checks that
@@ -399,7 +381,7 @@ async fn hostile_records_guidelines_and_notes_show_literally_and_nothing_runs() 
     let (annotator, password) = fixture.app.user(Role::Annotator).await;
     page.sign_in(&fixture.app.base, &annotator, &password).await;
     let path = format!("/annotate/{project}");
-    let who = user_id(&fixture.app, &annotator).await;
+    let who = user_id(&fixture.app.pool, &annotator).await;
     let mut seen = Vec::new();
     for _ in 0..fixture.items.len() {
         visit_and_check(&page, &fixture, &path).await;

@@ -5,13 +5,7 @@ use safepref_server::db::users::Role;
 use safepref_tests::{TestApp, client, csrf_token_in};
 use serde_json::Value;
 
-pub(crate) async fn user_id(app: &TestApp, username: &str) -> uuid::Uuid {
-    sqlx::query_scalar("select id from users where username = $1")
-        .bind(username)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
+use crate::fixtures::user_id;
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers_and_a_request_id() {
@@ -127,7 +121,7 @@ async fn internal_errors_reveal_nothing_to_the_client() {
     let app = TestApp::spawn().await;
     let (browser, _) = app.signed_in(Role::Admin).await;
     let (target, _) = app.user(Role::Annotator).await;
-    let id = user_id(&app, &target).await;
+    let id = user_id(&app.pool, &target).await;
     // Break the table the page reads, as a failing database would.
     sqlx::query("alter table audit_log rename to audit_log_gone")
         .execute(&app.pool)
@@ -217,7 +211,7 @@ async fn an_admin_creates_a_user_whose_generated_password_is_shown_once_and_work
     assert_eq!(browser.get("/review").await.status(), 200);
 
     // The user page shows the change in its history, by whom.
-    let id = user_id(&app, "new.lead").await;
+    let id = user_id(&app.pool, "new.lead").await;
     let page = admin
         .get(&format!("/admin/users/{id}"))
         .await
@@ -281,7 +275,7 @@ async fn an_admin_changes_a_role_and_the_audit_log_keeps_before_and_after() {
     let app = TestApp::spawn().await;
     let (admin, _) = app.signed_in(Role::Admin).await;
     let (target, _) = app.user(Role::Annotator).await;
-    let id = user_id(&app, &target).await;
+    let id = user_id(&app.pool, &target).await;
     let response = admin
         .post(&format!("/admin/users/{id}/role"), &[("role", "lead")])
         .await;
@@ -313,7 +307,7 @@ async fn an_admin_changes_a_role_and_the_audit_log_keeps_before_and_after() {
 async fn the_last_active_admin_cannot_be_disabled_or_demoted() {
     let app = TestApp::spawn().await;
     let (admin, name) = app.signed_in(Role::Admin).await;
-    let id = user_id(&app, &name).await;
+    let id = user_id(&app.pool, &name).await;
     let demote = admin
         .post(&format!("/admin/users/{id}/role"), &[("role", "annotator")])
         .await;
@@ -335,7 +329,7 @@ async fn resetting_a_password_asks_first_then_ends_the_users_sessions() {
     let app = TestApp::spawn().await;
     let (admin, _) = app.signed_in(Role::Admin).await;
     let (annotator, name) = app.signed_in(Role::Annotator).await;
-    let id = user_id(&app, &name).await;
+    let id = user_id(&app.pool, &name).await;
     let confirm = admin
         .get(&format!("/admin/users/{id}/password"))
         .await

@@ -1,29 +1,11 @@
 //! The agreement report: `safepref report` and GET /api/v1/projects/{id}/report
 //! give the same numbers, over real annotations made through the queue.
 
-use safepref_core::labels::{Labels, ResponseLabel};
 use safepref_server::db::users::Role;
-use safepref_server::queue;
 use safepref_tests::{TestApp, safepref_binary};
 use serde_json::Value;
 
-fn labels(a_unsafe: bool, helpful: usize) -> Labels {
-    let response = |unsafe_: bool| {
-        if unsafe_ {
-            ResponseLabel::unsafe_with(&["Violence"], 2)
-        } else {
-            ResponseLabel::safe()
-        }
-    };
-    Labels {
-        responses: vec![response(a_unsafe), response(false)],
-        helpfulness: vec![helpful, 1 - helpful],
-        harmlessness: if a_unsafe { vec![1, 0] } else { vec![0, 1] },
-        overall: None,
-        confidence: None,
-        comment: None,
-    }
-}
+use crate::fixtures::{label, labels, user_id};
 
 #[tokio::test]
 async fn the_command_and_the_api_report_the_same_numbers() {
@@ -32,29 +14,11 @@ async fn the_command_and_the_api_report_the_same_numbers() {
     // Three annotators label ten items each; the third disagrees now and then.
     for annotator in 0..3 {
         let (name, _) = app.user(Role::Annotator).await;
-        let id: uuid::Uuid = sqlx::query_scalar("select id from users where username = $1")
-            .bind(&name)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let id = user_id(&app.pool, &name).await;
         for n in 0..10 {
-            let lease = queue::lease(&app.pool, &project, id)
-                .await
-                .unwrap()
-                .expect("an item");
             let disagree = annotator == 2 && n % 3 == 0;
-            let labels = labels(n % 2 == 0 || disagree, usize::from(disagree));
-            queue::submit(
-                &app.pool,
-                &project,
-                id,
-                lease.assignment_id,
-                uuid::Uuid::new_v4(),
-                &labels,
-                5.0 + n as f64,
-            )
-            .await
-            .unwrap();
+            let labels = labels(n % 2 == 0 || disagree, usize::from(disagree), 2);
+            label(&app.pool, &project, id, &labels, 5.0 + n as f64).await;
         }
     }
     // Two of the labelled items turn out to be gold: the second (everyone
@@ -66,7 +30,7 @@ async fn the_command_and_the_api_report_the_same_numbers() {
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    for (n, expected) in [(1, labels(false, 0)), (4, labels(false, 0))] {
+    for (n, expected) in [(1, labels(false, 0, 2)), (4, labels(false, 0, 2))] {
         sqlx::query("update items set gold = $2 where id = $1")
             .bind(order[n])
             .bind(sqlx::types::Json(&expected))

@@ -5,7 +5,6 @@
 //! labels), the audit page, CSRF on every POST, and a lead adjudicating in
 //! a real browser.
 
-use safepref_core::labels::{Labels, ResponseLabel};
 use safepref_server::db::{projects::Project, users::Role};
 use safepref_server::error::AppError;
 use safepref_server::{queue, report};
@@ -15,45 +14,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::fixtures::{label, labels};
 use crate::queue::annotator;
-
-/// Valid labels for K = 2: response A unsafe (Violence, moderate) or safe,
-/// B safe; `helpful` is the more helpful position.
-fn labels(a_unsafe: bool, helpful: usize) -> Labels {
-    let a = if a_unsafe {
-        ResponseLabel::unsafe_with(&["Violence"], 2)
-    } else {
-        ResponseLabel::safe()
-    };
-    Labels {
-        responses: vec![a, ResponseLabel::safe()],
-        helpfulness: vec![helpful, 1 - helpful],
-        harmlessness: if a_unsafe { vec![1, 0] } else { vec![0, 1] },
-        overall: None,
-        confidence: None,
-        comment: None,
-    }
-}
-
-/// Leases the annotator's next item and submits `labels`; returns the item.
-async fn label(pool: &PgPool, project: &Project, who: Uuid, labels: &Labels) -> Uuid {
-    let lease = queue::lease(pool, project, who)
-        .await
-        .unwrap()
-        .expect("an item to label");
-    queue::submit(
-        pool,
-        project,
-        who,
-        lease.assignment_id,
-        Uuid::new_v4(),
-        labels,
-        20.0,
-    )
-    .await
-    .unwrap();
-    lease.item.id
-}
 
 async fn items_in_order(pool: &PgPool, project: Uuid) -> Vec<Uuid> {
     sqlx::query_scalar("select id from items where project_id = $1 order by batch_seq, seq")
@@ -124,9 +86,15 @@ async fn requeue_invalidates_the_work_and_gives_the_items_to_others() {
     // Four items, each labelled by all three (the queue finishes what is started).
     let mut done = Vec::new();
     for _ in 0..4 {
-        let item = label(pool, &project, a, &labels(true, 0)).await;
-        assert_eq!(label(pool, &project, b, &labels(false, 1)).await, item);
-        assert_eq!(label(pool, &project, c, &labels(false, 1)).await, item);
+        let item = label(pool, &project, a, &labels(true, 0, 2), 20.0).await;
+        assert_eq!(
+            label(pool, &project, b, &labels(false, 1, 2), 20.0).await,
+            item
+        );
+        assert_eq!(
+            label(pool, &project, c, &labels(false, 1, 2), 20.0).await,
+            item
+        );
         done.push(item);
     }
     assert_eq!(progress(pool, project.id).await, 4);
@@ -227,13 +195,13 @@ async fn requeue_invalidates_the_work_and_gives_the_items_to_others() {
     assert!(!names.contains(&a_name.as_str()), "{names:?}");
 
     // The items go to someone else, never back to the same annotator.
-    let again = label(pool, &project, a, &labels(false, 1)).await;
+    let again = label(pool, &project, a, &labels(false, 1, 2), 20.0).await;
     assert!(
         !done.contains(&again),
         "the same person never gets the item again"
     );
     let d = annotator(pool).await.id;
-    let taken = label(pool, &project, d, &labels(false, 1)).await;
+    let taken = label(pool, &project, d, &labels(false, 1, 2), 20.0).await;
     assert!(
         done.contains(&taken),
         "a requeued item is next in the queue"
@@ -248,7 +216,7 @@ async fn requeue_invalidates_the_work_and_gives_the_items_to_others() {
     .fetch_one(pool)
     .await
     .unwrap();
-    let refused = queue::revise(pool, &project, a, old, &labels(true, 1)).await;
+    let refused = queue::revise(pool, &project, a, old, &labels(true, 1, 2)).await;
     assert!(matches!(refused, Err(AppError::NotFound(_))), "{refused:?}");
     let recent = queue::recent(pool, &project, a, 10).await.unwrap();
     assert_eq!(recent.len(), 1);
@@ -355,7 +323,7 @@ async fn disputed(app: &TestApp) -> (Project, [Uuid; 3], [Uuid; 3]) {
     let project = sample(app).await;
     let pool = &app.pool;
     let items = items_in_order(pool, project.id).await;
-    let gold = serde_json::to_string(&labels(true, 0)).unwrap();
+    let gold = serde_json::to_string(&labels(true, 0, 2)).unwrap();
     sqlx::query("update items set gold = $2::json where id = $1")
         .bind(items[2])
         .bind(gold)
@@ -367,12 +335,21 @@ async fn disputed(app: &TestApp) -> (Project, [Uuid; 3], [Uuid; 3]) {
         annotator(pool).await.id,
         annotator(pool).await.id,
     ];
-    let one = label(pool, &project, a, &labels(true, 0)).await;
-    assert_eq!(label(pool, &project, b, &labels(false, 0)).await, one);
-    assert_eq!(label(pool, &project, c, &labels(false, 0)).await, one);
-    let two = label(pool, &project, a, &labels(false, 0)).await;
-    assert_eq!(label(pool, &project, b, &labels(false, 1)).await, two);
-    let three = label(pool, &project, a, &labels(false, 0)).await;
+    let one = label(pool, &project, a, &labels(true, 0, 2), 20.0).await;
+    assert_eq!(
+        label(pool, &project, b, &labels(false, 0, 2), 20.0).await,
+        one
+    );
+    assert_eq!(
+        label(pool, &project, c, &labels(false, 0, 2), 20.0).await,
+        one
+    );
+    let two = label(pool, &project, a, &labels(false, 0, 2), 20.0).await;
+    assert_eq!(
+        label(pool, &project, b, &labels(false, 1, 2), 20.0).await,
+        two
+    );
+    let three = label(pool, &project, a, &labels(false, 0, 2), 20.0).await;
     assert_eq!(
         [one, two, three],
         [items[0], items[1], items[2]],
@@ -463,7 +440,7 @@ async fn the_review_queue_lists_reasons_most_disputed_first() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    queue::revise(&app.pool, &project, a, a_on_one, &labels(false, 0))
+    queue::revise(&app.pool, &project, a, a_on_one, &labels(false, 0, 2))
         .await
         .unwrap();
     let (_, page) = body(lead.get(&queue_path).await).await;
@@ -628,11 +605,17 @@ async fn send_back_allows_one_more_annotation_then_completes_again() {
 
     // One more annotator gets it (closest to done first), then nobody else.
     let e = annotator(pool).await.id;
-    assert_eq!(label(pool, &project, e, &labels(false, 0)).await, one);
+    assert_eq!(
+        label(pool, &project, e, &labels(false, 0, 2), 20.0).await,
+        one
+    );
     assert_eq!(counters(pool, one).await, ("complete".into(), 4, 0, 1));
     assert_eq!(progress(pool, project.id).await, progress_before);
     let f = annotator(pool).await.id;
-    assert_ne!(label(pool, &project, f, &labels(false, 0)).await, one);
+    assert_ne!(
+        label(pool, &project, f, &labels(false, 0, 2), 20.0).await,
+        one
+    );
 }
 
 /// Every POST of the review area refuses a form without the session's

@@ -11,6 +11,8 @@ use safepref_tests::{TestApp, safepref_binary};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::fixtures::user_id;
+
 /// Signs in through the JSON API; returns the session token (a bearer).
 pub async fn api_session(app: &TestApp, role: Role) -> (String, String) {
     let (username, password) = app.user(role).await;
@@ -62,14 +64,6 @@ async fn api_token(app: &TestApp, session: &str, body: Value) -> Value {
 fn token_on_page(html: &str) -> Option<String> {
     let at = html.find("value=\"sp_")? + "value=\"".len();
     Some(html[at..].split('"').next()?.to_string())
-}
-
-async fn user_id(app: &TestApp, username: &str) -> Uuid {
-    sqlx::query_scalar("select id from users where username = $1")
-        .bind(username)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
 }
 
 async fn count(app: &TestApp, sql: &'static str, bind: &str) -> i64 {
@@ -131,7 +125,7 @@ async fn an_admin_makes_a_token_on_the_page_it_is_shown_once_and_works_as_a_bear
                   + (select count(*) from audit_log a where a::text like '%' || $1 || '%')";
     assert_eq!(count(&app, leaked, secret).await, 0);
     let audited = "select count(*) from audit_log where action = 'api token created' and subject = 'user:' || $1";
-    let id = user_id(&app, &admin).await.to_string();
+    let id = user_id(&app.pool, &admin).await.to_string();
     assert_eq!(count(&app, audited, &id).await, 1);
 }
 
@@ -173,7 +167,7 @@ async fn tokens_made_through_the_api_are_listed_without_secrets_and_revoked_toke
     let (status, body) = me(&app, &token).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthorized");
-    let id = user_id(&app, &admin).await.to_string();
+    let id = user_id(&app.pool, &admin).await.to_string();
     let audited = "select count(*) from audit_log where action = 'api token revoked' and subject = 'user:' || $1";
     assert_eq!(count(&app, audited, &id).await, 1);
     // Revoking again changes nothing and is not audited twice.
@@ -391,7 +385,7 @@ async fn names_and_expiries_are_checked_and_others_tokens_are_not_found() {
 async fn a_session_token_that_happens_to_start_with_the_prefix_still_works() {
     let app = TestApp::spawn().await;
     let (username, _) = app.user(Role::Annotator).await;
-    let id = user_id(&app, &username).await;
+    let id = user_id(&app.pool, &username).await;
     let token = format!("sp_{}", &safepref_server::auth::random_token()[3..]);
     sqlx::query(
         "insert into sessions (token_hash, user_id, csrf_token, expires_at) values ($1, $2, 'csrf', now() + interval '1 hour')",
@@ -454,7 +448,7 @@ type Step = (
 async fn an_admin_resetting_a_password_disabling_or_demoting_revokes_the_users_tokens() {
     let app = TestApp::spawn().await;
     let (browser, admin) = app.signed_in(Role::Admin).await;
-    let admin_id = user_id(&app, &admin).await;
+    let admin_id = user_id(&app.pool, &admin).await;
     // A bystander's token is untouched by all of it.
     let (_, _, bystander) = user_with_token(&app, Role::Admin, "bystander").await;
 
@@ -635,7 +629,7 @@ async fn an_admin_revokes_one_of_another_users_tokens_on_their_page_and_the_othe
     .unwrap();
     assert_eq!(
         audited.0,
-        user_id(&app, &admin).await,
+        user_id(&app.pool, &admin).await,
         "the admin is the actor"
     );
     assert_eq!(audited.1["id"], first.to_string());
