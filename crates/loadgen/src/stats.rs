@@ -1,12 +1,18 @@
 //! `safepref-loadgen stats-bench`: times the agreement report's figures over
 //! synthetic annotations — N items × 3 annotators by default, labels that
-//! agree most of the time and obey the label rules — in one thread.
+//! agree most of the time and obey the label rules — in one thread, then
+//! consolidation, then the agreement statistics alone on as many random
+//! units.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use safepref_core::agreement::{
+    ItemRatings, Metric, PairTables, alpha_intervals, alpha_of, fleiss_kappa_of,
+    percent_agreement_of,
+};
 use safepref_core::consolidate::TieRule;
 use safepref_core::consolidated::{self, ItemAnnotations, Method};
 use safepref_core::labels::{Labels, Questions, ResponseLabel};
@@ -117,5 +123,47 @@ pub fn run(items: usize, annotators: usize, seed: u64) {
     println!(
         "report + majority: {:.2} s; report + dawid-skene: {:.2} s",
         totals[0], totals[1]
+    );
+    agreement_statistics(items, annotators, &mut StdRng::seed_from_u64(seed));
+}
+
+/// Times the agreement statistics alone on `units` units × `coders` coders
+/// of random values 0–3, none missing: the point statistics (alpha nominal
+/// and ordinal, Fleiss' kappa, percent agreement, Cohen's kappa per pair),
+/// then alpha's bootstrap interval from 1,000 resamples.
+fn agreement_statistics(units: usize, coders: usize, rng: &mut StdRng) {
+    let rows: Vec<Vec<u8>> = (0..units)
+        .map(|_| (0..coders).map(|_| rng.random_range(0..4u8)).collect())
+        .collect();
+    let started = Instant::now();
+    let (mut items, mut pairs) = (ItemRatings::new(), PairTables::new());
+    let (mut values, mut coded) = (Vec::with_capacity(coders), Vec::with_capacity(coders));
+    for row in &rows {
+        coded.clear();
+        coded.extend(row.iter().copied().enumerate());
+        pairs.add_unit(&coded);
+        values.clear();
+        values.extend_from_slice(row);
+        items.push_item([values.as_mut_slice()]);
+    }
+    let profiles = items.profiles();
+    let nominal = alpha_of(profiles, Metric::Nominal);
+    let ordinal = alpha_of(profiles, Metric::Ordinal);
+    let fleiss = fleiss_kappa_of(profiles);
+    let percent = percent_agreement_of(profiles);
+    let kappas = pairs.kappas(20);
+    let point = started.elapsed().as_secs_f64();
+    println!(
+        "agreement statistics on {units} units x {coders} coders: {point:.3} s, one thread \
+         (alpha nominal {nominal:?}, ordinal {ordinal:?}, Fleiss {fleiss:?}, \
+         percent {percent:?}, {} Cohen pairs)",
+        kappas.len()
+    );
+    let started = Instant::now();
+    let bootstrap = items.bootstrap_fixed(|a, b| f64::from(a != b));
+    let interval = alpha_intervals(&[bootstrap], 1000, 1)[0];
+    println!(
+        "alpha's bootstrap, 1,000 resamples: {:.3} s, one thread ({interval:?})",
+        started.elapsed().as_secs_f64()
     );
 }
