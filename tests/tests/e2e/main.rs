@@ -31,4 +31,5 @@ mod sql_functions;
 mod suggestions;
 mod supervisor;
 mod tokens;
+mod tour;
 mod wellbeing;
