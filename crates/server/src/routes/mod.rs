@@ -15,6 +15,7 @@ pub mod health;
 pub mod labels_form;
 pub mod openapi;
 pub mod projects;
+pub mod review_item;
 pub mod review_queue;
 pub mod sign_in;
 pub mod team;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(crowd::router())
         .merge(team::router())
         .merge(review_queue::router())
+        .merge(review_item::router())
         .merge(annotators::router())
         .merge(audit::router())
         .merge(dashboard::router())
