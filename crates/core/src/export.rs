@@ -12,7 +12,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::consolidated::Consolidated;
+use crate::consolidation::Consolidated;
 use crate::labels::Labels;
 use crate::records::PKU_KEYS;
 use crate::suggestions::Suggestion;
@@ -340,7 +340,7 @@ pub fn min_support(record: &Consolidated) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consolidated::Support;
+    use crate::consolidation::Support;
     use crate::labels::ResponseLabel;
     use crate::records::response_sha256;
 

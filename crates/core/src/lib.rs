@@ -2,8 +2,7 @@
 //! The server, the exports and the load generator build on it.
 
 pub mod agreement;
-pub mod consolidate;
-pub mod consolidated;
+pub mod consolidation;
 pub mod export;
 pub mod labels;
 pub mod machine;

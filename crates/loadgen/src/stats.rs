@@ -13,8 +13,7 @@ use safepref_core::agreement::{
     ItemRatings, Metric, PairTables, alpha_intervals, alpha_of, fleiss_kappa_of,
     percent_agreement_of,
 };
-use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{self, ItemAnnotations, Method};
+use safepref_core::consolidation::{self, ItemAnnotations, Method, TieRule};
 use safepref_core::labels::{Labels, Questions, ResponseLabel};
 use safepref_core::report::{self, Activity, Annotated};
 use safepref_core::taxonomy::PKU_19;
@@ -103,7 +102,7 @@ pub fn run(items: usize, annotators: usize, seed: u64) {
     let mut totals = Vec::new();
     for method in [Method::Majority, Method::DawidSkene] {
         let started = Instant::now();
-        let records = consolidated::consolidate(
+        let records = consolidation::consolidate(
             &grouped,
             2,
             &taxonomy,

@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
-use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{
-    Consolidated, Fitter, ItemAnnotations, Method, Model, ReviewReason,
+use safepref_core::consolidation::{
+    Consolidated, Fitter, ItemAnnotations, Method, Model, ReviewReason, TieRule,
 };
 use safepref_core::export::min_support;
 use safepref_core::labels::{self, Labels};

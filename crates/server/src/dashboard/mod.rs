@@ -30,8 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{DecodedItem, Fitter, Memo, Method, Model};
+use safepref_core::consolidation::{DecodedItem, Fitter, Memo, Method, Model, TieRule};
 use safepref_core::labels::{Decoded, Labels};
 use safepref_core::report::Builder as CoreBuilder;
 use serde::{Deserialize, Serialize};

@@ -25,8 +25,9 @@ use std::collections::HashMap;
 use std::io;
 
 use futures_util::TryStreamExt;
-use safepref_core::consolidate::TieRule;
-use safepref_core::consolidated::{Consolidated, Fitter, ItemAnnotations, Model, add_source_vote};
+use safepref_core::consolidation::{
+    Consolidated, Fitter, ItemAnnotations, Model, TieRule, add_source_vote,
+};
 use safepref_core::export::{self as rows, Column, Dimension, ExportItem, RawAnnotation};
 use safepref_core::labels::Labels;
 use safepref_core::report;
@@ -34,7 +35,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use time::format_description::well_known::Rfc3339;
 
-use safepref_core::consolidated::Method;
+use safepref_core::consolidation::Method;
 
 use tokio::sync::mpsc;
 

@@ -3,7 +3,7 @@
 //! query string ([`Options::from_pairs`] reads the last two), and go into the
 //! manifest as they were used.
 
-use safepref_core::consolidated::Method;
+use safepref_core::consolidation::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;

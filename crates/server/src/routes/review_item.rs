@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use safepref_core::consolidated::Consolidated;
+use safepref_core::consolidation::Consolidated;
 use safepref_core::labels::{Labels, Questions};
 use safepref_core::suggestions::{Scores, Suggestion};
 use safepref_core::taxonomy::Severity;
