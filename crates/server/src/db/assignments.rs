@@ -168,7 +168,7 @@ const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ];
 
 /// The annotator's lease in the project: one call of the `lease_item`
-/// function (migration 0027), one round trip, one transaction; one
+/// function (sql/functions/lease_item.sql), one round trip, one transaction; one
 /// statement in it, and a second (the last stage below) only when the
 /// first found nothing. Nothing happens while a lead has paused the annotator
 /// in the project (`paused`, read first, with no lock):
@@ -303,7 +303,7 @@ pub struct NewAnnotation<'a> {
 }
 
 /// Stores the annotation if the assignment may still be submitted: one
-/// call of the `submit_annotation` function (migration 0018), so one round
+/// call of the `submit_annotation` function (sql/functions/submit_annotation.sql), so one round
 /// trip — and, on the pool, one transaction. None: the assignment is not
 /// the annotator's in the project.
 ///
@@ -342,7 +342,7 @@ pub async fn submit(
 /// [`submit`], then, in the same transaction and round trip, the
 /// annotator's next lease in the project ([`lease`] with no gold draw) when
 /// the submit stored the annotation or finds the same submission stored
-/// (`submit_and_lease`, migration 0026). The lease comes after the submit's
+/// (`submit_and_lease`, sql/functions/submit_and_lease.sql). The lease comes after the submit's
 /// last lock and takes its item `skip locked`, so the lock rules in
 /// `crate::queue` hold. None: the assignment is not the annotator's in the
 /// project; the outcome is None when no lease was tried.
