@@ -14,6 +14,8 @@ pub mod exports;
 pub mod health;
 pub mod labels_form;
 pub mod openapi;
+pub mod project_batches;
+pub mod project_settings;
 pub mod projects;
 pub mod review_item;
 pub mod review_queue;
@@ -45,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .merge(dashboard::router())
         .merge(admin::router())
         .merge(projects::router())
+        .merge(project_settings::router())
+        .merge(project_batches::router())
         .merge(api::router())
         .merge(exports::router())
         .merge(health::router())
