@@ -14,6 +14,8 @@ pub mod exports;
 pub mod health;
 pub mod labels_form;
 pub mod openapi;
+mod openapi_operations;
+mod openapi_schemas;
 pub mod project_batches;
 pub mod project_settings;
 pub mod projects;
