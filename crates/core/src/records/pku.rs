@@ -37,7 +37,7 @@ pub const PKU_KEYS: [&str; 16] = [
 ///
 /// A missing source is `null`. A `response_N_sha256` the file did not have is
 /// computed; one it had is given back as it was, even if it did not match
-/// (see [`RecordRules::accept_hash_mismatch`]).
+/// (see [`RecordRules::accept_hash_mismatch`](super::RecordRules)).
 ///
 /// The harm-category maps are `serde_json` objects: their keys serialise in
 /// the file's order only if serde_json's `preserve_order` feature is on
