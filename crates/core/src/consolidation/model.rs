@@ -24,11 +24,12 @@ pub struct Model {
 
 impl Model {
     /// Consolidates a chunk of items with the fitted model, in input order;
-    /// the same rules and output as [`consolidate`](super::consolidate). For Dawid–Skene the
-    /// posteriors come from the fitted confusion matrices and priors, so
-    /// items the fitter never saw work too; an annotator the model has not
-    /// seen carries no information (as Dawid–Skene treats an annotator
-    /// without votes), though their vote still counts as a vote.
+    /// the same rules and output as [`consolidate`](super::consolidate).
+    /// For Dawid–Skene the posteriors come from the fitted confusion
+    /// matrices and priors, so items the fitter never saw work too; an
+    /// annotator the model has not seen carries no information (as
+    /// Dawid–Skene treats an annotator without votes), though their vote
+    /// still counts as a vote.
     pub fn consolidate(
         &self,
         items: &[ItemAnnotations],
