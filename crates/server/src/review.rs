@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::db::{
     self,
+    items::ItemState,
     projects::Project,
     review::{Candidate, QueueFilter},
     users::{Role, User},
@@ -497,7 +498,7 @@ pub async fn adjudicate(
     };
     let id = Uuid::now_v7();
     db::adjudications::insert(&mut *tx, id, item_id, lead.id, &after, reason).await?;
-    db::review::set_item_state(&mut *tx, item_id, "adjudicated", 0).await?;
+    db::review::set_item_state(&mut *tx, item_id, ItemState::Adjudicated, 0).await?;
     db::audit::record(
         &mut *tx,
         Some(lead.id),
@@ -505,11 +506,11 @@ pub async fn adjudicate(
         &subject_item(item_id),
         Some(before),
         Some(
-            json!({"state": "adjudicated", "labels": after, "reason": reason, "adjudication": id}),
+            json!({"state": ItemState::Adjudicated, "labels": after, "reason": reason, "adjudication": id}),
         ),
     )
     .await?;
-    if item.state == "pending" {
+    if item.state == ItemState::Pending {
         // Last lock of the transaction (queue rule 4).
         db::review::add_progress(&mut *tx, project.id, db::review::shard_of(id), 1).await?;
     }
@@ -535,7 +536,7 @@ pub async fn send_back(
         .await?
         .filter(|i| i.project_id == project.id)
         .ok_or_else(no_such_item)?;
-    if item.state == "adjudicated" {
+    if item.state == ItemState::Adjudicated {
         return Err(AppError::Conflict(
             "This item is adjudicated, and an adjudication wins over any new annotation. \
              To change its labels, adjudicate it again."
@@ -547,12 +548,12 @@ pub async fn send_back(
     // all it now wants: it stays complete (pending, no one could take it).
     let wanted = project.annotations_per_item + item.extra_annotations + extra;
     let state = if item.done < wanted {
-        "pending"
+        ItemState::Pending
     } else {
-        item.state.as_str()
+        item.state
     };
     db::review::set_item_state(&mut *tx, item_id, state, extra).await?;
-    let counters = |extra: i32, state: &str| {
+    let counters = |extra: i32, state: ItemState| {
         json!({"state": state, "done": item.done, "leased": item.leased,
                "wanted": project.annotations_per_item + extra})
     };
@@ -561,13 +562,13 @@ pub async fn send_back(
         Some(lead.id),
         "item sent back",
         &subject_item(item_id),
-        Some(counters(item.extra_annotations, &item.state)),
+        Some(counters(item.extra_annotations, item.state)),
         Some(
             json!({"reason": reason, "counters": counters(item.extra_annotations + extra, state)}),
         ),
     )
     .await?;
-    if item.state == "complete" && state == "pending" {
+    if item.state == ItemState::Complete && state == ItemState::Pending {
         // Last lock of the transaction (queue rule 4).
         let shard = db::review::shard_of(Uuid::new_v4());
         db::review::add_progress(&mut *tx, project.id, shard, -1).await?;

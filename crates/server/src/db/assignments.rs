@@ -9,7 +9,33 @@ use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::items::ItemState;
 use super::projects::Project;
+
+/// Where a lease stands (the `assignment_state` type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "assignment_state", rename_all = "snake_case")]
+pub enum AssignmentState {
+    Leased,
+    Submitted,
+    Skipped,
+    Expired,
+}
+
+/// For a column that holds the state as text (`submit_annotation`'s).
+impl TryFrom<String> for AssignmentState {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "leased" => Ok(Self::Leased),
+            "submitted" => Ok(Self::Submitted),
+            "skipped" => Ok(Self::Skipped),
+            "expired" => Ok(Self::Expired),
+            _ => Err(format!("no assignment state {s:?}")),
+        }
+    }
+}
 
 /// The columns of an item as an annotator sees it, for `ItemContent`; `i`
 /// is the item. A macro, so statements stay `&'static str`.
@@ -259,11 +285,13 @@ pub async fn lock_item(
 pub struct SubmitResult {
     pub item_id: Uuid,
     /// The assignment's state before the call.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: AssignmentState,
     pub expired: bool,
     pub done: i32,
     pub leased: i32,
-    pub item_state: String,
+    #[sqlx(try_from = "String")]
+    pub item_state: ItemState,
     /// Annotations the item asks for (k + extra).
     pub wanted: i32,
     /// A gold item of a project that mixes gold in.
@@ -429,7 +457,7 @@ pub async fn skip(
     assignment_id: Uuid,
     reason: &str,
     note: Option<&str>,
-) -> Result<String, sqlx::Error> {
+) -> Result<AssignmentState, sqlx::Error> {
     sqlx::query_scalar(
         "with cur as (
              select id, state, item_id from assignments where id = $1
@@ -443,7 +471,7 @@ pub async fn skip(
              update items i set leased = i.leased - 1
                from cur where i.id = cur.item_id and cur.state = 'leased'
          )
-         select state::text from cur",
+         select state from cur",
     )
     .bind(assignment_id)
     .bind(reason)

@@ -1,7 +1,61 @@
 //! The `items` and `responses` tables.
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
+
+/// Where an item stands (the `item_state` type): wanting annotations, with
+/// all it wants, or decided by a lead. Shown and recorded in the audit log
+/// as the lowercase word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type, Serialize)]
+#[sqlx(type_name = "item_state", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    Pending,
+    Complete,
+    Adjudicated,
+}
+
+impl ItemState {
+    pub const ALL: [ItemState; 3] = [Self::Pending, Self::Complete, Self::Adjudicated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Complete => "complete",
+            Self::Adjudicated => "adjudicated",
+        }
+    }
+}
+
+impl fmt::Display for ItemState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ItemState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("no item state {s:?}"))
+    }
+}
+
+/// For a column that holds the state as text (`submit_annotation`'s).
+impl TryFrom<String> for ItemState {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
 
 /// The columns, in order, of the rows `copy_items` takes (binary COPY format).
 pub const ITEM_COPY_COLUMNS: &str = "id, project_id, batch_id, batch_seq, seq, external_id, prompt, prompt_source, content_hash, source_labels, gold, severe";

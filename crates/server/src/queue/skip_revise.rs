@@ -71,7 +71,7 @@ pub async fn skip(
         .await?
         .ok_or_else(no_such_assignment)?;
     let before = db::assignments::skip(&mut *tx, assignment_id, reason.as_str(), note).await?;
-    if before == "submitted" {
+    if before == crate::db::assignments::AssignmentState::Submitted {
         return Err(AppError::Conflict(
             "You have already submitted this item; there is nothing to skip.".into(),
         ));

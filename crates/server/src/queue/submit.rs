@@ -171,7 +171,7 @@ pub async fn submit_then_lease(
         if let Some(id) = result.annotation_id
             && result.done == 0
             && result.wanted > 1
-            && result.item_state == "pending"
+            && result.item_state == crate::db::items::ItemState::Pending
             && !result.gold
         {
             route(&mut tx, project, result.item_id, labels, id).await?;
@@ -235,8 +235,9 @@ pub(super) fn answer(
     if let Some(id) = result.annotation_id {
         return Ok(id);
     }
-    match result.state.as_str() {
-        "submitted" => match (result.existing_id, result.existing_submission) {
+    use crate::db::assignments::AssignmentState;
+    match result.state {
+        AssignmentState::Submitted => match (result.existing_id, result.existing_submission) {
             (Some(id), Some(earlier)) if earlier == submission_id => Ok(id),
             _ => Err(AppError::Conflict(
                 "You have already submitted this item (perhaps from another tab); your labels are saved. \
@@ -244,10 +245,10 @@ pub(super) fn answer(
                     .into(),
             )),
         },
-        "skipped" => Err(AppError::Conflict(
+        AssignmentState::Skipped => Err(AppError::Conflict(
             "You skipped this item, so it went back to the queue; it can no longer be submitted.".into(),
         )),
-        "leased" => {
+        AssignmentState::Leased => {
             // The item was completed or adjudicated under this lease (k was
             // lowered, or a lead decided it): the lease is of no use now.
             Err(AppError::Conflict(if result.adjudicated {
@@ -260,7 +261,7 @@ pub(super) fn answer(
                     .into()
             }))
         }
-        _ => Err(AppError::Conflict(format!(
+        AssignmentState::Expired => Err(AppError::Conflict(format!(
                 "Your time on this item ran out ({} minutes) and other annotators have since taken all of \
                  its places, so these labels could not be saved. Load the next item to continue.",
                 project.lease_seconds / 60

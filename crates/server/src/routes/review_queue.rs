@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
+    items::ItemState,
 use crate::db::{
     projects::Project,
     review::{QueueEntry, QueueFilter},
@@ -59,14 +60,15 @@ fn number<T: std::str::FromStr>(name: &str, value: &Option<String>) -> Result<Op
 
 impl QueueQuery {
     fn filter(&self) -> Result<QueueFilter> {
-        let status = given(&self.status);
-        if let Some(s) = &status
-            && !["pending", "complete", "adjudicated"].contains(&s.as_str())
-        {
-            return Err(AppError::BadRequest(format!(
-                "status must be pending, complete or adjudicated (or empty for all open items), not {s:?}"
-            )));
-        }
+        let status = given(&self.status)
+            .map(|s| {
+                s.parse::<ItemState>().map_err(|_| {
+                    AppError::BadRequest(format!(
+                        "status must be pending, complete or adjudicated (or empty for all open items), not {s:?}"
+                    ))
+                })
+            })
+            .transpose()?;
         let severity: Option<i32> = number("severity", &self.severity)?;
         if severity.is_some_and(|s| !(0..=3).contains(&s)) {
             return Err(AppError::BadRequest(

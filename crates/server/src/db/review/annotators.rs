@@ -6,6 +6,8 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::items::ItemState;
+
 // Whether an annotator is paused is read by the lease statement itself
 // (`db::assignments::lease`).
 
@@ -150,7 +152,7 @@ pub struct Work {
     pub annotation_id: Uuid,
     pub item_id: Uuid,
     pub prompt_start: String,
-    pub item_state: String,
+    pub item_state: ItemState,
     pub submitted_at: OffsetDateTime,
     pub seconds_spent: Option<f64>,
     pub invalidated_at: Option<OffsetDateTime>,
@@ -168,7 +170,7 @@ pub async fn work(
 ) -> Result<Vec<Work>, sqlx::Error> {
     sqlx::query_as(
         "select a.id as annotation_id, a.item_id, left(i.prompt, 120) as prompt_start,
-                i.state::text as item_state, a.submitted_at, a.seconds_spent, a.invalidated_at,
+                i.state as item_state, a.submitted_at, a.seconds_spent, a.invalidated_at,
                 a.invalid_reason
            from annotations a join items i on i.id = a.item_id
           where a.project_id = $1 and a.annotator_id = $2

@@ -9,12 +9,14 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::items::ItemState;
+
 /// An item's queue state, read under its lock.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LockedItem {
     pub id: Uuid,
     pub project_id: Uuid,
-    pub state: String,
+    pub state: ItemState,
     pub done: i32,
     pub leased: i32,
     pub extra_annotations: i32,
@@ -29,7 +31,7 @@ pub async fn lock_item(
     item_id: Uuid,
 ) -> Result<Option<LockedItem>, sqlx::Error> {
     sqlx::query_as(
-        "select id, project_id, state::text as state, done, leased, extra_annotations, routed
+        "select id, project_id, state, done, leased, extra_annotations, routed
            from items where id = $1 for no key update",
     )
     .bind(item_id)
@@ -43,12 +45,12 @@ pub async fn lock_item(
 pub async fn set_item_state(
     db: impl PgExecutor<'_>,
     item_id: Uuid,
-    state: &str,
+    state: ItemState,
     extra: i32,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update items set state = $2::item_state, extra_annotations = extra_annotations + $3,
-                routed = routed and $2::item_state <> 'pending'
+        "update items set state = $2, extra_annotations = extra_annotations + $3,
+                routed = routed and $2 <> 'pending'
           where id = $1",
     )
     .bind(item_id)
@@ -88,7 +90,7 @@ pub struct ItemDetail {
     pub external_id: Option<String>,
     pub prompt: String,
     pub prompt_source: Option<String>,
-    pub state: String,
+    pub state: ItemState,
     pub done: i32,
     pub leased: i32,
     pub extra_annotations: i32,
@@ -101,7 +103,7 @@ pub struct ItemDetail {
 pub async fn item(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ItemDetail>, sqlx::Error> {
     sqlx::query_as(
         "select i.id, i.project_id, i.batch_seq, i.external_id, i.prompt, i.prompt_source,
-                i.state::text as state, i.done, i.leased, i.extra_annotations,
+                i.state, i.done, i.leased, i.extra_annotations,
                 i.source_labels, i.gold,
                 coalesce((select json_agg(json_build_array(r.position, r.text) order by r.position)
                           from responses r where r.item_id = i.id), '[]') as responses

@@ -4,12 +4,14 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::db::items::ItemState;
+
 /// The review queue's filters (all optional).
 #[derive(Debug, Clone, Default)]
 pub struct QueueFilter {
     pub batch: Option<i32>,
-    /// pending | complete | adjudicated; None = not adjudicated.
-    pub status: Option<String>,
+    /// None = not adjudicated.
+    pub status: Option<ItemState>,
     /// An item where any valid annotation ticked this category.
     pub category: Option<String>,
     /// An item where any valid annotation's highest severity is this.
@@ -25,7 +27,7 @@ pub struct QueueFilter {
 pub struct QueueEntry {
     pub item_id: Uuid,
     pub batch_seq: i32,
-    pub state: String,
+    pub state: ItemState,
     pub prompt_start: String,
     pub annotations: i32,
     pub min_support: f64,
@@ -37,7 +39,7 @@ pub struct QueueEntry {
 /// annotator, $7 the start of a reason.
 const QUEUE_WHERE: &str = "f.project_id = $1
     and ($2::int is null or f.batch_seq = $2)
-    and (($3::text is null and i.state <> 'adjudicated') or i.state::text = $3)
+    and (($3::item_state is null and i.state <> 'adjudicated') or i.state = $3)
     and ($4::text is null or exists (
            select 1 from annotations a, jsonb_array_elements(a.labels::jsonb->'responses') r
             where a.item_id = i.id and a.invalidated_at is null and r->'categories' ? $4))
@@ -60,7 +62,7 @@ pub async fn queue_page(
     offset: i64,
 ) -> Result<(Vec<QueueEntry>, i64), sqlx::Error> {
     let rows_sql = format!(
-        "select f.item_id, f.batch_seq, i.state::text as state, left(i.prompt, 160) as prompt_start,
+        "select f.item_id, f.batch_seq, i.state, left(i.prompt, 160) as prompt_start,
                 f.annotations, f.min_support, f.reasons
            from review_flags f join items i on i.id = f.item_id
           where {QUEUE_WHERE}
@@ -70,7 +72,7 @@ pub async fn queue_page(
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql))
         .bind(project_id)
         .bind(filter.batch)
-        .bind(filter.status.as_deref())
+        .bind(filter.status)
         .bind(filter.category.as_deref())
         .bind(filter.severity)
         .bind(filter.annotator.as_deref())
@@ -85,7 +87,7 @@ pub async fn queue_page(
     let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
         .bind(project_id)
         .bind(filter.batch)
-        .bind(filter.status.as_deref())
+        .bind(filter.status)
         .bind(filter.category.as_deref())
         .bind(filter.severity)
         .bind(filter.annotator.as_deref())
