@@ -5,10 +5,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use safepref_core::labels::{Labels, Questions};
 use safepref_core::suggestions::{self, Display, Suggestion};
 use safepref_core::taxonomy::{Category, Severity};
@@ -16,6 +15,7 @@ use uuid::Uuid;
 
 use super::Chrome;
 use super::labels_form::{LETTERS, labels_from};
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, CurrentUser};
 use crate::db::projects::Project;
@@ -24,16 +24,14 @@ use crate::queue::{self, GoldFeedback, LeasedItem, Progress, Recent, SkipReason}
 use crate::wellbeing::{self, BreakDue};
 use crate::{markdown, projects};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/annotate/{project}", get(page))
-        .route("/annotate/{project}/submit", post(submit))
-        .route("/annotate/{project}/skip", post(skip))
-        .route("/annotate/{project}/guidelines", get(guidelines))
-        .route(
-            "/annotate/{project}/revise/{annotation}",
-            get(revise_form).post(revise),
-        )
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/annotate/{project}", page)
+        .post("/annotate/{project}/submit", submit)
+        .post("/annotate/{project}/skip", skip)
+        .get("/annotate/{project}/guidelines", guidelines)
+        .get("/annotate/{project}/revise/{annotation}", revise_form)
+        .post("/annotate/{project}/revise/{annotation}", revise)
 }
 
 /// One response as the form shows it, with what was entered for it.

@@ -1,4 +1,5 @@
-//! The annotation form's fields turned into labels, for the annotator's
+//! The annotation form's fields turned into labels, and labels (or the
+//! fields sent back) into what the form shows again, for the annotator's
 //! page and the lead's review page alike. Problems of the form itself
 //! (nothing chosen, a rank given twice) are named here; the label rules are
 //! the queue's to check.
@@ -8,6 +9,78 @@ use safepref_core::labels::{Labels, Questions, ResponseLabel};
 /// Letters for response positions, as annotators see them.
 pub(crate) const LETTERS: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
 
+/// The first value the form sent for `name`.
+pub(crate) fn form_field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// What one response's part of the form shows: from the labels when there
+/// are labels, else from the raw fields sent back, so a form the rules
+/// refused keeps what was entered.
+pub(crate) struct ResponseEntry<'a> {
+    given: Option<&'a ResponseLabel>,
+    fields: &'a [(String, String)],
+    position: usize,
+    /// None: not yet chosen.
+    pub(crate) safe: Option<bool>,
+    pub(crate) severity: u8,
+    /// 1 for the first place; 0 when not ranked.
+    pub(crate) helpful_rank: usize,
+    pub(crate) harmless_rank: usize,
+}
+
+impl<'a> ResponseEntry<'a> {
+    pub(crate) fn new(
+        labels: Option<&'a Labels>,
+        fields: &'a [(String, String)],
+        position: usize,
+    ) -> Self {
+        let given = labels.and_then(|l| l.responses.get(position));
+        let safe =
+            given
+                .map(|g| g.safe)
+                .or(match form_field(fields, &format!("r{position}_safe")) {
+                    Some("safe") => Some(true),
+                    Some("unsafe") => Some(false),
+                    _ => None,
+                });
+        let severity = given
+            .map(|g| g.severity)
+            .or_else(|| {
+                form_field(fields, &format!("r{position}_severity")).and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0);
+        let rank = |order: Option<&Vec<usize>>| {
+            order
+                .and_then(|o| o.iter().position(|p| *p == position))
+                .map_or(0, |r| r + 1)
+        };
+        ResponseEntry {
+            given,
+            fields,
+            position,
+            safe,
+            severity,
+            helpful_rank: rank(labels.map(|l| &l.helpfulness)),
+            harmless_rank: rank(labels.map(|l| &l.harmlessness)),
+        }
+    }
+
+    /// Whether the form shows `category` ticked.
+    pub(crate) fn ticked(&self, category: &str) -> bool {
+        match self.given {
+            Some(g) => g.categories.iter().any(|c| c == category),
+            None => self
+                .fields
+                .iter()
+                .any(|(k, v)| *k == format!("r{}_cat", self.position) && v == category),
+        }
+    }
+}
+
 /// Reads the labels out of the form. Problems the form itself can have
 /// (nothing chosen, ranks given twice) are reported here; the label rules
 /// are checked by the queue, which is the authority.
@@ -16,12 +89,7 @@ pub(crate) fn labels_from(
     k: usize,
     questions: &Questions,
 ) -> std::result::Result<Labels, Vec<String>> {
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| form_field(fields, name);
     let mut problems = Vec::new();
     let mut responses = Vec::new();
     if questions.safety {
