@@ -3,327 +3,36 @@
 //! adds the keyboard map, quick rule checks and loading the next item
 //! without a full page load.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use safepref_core::labels::{Labels, Questions};
-use safepref_core::suggestions::{self, Display, Suggestion};
-use safepref_core::taxonomy::{Category, Severity};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use safepref_core::labels::Labels;
 use uuid::Uuid;
 
 use super::Chrome;
-use super::labels_form::{LETTERS, labels_from};
-use super::registry::Routes;
+use super::annotate_page::{
+    AnnotatePage, Entered, GuidelinesPage, NothingLeft, render, severities,
+};
+use super::labels_form::{form_field, labels_from};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, CurrentUser};
 use crate::db::projects::Project;
 use crate::error::{AppError, Result};
-use crate::queue::{self, GoldFeedback, LeasedItem, Progress, Recent, SkipReason};
-use crate::wellbeing::{self, BreakDue};
+use crate::queue::{self, GoldFeedback, LeasedItem, SkipReason};
+use crate::wellbeing;
 use crate::{markdown, projects};
 
-pub fn routes() -> Routes {
-    Routes::default()
-        .get("/annotate/{project}", page)
-        .post("/annotate/{project}/submit", submit)
-        .post("/annotate/{project}/skip", skip)
-        .get("/annotate/{project}/guidelines", guidelines)
-        .get("/annotate/{project}/revise/{annotation}", revise_form)
-        .post("/annotate/{project}/revise/{annotation}", revise)
-}
-
-/// One response as the form shows it, with what was entered for it.
-struct ResponseView {
-    position: usize,
-    letter: &'static str,
-    text: String,
-    /// None: not yet chosen.
-    safe: Option<bool>,
-    severity: u8,
-    categories: Vec<CategoryView>,
-    helpful_rank: usize,
-    harmless_rank: usize,
-}
-
-struct CategoryView {
-    name: String,
-    description: String,
-    checked: bool,
-}
-
-struct SeverityView {
-    level: u8,
-    label: &'static str,
-    description: &'static str,
-}
-
-/// What the annotator entered so far (empty for a fresh item).
-#[derive(Default, Clone)]
-struct Entered {
-    labels: Option<Labels>,
-    /// The raw form, for values that did not make it into `labels`.
-    fields: Vec<(String, String)>,
-}
-
-impl Entered {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/annotate.html")]
-struct AnnotatePage {
-    chrome: Chrome,
-    project: Project,
-    questions: Questions,
-    item_id: Uuid,
-    prompt: String,
-    content_note: bool,
-    responses: Vec<ResponseView>,
-    severities: Vec<SeverityView>,
-    /// Where the form posts: a new submission, or a revision.
-    action: String,
-    assignment_id: Option<Uuid>,
-    submission_id: Uuid,
-    seconds: String,
-    overall: Option<usize>,
-    confidence: Option<u8>,
-    comment: String,
-    errors: Vec<String>,
-    progress: Progress,
-    recent: Vec<Recent>,
-    revising: bool,
-    guidelines_html: String,
-    /// What the gold item just submitted expected (feedback mode).
-    feedback: Option<GoldFeedback>,
-    /// Response text stays blurred until revealed.
-    blur: bool,
-    /// The run of work that makes a break due.
-    break_due: Option<BreakDue>,
-    /// Machine suggestions the annotator may open (hint mode).
-    hints: Vec<HintView>,
-    /// The source whose suggestion filled the form in (prefill mode).
-    prefilled_from: Option<String>,
-}
-
-/// One source's suggestion, as the hint shows it.
-struct HintView {
-    source: String,
-    lines: Vec<String>,
-}
-
-impl AnnotatePage {
-    fn percent_complete(&self) -> i64 {
-        (self.progress.project_complete * 100)
-            .checked_div(self.progress.project_items)
-            .unwrap_or(0)
-    }
-
-    fn two_responses(&self) -> bool {
-        self.responses.len() == 2
-    }
-
-    fn ranks(&self) -> std::ops::RangeInclusive<usize> {
-        1..=self.responses.len()
-    }
-
-    fn is_overall(&self, position: &usize) -> bool {
-        self.overall == Some(*position)
-    }
-
-    fn confidence_levels(&self) -> [u8; 5] {
-        [1, 2, 3, 4, 5]
-    }
-
-    fn skip_reasons(&self) -> [(&'static str, &'static str); 4] {
-        [
-            ("unclear", "Unclear"),
-            ("wrong_language", "Wrong language"),
-            (
-                "too_disturbing",
-                "Too disturbing (never counts against you)",
-            ),
-            ("other", "Other"),
-        ]
-    }
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/annotate_done.html")]
-struct NothingLeft {
-    chrome: Chrome,
-    project: Project,
-    progress: Progress,
-    recent: Vec<Recent>,
-    feedback: Option<GoldFeedback>,
-    /// The daily cap is reached: why there is no item.
-    capped: Option<String>,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "pages/guidelines.html")]
-struct GuidelinesPage {
-    chrome: Chrome,
-    project: Project,
-    guidelines_html: String,
-    categories: Vec<Category>,
-    severities: Vec<SeverityView>,
-}
-
-fn severities() -> Vec<SeverityView> {
-    Severity::ALL[1..]
-        .iter()
-        .map(|s| SeverityView {
-            level: u8::from(*s),
-            label: s.label(),
-            description: s.description(),
-        })
-        .collect()
-}
-
-/// Builds the page for `item`, showing what was `entered`.
-#[allow(clippy::too_many_arguments)]
-async fn render(
-    state: &AppState,
-    session: &ActiveSession,
-    project: Project,
-    item: LeasedItem,
-    assignment_id: Option<Uuid>,
-    action: String,
-    entered: Entered,
-    errors: Vec<String>,
-) -> Result<AnnotatePage> {
-    let progress = queue::progress(&state.pool, &project, session.user.id).await?;
-    let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
-    let taxonomy = project.taxonomy.0.clone();
-    let k = item.responses.len();
-    let shown = queue::shown_suggestions(&state.pool, &project, item.id).await?;
-    let prefill = prefill(&project, &shown, &entered, assignment_id);
-    let prefilled_from = prefill.as_ref().map(|s| s.source.clone());
-    let labels = entered.labels.clone().or(prefill.map(|s| s.labels));
-    let hints = match project.suggestions.0.display {
-        Display::Hint => shown
-            .iter()
-            .map(|s| HintView {
-                source: s.source.clone(),
-                lines: suggestions::describe(s),
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let responses = item
-        .responses
-        .iter()
-        .enumerate()
-        .map(|(position, response)| {
-            let given = labels.as_ref().and_then(|l| l.responses.get(position));
-            let safe = given.map(|g| g.safe).or_else(|| {
-                match entered.field(&format!("r{position}_safe")) {
-                    Some("safe") => Some(true),
-                    Some("unsafe") => Some(false),
-                    _ => None,
-                }
-            });
-            let severity = given
-                .map(|g| g.severity)
-                .or_else(|| {
-                    entered
-                        .field(&format!("r{position}_severity"))
-                        .and_then(|v| v.parse().ok())
-                })
-                .unwrap_or(0);
-            let ticked = |name: &str| match given {
-                Some(g) => g.categories.iter().any(|c| c == name),
-                None => entered
-                    .fields
-                    .iter()
-                    .any(|(k, v)| *k == format!("r{position}_cat") && v == name),
-            };
-            let rank = |order: Option<&Vec<usize>>| {
-                order
-                    .and_then(|o| o.iter().position(|p| *p == position))
-                    .map_or(0, |r| r + 1)
-            };
-            ResponseView {
-                position,
-                letter: LETTERS[position],
-                text: response.text.clone(),
-                safe,
-                severity,
-                categories: taxonomy
-                    .categories
-                    .iter()
-                    .map(|c| CategoryView {
-                        name: c.name.clone(),
-                        description: c.description.clone(),
-                        checked: ticked(&c.name),
-                    })
-                    .collect(),
-                helpful_rank: rank(labels.as_ref().map(|l| &l.helpfulness)),
-                harmless_rank: rank(labels.as_ref().map(|l| &l.harmlessness)),
-            }
-        })
-        .collect();
-    let submission_id = entered
-        .field("submission_id")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(Uuid::new_v4);
-    Ok(AnnotatePage {
-        chrome: Chrome::new(Some(session)),
-        questions: project.questions.0,
-        guidelines_html: markdown::render(&project.guidelines),
-        content_note: item.severe && project.wellbeing.0.content_note_for_severe,
-        item_id: item.id,
-        prompt: item.prompt,
-        responses,
-        severities: severities(),
-        action,
-        assignment_id,
-        submission_id,
-        seconds: entered.field("seconds").unwrap_or("0").to_string(),
-        overall: labels.as_ref().and_then(|l| l.overall).filter(|o| *o < k),
-        confidence: labels.as_ref().and_then(|l| l.confidence),
-        comment: labels
-            .as_ref()
-            .and_then(|l| l.comment.clone())
-            .unwrap_or_default(),
-        errors,
-        progress,
-        recent,
-        revising: assignment_id.is_none(),
-        feedback: None,
-        blur: project.wellbeing.0.blur_responses,
-        break_due: None,
-        hints,
-        prefilled_from,
-        project,
-    })
-}
-
-/// The suggestion that fills a fresh form in, in prefill mode: the verdicts,
-/// categories, severities and preferences of the chosen source, never its
-/// comment or confidence (those are the annotator's own). Not for a
-/// revision, nor a form shown again with what the annotator entered.
-fn prefill(
-    project: &Project,
-    shown: &[Suggestion],
-    entered: &Entered,
-    assignment_id: Option<Uuid>,
-) -> Option<Suggestion> {
-    let fresh = entered.labels.is_none() && entered.fields.is_empty() && assignment_id.is_some();
-    if project.suggestions.0.display != Display::Prefill || !fresh {
-        return None;
-    }
-    let mut suggestion = shown.first()?.clone();
-    suggestion.labels.comment = None;
-    suggestion.labels.confidence = None;
-    Some(suggestion)
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/annotate/{project}", get(page))
+        .route("/annotate/{project}/submit", post(submit))
+        .route("/annotate/{project}/skip", post(skip))
+        .route("/annotate/{project}/guidelines", get(guidelines))
+        .route(
+            "/annotate/{project}/revise/{annotation}",
+            get(revise_form).post(revise),
+        )
 }
 
 /// `after`: the assignment just submitted, for gold feedback.
@@ -452,12 +161,7 @@ async fn submit(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let project = projects::find(&state.pool, project_id).await?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |name: &str| form_field(&fields, name);
     let uuid = |name: &str| field(name).and_then(|v| v.parse::<Uuid>().ok());
     let (Some(assignment_id), Some(submission_id)) = (uuid("assignment_id"), uuid("submission_id"))
     else {
@@ -511,12 +215,7 @@ async fn skip(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Redirect> {
     let project = projects::find(&state.pool, project_id).await?;
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| form_field(&fields, name);
     let assignment_id = get("assignment_id")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| {

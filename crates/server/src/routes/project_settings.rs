@@ -4,17 +4,18 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
 use safepref_core::labels::Questions;
 use safepref_core::suggestions::{Display, Policy, Routing};
 use safepref_core::taxonomy::{Category, Preset, Taxonomy};
 use uuid::Uuid;
 
 use super::Chrome;
-use super::registry::Routes;
+use super::labels_form::form_field;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};
 use crate::db::{
@@ -26,10 +27,10 @@ use crate::projects;
 
 /// The form pages; the form posts to `/admin/projects` (create) and
 /// `/admin/projects/{id}` (update), routed with the pages they answer.
-pub fn routes() -> Routes {
-    Routes::default()
-        .get("/admin/projects/new", new_form)
-        .get("/admin/projects/{id}/edit", edit_form)
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/projects/new", get(new_form))
+        .route("/admin/projects/{id}/edit", get(edit_form))
 }
 
 /// The settings form, filled with `values`.
@@ -153,13 +154,7 @@ fn preset_name(preset: Preset) -> &'static str {
 
 impl FormValues {
     fn from_fields(fields: &[(String, String)]) -> Self {
-        let text = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let text = |name: &str| form_field(fields, name).unwrap_or_default().to_string();
         let ticked = |name: &str| fields.iter().any(|(k, _)| k == name);
         FormValues {
             name: text("name"),

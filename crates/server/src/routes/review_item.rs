@@ -6,10 +6,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use safepref_core::consolidation::Consolidated;
 use safepref_core::labels::{Labels, Questions};
 use safepref_core::suggestions::{Scores, Suggestion};
@@ -18,8 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Chrome;
-use super::labels_form::{LETTERS, labels_from};
-use super::registry::Routes;
+use super::labels_form::{LETTERS, ResponseEntry, form_field, labels_from};
 use super::review_queue::percent;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
@@ -28,11 +28,11 @@ use crate::error::{AppError, Result};
 use crate::projects;
 use crate::review;
 
-pub fn routes() -> Routes {
-    Routes::default()
-        .get("/review/items/{item}", item)
-        .post("/review/items/{item}/adjudicate", adjudicate)
-        .post("/review/items/{item}/send-back", send_back)
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/review/items/{item}", get(item))
+        .route("/review/items/{item}/adjudicate", post(adjudicate))
+        .route("/review/items/{item}/send-back", post(send_back))
 }
 
 /// One annotation, ready to show.
@@ -427,61 +427,30 @@ fn form_responses(
     labels: Option<&Labels>,
     fields: &[(String, String)],
 ) -> Vec<FormResponse> {
-    let rank = |order: Option<&Vec<usize>>, position: usize| {
-        order
-            .and_then(|o| o.iter().position(|p| *p == position))
-            .map_or(0, |r| r + 1)
-    };
     item.responses
         .0
         .iter()
         .enumerate()
         .map(|(position, (_, text))| {
-            let given = labels.and_then(|l| l.responses.get(position));
-            let safe =
-                given
-                    .map(|g| g.safe)
-                    .or(match field(fields, &format!("r{position}_safe")) {
-                        "safe" => Some(true),
-                        "unsafe" => Some(false),
-                        _ => None,
-                    });
-            let severity = given
-                .map(|g| g.severity)
-                .or_else(|| field(fields, &format!("r{position}_severity")).parse().ok())
-                .unwrap_or(0);
-            let ticked = |name: &str| match given {
-                Some(g) => g.categories.iter().any(|c| c == name),
-                None => fields
-                    .iter()
-                    .any(|(k, v)| *k == format!("r{position}_cat") && v == name),
-            };
+            let entry = ResponseEntry::new(labels, fields, position);
             FormResponse {
                 position,
                 letter: LETTERS.get(position).copied().unwrap_or("?"),
                 text: text.clone(),
-                safe,
-                severity,
+                safe: entry.safe,
+                severity: entry.severity,
                 categories: project
                     .taxonomy
                     .0
                     .categories
                     .iter()
-                    .map(|c| (c.name.clone(), ticked(&c.name)))
+                    .map(|c| (c.name.clone(), entry.ticked(&c.name)))
                     .collect(),
-                helpful_rank: rank(labels.map(|l| &l.helpfulness), position),
-                harmless_rank: rank(labels.map(|l| &l.harmlessness), position),
+                helpful_rank: entry.helpful_rank,
+                harmless_rank: entry.harmless_rank,
             }
         })
         .collect()
-}
-
-/// A form field's value, "" when it was not sent.
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 async fn find_item(state: &AppState, item_id: Uuid) -> Result<db::review::ItemDetail> {
@@ -503,7 +472,7 @@ async fn adjudicate(
 ) -> Result<Response> {
     let project = project_of_item(&state, item_id).await?;
     let k = project.responses_per_item as usize;
-    let reason = field(&fields, "reason").to_string();
+    let reason = form_field(&fields, "reason").unwrap_or("").to_string();
     let outcome = match labels_from(&fields, k, &project.questions.0) {
         Ok(labels) => review::adjudicate(
             &state.pool,
@@ -544,7 +513,7 @@ async fn send_back(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let project = project_of_item(&state, item_id).await?;
-    let reason = field(&fields, "reason");
+    let reason = form_field(&fields, "reason").unwrap_or("");
     match review::send_back(&state.pool, &project, &session.user, item_id, reason).await {
         Ok(()) => {
             Ok(Redirect::to(&format!("/review/items/{item_id}?done=sent-back")).into_response())
