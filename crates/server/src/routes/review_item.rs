@@ -23,7 +23,7 @@ use super::labels_form::{LETTERS, ResponseEntry, form_field, labels_from};
 use super::review_queue::percent;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
-use crate::db::{self, projects::Project};
+use crate::db::{self, items::ItemState, projects::Project};
 use crate::error::{AppError, Result};
 use crate::projects;
 use crate::review;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
-    items::ItemState,
 use crate::db::{
+    items::ItemState,
     projects::Project,
     review::{QueueEntry, QueueFilter},
 };
