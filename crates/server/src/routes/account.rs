@@ -2,24 +2,24 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::Chrome;
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{CurrentUser, password};
 use crate::db::{self, users::Role};
 use crate::error::Result;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/account", get(account))
-        .route("/account/password", post(change_password))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/", home)
+        .get("/account", account)
+        .post("/account/password", change_password)
 }
 
 #[derive(Template, WebTemplate)]

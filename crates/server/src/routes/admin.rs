@@ -3,13 +3,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::tokens::Row as TokenRow;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::accounts;
@@ -25,22 +25,19 @@ use crate::error::{AppError, Result};
 
 const USERS_PER_PAGE: i64 = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(list).post(create))
-        .route("/admin/users/new", get(new_form))
-        .route("/admin/users/{id}", get(show))
-        .route("/admin/users/{id}/role", post(change_role))
-        .route(
-            "/admin/users/{id}/disable",
-            get(confirm_disable).post(disable),
-        )
-        .route("/admin/users/{id}/enable", post(enable))
-        .route("/admin/users/{id}/unlock", post(unlock))
-        .route(
-            "/admin/users/{id}/password",
-            get(confirm_reset).post(reset_password),
-        )
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/admin/users", list)
+        .post("/admin/users", create)
+        .get("/admin/users/new", new_form)
+        .get("/admin/users/{id}", show)
+        .post("/admin/users/{id}/role", change_role)
+        .get("/admin/users/{id}/disable", confirm_disable)
+        .post("/admin/users/{id}/disable", disable)
+        .post("/admin/users/{id}/enable", enable)
+        .post("/admin/users/{id}/unlock", unlock)
+        .get("/admin/users/{id}/password", confirm_reset)
+        .post("/admin/users/{id}/password", reset_password)
 }
 
 #[derive(Template, WebTemplate)]

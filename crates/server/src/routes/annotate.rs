@@ -3,10 +3,9 @@
 //! adds the keyboard map, quick rule checks and loading the next item
 //! without a full page load.
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use safepref_core::labels::Labels;
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use super::annotate_page::{
     AnnotatePage, Entered, GuidelinesPage, NothingLeft, render, severities,
 };
 use super::labels_form::{form_field, labels_from};
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, CurrentUser};
 use crate::db::projects::Project;
@@ -23,16 +23,14 @@ use crate::queue::{self, GoldFeedback, LeasedItem, SkipReason};
 use crate::wellbeing;
 use crate::{markdown, projects};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/annotate/{project}", get(page))
-        .route("/annotate/{project}/submit", post(submit))
-        .route("/annotate/{project}/skip", post(skip))
-        .route("/annotate/{project}/guidelines", get(guidelines))
-        .route(
-            "/annotate/{project}/revise/{annotation}",
-            get(revise_form).post(revise),
-        )
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/annotate/{project}", page)
+        .post("/annotate/{project}/submit", submit)
+        .post("/annotate/{project}/skip", skip)
+        .get("/annotate/{project}/guidelines", guidelines)
+        .get("/annotate/{project}/revise/{annotation}", revise_form)
+        .post("/annotate/{project}/revise/{annotation}", revise)
 }
 
 /// `after`: the assignment just submitted, for gold feedback.

@@ -5,13 +5,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead, password};
@@ -26,18 +26,22 @@ use crate::{accounts, projects, review};
 
 const WORK_PER_PAGE: i64 = 50;
 
-pub fn router() -> Router<AppState> {
-    let base = "/review/projects/{id}/annotators/{user}";
-    Router::new()
-        .route(base, get(show))
-        .route(&format!("{base}/pause"), post(pause))
-        .route(&format!("{base}/resume"), post(resume))
-        .route(&format!("{base}/release"), post(release))
-        .route(
-            &format!("{base}/disable"),
-            get(confirm_disable).post(disable),
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/review/projects/{id}/annotators/{user}", show)
+        .post("/review/projects/{id}/annotators/{user}/pause", pause)
+        .post("/review/projects/{id}/annotators/{user}/resume", resume)
+        .post("/review/projects/{id}/annotators/{user}/release", release)
+        .get(
+            "/review/projects/{id}/annotators/{user}/disable",
+            confirm_disable,
         )
-        .route(&format!("{base}/requeue"), get(requeue_form).post(requeue))
+        .post("/review/projects/{id}/annotators/{user}/disable", disable)
+        .get(
+            "/review/projects/{id}/annotators/{user}/requeue",
+            requeue_form,
+        )
+        .post("/review/projects/{id}/annotators/{user}/requeue", requeue)
 }
 
 /// The requeue step on the page: choosing, or confirming the choice.

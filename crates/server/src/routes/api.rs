@@ -3,12 +3,9 @@
 //! code as the annotation page). Errors are `{"error": {"code", "message"}}`,
 //! drawn by `app`. `openapi` describes every route listed in [`routes`].
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::handler::Handler;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{MethodFilter, on};
 use safepref_core::labels::Labels;
 use safepref_core::suggestions::Suggestion;
 use serde::Deserialize;
@@ -17,6 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Pager;
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{
     CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, api_tokens, session, sign_in,
@@ -25,16 +23,12 @@ use crate::db::{self, api_tokens::ApiToken, items::StateCounts, users::User};
 use crate::error::{AppError, Result};
 use crate::{accounts, projects, queue, suggestions};
 
-pub fn router() -> Router<AppState> {
-    routes().router
-}
-
 /// Every /api/v1 route, one line each. A route added here is recorded as it
 /// is routed, and the OpenAPI test (in `openapi`) fails until the document
 /// describes it too.
-pub fn routes() -> ApiRoutes {
+pub fn routes() -> Routes {
     use Method as M;
-    ApiRoutes::default()
+    Routes::default()
         .add(M::POST, "/api/v1/session", create_session)
         .add(M::DELETE, "/api/v1/session", end_session)
         .add(M::GET, "/api/v1/me", me)
@@ -64,33 +58,6 @@ pub fn routes() -> ApiRoutes {
         .add(M::GET, "/api/v1/items/{id}/suggestions", suggestion_list)
         .add(M::POST, "/api/v1/items/{id}/suggestions", suggestion_add)
         .add(M::GET, "/api/v1/openapi.json", super::openapi::serve)
-}
-
-/// A router that records the (method, path) of each route it is given, so
-/// that what is served can be checked against what is documented.
-#[derive(Default)]
-pub struct ApiRoutes {
-    router: Router<AppState>,
-    registered: Vec<(Method, &'static str)>,
-}
-
-impl ApiRoutes {
-    /// Routes `method path` to `handler` (for that method only) and records it.
-    pub fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
-        self.router = self.router.route(path, on(filter, handler));
-        self.registered.push((method, path));
-        self
-    }
-
-    /// (method, path) of every route, in the order added.
-    pub fn registered(&self) -> &[(Method, &'static str)] {
-        &self.registered
-    }
 }
 
 /// Reads a JSON body into `T`; a body of the wrong shape is a 400 that says

@@ -4,14 +4,12 @@
 
 use std::sync::LazyLock;
 
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use super::registry::Routes;
 use crate::error::AppError;
 
 const FILES: &[(&str, &str, &str)] = &[
@@ -40,8 +38,8 @@ pub fn version() -> &'static str {
     &VERSION
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/static/{*file}", get(asset))
+pub fn routes() -> Routes {
+    Routes::default().get("/static/{*file}", asset)
 }
 
 async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {

@@ -4,12 +4,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Query, State};
-use axum::routing::get;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
@@ -18,8 +17,8 @@ use crate::error::{AppError, Result};
 
 const PER_PAGE: i64 = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/review/audit", get(page))
+pub fn routes() -> Routes {
+    Routes::default().get("/review/audit", page)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,14 +4,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::{Chrome, ConfirmPage};
 use crate::app::AppState;
 use crate::auth::crowd::{self, Join};
@@ -21,10 +21,11 @@ use crate::error::{AppError, Result};
 use crate::projects::{self, CrowdEntry, EntryAction};
 use crate::queue::{self, GoldFeedback};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/p/{slug}/join", get(join).post(join_confirmed))
-        .route("/admin/projects/{id}/crowd", post(set_entry))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/p/{slug}/join", join)
+        .post("/p/{slug}/join", join_confirmed)
+        .post("/admin/projects/{id}/crowd", set_entry)
 }
 
 #[derive(Deserialize)]

@@ -6,14 +6,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Chrome;
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::RequireLead;
 use crate::dashboard::{self, Agreement, AnnotatorRow, Filters, SortKey};
@@ -22,8 +21,8 @@ use crate::error::Result;
 use crate::projects;
 use crate::svg::{self, Svg};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/review/projects/{id}", get(page))
+pub fn routes() -> Routes {
+    Routes::default().get("/review/projects/{id}", page)
 }
 
 /// A figure as the report's text prints it.

@@ -5,18 +5,18 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireAdmin;
@@ -28,10 +28,11 @@ use crate::export::{self, Encoding, Format, Options, Sink};
 /// Encoded chunks in flight between the exporter and a slow client.
 const CHANNEL_CHUNKS: usize = 8;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/projects/{id}/exports", get(page).post(start_job))
-        .route("/admin/exports/{job}/files/{name}", get(download))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/admin/projects/{id}/exports", page)
+        .post("/admin/projects/{id}/exports", start_job)
+        .get("/admin/exports/{job}/files/{name}", download)
 }
 
 async fn project(state: &AppState, id: Uuid) -> Result<Project> {

@@ -2,17 +2,16 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::error::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/healthz", healthz)
+        .get("/readyz", readyz)
 }
 
 /// The process is alive and answering.

@@ -20,6 +20,7 @@ mod openapi_schemas;
 pub mod project_batches;
 pub mod project_settings;
 pub mod projects;
+pub mod registry;
 pub mod review_item;
 pub mod review_queue;
 pub mod sign_in;
@@ -33,29 +34,35 @@ use axum::Router;
 use crate::app::AppState;
 use crate::auth::ActiveSession;
 use crate::db::users::{Role, User};
+use registry::Routes;
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(sign_in::router())
-        .merge(account::router())
-        .merge(tokens::router())
-        .merge(annotate::router())
-        .merge(crowd::router())
-        .merge(team::router())
-        .merge(review_queue::router())
-        .merge(review_item::router())
-        .merge(annotators::router())
-        .merge(audit::router())
-        .merge(dashboard::router())
-        .merge(admin::router())
-        .merge(projects::router())
-        .merge(project_settings::router())
-        .merge(project_batches::router())
-        .merge(api::router())
-        .merge(exports::router())
-        .merge(health::router())
-        .merge(assets::router())
+    routes().into_router()
+}
+
+/// Every route the site serves, pages and API, each recorded with its method.
+pub fn routes() -> Routes {
+    Routes::default()
+        .merge(sign_in::routes())
+        .merge(account::routes())
+        .merge(tokens::routes())
+        .merge(annotate::routes())
+        .merge(crowd::routes())
+        .merge(team::routes())
+        .merge(review_queue::routes())
+        .merge(review_item::routes())
+        .merge(annotators::routes())
+        .merge(audit::routes())
+        .merge(dashboard::routes())
+        .merge(admin::routes())
+        .merge(projects::routes())
+        .merge(project_settings::routes())
+        .merge(project_batches::routes())
+        .merge(api::routes())
+        .merge(exports::routes())
+        .merge(health::routes())
+        .merge(assets::routes())
 }
 
 /// What every page's layout shows: who is signed in (navigation by role),

@@ -2,16 +2,16 @@
 //! `safepref import`, or a side file of machine suggestions) and deleting a
 //! batch nobody has annotated.
 
-use axum::Router;
 use axum::extract::multipart::Field;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::projects::project_page;
+use super::registry::Routes;
 use super::{Chrome, ConfirmPage};
 use crate::app::AppState;
 use crate::auth::RequireAdmin;
@@ -22,16 +22,18 @@ use crate::projects;
 
 /// Uploads larger than this are refused (imports stream, so this is about disk, not memory).
 const MAX_UPLOAD_BYTES: usize = 4 << 30;
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn routes() -> Routes {
+    Routes::default()
+        .add_method_router(
+            Method::POST,
             "/admin/projects/{id}/import",
             post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
-        .route(
+        .get(
             "/admin/projects/{id}/batches/{batch}/delete",
-            get(confirm_delete_batch).post(delete_batch),
+            confirm_delete_batch,
         )
+        .post("/admin/projects/{id}/batches/{batch}/delete", delete_batch)
 }
 
 /// Receives an upload into a temporary file, then imports it like the CLI.

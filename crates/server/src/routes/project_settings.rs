@@ -4,11 +4,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
 use safepref_core::labels::Questions;
 use safepref_core::suggestions::{Display, Policy, Routing};
 use safepref_core::taxonomy::{Category, Preset, Taxonomy};
@@ -16,6 +15,7 @@ use uuid::Uuid;
 
 use super::Chrome;
 use super::labels_form::form_field;
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};
 use crate::db::{
@@ -27,10 +27,10 @@ use crate::projects;
 
 /// The form pages; the form posts to `/admin/projects` (create) and
 /// `/admin/projects/{id}` (update), routed with the pages they answer.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/projects/new", get(new_form))
-        .route("/admin/projects/{id}/edit", get(edit_form))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/admin/projects/new", new_form)
+        .get("/admin/projects/{id}/edit", edit_form)
 }
 
 /// The settings form, filled with `values`.

@@ -5,15 +5,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
 use safepref_core::taxonomy::Preset;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Chrome;
 use super::project_settings::{create, format_minutes, update};
+use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};
 use crate::db::{
@@ -24,10 +23,12 @@ use crate::db::{
 use crate::error::Result;
 use crate::{markdown, projects};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/projects", get(list).post(create))
-        .route("/admin/projects/{id}", get(show).post(update))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/admin/projects", list)
+        .post("/admin/projects", create)
+        .get("/admin/projects/{id}", show)
+        .post("/admin/projects/{id}", update)
 }
 
 #[derive(Template, WebTemplate)]
@@ -71,7 +72,7 @@ impl ProjectPage {
     }
 
     fn asked(&self) -> String {
-        let q = &self.project.questions.0;
+        let q = &self.project.questions;
         let names = [
             (q.safety, "safety (safe/unsafe, harm categories, severity)"),
             (q.helpfulness, "helpfulness ranking"),
@@ -89,7 +90,7 @@ impl ProjectPage {
     }
 
     fn taxonomy_name(&self) -> &'static str {
-        match self.project.taxonomy.0.preset {
+        match self.project.taxonomy.preset {
             Preset::Pku19 => "PKU-SafeRLHF, 19 categories",
             Preset::Beavertails14 => "BeaverTails, 14 categories",
             Preset::Custom => "custom",

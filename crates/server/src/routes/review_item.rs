@@ -6,11 +6,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use safepref_core::consolidation::Consolidated;
 use safepref_core::labels::{Labels, Questions};
 use safepref_core::suggestions::{Scores, Suggestion};
@@ -20,6 +19,7 @@ use uuid::Uuid;
 
 use super::Chrome;
 use super::labels_form::{LETTERS, ResponseEntry, form_field, labels_from};
+use super::registry::Routes;
 use super::review_queue::percent;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
@@ -28,11 +28,11 @@ use crate::error::{AppError, Result};
 use crate::projects;
 use crate::review;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/review/items/{item}", get(item))
-        .route("/review/items/{item}/adjudicate", post(adjudicate))
-        .route("/review/items/{item}/send-back", post(send_back))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/review/items/{item}", item)
+        .post("/review/items/{item}/adjudicate", adjudicate)
+        .post("/review/items/{item}/send-back", send_back)
 }
 
 /// One annotation, ready to show.

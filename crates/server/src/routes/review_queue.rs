@@ -4,12 +4,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
@@ -24,8 +23,8 @@ use crate::review;
 
 const QUEUE_PER_PAGE: i64 = 25;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/review/projects/{id}/queue", get(queue))
+pub fn routes() -> Routes {
+    Routes::default().get("/review/projects/{id}/queue", queue)
 }
 
 /// The queue's query string; empty values mean "any".

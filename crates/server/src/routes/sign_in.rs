@@ -2,22 +2,23 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
+use super::registry::Routes;
 use super::{Chrome, local_path};
 use crate::app::AppState;
 use crate::auth::{MaybeUser, PeerAddr, session, sign_in};
 use crate::error::{AppError, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(form).post(submit))
-        .route("/logout", post(sign_out))
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/login", form)
+        .post("/login", submit)
+        .post("/logout", sign_out)
 }
 
 #[derive(Template, WebTemplate)]

@@ -3,12 +3,11 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{Query, State};
-use axum::routing::get;
 
 use serde::Deserialize;
 
+use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
@@ -19,8 +18,8 @@ use crate::db::{
 };
 use crate::error::Result;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/review", get(team))
+pub fn routes() -> Routes {
+    Routes::default().get("/review", team)
 }
 
 #[derive(Template, WebTemplate)]

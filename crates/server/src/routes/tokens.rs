@@ -5,15 +5,15 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::registry::Routes;
 use super::{Chrome, ConfirmPage};
 use crate::accounts;
 use crate::app::AppState;
@@ -21,17 +21,17 @@ use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password};
 use crate::db::api_tokens::ApiToken;
 use crate::error::{AppError, Result};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/account/tokens", get(list).post(create))
-        .route(
-            "/account/tokens/{id}/revoke",
-            get(confirm_revoke).post(revoke),
-        )
-        .route(
+pub fn routes() -> Routes {
+    Routes::default()
+        .get("/account/tokens", list)
+        .post("/account/tokens", create)
+        .get("/account/tokens/{id}/revoke", confirm_revoke)
+        .post("/account/tokens/{id}/revoke", revoke)
+        .get(
             "/admin/users/{id}/tokens/{token}/revoke",
-            get(confirm_revoke_of_user).post(revoke_of_user),
+            confirm_revoke_of_user,
         )
+        .post("/admin/users/{id}/tokens/{token}/revoke", revoke_of_user)
 }
 
 /// One token as the lists show it (never the secret), times already in words.
