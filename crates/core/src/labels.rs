@@ -1,5 +1,5 @@
 //! The labels one annotator gives one item, the questions a project asks,
-//! and the rules that tie them together (see "Label rules" in the design).
+//! and the rules that tie them together ([`validate`]).
 
 use std::fmt;
 

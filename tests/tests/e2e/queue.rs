@@ -1,5 +1,5 @@
 //! The task queue over real HTTP and a real database: the invariants of
-//! DESIGN.md ("The task queue") under 50 annotators on two servers, then
+//! docs/ARCHITECTURE.md ("The task queue") under 50 annotators on two servers, then
 //! expiry, refresh, skip, late submits, double submits, label rules,
 //! ownership, revisions and sign-out one by one.
 

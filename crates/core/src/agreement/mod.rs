@@ -1,7 +1,6 @@
 //! Inter-annotator agreement statistics, pure functions over reliability data.
 //!
-//! Definitions follow `DESIGN.md` ("Agreement and consolidation — definitions
-//! to match"):
+//! The definitions:
 //!
 //! * Krippendorff's alpha (Krippendorff 2011, "Computing Krippendorff's
 //!   Alpha-Reliability") through the coincidence matrix, with the nominal,

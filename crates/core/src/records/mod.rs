@@ -5,7 +5,7 @@
 //! Two shapes are read:
 //!
 //! - **PKU-SafeRLHF** — the row has `is_response_0_safe`. The 16 fields of
-//!   the dataset (see "The PKU-SafeRLHF record" in the design); the labelled
+//!   the dataset as published (see `pku.rs`); the labelled
 //!   ones are checked against the label rules and kept apart, in
 //!   [`ImportRecord::source_labels`], so the record can be rebuilt.
 //! - **Generic** — `prompt` and either `responses` (a list of strings) or

@@ -1,4 +1,4 @@
-//! The queue invariants of DESIGN.md ("The task queue"), checked in the
+//! The queue invariants (docs/ARCHITECTURE.md, "The task queue"), checked in the
 //! database after a run, for one project. Each check counts offending rows:
 //! zero everywhere means the invariants hold.
 

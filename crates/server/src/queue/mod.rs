@@ -19,7 +19,7 @@
 //!   is counted in `project_progress` (sharded), so progress bars never
 //!   count items.
 //!
-//! # Invariants (DESIGN.md, "The task queue")
+//! # Invariants (docs/ARCHITECTURE.md, "The task queue")
 //!
 //! The counters and assignment states change only together and only under
 //! the item's row lock, and every change keeps `done + leased <= k`: a lease
