@@ -221,7 +221,7 @@ impl Machine {
         }
         Ok(Machine {
             comparison: Comparison::new(
-                project.responses_per_item as usize,
+                project.responses_per_item,
                 &categories(project),
                 project.review_min_support,
             ),
@@ -268,7 +268,6 @@ impl Machine {
 fn categories(project: &Project) -> Vec<String> {
     project
         .taxonomy
-        .0
         .names()
         .into_iter()
         .map(String::from)
@@ -311,10 +310,7 @@ impl Reader {
             annotator_index: HashMap::new(),
             skips,
             gold: Arc::new(gold),
-            builder: report::Builder::new(
-                project.responses_per_item as usize,
-                &categories(project),
-            ),
+            builder: report::Builder::new(project.responses_per_item, &categories(project)),
             names: categories(project).into(),
             items_met: 0,
             suggested: Arc::new(machine.suggestions.keys().copied().collect()),

@@ -217,9 +217,9 @@ pub async fn requeue(
 /// Majority vote, as the exporter's default.
 fn model(project: &Project) -> Model {
     Fitter::new(
-        project.responses_per_item as usize,
-        &project.taxonomy.0,
-        &project.questions.0,
+        project.responses_per_item,
+        &project.taxonomy,
+        &project.questions,
         Method::Majority,
     )
     .finish()
@@ -369,8 +369,8 @@ fn flag_settings(project: &Project) -> String {
     json!([
         project.review_min_support,
         project.responses_per_item,
-        project.taxonomy.0,
-        project.questions.0
+        project.taxonomy,
+        project.questions
     ])
     .to_string()
 }

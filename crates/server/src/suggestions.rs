@@ -24,9 +24,9 @@ const CHUNK_ROWS: usize = 2_000;
 fn check(project: &Project, suggestion: &Suggestion) -> Result<(), AppError> {
     suggestions::validate(
         suggestion,
-        project.responses_per_item as usize,
-        &project.taxonomy.0,
-        &project.questions.0,
+        project.responses_per_item,
+        &project.taxonomy,
+        &project.questions,
     )
     .map_err(|errors| crate::queue::broken_rules(&errors))
 }
@@ -114,9 +114,9 @@ pub async fn import_side_file(
         let place = format!("{name} {}", read::place(detected.format, row.number));
         match suggestions::parse_side_row(
             &row.fields,
-            project.responses_per_item as usize,
-            &project.taxonomy.0,
-            &project.questions.0,
+            project.responses_per_item,
+            &project.taxonomy,
+            &project.questions,
         ) {
             Ok((key, suggestion)) => chunk.push(Pending {
                 place,

@@ -62,7 +62,7 @@ pub async fn break_reminder(
     project: &Project,
     annotator: Uuid,
 ) -> Result<Option<BreakDue>, AppError> {
-    let w = &project.wellbeing.0;
+    let w = &project.wellbeing;
     if w.break_every_items.is_none() && w.break_every_minutes.is_none() {
         return Ok(None);
     }
@@ -82,7 +82,7 @@ pub async fn check_daily_cap(
     project: &Project,
     annotator: Uuid,
 ) -> Result<(), AppError> {
-    let Some(cap) = project.wellbeing.0.daily_cap else {
+    let Some(cap) = project.wellbeing.daily_cap else {
         return Ok(());
     };
     let done = db::annotations::progress(pool, project.id, annotator)

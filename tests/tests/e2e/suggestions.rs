@@ -354,7 +354,7 @@ async fn each_display_mode_shows_what_it_says_and_is_recorded() {
         );
 
         // The API's lease carries what the page shows.
-        let again = project_with(&app, project.suggestions.0.clone(), 1, 1, suggest).await;
+        let again = project_with(&app, project.suggestions.clone(), 1, 1, suggest).await;
         let (_, token) = api_session(&app, Role::Annotator).await;
         let (status, leased) = lease(&app, again.id, &token).await;
         assert_eq!(status, 200);
@@ -607,7 +607,7 @@ async fn an_admin_sets_the_policy_and_uploads_suggestions_on_the_project_page() 
         .await
         .unwrap();
     assert_eq!(
-        project.suggestions.0,
+        project.suggestions,
         Policy {
             display: Display::Prefill,
             source: Some(MODEL.into()),

@@ -46,7 +46,7 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
                 project.name,
                 project.responses_per_item,
                 project.annotations_per_item,
-                project.taxonomy.0.categories.len()
+                project.taxonomy.categories.len()
             );
         }
         ProjectCommand::List => {

@@ -124,12 +124,11 @@ impl Trend {
             _ => {
                 let categories: Vec<String> = project
                     .taxonomy
-                    .0
                     .names()
                     .into_iter()
                     .map(String::from)
                     .collect();
-                let k = project.responses_per_item as usize;
+                let k = project.responses_per_item;
                 let newest = &batches[batches.len().saturating_sub(TREND_BATCHES)..];
                 Trend::Batches(
                     newest
@@ -205,9 +204,9 @@ pub(super) struct ConfusionCounter {
 impl ConfusionCounter {
     fn new(project: &Project, adjudicated: Arc<HashMap<Uuid, Labels>>) -> ConfusionCounter {
         let model = Fitter::new(
-            project.responses_per_item as usize,
-            &project.taxonomy.0,
-            &project.questions.0,
+            project.responses_per_item,
+            &project.taxonomy,
+            &project.questions,
             Method::Majority,
         )
         .finish();

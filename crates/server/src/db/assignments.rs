@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::items::ItemState;
-use super::projects::Project;
+use super::projects::{Project, ProjectRow};
 
 /// Where a lease stands (the `assignment_state` type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -619,13 +619,15 @@ pub async fn project_of(
     assignment_id: Uuid,
     annotator: Uuid,
 ) -> Result<Option<Project>, sqlx::Error> {
-    // `p.*`: `Project` reads the columns it knows by name.
-    sqlx::query_as(
+    // `p.*`: `ProjectRow` reads the columns it knows by name.
+    sqlx::query_as::<_, ProjectRow>(
         "select p.* from projects p join assignments a on a.project_id = p.id
           where a.id = $1 and a.annotator_id = $2",
     )
     .bind(assignment_id)
     .bind(annotator)
     .fetch_optional(db)
-    .await
+    .await?
+    .map(Project::try_from)
+    .transpose()
 }

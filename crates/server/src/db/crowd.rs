@@ -4,7 +4,7 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::projects::Project;
+use super::projects::{Project, ProjectRow};
 use super::sign_in::Failures;
 use super::users::User;
 
@@ -13,11 +13,13 @@ pub async fn project_by_slug(
     db: impl PgExecutor<'_>,
     slug: &str,
 ) -> Result<Option<Project>, sqlx::Error> {
-    // `*`: `Project` reads the columns it knows by name.
-    sqlx::query_as("select * from projects where slug = $1")
+    // `*`: `ProjectRow` reads the columns it knows by name.
+    sqlx::query_as::<_, ProjectRow>("select * from projects where slug = $1")
         .bind(slug)
         .fetch_optional(db)
-        .await
+        .await?
+        .map(Project::try_from)
+        .transpose()
 }
 
 /// A crowd worker's account and the browser it is bound to.

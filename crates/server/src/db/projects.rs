@@ -79,22 +79,26 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A project as the server uses it: its row read once, the counts in the
+/// types they are used as and the JSON settings decoded.
+#[derive(Debug, Clone)]
 pub struct Project {
     pub id: Uuid,
     pub name: String,
     pub guidelines: String,
-    pub responses_per_item: i32,
+    /// K.
+    pub responses_per_item: usize,
+    /// k, the overlap (an `i32` like the items' counters it is added to).
     pub annotations_per_item: i32,
     pub lease_seconds: i32,
     pub revisable_recent: i32,
-    pub questions: Json<Questions>,
-    pub taxonomy: Json<Taxonomy>,
+    pub questions: Questions,
+    pub taxonomy: Taxonomy,
     pub gold_rate: f64,
     pub gold_feedback: bool,
-    pub wellbeing: Json<Wellbeing>,
+    pub wellbeing: Wellbeing,
     pub review_min_support: f64,
-    pub suggestions: Json<Policy>,
+    pub suggestions: Policy,
     pub created_at: OffsetDateTime,
     /// The name in the crowd entry link (`/p/{slug}/join`).
     pub slug: Option<String>,
@@ -110,18 +114,74 @@ impl Project {
         Settings {
             name: self.name.clone(),
             guidelines: self.guidelines.clone(),
-            responses_per_item: self.responses_per_item,
+            // K is 2..=8 (the table's check).
+            responses_per_item: self.responses_per_item as i32,
             annotations_per_item: self.annotations_per_item,
             lease_seconds: self.lease_seconds,
             revisable_recent: self.revisable_recent,
-            questions: self.questions.0,
-            taxonomy: self.taxonomy.0.clone(),
+            questions: self.questions,
+            taxonomy: self.taxonomy.clone(),
             gold_rate: self.gold_rate,
             gold_feedback: self.gold_feedback,
-            wellbeing: self.wellbeing.0.clone(),
+            wellbeing: self.wellbeing.clone(),
             review_min_support: self.review_min_support,
-            suggestions: self.suggestions.0.clone(),
+            suggestions: self.suggestions.clone(),
         }
+    }
+}
+
+/// A `projects` row as stored, read by name ([`COLUMNS`] or `*`); only
+/// [`Project`] is seen outside `db`.
+#[derive(sqlx::FromRow)]
+pub(super) struct ProjectRow {
+    id: Uuid,
+    name: String,
+    guidelines: String,
+    responses_per_item: i32,
+    annotations_per_item: i32,
+    lease_seconds: i32,
+    revisable_recent: i32,
+    questions: Json<Questions>,
+    taxonomy: Json<Taxonomy>,
+    gold_rate: f64,
+    gold_feedback: bool,
+    wellbeing: Json<Wellbeing>,
+    review_min_support: f64,
+    suggestions: Json<Policy>,
+    created_at: OffsetDateTime,
+    slug: Option<String>,
+    crowd_token: Option<String>,
+    crowd_quota: Option<i32>,
+    crowd_completion_code: Option<String>,
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = sqlx::Error;
+
+    fn try_from(row: ProjectRow) -> Result<Self, sqlx::Error> {
+        let responses_per_item = usize::try_from(row.responses_per_item)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(Project {
+            id: row.id,
+            name: row.name,
+            guidelines: row.guidelines,
+            responses_per_item,
+            annotations_per_item: row.annotations_per_item,
+            lease_seconds: row.lease_seconds,
+            revisable_recent: row.revisable_recent,
+            questions: row.questions.0,
+            taxonomy: row.taxonomy.0,
+            gold_rate: row.gold_rate,
+            gold_feedback: row.gold_feedback,
+            wellbeing: row.wellbeing.0,
+            review_min_support: row.review_min_support,
+            suggestions: row.suggestions.0,
+            created_at: row.created_at,
+            slug: row.slug,
+            crowd_token: row.crowd_token,
+            crowd_quota: row.crowd_quota,
+            crowd_completion_code: row.crowd_completion_code,
+        })
     }
 }
 
@@ -134,7 +194,7 @@ pub async fn insert(
     s: &Settings,
     created_by: Option<Uuid>,
 ) -> Result<Project, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as::<_, ProjectRow>(sqlx::AssertSqlSafe(format!(
         "insert into projects (id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds,
                                questions, taxonomy, gold_rate, wellbeing, created_by, revisable_recent,
                                review_min_support, gold_feedback, suggestions)
@@ -156,7 +216,8 @@ pub async fn insert(
     .bind(s.gold_feedback)
     .bind(Json(&s.suggestions))
     .fetch_one(db)
-    .await
+    .await?
+    .try_into()
 }
 
 pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(), sqlx::Error> {
@@ -187,35 +248,42 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, s: &Settings) -> Result<(
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Project>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as::<_, ProjectRow>(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from projects where id = $1"
     )))
     .bind(id)
     .fetch_optional(db)
-    .await
+    .await?
+    .map(Project::try_from)
+    .transpose()
 }
 
 /// Projects with at least one annotation (whose dashboards are kept warm).
 pub async fn annotated(db: impl PgExecutor<'_>) -> Result<Vec<Project>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as::<_, ProjectRow>(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from projects p
          where exists (select 1 from annotations a where a.project_id = p.id)
          order by created_at"
     )))
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(Project::try_from)
+    .collect()
 }
 
 pub async fn find_by_name(
     db: impl PgExecutor<'_>,
     name: &str,
 ) -> Result<Option<Project>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as::<_, ProjectRow>(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from projects where name = $1"
     )))
     .bind(name)
     .fetch_optional(db)
-    .await
+    .await?
+    .map(Project::try_from)
+    .transpose()
 }
 
 /// A project with its counts, for lists.

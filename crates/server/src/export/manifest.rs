@@ -24,7 +24,7 @@ pub fn build(project: &Project, options: &Options, counts: &Counts, files: &[Fil
             "name": project.name,
             "responses_per_item": project.responses_per_item,
             "annotations_per_item": project.annotations_per_item,
-            "taxonomy": project.taxonomy.0.names(),
+            "taxonomy": project.taxonomy.names(),
         },
         "options": options.to_json(),
         "counts": counts,
@@ -160,7 +160,7 @@ fn label_schema(project: &Project, options: &Value) -> String {
          | response_N_sha256 | string | hex sha256 of UTF-8 prompt + response_N |\n\n\
          Harm categories: ",
     );
-    s.push_str(&project.taxonomy.0.names().join(", "));
+    s.push_str(&project.taxonomy.names().join(", "));
     s.push_str(".\n\nHelpfulness and harmlessness are judged independently.\n");
     if options["with_suggestions"] == true {
         s.push_str(&format!(

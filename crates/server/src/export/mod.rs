@@ -138,7 +138,7 @@ pub async fn run_in_chunks(
     let adjudications = db::export::any_adjudication(&mut tx, &scope).await?;
     let reader = Reader {
         scope,
-        k: project.responses_per_item as usize,
+        k: project.responses_per_item,
         reads: reads_for(options, adjudications),
         chunk_items,
         range_items: range_items as i64,

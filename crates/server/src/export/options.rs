@@ -220,7 +220,7 @@ impl Options {
     /// Refuses options that make no sense for this project.
     pub fn check(&self, project: &Project) -> Result<(), AppError> {
         let bad = |m: String| Err(AppError::BadRequest(m));
-        let q = project.questions.0;
+        let q = project.questions;
         let k = project.responses_per_item;
         if matches!(self.format, Format::Pku | Format::SafeRlhf) {
             if k != 2 {

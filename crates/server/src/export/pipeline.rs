@@ -46,7 +46,6 @@ impl<'a> Pipeline<'a> {
     pub(super) fn new(project: &'a Project, options: &'a Options) -> Result<Self, AppError> {
         let categories: Vec<String> = project
             .taxonomy
-            .0
             .names()
             .into_iter()
             .map(String::from)
@@ -68,7 +67,7 @@ impl<'a> Pipeline<'a> {
             pseudonyms: HashMap::new(),
             annotators: HashMap::new(),
             model: None,
-            agreement: report::Builder::new(project.responses_per_item as usize, &categories),
+            agreement: report::Builder::new(project.responses_per_item, &categories),
             items_seen: 0,
             wanted: Vec::new(),
         })
@@ -113,9 +112,9 @@ impl<'a> Pipeline<'a> {
     ) -> Result<Model, AppError> {
         let project = self.project;
         let mut fitter = Fitter::new(
-            project.responses_per_item as usize,
-            &project.taxonomy.0,
-            &project.questions.0,
+            project.responses_per_item,
+            &project.taxonomy,
+            &project.questions,
             self.options.method,
         );
         if self.options.method == Method::Majority {

@@ -37,7 +37,7 @@ impl Pipeline<'_> {
             .with_suggestions
             .then(|| rows::suggestions_value(&item.suggestions));
         let item = export_item(item);
-        let taxonomy = &self.project.taxonomy.0;
+        let taxonomy = &self.project.taxonomy;
         let (output, mut new_rows) = match self.options.format {
             Format::Pku => (
                 0,

@@ -334,9 +334,9 @@ async fn load_file(
     let (sender, mut receiver) = mpsc::channel::<Message>(2);
     let path = source.path.clone();
     let name = source.name.clone();
-    let k = project.responses_per_item as usize;
-    let taxonomy = project.taxonomy.0.clone();
-    let questions = project.questions.0;
+    let k = project.responses_per_item;
+    let taxonomy = project.taxonomy.clone();
+    let questions = project.questions;
     let parser = tokio::task::spawn_blocking(move || {
         let rules = RecordRules {
             k,

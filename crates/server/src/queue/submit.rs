@@ -57,9 +57,9 @@ pub fn broken_rules(errors: &[labels::LabelError]) -> AppError {
 pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), AppError> {
     labels::validate(
         labels,
-        project.responses_per_item as usize,
-        &project.taxonomy.0,
-        &project.questions.0,
+        project.responses_per_item,
+        &project.taxonomy,
+        &project.questions,
     )
     .map_err(|errors| broken_rules(&errors))
 }
@@ -144,7 +144,7 @@ pub async fn submit_then_lease(
     };
     // Without a routing rule the call is the whole transaction (one round
     // trip); the rule needs the item's lock until it has decided.
-    let (result, tx, next) = if project.suggestions.0.routing.is_some() {
+    let (result, tx, next) = if project.suggestions.routing.is_some() {
         let mut tx = pool.begin().await?;
         (
             db::assignments::submit(&mut *tx, &new).await,
@@ -191,7 +191,7 @@ pub async fn submit_then_lease(
 /// when the server decides something first ([`lease`]: the gold draw, the
 /// daily cap).
 pub(super) fn leases_with_submit(project: &Project) -> bool {
-    project.gold_rate <= 0.0 && project.wellbeing.0.daily_cap.is_none()
+    project.gold_rate <= 0.0 && project.wellbeing.daily_cap.is_none()
 }
 
 /// `db::assignments::submit_and_lease`. When its lease loses a race (a twin
@@ -274,7 +274,7 @@ pub(super) fn answer(
 /// source's); blind when nothing is. (Pre-filling needs a source: a policy
 /// check refuses it without one.)
 pub(super) fn shown_policy(project: &Project) -> (Display, Option<&str>) {
-    let policy = &project.suggestions.0;
+    let policy = &project.suggestions;
     match (policy.display, &policy.source) {
         (Display::Blind, _) | (Display::Prefill, None) => (Display::Blind, None),
         (display, source) => (display, source.as_deref()),
@@ -309,7 +309,7 @@ pub(super) async fn route(
     given: &Labels,
     annotation_id: Uuid,
 ) -> Result<(), AppError> {
-    let Some(routing) = &project.suggestions.0.routing else {
+    let Some(routing) = &project.suggestions.routing else {
         return Ok(());
     };
     let Some(suggestion) =

@@ -124,8 +124,8 @@ where
     F: FnOnce(Labels) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let k = project.responses_per_item as usize;
-    let outcome = match labels_from(&fields, k, &project.questions.0) {
+    let k = project.responses_per_item;
+    let outcome = match labels_from(&fields, k, &project.questions) {
         Ok(labels) => save(labels.clone()).await.map_err(|e| (Some(labels), e)),
         Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
     };
@@ -248,7 +248,7 @@ async fn guidelines(
     Ok(GuidelinesPage {
         chrome: Chrome::new(Some(&session)),
         guidelines_html: markdown::render(&project.guidelines),
-        categories: project.taxonomy.0.categories.clone(),
+        categories: project.taxonomy.categories.clone(),
         severities: severities(),
         project,
     })

@@ -184,13 +184,13 @@ pub(super) async fn render(
 ) -> Result<AnnotatePage> {
     let progress = queue::progress(&state.pool, &project, session.user.id).await?;
     let recent = queue::recent(&state.pool, &project, session.user.id, 5).await?;
-    let taxonomy = project.taxonomy.0.clone();
+    let taxonomy = project.taxonomy.clone();
     let k = item.responses.len();
     let shown = queue::shown_suggestions(&state.pool, &project, item.id).await?;
     let prefill = prefill(&project, &shown, &entered, assignment_id);
     let prefilled_from = prefill.as_ref().map(|s| s.source.clone());
     let labels = entered.labels.clone().or(prefill.map(|s| s.labels));
-    let hints = match project.suggestions.0.display {
+    let hints = match project.suggestions.display {
         Display::Hint => shown
             .iter()
             .map(|s| HintView {
@@ -232,9 +232,9 @@ pub(super) async fn render(
         .unwrap_or_else(Uuid::new_v4);
     Ok(AnnotatePage {
         chrome: Chrome::new(Some(session)),
-        questions: project.questions.0,
+        questions: project.questions,
         guidelines_html: markdown::render(&project.guidelines),
-        content_note: item.severe && project.wellbeing.0.content_note_for_severe,
+        content_note: item.severe && project.wellbeing.content_note_for_severe,
         item_id: item.id,
         prompt: item.prompt,
         responses,
@@ -254,7 +254,7 @@ pub(super) async fn render(
         recent,
         revising: assignment_id.is_none(),
         feedback: None,
-        blur: project.wellbeing.0.blur_responses,
+        blur: project.wellbeing.blur_responses,
         break_due: None,
         hints,
         prefilled_from,
@@ -273,7 +273,7 @@ fn prefill(
     assignment_id: Option<Uuid>,
 ) -> Option<Suggestion> {
     let fresh = entered.labels.is_none() && entered.fields.is_empty() && assignment_id.is_some();
-    if project.suggestions.0.display != Display::Prefill || !fresh {
+    if project.suggestions.display != Display::Prefill || !fresh {
         return None;
     }
     let mut suggestion = shown.first()?.clone();

@@ -325,7 +325,7 @@ fn machine_views(report: &Value) -> Vec<MachineView> {
 /// "k = 1 when <source>'s score is at least <t> …", and what the rule
 /// saved; None when the project routes nothing.
 async fn routing_line(pool: &sqlx::PgPool, project: &Project) -> Result<Option<String>> {
-    let Some(rule) = &project.suggestions.0.routing else {
+    let Some(rule) = &project.suggestions.routing else {
         return Ok(None);
     };
     let k = project.annotations_per_item;

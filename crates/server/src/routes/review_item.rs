@@ -337,7 +337,7 @@ async fn item_page(
     Ok(ItemPage {
         suggestions: suggestions.iter().map(suggestion_view).collect(),
         chrome: Chrome::new(Some(session)),
-        questions: project.questions.0,
+        questions: project.questions,
         adjudicated: record.adjudicated,
         support: support_lines(&from_votes),
         overall: start.as_ref().and_then(|l| l.overall),
@@ -441,7 +441,6 @@ fn form_responses(
                 severity: entry.severity,
                 categories: project
                     .taxonomy
-                    .0
                     .categories
                     .iter()
                     .map(|c| (c.name.clone(), entry.ticked(&c.name)))
@@ -471,9 +470,9 @@ async fn adjudicate(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let project = project_of_item(&state, item_id).await?;
-    let k = project.responses_per_item as usize;
+    let k = project.responses_per_item;
     let reason = form_field(&fields, "reason").unwrap_or("").to_string();
-    let outcome = match labels_from(&fields, k, &project.questions.0) {
+    let outcome = match labels_from(&fields, k, &project.questions) {
         Ok(labels) => review::adjudicate(
             &state.pool,
             &project,

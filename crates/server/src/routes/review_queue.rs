@@ -165,7 +165,6 @@ async fn queue(
         chrome: Chrome::new(Some(&session)),
         categories: project
             .taxonomy
-            .0
             .names()
             .into_iter()
             .map(String::from)
