@@ -1,6 +1,14 @@
 //! The annotators' table: each annotator's work in the scope, sortable.
 
-use super::*;
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{Filters, SortKey};
+use crate::db::{self, projects::Project};
+use crate::error::AppError;
 
 /// One row of the annotators' table: the report's figures and today's count.
 #[derive(Debug, Clone)]

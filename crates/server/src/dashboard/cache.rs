@@ -1,6 +1,15 @@
 //! The agreement figures' cache: stale-while-revalidate in `dashboard_cache`, one computation per scope, and the warmer.
 
-use super::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::pass::compute_agreement;
+use super::{Filters, running};
+use crate::db::{self, projects::Project};
+use crate::error::AppError;
+use crate::report::ReportScope;
 
 /// The figures that need a pass over the scope's annotations: cached.
 #[derive(Debug, Clone, Serialize, Deserialize)]

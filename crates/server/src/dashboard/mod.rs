@@ -23,26 +23,13 @@ mod running;
 
 pub use annotators::*;
 pub use cache::*;
-use pass::*;
 pub use progress::*;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use serde_json::json;
+use time::OffsetDateTime;
 
-use futures_util::TryStreamExt;
-use safepref_core::consolidation::{DecodedItem, Fitter, Memo, Method, Model, TieRule};
-use safepref_core::labels::{Decoded, Labels};
-use safepref_core::report::Builder as CoreBuilder;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sqlx::PgPool;
-use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
-
-use crate::db::report::{AnnotationRow, ItemRange};
-use crate::db::{self, dashboard::BatchProgress, projects::Project};
 use crate::error::AppError;
-use crate::report::{self, ReportScope};
+use crate::report::ReportScope;
 
 /// Batches shown in the trend: the newest ones (each costs a report builder).
 const TREND_BATCHES: usize = 20;

@@ -1,6 +1,25 @@
 //! The one pass over a scope's annotations that feeds the report, the trend of `safe`'s alpha per batch and the severity confusion.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use safepref_core::consolidation::{DecodedItem, Fitter, Memo, Method, Model, TieRule};
+use safepref_core::labels::{Decoded, Labels};
+use safepref_core::report::Builder as CoreBuilder;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::cache::{Agreement, Confusion, TrendPoint};
+use super::{CHUNK_ITEMS, TREND_BATCHES};
+use crate::db::{
+    self,
+    projects::Project,
+    report::{AnnotationRow, ItemRange},
+};
+use crate::error::AppError;
+use crate::report::{self, ReportScope};
 
 /// Every cached figure from one pass over the scope's annotations (in item
 /// order, its two halves read at once: `Reader::halves`): each row goes to

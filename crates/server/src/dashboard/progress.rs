@@ -1,6 +1,12 @@
 //! Progress, work over time and the pace: cheap SQL aggregates, read fresh.
 
-use super::*;
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+
+use super::{HOURLY_SPAN_DAYS, MAX_SPAN_DAYS};
+use crate::db::{self, dashboard::BatchProgress, projects::Project};
+use crate::error::AppError;
+use crate::report::ReportScope;
 
 /// Progress: the scope's batches and their sum, and every batch of the
 /// project (for the batch filter and the trend).

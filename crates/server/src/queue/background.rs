@@ -1,6 +1,13 @@
 //! The queue's background work: expired leases swept, leases released, and the queue tables' statistics kept fresh.
 
-use super::*;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{SWEEP_BATCH, SWEEP_EVERY};
+use crate::db::{self, projects::Project};
+use crate::error::AppError;
 
 /// Marks expired leases expired and frees their slots; returns how many.
 /// Called every [`SWEEP_EVERY`] by `safepref serve` and by [`lease`] when it

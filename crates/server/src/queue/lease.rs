@@ -1,6 +1,18 @@
 //! Leasing: the live lease renewed, a gold item drawn, or the next item by the queue's rules (`lease_item`).
 
-use super::*;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::background::release_expired;
+use super::{LEASE_ATTEMPTS, LONGEST_PAUSE_SHIFT, Lease};
+use crate::db::{
+    self,
+    assignments::{GoldMode, LeaseOutcome},
+    projects::Project,
+};
+use crate::error::AppError;
 
 /// The caller's live lease in the project if it has one (coming back within
 /// the lease gives the same item, and its time starts again), else a new

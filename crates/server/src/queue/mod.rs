@@ -97,9 +97,7 @@ pub use submit::*;
 
 use std::time::Duration;
 
-use safepref_core::labels::{self, Labels};
-use safepref_core::suggestions::{self, Display, Suggestion};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -107,7 +105,7 @@ use uuid::Uuid;
 use crate::db::{
     self,
     annotations::ProjectListing,
-    assignments::{GoldMode, ItemContent, LeaseOutcome, LeaseRow, NewAnnotation, SubmitResult},
+    assignments::{ItemContent, LeaseRow},
     projects::Project,
     users::User,
 };

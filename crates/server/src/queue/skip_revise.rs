@@ -1,6 +1,15 @@
 //! Skipping an item with a reason, an annotator's progress and recent work, and revising a recent submission.
 
-use super::*;
+use safepref_core::labels::Labels;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::submit::{check_labels, labels_json, no_such_assignment};
+use super::{LeasedItem, MAX_SKIP_NOTE_CHARS};
+use crate::db::{self, projects::Project};
+use crate::error::AppError;
 
 /// Why an annotator skipped an item (recorded for leads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

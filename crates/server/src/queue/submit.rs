@@ -1,6 +1,18 @@
 //! Submitting an annotation (alone or with the next lease), with its label rules, gold feedback and the suggestions shown.
 
-use super::*;
+use safepref_core::labels::{self, Labels};
+use safepref_core::suggestions::{self, Display, Suggestion};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::Lease;
+use crate::db::{
+    self,
+    assignments::{LeaseOutcome, NewAnnotation, SubmitResult},
+    projects::Project,
+};
+use crate::error::AppError;
 
 /// What a gold item expected, shown once it is submitted when the project
 /// gives feedback.

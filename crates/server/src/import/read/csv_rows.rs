@@ -1,6 +1,10 @@
 //! CSV with a header row; each record capped.
 
-use super::*;
+use std::io::{self, Read};
+
+use serde_json::{Map, Value};
+
+use super::{BUF_BYTES, ReadError, Row, UTF8_BOM};
 
 pub(super) struct CsvRows {
     reader: csv::Reader<EndWithNewline<Box<dyn Read + Send>>>,

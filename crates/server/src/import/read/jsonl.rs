@@ -1,6 +1,10 @@
 //! JSON Lines: one object per line, each line capped.
 
-use super::*;
+use std::io::{self, BufRead, Read};
+
+use serde_json::Value;
+
+use super::{MAX_LINE_BYTES, ReadError, Row, SHRINK_ABOVE_BYTES};
 
 pub(super) struct JsonlRows<R> {
     reader: R,

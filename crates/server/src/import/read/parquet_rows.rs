@@ -1,6 +1,22 @@
 //! Parquet: record batches read after the footer and page headers are checked, values turned into JSON.
 
-use super::*;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use serde_json::{Map, Value};
+
+use super::{
+    Limits, MAX_GZIP_RATIO, MIN_GZIP_LIMIT, PARQUET_BATCH_ROWS, ReadError, Row, gunzip, open_error,
+};
 
 pub(super) struct ParquetRows {
     reader: ParquetRecordBatchReader,
