@@ -28,7 +28,8 @@ pub use item::{
 };
 pub use queue::{QueueEntry, QueueFilter, queue_page};
 
-/// Shards of `project_progress` (as in `db::assignments`).
+/// Shards of `project_progress` (migration 0003); every statement that
+/// counts progress picks one with [`shard_of`].
 const PROGRESS_SHARDS: u8 = 16;
 
 /// A shard for a progress change, picked from a random id.
