@@ -58,6 +58,33 @@ async fn until_annotations(db: &TestDb, n: i64) {
     }
 }
 
+/// Waits until every server's `/readyz` answers 200 (failing at
+/// `deadline`), then lets the load run three seconds more, so that each
+/// server's clients have had their answers after the gap (however slow a
+/// busy machine makes the first of them).
+async fn until_ready(bases: &[String], deadline: Instant) {
+    let http = reqwest::Client::new();
+    for base in bases {
+        loop {
+            let ready = http
+                .get(format!("{base}/readyz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{base} was not ready again in time"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
 /// Prints what the clients saw around the fault.
 fn report(what: &str, outcome: &Outcome, fault: Instant, servers: usize) -> Vec<Duration> {
     let back: Vec<Duration> = outcome
@@ -108,7 +135,7 @@ async fn a_killed_embedded_postgresql_is_started_again_under_load_on_two_servers
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    until_ready(&bases, deadline).await;
     let outcome = load.finish().await;
 
     let back = report("kill -9 of the embedded PostgreSQL", &outcome, fault, 2);
@@ -143,7 +170,7 @@ async fn an_external_postgresql_restarted_under_load_gives_503s_then_service() {
     let fault = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     cluster.start_again();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    until_ready(&bases, fault + Duration::from_secs(15)).await;
     let outcome = load.finish().await;
 
     let back = report("pg_ctl stop and start", &outcome, fault, 2);
