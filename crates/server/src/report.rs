@@ -222,7 +222,7 @@ impl Machine {
         Ok(Machine {
             comparison: Comparison::new(
                 project.responses_per_item,
-                &categories(project),
+                &project.category_names(),
                 project.review_min_support,
             ),
             sources,
@@ -264,16 +264,6 @@ impl Machine {
     }
 }
 
-/// The project's taxonomy's category names.
-fn categories(project: &Project) -> Vec<String> {
-    project
-        .taxonomy
-        .names()
-        .into_iter()
-        .map(String::from)
-        .collect()
-}
-
 impl Reader {
     /// Reads the scope's item count, skips, gold labels and suggestions
     /// (at once, on several connections).
@@ -310,8 +300,8 @@ impl Reader {
             annotator_index: HashMap::new(),
             skips,
             gold: Arc::new(gold),
-            builder: report::Builder::new(project.responses_per_item, &categories(project)),
-            names: categories(project).into(),
+            builder: report::Builder::new(project.responses_per_item, &project.category_names()),
+            names: project.category_names().into(),
             items_met: 0,
             suggested: Arc::new(machine.suggestions.keys().copied().collect()),
             machine,

@@ -141,12 +141,7 @@ impl Trend {
         match (scope.batch, batches) {
             (Some(batch), _) | (None, &[batch]) => Trend::Single(batch),
             _ => {
-                let categories: Vec<String> = project
-                    .taxonomy
-                    .names()
-                    .into_iter()
-                    .map(String::from)
-                    .collect();
+                let categories = project.category_names();
                 let k = project.responses_per_item;
                 let newest = &batches[batches.len().saturating_sub(TREND_BATCHES)..];
                 Trend::Batches(

@@ -110,6 +110,16 @@ pub struct Project {
 }
 
 impl Project {
+    /// The taxonomy's category names, owned (as report builders and pages
+    /// keep them).
+    pub fn category_names(&self) -> Vec<String> {
+        self.taxonomy
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
     pub fn settings(&self) -> Settings {
         Settings {
             name: self.name.clone(),

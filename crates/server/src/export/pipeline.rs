@@ -44,12 +44,7 @@ pub(super) struct Pipeline<'a> {
 
 impl<'a> Pipeline<'a> {
     pub(super) fn new(project: &'a Project, options: &'a Options) -> Result<Self, AppError> {
-        let categories: Vec<String> = project
-            .taxonomy
-            .names()
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let categories = project.category_names();
         let columns = options.columns();
         let encoders = options
             .format

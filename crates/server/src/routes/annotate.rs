@@ -13,7 +13,8 @@ use super::Chrome;
 use super::annotate_page::{
     AnnotatePage, Entered, GuidelinesPage, NothingLeft, render, severities,
 };
-use super::labels_form::{form_field, labels_from};
+use super::fields::form_field;
+use super::labels_form::labels_from;
 use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, CurrentUser};

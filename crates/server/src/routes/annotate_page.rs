@@ -11,7 +11,8 @@ use safepref_core::taxonomy::{Category, Severity};
 use uuid::Uuid;
 
 use super::Chrome;
-use super::labels_form::{LETTERS, ResponseEntry, form_field};
+use super::fields::form_field;
+use super::labels_form::{LETTERS, ResponseEntry};
 use crate::app::AppState;
 use crate::auth::ActiveSession;
 use crate::db::projects::Project;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::fields::form_field;
 use super::registry::Routes;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::app::AppState;
@@ -279,12 +280,7 @@ async fn requeue(
             AppError::BadRequest(format!("{key} must be a batch number, not {value:?}"))
         })?);
     }
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let get = |name: &str| form_field(&fields, name).unwrap_or("");
     let reason = get("reason").to_string();
     let confirmed = get("confirmed") == "yes";
     let batches = db::review::work_batches(&state.pool, project.id, user.id).await?;

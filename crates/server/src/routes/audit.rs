@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::fields::given;
 use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
@@ -27,14 +28,6 @@ struct AuditQuery {
     user: Option<String>,
     item: Option<String>,
     action: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(String::from)
 }
 
 struct Row {

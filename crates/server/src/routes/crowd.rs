@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::fields::form_field;
 use super::registry::Routes;
 use super::{Chrome, ConfirmPage};
 use crate::app::AppState;
@@ -219,12 +220,7 @@ async fn set_entry(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let project = projects::find(&state.pool, id).await?;
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.trim())
-    };
+    let get = |name: &str| form_field(&fields, name).map_or("", str::trim);
     let quota = get("quota").parse().map_err(|_| {
         AppError::BadRequest(format!(
             "the items per worker must be a whole number, not {:?}",

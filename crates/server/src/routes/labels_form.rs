@@ -6,16 +6,10 @@
 
 use safepref_core::labels::{Labels, Questions, ResponseLabel};
 
+use super::fields::form_field;
+
 /// Letters for response positions, as annotators see them.
 pub(crate) const LETTERS: [&str; 8] = ["A", "B", "C", "D", "E", "F", "G", "H"];
-
-/// The first value the form sent for `name`.
-pub(crate) fn form_field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, v)| v.as_str())
-}
 
 /// What one response's part of the form shows: from the labels when there
 /// are labels, else from the raw fields sent back, so a form the rules

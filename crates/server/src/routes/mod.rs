@@ -12,6 +12,7 @@ pub mod audit;
 pub mod crowd;
 pub mod dashboard;
 pub mod exports;
+mod fields;
 pub mod health;
 pub mod labels_form;
 pub mod openapi;

@@ -14,7 +14,7 @@ use safepref_core::taxonomy::{Category, Preset, Taxonomy};
 use uuid::Uuid;
 
 use super::Chrome;
-use super::labels_form::form_field;
+use super::fields::form_field;
 use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};

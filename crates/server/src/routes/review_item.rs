@@ -18,7 +18,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Chrome;
-use super::labels_form::{LETTERS, ResponseEntry, form_field, labels_from};
+use super::fields::form_field;
+use super::labels_form::{LETTERS, ResponseEntry, labels_from};
 use super::registry::Routes;
 use super::review_queue::percent;
 use crate::app::AppState;

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::fields::given;
 use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
@@ -37,14 +38,6 @@ struct QueueQuery {
     status: Option<String>,
     annotator: Option<String>,
     reason: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(String::from)
 }
 
 fn number<T: std::str::FromStr>(name: &str, value: &Option<String>) -> Result<Option<T>> {
@@ -163,12 +156,7 @@ async fn queue(
         .collect();
     Ok(QueuePage {
         chrome: Chrome::new(Some(&session)),
-        categories: project
-            .taxonomy
-            .names()
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        categories: project.category_names(),
         project,
         rows,
         total,
