@@ -69,6 +69,15 @@ fn session_ops() -> Vec<Op> {
 }
 
 fn token_ops() -> Vec<Op> {
+    let token_list = || {
+        ok(
+            "The tokens",
+            object(
+                &["tokens"],
+                json!({"tokens": {"type": "array", "items": schema("Token")}}),
+            ),
+        )
+    };
     vec![
         op(
             "GET",
@@ -77,13 +86,7 @@ fn token_ops() -> Vec<Op> {
             Who::Admins,
             vec![],
             None,
-            ok(
-                "The tokens",
-                object(
-                    &["tokens"],
-                    json!({"tokens": {"type": "array", "items": schema("Token")}}),
-                ),
-            ),
+            token_list(),
         ),
         op(
             "POST",
@@ -112,13 +115,7 @@ fn token_ops() -> Vec<Op> {
             Who::Admins,
             vec![id_param("The user's id")],
             None,
-            ok(
-                "The tokens",
-                object(
-                    &["tokens"],
-                    json!({"tokens": {"type": "array", "items": schema("Token")}}),
-                ),
-            ),
+            token_list(),
         ),
         op(
             "DELETE",

@@ -1,7 +1,9 @@
 //! The review queue's pages: the flagged items matching a lead's filters,
 //! lowest support first.
 
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::db::items::ItemState;
@@ -69,22 +71,35 @@ pub async fn queue_page(
           order by f.min_support, f.batch_seq, f.seq
           limit $8 offset $9"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql))
-        .bind(project_id)
-        .bind(filter.batch)
-        .bind(filter.status)
-        .bind(filter.category.as_deref())
-        .bind(filter.severity)
-        .bind(filter.annotator.as_deref())
-        .bind(filter.reason.as_deref())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *db)
-        .await?;
+    let rows = bind_filter(
+        sqlx::query_as(sqlx::AssertSqlSafe(rows_sql)),
+        project_id,
+        filter,
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *db)
+    .await?;
     let count_sql = format!(
         "select count(*) from review_flags f join items i on i.id = f.item_id where {QUEUE_WHERE}"
     );
-    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+    let (total,) = bind_filter(
+        sqlx::query_as(sqlx::AssertSqlSafe(count_sql)),
+        project_id,
+        filter,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Binds $1 to $7 of [`QUEUE_WHERE`].
+fn bind_filter<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    project_id: Uuid,
+    filter: &'q QueueFilter,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    query
         .bind(project_id)
         .bind(filter.batch)
         .bind(filter.status)
@@ -92,7 +107,4 @@ pub async fn queue_page(
         .bind(filter.severity)
         .bind(filter.annotator.as_deref())
         .bind(filter.reason.as_deref())
-        .fetch_one(db)
-        .await?;
-    Ok((rows, total))
 }
