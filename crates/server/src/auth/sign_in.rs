@@ -4,9 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 
-use super::session::{self, NewSession};
+use super::session::{self, ActiveSession, NewSession};
 use super::{password, throttle};
 use crate::app::AppState;
 use crate::db::{self, users::User};
@@ -44,17 +44,22 @@ fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
 /// The longest username an account can have.
 const LONGEST_USERNAME: usize = 64;
 
-/// Checks the credentials and opens a session. `previous` is the token hash
-/// of a session the request already had: it is ended, so a token planted
-/// before sign-in (session fixation) is worth nothing after it.
+/// Checks the credentials and opens a session. The request's headers and
+/// `peer` give the client's address and user agent; `previous` is the
+/// session the request already had: it is ended, so a token planted before
+/// sign-in (session fixation) is worth nothing after it.
 pub async fn sign_in(
     state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    previous: Option<&ActiveSession>,
     username: &str,
     password: String,
-    client: &str,
-    user_agent: Option<&str>,
-    previous: Option<&[u8]>,
 ) -> Result<(User, NewSession), AppError> {
+    let client = &client_address(state, headers, peer);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     // No account has a longer name (`accounts::check_username`): a longer
     // one matches nobody, and is recorded as a failure only this long.
     let username = username.trim();
@@ -90,7 +95,7 @@ pub async fn sign_in(
     }
     db::sign_in::clear_username(&state.pool, username).await?;
     if let Some(previous) = previous {
-        db::sessions::delete(&state.pool, previous).await?;
+        db::sessions::delete(&state.pool, previous.token_hash()).await?;
     }
     let new = session::create(state, &user, user_agent).await?;
     tracing::info!(user = %user.username, "signed in");

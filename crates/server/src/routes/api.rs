@@ -81,18 +81,13 @@ async fn create_session(
     headers: HeaderMap,
     Json(creds): Json<Credentials>,
 ) -> Result<Response> {
-    let client = sign_in::client_address(&state, &headers, peer);
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let previous_hash = previous.as_ref().map(|s| s.token_hash());
     let (user, new) = sign_in::sign_in(
         &state,
+        &headers,
+        peer,
+        previous.as_ref(),
         &creds.username,
         creds.password,
-        &client,
-        user_agent,
-        previous_hash,
     )
     .await?;
     let body = json!({

@@ -63,19 +63,14 @@ async fn submit(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response> {
-    let client = sign_in::client_address(&state, &headers, peer);
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let previous_hash = previous.as_ref().map(|s| s.token_hash());
     let next = local_path(form.next.as_deref());
     match sign_in::sign_in(
         &state,
+        &headers,
+        peer,
+        previous.as_ref(),
         &form.username,
         form.password,
-        &client,
-        user_agent,
-        previous_hash,
     )
     .await
     {
