@@ -73,7 +73,7 @@ impl ReportScope {
 /// item count is the batch's, or the project's).
 /// Annotations stream from the database into the core's compact
 /// `report::Builder`; no row is kept. The scope's two halves are read at
-/// once (see [`halves`]).
+/// once (see [`Reader::halves`]).
 pub async fn build(
     pool: &PgPool,
     project: &Project,

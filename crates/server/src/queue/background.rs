@@ -10,7 +10,7 @@ use crate::db::{self, projects::Project};
 use crate::error::AppError;
 
 /// Marks expired leases expired and frees their slots; returns how many.
-/// Called every [`SWEEP_EVERY`] by `safepref serve` and by [`lease`] when it
+/// Called every [`SWEEP_EVERY`] by `safepref serve` and by [`super::lease()`] when it
 /// finds nothing. One sweep runs at a time across all processes (an advisory
 /// lock; a second one returns 0 at once).
 pub async fn release_expired(pool: &PgPool) -> Result<u64, AppError> {

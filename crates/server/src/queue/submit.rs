@@ -120,7 +120,7 @@ pub struct Submitted {
     pub annotation_id: Uuid,
     /// None: not asked for, or not given there (the project leases with a
     /// call of its own, or the lease found nothing, a pause or a race): ask
-    /// [`lease`], which says why.
+    /// [`super::lease()`], which says why.
     pub next: Option<Lease>,
 }
 
