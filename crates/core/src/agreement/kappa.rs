@@ -122,7 +122,7 @@ impl<V: Ord + Clone> PairTables<V> {
 }
 
 /// Cohen's kappa from a contingency table of `n` > 0 pairs.
-fn kappa_of_table<V: Ord>(table: &BTreeMap<(V, V), usize>, n: usize) -> Option<f64> {
+pub(super) fn kappa_of_table<V: Ord>(table: &BTreeMap<(V, V), usize>, n: usize) -> Option<f64> {
     let mut marg_a: BTreeMap<&V, f64> = BTreeMap::new();
     let mut marg_b: BTreeMap<&V, f64> = BTreeMap::new();
     let mut agree = 0.0;

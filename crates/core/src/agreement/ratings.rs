@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::alpha::{Coincidence, Metric, alpha_from_coincidence, coincidence_of, ordinal_deltas};
 use super::bootstrap::{Bootstrap, Interval, ItemRatings, alpha_intervals, percentile_interval};
 use super::kappa::{
-    PairKappa, PairTables, SpecificAgreement, fleiss_kappa_of, percent_agreement_of,
-    specific_agreement_of,
+    PairKappa, PairTables, SpecificAgreement, fleiss_kappa_of, kappa_of_table,
+    percent_agreement_of, specific_agreement_of,
 };
 use super::profiles::Profiles;
 use crate::rng::SplitMix64;
@@ -260,27 +260,11 @@ pub fn cohen_kappa<V: Ord + Clone>(
     if pairs.is_empty() || pairs.len() < min_shared {
         return None;
     }
-    let n = pairs.len() as f64;
-    let mut marg_a: BTreeMap<&V, f64> = BTreeMap::new();
-    let mut marg_b: BTreeMap<&V, f64> = BTreeMap::new();
-    let mut agree = 0.0;
+    let mut table: BTreeMap<(V, V), usize> = BTreeMap::new();
     for &(x, y) in &pairs {
-        *marg_a.entry(x).or_default() += 1.0;
-        *marg_b.entry(y).or_default() += 1.0;
-        if x == y {
-            agree += 1.0;
-        }
+        *table.entry((x.clone(), y.clone())).or_default() += 1;
     }
-    let p_o = agree / n;
-    let p_e: f64 = marg_a
-        .iter()
-        .map(|(v, ca)| ca * marg_b.get(v).copied().unwrap_or(0.0))
-        .sum::<f64>()
-        / (n * n);
-    if 1.0 - p_e <= 1e-12 {
-        return None;
-    }
-    Some((p_o - p_e) / (1.0 - p_e))
+    kappa_of_table(&table, pairs.len())
 }
 
 fn shared<V>(ratings: &Ratings<V>, a: usize, b: usize) -> impl Iterator<Item = (&V, &V)> {

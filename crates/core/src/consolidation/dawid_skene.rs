@@ -266,12 +266,7 @@ pub(super) fn map_decision(posterior: &[f64], tie: TieRule) -> Decision {
     let tied = |c: &usize| posterior[*c] >= top - DS_TIE_EPS;
     let first = (0..posterior.len()).find(tied);
     let last = (0..posterior.len()).rev().find(tied);
-    let class = match tie {
-        _ if first == last => first,
-        TieRule::Review => None,
-        TieRule::Lowest => first,
-        TieRule::Highest => last,
-    };
+    let class = tie.choose(first, last);
     Decision {
         class,
         support: top,

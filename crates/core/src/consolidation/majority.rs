@@ -14,6 +14,19 @@ pub enum TieRule {
     Highest,
 }
 
+impl TieRule {
+    /// The winning class, given the first and the last of the classes tied
+    /// for the top: None only when they differ and the rule is `Review`.
+    pub(super) fn choose(self, first: Option<usize>, last: Option<usize>) -> Option<usize> {
+        match self {
+            _ if first == last => first,
+            TieRule::Review => None,
+            TieRule::Lowest => first,
+            TieRule::Highest => last,
+        }
+    }
+}
+
 /// The decision on one field of one item, by either method.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Decision {
@@ -44,12 +57,7 @@ pub(super) fn majority(counts: &[u32], tie: TieRule) -> Decision {
     let top = counts.iter().copied().max().unwrap_or(0);
     let first = counts.iter().position(|&c| c == top);
     let last = counts.iter().rposition(|&c| c == top);
-    let class = match tie {
-        _ if first == last => first,
-        TieRule::Review => None,
-        TieRule::Lowest => first,
-        TieRule::Highest => last,
-    };
+    let class = tie.choose(first, last);
     Decision {
         class,
         support: f64::from(top) / f64::from(n),
