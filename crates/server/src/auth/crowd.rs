@@ -7,7 +7,7 @@
 //! (`users.crowd_browser_hash`): the link and a worker id are not enough
 //! to become that worker elsewhere.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use serde_json::json;
 
 use super::session::{self, ActiveSession, NewSession};
@@ -195,15 +195,7 @@ fn browser_cookie_name(config: &Config) -> &'static str {
 /// This browser's crowd token: the one its cookie carries, or a new one
 /// for a browser without (or with something that is not one of ours).
 pub fn browser_token(headers: &HeaderMap, config: &Config) -> String {
-    let name = browser_cookie_name(config);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    super::session::cookie_value(headers, browser_cookie_name(config))
         .filter(|token| {
             token.len() == 43
                 && token

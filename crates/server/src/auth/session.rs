@@ -81,7 +81,8 @@ pub fn token_from(headers: &HeaderMap, config: &Config) -> Option<(String, Via)>
     cookie_value(headers, cookie_name(config)).map(|t| (t, Via::Cookie))
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of the request's cookie `name`, if it sent one.
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
