@@ -157,6 +157,25 @@ pub fn chain_once(err: &anyhow::Error) -> String {
     line
 }
 
+// review: refusals by kind; the queue's and accounts' answers as they gave them.
+impl From<crate::review::ReviewError> for AppError {
+    fn from(err: crate::review::ReviewError) -> Self {
+        use crate::review::ReviewError as E;
+        let message = err.to_string();
+        match err {
+            E::NoReason | E::ReasonTooLong { .. } | E::ReasonHasNul | E::NoBatchChosen => {
+                AppError::BadRequest(message)
+            }
+            E::OwnAccount | E::NotAnAnnotator { .. } => AppError::Forbidden(message),
+            E::NothingToRequeue(_) | E::Adjudicated => AppError::Conflict(message),
+            E::NoSuchItem => AppError::NotFound(message),
+            E::Queue(err) | E::Accounts(err) => err,
+            E::Database(err) => AppError::from(err),
+            E::Encode(err) => AppError::Internal(err.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
