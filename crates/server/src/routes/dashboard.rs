@@ -15,8 +15,10 @@ use super::Chrome;
 use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::dashboard::{self, Agreement, AnnotatorRow, Filters, SortKey};
-use crate::db::{self, dashboard::BatchProgress, projects::Project};
+use crate::dashboard::{
+    self, Agreement, AnnotatorRow, BatchProgress, Filters, RoutingSavings, SortKey,
+};
+use crate::db::projects::Project;
 use crate::error::Result;
 use crate::projects;
 use crate::svg::{self, Svg};
@@ -149,17 +151,15 @@ async fn page(
     let project = projects::find(pool, id).await?;
     let now = OffsetDateTime::now_utc();
     let batch = filters.scope.batch;
-    // The page's reads are independent: each on its own connection, at once.
-    let (progress, activity, last_day, shown, routing) = tokio::try_join!(
-        dashboard::progress(pool, &project, batch),
-        dashboard::activity(pool, &project, &filters.scope, now),
-        dashboard::last_day(pool, &project, batch),
-        dashboard::agreement(pool, &project, &filters),
-        routing_line(pool, &project),
-    )?;
-    let pace = dashboard::pace(last_day, &progress, now);
+    let dashboard::View {
+        progress,
+        activity,
+        pace,
+        shown,
+        annotators,
+        routing,
+    } = dashboard::view(pool, &project, &filters, now).await?;
     let agreement = shown.figures;
-    let annotators = dashboard::annotators(pool, &project, &agreement.report, &filters).await?;
 
     let chart_caption = format!(
         "Annotations per {} from {} to {} (UTC){}",
@@ -233,7 +233,7 @@ async fn page(
         annotations: report["annotations"].to_string(),
         questions: question_rows(&report["questions"], "fleiss_kappa"),
         machine: machine_views(report),
-        routing,
+        routing: routing_line(&project, routing),
         categories: category_rows(report),
         confusion: (0u8..4)
             .map(|s| (s, agreement.confusion.counts[usize::from(s)].to_vec()))
@@ -324,17 +324,14 @@ fn machine_views(report: &Value) -> Vec<MachineView> {
 
 /// "k = 1 when <source>'s score is at least <t> …", and what the rule
 /// saved; None when the project routes nothing.
-async fn routing_line(pool: &sqlx::PgPool, project: &Project) -> Result<Option<String>> {
-    let Some(rule) = &project.suggestions.routing else {
-        return Ok(None);
-    };
+fn routing_line(project: &Project, saved: Option<RoutingSavings>) -> Option<String> {
+    let (rule, saved) = (project.suggestions.routing.as_ref()?, saved?);
     let k = project.annotations_per_item;
-    let saved = db::suggestions::routing_savings(pool, project.id, k).await?;
-    Ok(Some(format!(
+    Some(format!(
         "k = 1 when {}'s score is at least {} on every safety verdict and preference and the first person agrees; otherwise k = {k}. \
          Finished early so far: {} items, saving {} human annotations.",
         rule.source, rule.threshold, saved.routed_items, saved.annotations_saved
-    )))
+    ))
 }
 
 fn category_rows(report: &Value) -> Vec<CategoryRow> {
