@@ -211,6 +211,15 @@ impl From<crate::dashboard::DashboardError> for AppError {
     }
 }
 
+// audit_log: only the database can fail.
+impl From<crate::audit_log::AuditLogError> for AppError {
+    fn from(err: crate::audit_log::AuditLogError) -> Self {
+        match err {
+            crate::audit_log::AuditLogError::Database(err) => AppError::from(err),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
