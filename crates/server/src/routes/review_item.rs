@@ -27,7 +27,7 @@ use crate::auth::{ActiveSession, RequireLead};
 use crate::db::projects::Project;
 use crate::error::{AppError, Result};
 use crate::projects;
-use crate::review::{self, Adjudication, ItemAnnotation, ItemDetail, ItemReview, ItemState, Skip};
+use crate::review::{self, Adjudication, ItemAnnotation, ItemDetail, ItemState, Skip};
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -297,16 +297,9 @@ async fn item_page(
     let pool = &state.pool;
     let item = review::find_item(pool, item_id).await?;
     let project = projects::find(pool, item.project_id).await?;
-    let ItemReview {
-        annotations: stored,
-        skips,
-        adjudications,
-        suggestions,
-        from_votes,
-        record,
-        reasons,
-    } = review::item_review(pool, &project, &item).await?;
-    let annotations = stored.iter().map(annotation_view).collect();
+    let found = review::item_review(pool, &project, &item).await?;
+    let record = &found.record;
+    let annotations = found.annotations.iter().map(annotation_view).collect();
     let consolidated = record.labels.as_ref().map(|l| {
         let who = if record.adjudicated {
             "adjudicated"
@@ -324,20 +317,20 @@ async fn item_page(
     });
     let form = form_responses(&project, &item, start.as_ref(), &prefill.fields);
     Ok(ItemPage {
-        suggestions: suggestions.iter().map(suggestion_view).collect(),
+        suggestions: found.suggestions.iter().map(suggestion_view).collect(),
         chrome: Chrome::new(Some(session)),
         questions: project.questions,
         adjudicated: record.adjudicated,
-        support: support_lines(&from_votes),
+        support: support_lines(&found.from_votes),
         overall: start.as_ref().and_then(|l| l.overall),
         confidence: start.as_ref().and_then(|l| l.confidence),
         project,
         annotations,
-        skips,
+        skips: found.skips,
         consolidated,
-        reasons,
+        reasons: found.reasons,
         source_labels: source_label_rows(&item),
-        adjudications: adjudications.iter().map(adjudication_view).collect(),
+        adjudications: found.adjudications.iter().map(adjudication_view).collect(),
         form,
         severities: severity_choices(),
         reason: prefill.reason,
