@@ -157,6 +157,69 @@ pub fn chain_once(err: &anyhow::Error) -> String {
     line
 }
 
+// review: refusals by kind; the queue's and accounts' answers as they gave them.
+impl From<crate::review::ReviewError> for AppError {
+    fn from(err: crate::review::ReviewError) -> Self {
+        use crate::review::ReviewError as E;
+        let message = err.to_string();
+        match err {
+            E::NoReason | E::ReasonTooLong { .. } | E::ReasonHasNul | E::NoBatchChosen => {
+                AppError::BadRequest(message)
+            }
+            E::OwnAccount | E::NotAnAnnotator { .. } => AppError::Forbidden(message),
+            E::NothingToRequeue(_) | E::Adjudicated => AppError::Conflict(message),
+            E::NoSuchItem => AppError::NotFound(message),
+            E::Queue(err) | E::Accounts(err) => err,
+            E::Database(err) => AppError::from(err),
+            E::Encode(err) => AppError::Internal(err.into()),
+        }
+    }
+}
+
+// report: a scope it cannot read is the client's mistake; the rest is ours.
+impl From<crate::report::ReportError> for AppError {
+    fn from(err: crate::report::ReportError) -> Self {
+        use crate::report::ReportError as E;
+        let message = err.to_string();
+        match err {
+            E::BadValue { .. } | E::UnknownParameter(_) => AppError::BadRequest(message),
+            E::Database(err) => AppError::from(err),
+            E::ReadOnly(err) => err,
+            E::ReaderFailed(_) => AppError::Internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
+// dashboard: a filter it cannot read is the client's mistake; the report's
+// and review's errors as they give them.
+impl From<crate::dashboard::DashboardError> for AppError {
+    fn from(err: crate::dashboard::DashboardError) -> Self {
+        use crate::dashboard::DashboardError as E;
+        let message = err.to_string();
+        match err {
+            E::BadParameter(_) | E::UnknownParameter(_) | E::EmptySpan | E::NoSuchBatch(_) => {
+                AppError::BadRequest(message)
+            }
+            E::Report(err) => AppError::from(err),
+            E::Review(err) => AppError::from(err),
+            E::Database(err) => AppError::from(err),
+            E::ConfusionWorkerStopped | E::ConfusionFailed(_) => {
+                AppError::Internal(anyhow::anyhow!(message))
+            }
+            E::Encode(err) => AppError::Internal(err.into()),
+        }
+    }
+}
+
+// audit_log: only the database can fail.
+impl From<crate::audit_log::AuditLogError> for AppError {
+    fn from(err: crate::audit_log::AuditLogError) -> Self {
+        match err {
+            crate::audit_log::AuditLogError::Database(err) => AppError::from(err),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit_log;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The agreement report (`safepref report` and GET /api/v1/projects/{id}/report):
 //! reads a scope's annotations and annotator activity, and hands them to
-//! `safepref_core::report`, which computes the figures.
+//! `safepref_core::report`, which computes the figures. Every failure is a
+//! [`ReportError`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -24,13 +25,42 @@ use uuid::Uuid;
 
 pub use safepref_core::report::text;
 
+/// What can go wrong with a report: a scope parameter it cannot read, or a
+/// failure reading the scope. `impl From<ReportError> for AppError` (in
+/// `crate::error`) gives each its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A scope parameter with a value it cannot take; `want` says what it
+    /// takes.
+    #[error("{name}: {value:?} is not {want}")]
+    BadValue {
+        name: String,
+        value: String,
+        want: &'static str,
+    },
+    /// A parameter the scope does not have (named).
+    #[error("{0} is not a report parameter (batch, since, until, annotator, suggestion_mode)")]
+    UnknownParameter(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Opening the read-only transactions the scope is read in
+    /// (`export::read_only`): its error, as it gave it.
+    #[error(transparent)]
+    ReadOnly(AppError),
+    /// A reader task panicked.
+    #[error("a report reader failed: {0}")]
+    ReaderFailed(tokio::task::JoinError),
+}
+
 impl ReportScope {
     /// Reads `batch`, `since`, `until` (RFC 3339), `annotator`
     /// (repeatable) and `suggestion_mode` from name=value pairs; a bad value
     /// names its parameter.
-    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AppError> {
-        let bad = |name: &str, value: &str, want: &str| {
-            AppError::BadRequest(format!("{name}: {value:?} is not {want}"))
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ReportError> {
+        let bad = |name: &str, value: &str, want: &'static str| ReportError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+            want,
         };
         let when = |name: &str, value: &str| {
             time::OffsetDateTime::parse(value, &Rfc3339)
@@ -56,11 +86,7 @@ impl ReportScope {
                             .ok_or_else(|| bad(name, value, "blind, hint or prefill"))?,
                     )
                 }
-                other => {
-                    return Err(AppError::BadRequest(format!(
-                        "{other} is not a report parameter (batch, since, until, annotator, suggestion_mode)"
-                    )));
-                }
+                other => return Err(ReportError::UnknownParameter(other.to_string())),
             }
         }
         scope.annotators.sort();
@@ -78,7 +104,7 @@ pub async fn build(
     pool: &PgPool,
     project: &Project,
     scope: &ReportScope,
-) -> Result<Value, AppError> {
+) -> Result<Value, ReportError> {
     let mut reader = Reader::new(pool, project, scope).await?;
     let reads: Vec<_> = reader
         .halves(pool, project, scope)
@@ -97,14 +123,12 @@ pub async fn build(
                 while let Some(row) = rows.try_next().await? {
                     part.add(&AnnotationRow::read(&row)?)?;
                 }
-                Ok::<_, AppError>(part)
+                Ok::<_, ReportError>(part)
             }))
         })
         .collect();
     for mut read in reads {
-        let part = (&mut read.0)
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("a report reader failed: {e}")))?;
+        let part = (&mut read.0).await.map_err(ReportError::ReaderFailed)?;
         reader.merge(part?);
     }
     reader.finish(pool).await
@@ -122,9 +146,8 @@ impl<T> Drop for Reading<T> {
 }
 
 /// A spawned task's result; a panic in it is an internal error.
-pub async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, AppError> {
-    task.await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("a report reader failed: {e}")))
+pub async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, ReportError> {
+    task.await.map_err(ReportError::ReaderFailed)
 }
 
 /// The report of one scope: [`Part`]s, each fed the annotations of a range
@@ -202,7 +225,7 @@ impl Machine {
         pool: &PgPool,
         project: &Project,
         scope: &ReportScope,
-    ) -> Result<Machine, AppError> {
+    ) -> Result<Machine, ReportError> {
         let mut sources: Vec<String> = Vec::new();
         let mut suggestions: HashMap<Uuid, Vec<(usize, Labels)>> = HashMap::new();
         let mut rows = db::suggestions::in_scope(pool, project.id, scope.batch);
@@ -271,10 +294,10 @@ impl Reader {
         pool: &PgPool,
         project: &Project,
         scope: &ReportScope,
-    ) -> Result<Reader, AppError> {
+    ) -> Result<Reader, ReportError> {
         let (items, skips, gold, machine) = tokio::try_join!(
             async {
-                Ok::<_, AppError>(db::report::item_count(pool, project.id, scope.batch).await?)
+                Ok::<_, ReportError>(db::report::item_count(pool, project.id, scope.batch).await?)
             },
             async { Ok(db::report::skips(pool, project.id, scope).await?) },
             async { Ok(db::report::gold(pool, project.id, scope.batch).await?) },
@@ -323,8 +346,10 @@ impl Reader {
         pool: &PgPool,
         project: &Project,
         scope: &ReportScope,
-    ) -> Result<Vec<(sqlx::Transaction<'static, sqlx::Postgres>, ItemRange)>, AppError> {
-        let mut first = crate::export::read_only(pool, None).await?;
+    ) -> Result<Vec<(sqlx::Transaction<'static, sqlx::Postgres>, ItemRange)>, ReportError> {
+        let mut first = crate::export::read_only(pool, None)
+            .await
+            .map_err(ReportError::ReadOnly)?;
         let middle = db::report::item_at(&mut *first, project.id, scope.batch, self.items / 2);
         let Some(middle) = middle.await? else {
             return Ok(vec![(first, ItemRange::default())]);
@@ -332,7 +357,9 @@ impl Reader {
         let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
             .fetch_one(&mut *first)
             .await?;
-        let second = crate::export::read_only(pool, Some(&snapshot)).await?;
+        let second = crate::export::read_only(pool, Some(&snapshot))
+            .await
+            .map_err(ReportError::ReadOnly)?;
         let (from, to) = (Some(middle), Some(middle));
         Ok(vec![
             (first, ItemRange { from: None, to }),
@@ -394,7 +421,7 @@ impl Part {
     /// Adds one annotation (rows in item order). Returns the annotator's
     /// index in this part (as met) and the labels, decoded for counting
     /// (against the taxonomy's names; see `labels::compact`).
-    pub fn add(&mut self, row: &AnnotationRow) -> Result<(usize, Decoded), AppError> {
+    pub fn add(&mut self, row: &AnnotationRow) -> Result<(usize, Decoded), ReportError> {
         let item_id = row.item_id;
         let labels = Decoded::from_json(row.labels, &self.names)
             .map_err(|e| db::report::labels_error(e.into()))?;
@@ -440,7 +467,7 @@ impl Reader {
     /// model-vs-people figures of each source (never mixed into the
     /// people's agreement figures). Annotators (everyone who submitted or
     /// skipped in the scope) are listed in the order of their names.
-    pub async fn finish(mut self, pool: &PgPool) -> Result<Value, AppError> {
+    pub async fn finish(mut self, pool: &PgPool) -> Result<Value, ReportError> {
         let mut ids: Vec<Uuid> = self.met.iter().map(|m| m.id).collect();
         ids.extend(self.skips.iter().map(|(id, _)| *id));
         let mut named = db::report::names(pool, &ids).await?;

@@ -346,7 +346,11 @@ async fn report(
     let scope =
         crate::report::ReportScope::from_pairs(scope).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let project = crate::projects::find_by_name(&database.pool, project).await?;
-    let report = crate::report::build(&database.pool, &project, &scope).await?;
+    // As an AppError, so a failure reads as it always has ("an internal
+    // error occurred: …", or the database is not reachable).
+    let report = crate::report::build(&database.pool, &project, &scope)
+        .await
+        .map_err(crate::error::AppError::from)?;
     match format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         ReportFormat::Text => print!("{}", crate::report::text(&report)),

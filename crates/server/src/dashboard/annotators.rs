@@ -6,9 +6,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Filters, SortKey};
+use super::{DashboardError, Filters, SortKey};
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
 
 /// One row of the annotators' table: the report's figures and today's count.
 #[derive(Debug, Clone)]
@@ -48,7 +47,7 @@ pub async fn annotators(
     project: &Project,
     report: &Value,
     filters: &Filters,
-) -> Result<Vec<AnnotatorRow>, AppError> {
+) -> Result<Vec<AnnotatorRow>, DashboardError> {
     let listed = report["annotators"].as_array().cloned().unwrap_or_default();
     let names: Vec<String> = listed
         .iter()

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::pass::compute_agreement;
-use super::{Filters, running};
+use super::{DashboardError, Filters, running};
 use crate::db::{self, projects::Project};
 use crate::error::AppError;
 use crate::report::ReportScope;
@@ -56,7 +56,7 @@ pub async fn agreement(
     pool: &PgPool,
     project: &Project,
     filters: &Filters,
-) -> Result<Shown, AppError> {
+) -> Result<Shown, DashboardError> {
     let key = filters.scope_key();
     let cached = db::dashboard::cached(pool, project.id, &key).await?;
     if let Some(cached) = cached.filter(|_| !filters.fresh)
@@ -88,7 +88,7 @@ pub(super) async fn compute_in_request(
     project: &Project,
     scope: &ReportScope,
     key: String,
-) -> Result<Agreement, AppError> {
+) -> Result<Agreement, DashboardError> {
     let job = (project.id, key);
     if let Some(running) = running::started(&job) {
         let current = db::dashboard::fingerprint(pool, project.id).await?;
@@ -112,12 +112,12 @@ pub(super) async fn compute_and_store(
     scope: &ReportScope,
     key: &str,
     claim: Option<&running::Claim>,
-) -> Result<Agreement, AppError> {
+) -> Result<Agreement, DashboardError> {
     let fingerprint = db::dashboard::fingerprint(pool, project.id).await?;
     claim.inspect(|c| c.started(&fingerprint));
     let figures = compute_agreement(pool, project, scope).await?;
     claim.inspect(|c| c.done(&figures));
-    let value = serde_json::to_value(&figures).map_err(|e| AppError::Internal(e.into()))?;
+    let value = serde_json::to_value(&figures)?;
     db::dashboard::store(pool, project.id, key, &fingerprint, &value).await?;
     Ok(figures)
 }
@@ -133,6 +133,7 @@ pub(super) fn revalidate(pool: &PgPool, project: &Project, scope: &ReportScope, 
     let (pool, project, scope) = (pool.clone(), project.clone(), scope.clone());
     tokio::spawn(async move {
         if let Err(e) = recompute_locked(&pool, &project, &scope, &claim).await {
+            let e = background_failure(e);
             tracing::error!(project = %project.id, scope = %claim.key(), error = %e,
                 "dashboard figures: background recompute failed");
         }
@@ -147,7 +148,7 @@ pub(super) async fn recompute_locked(
     project: &Project,
     scope: &ReportScope,
     claim: &running::Claim,
-) -> Result<(), AppError> {
+) -> Result<(), DashboardError> {
     let mut lock = pool.begin().await?;
     if !db::dashboard::try_lock_recompute(&mut *lock, project.id, claim.key()).await? {
         return Ok(());
@@ -155,6 +156,14 @@ pub(super) async fn recompute_locked(
     compute_and_store(pool, project, scope, claim.key(), Some(claim)).await?;
     lock.commit().await?;
     Ok(())
+}
+
+/// A background task's failure, which no handler turns into an `AppError`,
+/// turned into one here: a broken connection then marks the pool for
+/// pinging (`db::connections_may_be_broken`) as in a request, and the log
+/// line reads as a request's error would.
+fn background_failure(err: DashboardError) -> AppError {
+    AppError::from(err)
 }
 
 /// How often `safepref serve` brings each project's default view up to date.
@@ -168,6 +177,7 @@ pub async fn keep_warm_periodically(pool: PgPool) {
     loop {
         tick.tick().await;
         if let Err(e) = warm(&pool).await {
+            let e = background_failure(e);
             tracing::warn!(error = %e, "keeping the dashboards' figures warm");
         }
     }
@@ -177,7 +187,7 @@ pub async fn keep_warm_periodically(pool: PgPool) {
 /// cached ones are missing or stale, one project at a time, so a lead's
 /// first view (ever, or after a change) is served from the cache. The
 /// advisory lock keeps several servers from doing the same work.
-pub async fn warm(pool: &PgPool) -> Result<(), AppError> {
+pub async fn warm(pool: &PgPool) -> Result<(), DashboardError> {
     let key = Filters::from_pairs(&[])?.scope_key();
     for project in db::projects::annotated(pool).await? {
         // The review queue's stored reasons too, so a lead's first view of

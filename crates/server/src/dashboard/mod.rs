@@ -13,23 +13,26 @@
 //! shows the stale figures at once, says how old they are, and one
 //! background task recomputes them (stale-while-revalidate); only a scope's
 //! first view, or `fresh=1`, computes in the request. Everything else is
-//! cheap SQL, read fresh.
+//! cheap SQL, read fresh. Every failure is a [`DashboardError`].
 
 mod annotators;
 mod cache;
+mod error;
 mod pass;
 mod progress;
 mod running;
+mod view;
 
 pub use annotators::*;
 pub use cache::*;
+pub use error::DashboardError;
 pub use progress::*;
+pub use view::*;
 
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::error::AppError;
-use crate::report::ReportScope;
+use crate::report::{ReportError, ReportScope};
 
 /// Batches shown in the trend: the newest ones (each costs a report builder).
 const TREND_BATCHES: usize = 20;
@@ -106,7 +109,7 @@ pub struct Filters {
 impl Filters {
     /// From the query string's pairs; empty values (a blank form field) are
     /// unset, and a bad value gives a 400 naming its parameter.
-    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Filters, AppError> {
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Filters, DashboardError> {
         let mut filters = Filters {
             scope: ReportScope::default(),
             sort: SortKey::Done,
@@ -122,7 +125,7 @@ impl Filters {
                         .find(|k| k.name() == value)
                         .ok_or_else(|| {
                             let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.name()).collect();
-                            AppError::BadRequest(format!(
+                            DashboardError::BadParameter(format!(
                                 "sort: {value:?} is not one of {}",
                                 names.join(", ")
                             ))
@@ -133,29 +136,29 @@ impl Filters {
                         "asc" => false,
                         "desc" => true,
                         _ => {
-                            return Err(AppError::BadRequest(format!(
+                            return Err(DashboardError::BadParameter(format!(
                                 "dir: {value:?} is not asc or desc"
                             )));
                         }
                     }
                 }
-                "fresh" => filters.fresh = crate::routes::flag("fresh", value)?,
+                // The switch's rule is the site's (`routes::flag`), whose
+                // refusal is a 400 naming the parameter.
+                "fresh" => {
+                    filters.fresh = crate::routes::flag("fresh", value)
+                        .map_err(|e| DashboardError::BadParameter(e.to_string()))?
+                }
                 _ => scope_pairs.push((name.clone(), value.trim().to_string())),
             }
         }
         filters.scope = ReportScope::from_pairs(&scope_pairs).map_err(|e| match e {
-            AppError::BadRequest(m) => AppError::BadRequest(m.replace(
-                "is not a report parameter (batch, since, until, annotator, suggestion_mode)",
-                "is not a dashboard parameter (batch, since, until, annotator, suggestion_mode, sort, dir, fresh)",
-            )),
-            other => other,
+            ReportError::UnknownParameter(name) => DashboardError::UnknownParameter(name),
+            other => DashboardError::Report(other),
         })?;
         if let (Some(since), Some(until)) = (filters.scope.since, filters.scope.until)
             && since >= until
         {
-            return Err(AppError::BadRequest(
-                "until: must be later than since".into(),
-            ));
+            return Err(DashboardError::EmptySpan);
         }
         Ok(filters)
     }
@@ -197,6 +200,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
 
     fn pairs(query: &str) -> Vec<(String, String)> {
         serde_urlencoded::from_str(query).unwrap()
@@ -230,7 +234,7 @@ mod tests {
             ),
             ("colour=red", "colour is not a dashboard parameter"),
         ] {
-            match Filters::from_pairs(&pairs(query)) {
+            match Filters::from_pairs(&pairs(query)).map_err(AppError::from) {
                 Err(AppError::BadRequest(m)) => assert!(m.starts_with(name), "{query}: {m}"),
                 other => panic!("{query}: {other:?}"),
             }

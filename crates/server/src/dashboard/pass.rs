@@ -12,13 +12,12 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::cache::{Agreement, Confusion, TrendPoint};
-use super::{CHUNK_ITEMS, TREND_BATCHES};
+use super::{CHUNK_ITEMS, DashboardError, TREND_BATCHES};
 use crate::db::{
     self,
     projects::Project,
     report::{AnnotationRow, ItemRange},
 };
-use crate::error::AppError;
 use crate::report::{self, ReportScope};
 
 /// Every cached figure from one pass over the scope's annotations (in item
@@ -29,10 +28,10 @@ pub(super) async fn compute_agreement(
     pool: &PgPool,
     project: &Project,
     scope: &ReportScope,
-) -> Result<Agreement, AppError> {
+) -> Result<Agreement, DashboardError> {
     let started = std::time::Instant::now();
     let (mut reader, adjudicated, batches) = tokio::try_join!(
-        report::Reader::new(pool, project, scope),
+        async { Ok::<_, DashboardError>(report::Reader::new(pool, project, scope).await?) },
         async { Ok(db::adjudications::newest(pool, project.id, scope.batch).await?) },
         async { Ok(db::dashboard::batch_seqs(pool, project.id).await?) },
     )?;
@@ -94,7 +93,7 @@ impl Half {
         project_id: Uuid,
         scope: ReportScope,
         range: ItemRange,
-    ) -> Result<(report::Part, Trend, Confusion), AppError> {
+    ) -> Result<(report::Part, Trend, Confusion), DashboardError> {
         // Only a trend per batch needs each row's batch (see `Trend`).
         let batches = match self.trend {
             Trend::Batches(_) => db::report::Batches::Named,
@@ -239,7 +238,12 @@ impl ConfusionCounter {
         }
     }
 
-    async fn add(&mut self, item: Uuid, annotator: usize, labels: Decoded) -> Result<(), AppError> {
+    async fn add(
+        &mut self,
+        item: Uuid,
+        annotator: usize,
+        labels: Decoded,
+    ) -> Result<(), DashboardError> {
         if self.chunk.last().is_none_or(|(id, _)| *id != item) {
             if self.chunk.len() == CHUNK_ITEMS {
                 self.send().await?;
@@ -252,21 +256,20 @@ impl ConfusionCounter {
         Ok(())
     }
 
-    async fn send(&mut self) -> Result<(), AppError> {
+    async fn send(&mut self) -> Result<(), DashboardError> {
         let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_ITEMS));
-        self.chunks.send(full).await.map_err(|_| {
-            AppError::Internal(anyhow::anyhow!("the severity confusion's worker stopped"))
-        })
+        self.chunks
+            .send(full)
+            .await
+            .map_err(|_| DashboardError::ConfusionWorkerStopped)
     }
 
-    async fn finish(mut self) -> Result<Confusion, AppError> {
+    async fn finish(mut self) -> Result<Confusion, DashboardError> {
         if !self.chunk.is_empty() {
             self.send().await?;
         }
         drop(self.chunks);
-        self.worker
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("the severity confusion: {e}")))
+        self.worker.await.map_err(DashboardError::ConfusionFailed)
     }
 }
 

@@ -3,9 +3,10 @@
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 
+use super::DashboardError;
 use super::{HOURLY_SPAN_DAYS, MAX_SPAN_DAYS};
-use crate::db::{self, dashboard::BatchProgress, projects::Project};
-use crate::error::AppError;
+pub use crate::db::dashboard::BatchProgress;
+use crate::db::{self, projects::Project};
 use crate::report::ReportScope;
 
 /// Progress: the scope's batches and their sum, and every batch of the
@@ -23,7 +24,7 @@ pub async fn progress(
     pool: &PgPool,
     project: &Project,
     batch: Option<i32>,
-) -> Result<Progress, AppError> {
+) -> Result<Progress, DashboardError> {
     let all = db::dashboard::progress(pool, project.id).await?;
     let batches: Vec<BatchProgress> = all
         .iter()
@@ -31,9 +32,7 @@ pub async fn progress(
         .cloned()
         .collect();
     if let (Some(seq), true) = (batch, batches.is_empty()) {
-        return Err(AppError::BadRequest(format!(
-            "batch: this project has no batch {seq}"
-        )));
+        return Err(DashboardError::NoSuchBatch(seq));
     }
     let overall = batches
         .iter()
@@ -71,7 +70,7 @@ pub async fn activity(
     project: &Project,
     scope: &ReportScope,
     now: OffsetDateTime,
-) -> Result<Activity, AppError> {
+) -> Result<Activity, DashboardError> {
     let to = scope.until.unwrap_or(now);
     let from = scope
         .since
@@ -120,7 +119,7 @@ pub async fn last_day(
     pool: &PgPool,
     project: &Project,
     batch: Option<i32>,
-) -> Result<i64, AppError> {
+) -> Result<i64, DashboardError> {
     Ok(db::dashboard::last_day(pool, project.id, batch).await?)
 }
 

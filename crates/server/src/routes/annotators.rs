@@ -16,14 +16,10 @@ use super::registry::Routes;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead, password};
-use crate::db::{
-    self,
-    projects::Project,
-    review::{Work, WorkBatch, WorkCounts},
-    users::User,
-};
+use crate::db::{projects::Project, users::User};
 use crate::error::{AppError, Result};
-use crate::{accounts, projects, review};
+use crate::review::{self, Work, WorkBatch, WorkCounts};
+use crate::{accounts, projects};
 
 const WORK_PER_PAGE: i64 = 50;
 
@@ -115,27 +111,21 @@ async fn page(
     requeue: Option<Requeue>,
 ) -> Result<WorkPage> {
     let pool = &state.pool;
-    let counts = db::review::work_counts(pool, project.id, annotator.id).await?;
+    let counts = review::work_counts(pool, &project, &annotator).await?;
     let pager = Pager::new(page, WORK_PER_PAGE)?.with_total(counts.total);
     let pager =
         Pager::new(Some(pager.page.min(pager.pages)), WORK_PER_PAGE)?.with_total(counts.total);
-    let rows = db::review::work(
-        pool,
-        project.id,
-        annotator.id,
-        pager.per_page,
-        pager.offset(),
-    )
-    .await?
-    .into_iter()
-    .map(|work| WorkRow {
-        submitted: when(work.submitted_at),
-        seconds: work
-            .seconds_spent
-            .map_or("—".into(), |s| format!("{s:.0} s")),
-        work,
-    })
-    .collect();
+    let rows = review::work(pool, &project, &annotator, pager.per_page, pager.offset())
+        .await?
+        .into_iter()
+        .map(|work| WorkRow {
+            submitted: when(work.submitted_at),
+            seconds: work
+                .seconds_spent
+                .map_or("—".into(), |s| format!("{s:.0} s")),
+            work,
+        })
+        .collect();
     Ok(WorkPage {
         chrome: Chrome::new(Some(session)).with_notice(notice),
         project,
@@ -254,7 +244,7 @@ async fn requeue_form(
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<WorkPage> {
     let (project, user) = load(&state, project_id, user_id).await?;
-    let batches = db::review::work_batches(&state.pool, project.id, user.id).await?;
+    let batches = review::work_batches(&state.pool, &project, &user).await?;
     let requeue = Requeue {
         batches,
         chosen: vec![],
@@ -283,7 +273,7 @@ async fn requeue(
     let get = |name: &str| form_field(&fields, name).unwrap_or("");
     let reason = get("reason").to_string();
     let confirmed = get("confirmed") == "yes";
-    let batches = db::review::work_batches(&state.pool, project.id, user.id).await?;
+    let batches = review::work_batches(&state.pool, &project, &user).await?;
     let mut step = Requeue {
         batches,
         chosen: chosen.clone(),
@@ -301,7 +291,7 @@ async fn requeue(
         let page = page(&state, &session, project, user, None, None, Some(step)).await?;
         return Ok(page.into_response());
     }
-    match review::requeue(
+    let outcome = review::requeue(
         &state.pool,
         &project,
         &session.user,
@@ -309,8 +299,8 @@ async fn requeue(
         &chosen,
         &reason,
     )
-    .await
-    {
+    .await;
+    match outcome.map_err(AppError::from) {
         Ok(_) => Ok(back(project_id, user_id, "requeued").into_response()),
         Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
             let status = err.status();

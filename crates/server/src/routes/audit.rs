@@ -12,8 +12,8 @@ use super::fields::given;
 use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
+use crate::audit_log::{self, Entry, Filter};
 use crate::auth::RequireLead;
-use crate::db::{self, audit::Entry};
 use crate::error::{AppError, Result};
 
 const PER_PAGE: i64 = 50;
@@ -76,14 +76,17 @@ async fn page(
             })
         })
         .transpose()?;
-    let filter = db::audit::Filter {
+    let filter = Filter {
         user: given(&query.user),
         subject: given(&query.item).map(|i| subject(&i)),
         action: given(&query.action),
     };
     let pager = Pager::new(requested, PER_PAGE)?;
-    let (entries, total) =
-        db::audit::page(&state.pool, &filter, pager.per_page, pager.offset()).await?;
+    let audit_log::Page {
+        entries,
+        total,
+        actions,
+    } = audit_log::page(&state.pool, &filter, pager.per_page, pager.offset()).await?;
     let pairs: Vec<(&str, String)> = [
         ("user", &query.user),
         ("item", &query.item),
@@ -113,6 +116,6 @@ async fn page(
         user: given(&query.user).unwrap_or_default(),
         item: given(&query.item).unwrap_or_default(),
         action: given(&query.action).unwrap_or_default(),
-        actions: db::audit::actions(&state.pool).await?,
+        actions,
     })
 }

@@ -15,8 +15,10 @@ use super::Chrome;
 use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::dashboard::{self, Agreement, AnnotatorRow, Filters, SortKey};
-use crate::db::{self, dashboard::BatchProgress, projects::Project};
+use crate::dashboard::{
+    self, Agreement, AnnotatorRow, BatchProgress, Filters, Pace, RoutingSavings, SortKey,
+};
+use crate::db::projects::Project;
 use crate::error::Result;
 use crate::projects;
 use crate::svg::{self, Svg};
@@ -149,17 +151,9 @@ async fn page(
     let project = projects::find(pool, id).await?;
     let now = OffsetDateTime::now_utc();
     let batch = filters.scope.batch;
-    // The page's reads are independent: each on its own connection, at once.
-    let (progress, activity, last_day, shown, routing) = tokio::try_join!(
-        dashboard::progress(pool, &project, batch),
-        dashboard::activity(pool, &project, &filters.scope, now),
-        dashboard::last_day(pool, &project, batch),
-        dashboard::agreement(pool, &project, &filters),
-        routing_line(pool, &project),
-    )?;
-    let pace = dashboard::pace(last_day, &progress, now);
-    let agreement = shown.figures;
-    let annotators = dashboard::annotators(pool, &project, &agreement.report, &filters).await?;
+    let view = dashboard::view(pool, &project, &filters, now).await?;
+    let (progress, activity) = (view.progress, view.activity);
+    let agreement = view.shown.figures;
 
     let chart_caption = format!(
         "Annotations per {} from {} to {} (UTC){}",
@@ -172,22 +166,6 @@ async fn page(
             ", the chosen annotators only"
         }
     );
-    let pace = match (pace.hours_left, pace.finish) {
-        _ if pace.remaining == 0 => "Nothing left to annotate.".to_string(),
-        (Some(hours), Some(finish)) => format!(
-            "{} annotations still needed; at the last 24 hours' pace ({} annotations) that is about {:.1} hours: around {} {:02}:{:02} UTC.",
-            pace.remaining,
-            pace.last_day,
-            hours,
-            finish.date(),
-            finish.hour(),
-            finish.minute()
-        ),
-        _ => format!(
-            "{} annotations still needed; not enough recent work to estimate the finish (none in the last 24 hours).",
-            pace.remaining
-        ),
-    };
     let report = &agreement.report;
     Ok(DashboardPage {
         chrome: Chrome::new(Some(&session)),
@@ -220,8 +198,9 @@ async fn page(
         batches: progress.batches,
         chart: svg::bars(&chart_caption, &activity.points),
         chart_caption,
-        pace,
-        stale_since: shown
+        pace: pace_line(&view.pace),
+        stale_since: view
+            .shown
             .stale_since
             .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())),
         fresh_href: format!(
@@ -233,7 +212,7 @@ async fn page(
         annotations: report["annotations"].to_string(),
         questions: question_rows(&report["questions"], "fleiss_kappa"),
         machine: machine_views(report),
-        routing,
+        routing: routing_line(&project, view.routing),
         categories: category_rows(report),
         confusion: (0u8..4)
             .map(|s| (s, agreement.confusion.counts[usize::from(s)].to_vec()))
@@ -242,11 +221,32 @@ async fn page(
         trend_chart: trend_chart(&agreement),
         trend: trend_rows(&agreement),
         headers: headers(project.id, &filters),
-        annotators: annotators
+        annotators: view
+            .annotators
             .into_iter()
             .map(|a| annotator_view(project.id, a))
             .collect(),
     })
+}
+
+/// The expected finish in words.
+fn pace_line(pace: &Pace) -> String {
+    match (pace.hours_left, pace.finish) {
+        _ if pace.remaining == 0 => "Nothing left to annotate.".to_string(),
+        (Some(hours), Some(finish)) => format!(
+            "{} annotations still needed; at the last 24 hours' pace ({} annotations) that is about {:.1} hours: around {} {:02}:{:02} UTC.",
+            pace.remaining,
+            pace.last_day,
+            hours,
+            finish.date(),
+            finish.hour(),
+            finish.minute()
+        ),
+        _ => format!(
+            "{} annotations still needed; not enough recent work to estimate the finish (none in the last 24 hours).",
+            pace.remaining
+        ),
+    }
 }
 
 fn ci_text(ci: &Value) -> String {
@@ -324,17 +324,14 @@ fn machine_views(report: &Value) -> Vec<MachineView> {
 
 /// "k = 1 when <source>'s score is at least <t> …", and what the rule
 /// saved; None when the project routes nothing.
-async fn routing_line(pool: &sqlx::PgPool, project: &Project) -> Result<Option<String>> {
-    let Some(rule) = &project.suggestions.routing else {
-        return Ok(None);
-    };
+fn routing_line(project: &Project, saved: Option<RoutingSavings>) -> Option<String> {
+    let (rule, saved) = (project.suggestions.routing.as_ref()?, saved?);
     let k = project.annotations_per_item;
-    let saved = db::suggestions::routing_savings(pool, project.id, k).await?;
-    Ok(Some(format!(
+    Some(format!(
         "k = 1 when {}'s score is at least {} on every safety verdict and preference and the first person agrees; otherwise k = {k}. \
          Finished early so far: {} items, saving {} human annotations.",
         rule.source, rule.threshold, saved.routed_items, saved.annotations_saved
-    )))
+    ))
 }
 
 fn category_rows(report: &Value) -> Vec<CategoryRow> {

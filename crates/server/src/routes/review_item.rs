@@ -24,10 +24,10 @@ use super::registry::Routes;
 use super::review_queue::percent;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
-use crate::db::{self, items::ItemState, projects::Project};
+use crate::db::projects::Project;
 use crate::error::{AppError, Result};
 use crate::projects;
-use crate::review;
+use crate::review::{self, Adjudication, ItemAnnotation, ItemDetail, ItemState, Skip};
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -218,9 +218,9 @@ struct ItemPage {
     chrome: Chrome,
     project: Project,
     questions: Questions,
-    item: db::review::ItemDetail,
+    item: ItemDetail,
     annotations: Vec<AnnotationView>,
-    skips: Vec<db::review::Skip>,
+    skips: Vec<Skip>,
     consolidated: Option<AnnotationView>,
     adjudicated: bool,
     support: Vec<String>,
@@ -295,30 +295,11 @@ async fn item_page(
     notice: Option<&'static str>,
 ) -> Result<ItemPage> {
     let pool = &state.pool;
-    let item = find_item(state, item_id).await?;
+    let item = review::find_item(pool, item_id).await?;
     let project = projects::find(pool, item.project_id).await?;
-    let stored = db::review::item_annotations(pool, item_id).await?;
-    let skips = db::review::item_skips(pool, item_id).await?;
-    let adjudications = db::adjudications::for_item(pool, item_id).await?;
-    let valid: Vec<(String, Labels)> = stored
-        .iter()
-        .filter(|a| a.invalidated_at.is_none())
-        .map(|a| (a.annotator.clone(), a.labels.0.clone()))
-        .collect();
-    let votes: Vec<Labels> = valid.iter().map(|(_, l)| l.clone()).collect();
-    let newest = adjudications.first().map(|a| a.labels.0.clone());
-    let from_votes = review::consolidate(&project, &votes, None);
-    let record = review::consolidate(&project, &votes, newest);
-    let unclear = skips.iter().filter(|s| s.reason == "unclear").count() as i64;
-    let suggestions = db::suggestions::of_item(pool, item_id).await?;
-    let mut reasons = review::reasons(
-        &from_votes,
-        item.gold.as_ref().map(|g| &g.0),
-        &valid,
-        unclear,
-    );
-    reasons.extend(review::model_reasons(&project, &valid, &suggestions));
-    let annotations = stored.iter().map(annotation_view).collect();
+    let found = review::item_review(pool, &project, &item).await?;
+    let record = &found.record;
+    let annotations = found.annotations.iter().map(annotation_view).collect();
     let consolidated = record.labels.as_ref().map(|l| {
         let who = if record.adjudicated {
             "adjudicated"
@@ -336,20 +317,20 @@ async fn item_page(
     });
     let form = form_responses(&project, &item, start.as_ref(), &prefill.fields);
     Ok(ItemPage {
-        suggestions: suggestions.iter().map(suggestion_view).collect(),
+        suggestions: found.suggestions.iter().map(suggestion_view).collect(),
         chrome: Chrome::new(Some(session)),
         questions: project.questions,
         adjudicated: record.adjudicated,
-        support: support_lines(&from_votes),
+        support: support_lines(&found.from_votes),
         overall: start.as_ref().and_then(|l| l.overall),
         confidence: start.as_ref().and_then(|l| l.confidence),
         project,
         annotations,
-        skips,
+        skips: found.skips,
         consolidated,
-        reasons,
+        reasons: found.reasons,
         source_labels: source_label_rows(&item),
-        adjudications: adjudications.iter().map(adjudication_view).collect(),
+        adjudications: found.adjudications.iter().map(adjudication_view).collect(),
         form,
         severities: severity_choices(),
         reason: prefill.reason,
@@ -362,7 +343,7 @@ async fn item_page(
 
 /// A person's annotation: its labels, time spent, when, and whether (and
 /// why) it no longer counts.
-fn annotation_view(a: &db::review::ItemAnnotation) -> AnnotationView {
+fn annotation_view(a: &ItemAnnotation) -> AnnotationView {
     AnnotationView {
         seconds: a
             .seconds_spent
@@ -384,9 +365,7 @@ fn annotation_view(a: &db::review::ItemAnnotation) -> AnnotationView {
 }
 
 /// One earlier adjudication: lead, date, reason and the labels given.
-fn adjudication_view(
-    a: &db::adjudications::Adjudication,
-) -> (String, String, String, AnnotationView) {
+fn adjudication_view(a: &Adjudication) -> (String, String, String, AnnotationView) {
     (
         a.lead.clone(),
         when(a.created_at),
@@ -399,7 +378,7 @@ fn adjudication_view(
 }
 
 /// The dataset's own labels of the item, one row per top-level field.
-fn source_label_rows(item: &db::review::ItemDetail) -> Vec<(String, String)> {
+fn source_label_rows(item: &ItemDetail) -> Vec<(String, String)> {
     match item.source_labels.as_ref().map(|j| &j.0) {
         Some(serde_json::Value::Object(map)) => map
             .iter()
@@ -424,7 +403,7 @@ fn severity_choices() -> Vec<SeverityChoice> {
 /// The form's responses, filled from `labels` or else from raw fields.
 fn form_responses(
     project: &Project,
-    item: &db::review::ItemDetail,
+    item: &ItemDetail,
     labels: Option<&Labels>,
     fields: &[(String, String)],
 ) -> Vec<FormResponse> {
@@ -453,14 +432,8 @@ fn form_responses(
         .collect()
 }
 
-async fn find_item(state: &AppState, item_id: Uuid) -> Result<db::review::ItemDetail> {
-    db::review::item(&state.pool, item_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("there is no such item".into()))
-}
-
 async fn project_of_item(state: &AppState, item_id: Uuid) -> Result<Project> {
-    let item = find_item(state, item_id).await?;
+    let item = review::find_item(&state.pool, item_id).await?;
     projects::find(&state.pool, item.project_id).await
 }
 
@@ -483,7 +456,7 @@ async fn adjudicate(
             &reason,
         )
         .await
-        .map_err(|e| (Some(labels), e)),
+        .map_err(|e| (Some(labels), AppError::from(e))),
         Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
     };
     match outcome {
@@ -514,7 +487,8 @@ async fn send_back(
 ) -> Result<Response> {
     let project = project_of_item(&state, item_id).await?;
     let reason = form_field(&fields, "reason").unwrap_or("");
-    match review::send_back(&state.pool, &project, &session.user, item_id, reason).await {
+    let outcome = review::send_back(&state.pool, &project, &session.user, item_id, reason).await;
+    match outcome.map_err(AppError::from) {
         Ok(()) => {
             Ok(Redirect::to(&format!("/review/items/{item_id}?done=sent-back")).into_response())
         }

@@ -13,14 +13,10 @@ use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::db::{
-    items::ItemState,
-    projects::Project,
-    review::{QueueEntry, QueueFilter},
-};
+use crate::db::projects::Project;
 use crate::error::{AppError, Result};
 use crate::projects;
-use crate::review;
+use crate::review::{self, ItemState, QueueEntry, QueueFilter};
 
 const QUEUE_PER_PAGE: i64 = 25;
 

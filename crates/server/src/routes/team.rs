@@ -11,12 +11,9 @@ use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::db::{
-    self,
-    projects::Summary,
-    users::{Role, User},
-};
+use crate::db::{projects::Summary, users::User};
 use crate::error::Result;
+use crate::review;
 
 pub fn routes() -> Routes {
     Routes::default().get("/review", team)
@@ -47,9 +44,11 @@ async fn team(
     Query(query): Query<PageQuery>,
 ) -> Result<TeamPage> {
     let pager = Pager::new(query.page, ANNOTATORS_PER_PAGE)?;
-    let (annotators, total) =
-        db::users::with_role(&state.pool, Role::Annotator, pager.offset(), pager.per_page).await?;
-    let projects = db::projects::summaries(&state.pool).await?;
+    let review::Team {
+        projects,
+        annotators,
+        total,
+    } = review::team(&state.pool, pager.offset(), pager.per_page).await?;
     Ok(TeamPage {
         chrome: Chrome::new(Some(&session)),
         projects,

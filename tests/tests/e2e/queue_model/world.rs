@@ -14,7 +14,8 @@ use safepref_server::db::{
 };
 use safepref_server::error::AppError;
 use safepref_server::import::{self, Options, Source};
-use safepref_server::{projects, queue, review};
+use safepref_server::review::{self, ReviewError};
+use safepref_server::{projects, queue};
 use safepref_tests::{ServerProcess, TestDb};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -467,7 +468,7 @@ impl World {
         .await;
         match outcome {
             Ok(_) => Ok(true),
-            Err(AppError::Conflict(_)) => Ok(false),
+            Err(ReviewError::NothingToRequeue(_)) => Ok(false),
             Err(e) => Err(format!("requeue failed: {e:?}")),
         }
     }

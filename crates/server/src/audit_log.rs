@@ -1,0 +1,42 @@
+//! The audit log as the lead's page reads it: one page of entries, newest
+//! first, filtered by user, subject and action. Entries are written where
+//! the changes are made (`accounts`, `projects`, `review`), never edited.
+
+use sqlx::PgPool;
+
+use crate::db;
+pub use crate::db::audit::{Entry, Filter};
+
+/// What can go wrong reading the audit log: only the database, here; the
+/// page's query is checked by its handler. `impl From<AuditLogError> for
+/// AppError` (in `crate::error`) gives its status.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditLogError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// One page of the log and what its filter form offers.
+pub struct Page {
+    /// `limit` entries from `offset`, newest first.
+    pub entries: Vec<Entry>,
+    /// Entries matching the filter, over every page.
+    pub total: i64,
+    /// Every action the log holds, for the filter's choice.
+    pub actions: Vec<String>,
+}
+
+pub async fn page(
+    pool: &PgPool,
+    filter: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<Page, AuditLogError> {
+    let (entries, total) = db::audit::page(pool, filter, limit, offset).await?;
+    let actions = db::audit::actions(pool).await?;
+    Ok(Page {
+        entries,
+        total,
+        actions,
+    })
+}
