@@ -157,6 +157,25 @@ pub fn chain_once(err: &anyhow::Error) -> String {
     line
 }
 
+// projects: a project's settings, batches and crowd link.
+impl From<crate::projects::ProjectError> for AppError {
+    fn from(err: crate::projects::ProjectError) -> Self {
+        use crate::projects::ProjectError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::Invalid(_) => AppError::BadRequest(err.to_string()),
+            E::NoSuchProject | E::NoProjectNamed(_) | E::NoSuchBatch => {
+                AppError::NotFound(err.to_string())
+            }
+            E::NameTaken(_)
+            | E::Frozen
+            | E::ResponsesFixed { .. }
+            | E::BatchAnnotated
+            | E::LinkTaken(_) => AppError::Conflict(err.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

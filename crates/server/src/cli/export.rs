@@ -7,6 +7,7 @@ use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
 use crate::db::Database;
+use crate::error::AppError;
 use crate::export::files::{self, Destination};
 use crate::export::{self, Options, Sink};
 
@@ -89,7 +90,11 @@ impl ExportArgs {
 
 pub async fn run(database: &Database, args: ExportArgs) -> anyhow::Result<()> {
     let options = args.options()?;
-    let project = crate::projects::find_by_name(&database.pool, &args.project).await?;
+    // Errors worded by `AppError`, as the CLI always has: a database that is
+    // down says so, an internal failure is "an internal error occurred: …".
+    let project = crate::projects::find_by_name(&database.pool, &args.project)
+        .await
+        .map_err(AppError::from)?;
     let Some(out) = &args.out else {
         if options.format.is_directory() {
             anyhow::bail!(

@@ -345,7 +345,10 @@ async fn report(
 ) -> anyhow::Result<()> {
     let scope =
         crate::report::ReportScope::from_pairs(scope).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let project = crate::projects::find_by_name(&database.pool, project).await?;
+    // Worded by `AppError`, as the CLI always has (see `cli::export::run`).
+    let project = crate::projects::find_by_name(&database.pool, project)
+        .await
+        .map_err(crate::error::AppError::from)?;
     let report = crate::report::build(&database.pool, &project, &scope).await?;
     match format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -461,7 +461,7 @@ async fn find_item(state: &AppState, item_id: Uuid) -> Result<db::review::ItemDe
 
 async fn project_of_item(state: &AppState, item_id: Uuid) -> Result<Project> {
     let item = find_item(state, item_id).await?;
-    projects::find(&state.pool, item.project_id).await
+    Ok(projects::find(&state.pool, item.project_id).await?)
 }
 
 async fn adjudicate(
