@@ -176,6 +176,19 @@ impl From<crate::projects::ProjectError> for AppError {
     }
 }
 
+// suggestions: a machine suggestion sent for one item.
+impl From<crate::suggestions::SuggestionError> for AppError {
+    fn from(err: crate::suggestions::SuggestionError) -> Self {
+        use crate::suggestions::SuggestionError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::Project(e) => e.into(),
+            E::NoSuchItem => AppError::NotFound(err.to_string()),
+            E::BrokenRules(_) => AppError::BadRequest(err.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
