@@ -189,6 +189,18 @@ impl From<crate::suggestions::SuggestionError> for AppError {
     }
 }
 
+// import: files imported into a project, or a side file of suggestions.
+impl From<crate::import::ImportError> for AppError {
+    fn from(err: crate::import::ImportError) -> Self {
+        use crate::import::ImportError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::AlreadyImported { .. } => AppError::Conflict(err.to_string()),
+            E::Invalid { .. } | E::Unreadable(_) => AppError::BadRequest(err.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

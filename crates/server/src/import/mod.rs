@@ -32,7 +32,6 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
 use copy::{Chunk, ItemKeys};
 
 /// Errors listed in full; past this, only counted.
@@ -114,16 +113,6 @@ fn invalid_message(errors: &[String], total: usize) -> String {
         text.push_str(&format!("\n… and {} more", total - errors.len()));
     }
     text
-}
-
-impl From<ImportError> for AppError {
-    fn from(err: ImportError) -> Self {
-        match err {
-            ImportError::Database(e) => e.into(),
-            ImportError::AlreadyImported { .. } => AppError::Conflict(err.to_string()),
-            other => AppError::BadRequest(other.to_string()),
-        }
-    }
 }
 
 /// Imports `sources` into `project`, each file as one batch, all in one
