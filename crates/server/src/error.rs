@@ -201,6 +201,25 @@ impl From<crate::import::ImportError> for AppError {
     }
 }
 
+// export: the exporter, its options and the admin page's jobs.
+impl From<crate::export::ExportError> for AppError {
+    fn from(err: crate::export::ExportError) -> Self {
+        use crate::export::ExportError as E;
+        match err {
+            E::Io(e) => e.into(),
+            E::Database(e) => e.into(),
+            E::Internal(e) => AppError::Internal(e),
+            E::BadOptions(_) | E::NeedsDirectory(_) | E::CannotCreate { .. } => {
+                AppError::BadRequest(err.to_string())
+            }
+            E::Exists(_) => AppError::Conflict(err.to_string()),
+            E::NoSuchProject | E::NoFinishedJob | E::NoSuchFile(_) => {
+                AppError::NotFound(err.to_string())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

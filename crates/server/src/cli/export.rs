@@ -103,7 +103,9 @@ pub async fn run(database: &Database, args: ExportArgs) -> anyhow::Result<()> {
             );
         }
         let mut sink = Stdout(tokio::io::stdout());
-        let counts = export::run(&database.pool, &project, &options, &mut sink).await?;
+        let counts = export::run(&database.pool, &project, &options, &mut sink)
+            .await
+            .map_err(AppError::from)?;
         sink.0.flush().await?;
         eprintln!(
             "{} rows written to standard output (no manifest: use --out for one).",
@@ -118,6 +120,7 @@ pub async fn run(database: &Database, args: ExportArgs) -> anyhow::Result<()> {
     };
     let manifest = files::export_to(&database.pool, &project, &options, &dest, None)
         .await
+        .map_err(AppError::from)
         .with_context(|| format!("exporting to {}", out.display()))?;
     for file in manifest["files"].as_array().into_iter().flatten() {
         println!(

@@ -7,19 +7,20 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::ExportError;
 use super::{CHUNKS_AHEAD, READERS};
 use crate::db::{
     self,
     export::{ItemRow, Key, Reads, Scope},
 };
-use crate::error::AppError;
 
 /// A read-only repeatable-read transaction: a new snapshot, or the one
-/// another transaction exported (`pg_export_snapshot()`).
+/// another transaction exported (`pg_export_snapshot()`). The report reads
+/// through it too, so its errors are the database's alone.
 pub(crate) async fn read_only(
     pool: &PgPool,
     snapshot: Option<&str>,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
@@ -27,7 +28,7 @@ pub(crate) async fn read_only(
     if let Some(id) = snapshot {
         // SET takes no parameters; a snapshot id is hex digits and dashes.
         if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            return Err(AppError::Internal(anyhow::anyhow!(
+            return Err(sqlx::Error::Protocol(format!(
                 "unexpected snapshot id {id:?}"
             )));
         }
@@ -135,23 +136,20 @@ impl Readers {
     }
 
     /// The next chunk of the `range`-th range.
-    pub(super) async fn next(&mut self, range: usize) -> Result<Chunk, AppError> {
+    pub(super) async fn next(&mut self, range: usize) -> Result<Chunk, ExportError> {
         // A reader sends its error before it stops: stopping silently
         // means it panicked.
         let Some(chunk) = self.0[range % READERS].1.recv().await else {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "an export reader stopped early"
-            )));
+            return Err(anyhow::anyhow!("an export reader stopped early").into());
         };
         Ok(chunk?)
     }
 
     /// Waits for every reader to commit its transaction.
-    pub(super) async fn finish(self) -> Result<(), AppError> {
+    pub(super) async fn finish(self) -> Result<(), ExportError> {
         for (task, _) in self.0 {
-            task.await.map_err(|e| {
-                AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}"))
-            })??;
+            task.await
+                .map_err(|e| anyhow::anyhow!("the export's reader stopped: {e}"))??;
         }
         Ok(())
     }
