@@ -176,6 +176,25 @@ impl From<crate::review::ReviewError> for AppError {
     }
 }
 
+// projects: a project's settings, batches and crowd link.
+impl From<crate::projects::ProjectError> for AppError {
+    fn from(err: crate::projects::ProjectError) -> Self {
+        use crate::projects::ProjectError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::Invalid(_) => AppError::BadRequest(err.to_string()),
+            E::NoSuchProject | E::NoProjectNamed(_) | E::NoSuchBatch => {
+                AppError::NotFound(err.to_string())
+            }
+            E::NameTaken(_)
+            | E::Frozen
+            | E::ResponsesFixed { .. }
+            | E::BatchAnnotated
+            | E::LinkTaken(_) => AppError::Conflict(err.to_string()),
+        }
+    }
+}
+
 // report: a scope it cannot read is the client's mistake; the rest is ours.
 impl From<crate::report::ReportError> for AppError {
     fn from(err: crate::report::ReportError) -> Self {
@@ -184,8 +203,20 @@ impl From<crate::report::ReportError> for AppError {
         match err {
             E::BadValue { .. } | E::UnknownParameter(_) => AppError::BadRequest(message),
             E::Database(err) => AppError::from(err),
-            E::ReadOnly(err) => err,
             E::ReaderFailed(_) => AppError::Internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
+// suggestions: a machine suggestion sent for one item.
+impl From<crate::suggestions::SuggestionError> for AppError {
+    fn from(err: crate::suggestions::SuggestionError) -> Self {
+        use crate::suggestions::SuggestionError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::Project(e) => e.into(),
+            E::NoSuchItem => AppError::NotFound(err.to_string()),
+            E::BrokenRules(_) => AppError::BadRequest(err.to_string()),
         }
     }
 }
@@ -216,6 +247,37 @@ impl From<crate::audit_log::AuditLogError> for AppError {
     fn from(err: crate::audit_log::AuditLogError) -> Self {
         match err {
             crate::audit_log::AuditLogError::Database(err) => AppError::from(err),
+        }
+    }
+}
+
+// import: files imported into a project, or a side file of suggestions.
+impl From<crate::import::ImportError> for AppError {
+    fn from(err: crate::import::ImportError) -> Self {
+        use crate::import::ImportError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::AlreadyImported { .. } => AppError::Conflict(err.to_string()),
+            E::Invalid { .. } | E::Unreadable(_) => AppError::BadRequest(err.to_string()),
+        }
+    }
+}
+
+// export: the exporter, its options and the admin page's jobs.
+impl From<crate::export::ExportError> for AppError {
+    fn from(err: crate::export::ExportError) -> Self {
+        use crate::export::ExportError as E;
+        match err {
+            E::Io(e) => e.into(),
+            E::Database(e) => e.into(),
+            E::Internal(e) => AppError::Internal(e),
+            E::BadOptions(_) | E::NeedsDirectory(_) | E::CannotCreate { .. } => {
+                AppError::BadRequest(err.to_string())
+            }
+            E::Exists(_) => AppError::Conflict(err.to_string()),
+            E::NoSuchProject | E::NoFinishedJob | E::NoSuchFile(_) => {
+                AppError::NotFound(err.to_string())
+            }
         }
     }
 }

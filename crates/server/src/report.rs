@@ -19,7 +19,6 @@ use sqlx::PgPool;
 pub use crate::db::report::ReportScope;
 use crate::db::report::{AnnotationRow, ItemRange};
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
@@ -43,10 +42,6 @@ pub enum ReportError {
     UnknownParameter(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    /// Opening the read-only transactions the scope is read in
-    /// (`export::read_only`): its error, as it gave it.
-    #[error(transparent)]
-    ReadOnly(AppError),
     /// A reader task panicked.
     #[error("a report reader failed: {0}")]
     ReaderFailed(tokio::task::JoinError),
@@ -347,19 +342,13 @@ impl Reader {
         project: &Project,
         scope: &ReportScope,
     ) -> Result<Vec<(sqlx::Transaction<'static, sqlx::Postgres>, ItemRange)>, ReportError> {
-        let mut first = crate::export::read_only(pool, None)
-            .await
-            .map_err(ReportError::ReadOnly)?;
+        let mut first = db::snapshot::read_only(pool, None).await?;
         let middle = db::report::item_at(&mut *first, project.id, scope.batch, self.items / 2);
         let Some(middle) = middle.await? else {
             return Ok(vec![(first, ItemRange::default())]);
         };
-        let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
-            .fetch_one(&mut *first)
-            .await?;
-        let second = crate::export::read_only(pool, Some(&snapshot))
-            .await
-            .map_err(ReportError::ReadOnly)?;
+        let snapshot = db::snapshot::export(&mut first).await?;
+        let second = db::snapshot::read_only(pool, Some(&snapshot)).await?;
         let (from, to) = (Some(middle), Some(middle));
         Ok(vec![
             (first, ItemRange { from: None, to }),

@@ -6,29 +6,62 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use safepref_core::labels::LabelError;
 use safepref_core::suggestions::{self, ItemKey, Suggestion};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::db::{self, projects::Project};
-use crate::error::AppError;
+use crate::db;
 use crate::import::{ImportError, MAX_LISTED_ERRORS, read};
-use crate::projects;
+use crate::projects::{self, Project, ProjectError};
 
 /// Rows of a side file sent to the database per statement.
 const CHUNK_ROWS: usize = 2_000;
 
-/// Checks a suggestion against the project's K, taxonomy and questions; the
-/// message lists every problem, one per line.
-fn check(project: &Project, suggestion: &Suggestion) -> Result<(), AppError> {
+/// What went wrong with a suggestion sent for one item (a side file's
+/// problems are an [`ImportError`], as an import's are).
+#[derive(Debug, thiserror::Error)]
+pub enum SuggestionError {
+    #[error("there is no such item")]
+    NoSuchItem,
+    /// The suggestion breaks the item's project's label rules: every broken
+    /// rule, one per line.
+    #[error("{}", broken_rules(.0))]
+    BrokenRules(Vec<LabelError>),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn broken_rules(errors: &[LabelError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// Checks a suggestion against the project's K, taxonomy and questions.
+fn check(project: &Project, suggestion: &Suggestion) -> Result<(), SuggestionError> {
     suggestions::validate(
         suggestion,
         project.responses_per_item,
         &project.taxonomy,
         &project.questions,
     )
-    .map_err(|errors| crate::queue::broken_rules(&errors))
+    .map_err(SuggestionError::BrokenRules)
+}
+
+/// The project of the item, which must exist.
+async fn project_of_item(pool: &PgPool, item_id: Uuid) -> Result<Uuid, SuggestionError> {
+    db::suggestions::project_of_item(pool, item_id)
+        .await?
+        .ok_or(SuggestionError::NoSuchItem)
+}
+
+/// Every source's suggestion for an item, by source name.
+pub async fn of_item(pool: &PgPool, item_id: Uuid) -> Result<Vec<Suggestion>, SuggestionError> {
+    project_of_item(pool, item_id).await?;
+    Ok(db::suggestions::of_item(pool, item_id).await?)
 }
 
 /// Stores one source's suggestion for an item (replacing its earlier one)
@@ -38,11 +71,8 @@ pub async fn add(
     actor: Uuid,
     item_id: Uuid,
     suggestion: &Suggestion,
-) -> Result<(Project, bool), AppError> {
-    let project_id = db::suggestions::project_of_item(pool, item_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("there is no such item".into()))?;
-    let project = projects::find(pool, project_id).await?;
+) -> Result<(Project, bool), SuggestionError> {
+    let project = projects::find(pool, project_of_item(pool, item_id).await?).await?;
     check(&project, suggestion)?;
     let mut tx = pool.begin().await?;
     let replaced = db::suggestions::upsert(&mut *tx, item_id, suggestion).await?;

@@ -43,7 +43,10 @@ pub async fn run(database: &Database) -> anyhow::Result<()> {
             guidelines: GUIDELINES.into(),
             ..Settings::default()
         };
-        let project = projects::create(pool, None, settings).await?;
+        // Worded by `AppError`, as the CLI always has (see `cli::export::run`).
+        let project = projects::create(pool, None, settings)
+            .await
+            .map_err(crate::error::AppError::from)?;
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("pku-saferlhf-sample.jsonl");
         std::fs::write(&path, SAMPLE)?;

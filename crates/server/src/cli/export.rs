@@ -7,6 +7,7 @@ use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
 use crate::db::Database;
+use crate::error::AppError;
 use crate::export::files::{self, Destination};
 use crate::export::{self, Options, Sink};
 
@@ -89,7 +90,11 @@ impl ExportArgs {
 
 pub async fn run(database: &Database, args: ExportArgs) -> anyhow::Result<()> {
     let options = args.options()?;
-    let project = crate::projects::find_by_name(&database.pool, &args.project).await?;
+    // Errors worded by `AppError`, as the CLI always has: a database that is
+    // down says so, an internal failure is "an internal error occurred: …".
+    let project = crate::projects::find_by_name(&database.pool, &args.project)
+        .await
+        .map_err(AppError::from)?;
     let Some(out) = &args.out else {
         if options.format.is_directory() {
             anyhow::bail!(
@@ -98,7 +103,9 @@ pub async fn run(database: &Database, args: ExportArgs) -> anyhow::Result<()> {
             );
         }
         let mut sink = Stdout(tokio::io::stdout());
-        let counts = export::run(&database.pool, &project, &options, &mut sink).await?;
+        let counts = export::run(&database.pool, &project, &options, &mut sink)
+            .await
+            .map_err(AppError::from)?;
         sink.0.flush().await?;
         eprintln!(
             "{} rows written to standard output (no manifest: use --out for one).",
@@ -113,6 +120,7 @@ pub async fn run(database: &Database, args: ExportArgs) -> anyhow::Result<()> {
     };
     let manifest = files::export_to(&database.pool, &project, &options, &dest, None)
         .await
+        .map_err(AppError::from)
         .with_context(|| format!("exporting to {}", out.display()))?;
     for file in manifest["files"].as_array().into_iter().flatten() {
         println!(

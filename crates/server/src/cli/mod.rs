@@ -345,9 +345,11 @@ async fn report(
 ) -> anyhow::Result<()> {
     let scope =
         crate::report::ReportScope::from_pairs(scope).map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let project = crate::projects::find_by_name(&database.pool, project).await?;
-    // As an AppError, so a failure reads as it always has ("an internal
+    // As AppErrors, so a failure reads as it always has ("an internal
     // error occurred: …", or the database is not reachable).
+    let project = crate::projects::find_by_name(&database.pool, project)
+        .await
+        .map_err(crate::error::AppError::from)?;
     let report = crate::report::build(&database.pool, &project, &scope)
         .await
         .map_err(crate::error::AppError::from)?;

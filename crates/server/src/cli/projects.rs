@@ -8,6 +8,7 @@ use crate::db::{
     self, Database,
     projects::{Project, Settings},
 };
+use crate::error::AppError;
 use crate::import::{self, Options, Source};
 use crate::projects;
 
@@ -40,7 +41,11 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
                 taxonomy,
                 ..Settings::default()
             };
-            let project = projects::create(pool, None, settings).await?;
+            // Worded by `AppError`, as the CLI always has: a database that is down
+            // says so, an internal failure is "an internal error occurred: …".
+            let project = projects::create(pool, None, settings)
+                .await
+                .map_err(AppError::from)?;
             println!(
                 "Created project {:?}: K = {} responses per item, k = {} annotations per item, {} categories.",
                 project.name,
@@ -76,7 +81,9 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
 }
 
 pub async fn import(database: &Database, args: ImportArgs) -> anyhow::Result<()> {
-    let project = projects::find_by_name(&database.pool, &args.project).await?;
+    let project = projects::find_by_name(&database.pool, &args.project)
+        .await
+        .map_err(AppError::from)?;
     if args.suggestions {
         return import_suggestions(database, &project, &args.files).await;
     }

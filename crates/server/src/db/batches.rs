@@ -1,6 +1,6 @@
 //! The `batches` table: one per import.
 
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -181,5 +181,49 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error
         .bind(id)
         .execute(db)
         .await?;
+    Ok(())
+}
+
+/// Readies an import's transaction: the project can be neither deleted nor
+/// imported into by anyone else until it ends (imports into one project
+/// take turns), and bulk loading is made cheap.
+pub async fn begin_import(tx: &mut PgConnection, project_id: Uuid) -> Result<(), sqlx::Error> {
+    super::projects::lock_against_deletion(&mut *tx, project_id).await?;
+    prefer_fast_loading(&mut *tx).await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('import:' || $1::text, 0))")
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Two settings that make bulk loading much cheaper for the server, which
+/// is the import's bottleneck; each is skipped where the server refuses it
+/// (a savepoint undoes the refusal without aborting the import):
+/// - lz4 for compressing long texts, several times faster than pglz;
+/// - `session_replication_role = replica` (superusers only, as with the
+///   embedded database), which skips the foreign-key check of every row. The
+///   rows reference only the batch made in this transaction and a project
+///   locked by it, so the checks could never fail. Constraints still hold.
+async fn prefer_fast_loading(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    for setting in [
+        "default_toast_compression = 'lz4'",
+        "session_replication_role = replica",
+    ] {
+        sqlx::query("savepoint setting").execute(&mut *tx).await?;
+        let sql = sqlx::AssertSqlSafe(format!("set local {setting}"));
+        match sqlx::query(sql).execute(&mut *tx).await {
+            Ok(_) => {
+                sqlx::query("release savepoint setting")
+                    .execute(&mut *tx)
+                    .await?
+            }
+            Err(_) => {
+                sqlx::query("rollback to savepoint setting")
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+    }
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod review;
 pub mod schema;
 pub mod sessions;
 pub mod sign_in;
+pub mod snapshot;
 pub mod statistics;
 pub mod suggestions;
 pub mod users;

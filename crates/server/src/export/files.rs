@@ -14,9 +14,8 @@ use tokio::fs;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Options, Sink, manifest};
+use super::{ExportError, Options, Sink, manifest};
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
 
 /// How often a job's progress (and heartbeat) is written.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -233,21 +232,15 @@ pub async fn export_to(
     options: &Options,
     dest: &Destination,
     job: Option<Uuid>,
-) -> Result<serde_json::Value, AppError> {
+) -> Result<serde_json::Value, ExportError> {
     let target = dest.path();
     if fs::try_exists(target).await.unwrap_or(false) {
-        return Err(AppError::Conflict(format!(
-            "{} already exists; choose another path or remove it first",
-            target.display()
-        )));
+        return Err(ExportError::Exists(target.to_path_buf()));
     }
     if let Destination::File(_) = dest
         && options.format.is_directory()
     {
-        return Err(AppError::BadRequest(format!(
-            "format {} writes a directory (train and test files): give a directory path",
-            options.format.name()
-        )));
+        return Err(ExportError::NeedsDirectory(options.format));
     }
     let parent = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -275,10 +268,13 @@ async fn write_staged(
     options: &Options,
     staging: &Path,
     job: Option<Uuid>,
-) -> Result<serde_json::Value, AppError> {
+) -> Result<serde_json::Value, ExportError> {
     fs::create_dir_all(staging)
         .await
-        .map_err(|e| AppError::BadRequest(format!("cannot create {}: {e}", staging.display())))?;
+        .map_err(|error| ExportError::CannotCreate {
+            path: staging.to_path_buf(),
+            error,
+        })?;
     let mut files = Vec::new();
     for name in options.file_names() {
         let file = fs::File::create(staging.join(&name)).await?;
@@ -307,7 +303,7 @@ async fn write_staged(
 }
 
 /// Moves a finished staging directory into place.
-async fn place(staging: &Path, dest: &Destination, options: &Options) -> Result<(), AppError> {
+async fn place(staging: &Path, dest: &Destination, options: &Options) -> Result<(), ExportError> {
     match dest {
         Destination::Directory(dir) => fs::rename(staging, dir).await?,
         Destination::File(file) => {

@@ -18,6 +18,7 @@
 
 pub mod encode;
 pub mod files;
+pub mod jobs;
 pub mod manifest;
 pub mod options;
 mod pipeline;
@@ -25,20 +26,20 @@ mod read;
 mod rows;
 
 use std::io;
+use std::path::PathBuf;
 
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
 
 use crate::db::{
     self,
     export::{Detail, Key, Reads},
     projects::Project,
 };
-use crate::error::AppError;
 pub use encode::{Encoder, Encoding};
 pub use options::{Format, Options};
 use pipeline::Pipeline;
-pub(crate) use read::read_only;
 use read::{Reader, Readers};
 
 /// Items consolidated and encoded together: the unit of memory and of
@@ -51,6 +52,47 @@ const RANGE_CHUNKS: usize = 4;
 const CHUNKS_AHEAD: usize = 2;
 /// Connections reading at once (see [`run`]).
 const READERS: usize = 2;
+
+/// What went wrong with an export, its options or its jobs.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Options not understood, or that make no sense for the project.
+    #[error("{0}")]
+    BadOptions(String),
+    #[error("no such project")]
+    NoSuchProject,
+    #[error("{} already exists; choose another path or remove it first", .0.display())]
+    Exists(PathBuf),
+    /// A directory format (train and test files) given a file to write.
+    #[error(
+        "format {} writes a directory (train and test files): give a directory path",
+        .0.name()
+    )]
+    NeedsDirectory(Format),
+    /// The staging directory beside the destination could not be made.
+    #[error("cannot create {}: {error}", path.display())]
+    CannotCreate { path: PathBuf, error: io::Error },
+    #[error("no finished export with this id")]
+    NoFinishedJob,
+    /// A file name a finished job's manifest does not list.
+    #[error("this export has no file {0:?}")]
+    NoSuchFile(String),
+    /// Writing the files, or sending the bytes on.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Something that cannot happen did (a reader task stopped, ...).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The project to export, for the export pages and the API.
+pub async fn find_project(pool: &PgPool, id: Uuid) -> Result<Project, ExportError> {
+    db::projects::find(pool, id)
+        .await?
+        .ok_or(ExportError::NoSuchProject)
+}
 
 /// Where encoded bytes go: one stream per output file of the format.
 #[allow(async_fn_in_trait)]
@@ -99,7 +141,7 @@ pub async fn run(
     project: &Project,
     options: &Options,
     sink: &mut impl Sink,
-) -> Result<Counts, AppError> {
+) -> Result<Counts, ExportError> {
     run_in_chunks(pool, project, options, sink, CHUNK_ITEMS, RANGE_CHUNKS).await
 }
 
@@ -113,15 +155,13 @@ pub async fn run_in_chunks(
     sink: &mut impl Sink,
     chunk_items: usize,
     range_chunks: usize,
-) -> Result<Counts, AppError> {
+) -> Result<Counts, ExportError> {
     let chunk_items = chunk_items.max(1);
     let range_items = chunk_items * range_chunks.max(1);
     let scope = options.scope(project.id);
-    let mut tx = read_only(pool, None).await?;
+    let mut tx = db::snapshot::read_only(pool, None).await?;
     check(&mut *tx, project, options).await?;
-    let snapshot: String = sqlx::query_scalar("select pg_export_snapshot()")
-        .fetch_one(&mut *tx)
-        .await?;
+    let snapshot = db::snapshot::export(&mut tx).await?;
     let (starts, total) = db::export::ranges(&mut tx, &scope, range_items as i64).await?;
     let mut pipeline = Pipeline::new(project, options)?;
     pipeline.wanted = (0..pipeline.encoders.len())
@@ -146,7 +186,7 @@ pub async fn run_in_chunks(
     // Two readers, each on its own connection, take turns range by range
     // (each range a few chunks) a few chunks ahead: both PostgreSQL backends
     // and the row decoding run while this task consolidates and encodes.
-    let second = read_only(pool, Some(&snapshot)).await?;
+    let second = db::snapshot::read_only(pool, Some(&snapshot)).await?;
     let mut readers = Readers::start(reader, [tx, second], &ranges);
     for n in 0..ranges.len() {
         loop {
@@ -170,9 +210,9 @@ pub async fn run_in_chunks(
         sink.write(n, encoder.finish()?).await?;
     }
     sink.close().await?;
-    counts.agreement = agreement.await.map_err(|e| {
-        AppError::Internal(anyhow::anyhow!("the export's agreement report failed: {e}"))
-    })?;
+    counts.agreement = agreement
+        .await
+        .map_err(|e| anyhow::anyhow!("the export's agreement report failed: {e}"))?;
     Ok(counts)
 }
 
@@ -207,7 +247,7 @@ pub async fn check(
     db: impl PgExecutor<'_>,
     project: &Project,
     options: &Options,
-) -> Result<(), AppError> {
+) -> Result<(), ExportError> {
     options.check(project)?;
     let Some(source) = &options.ds_source else {
         return Ok(());
@@ -217,7 +257,7 @@ pub async fn check(
         return Ok(());
     }
     let known: Vec<&str> = sources.iter().map(|(name, _)| name.as_str()).collect();
-    Err(AppError::BadRequest(format!(
+    Err(ExportError::BadOptions(format!(
         "ds_source: project {:?} has no suggestions from {source:?} ({})",
         project.name,
         if known.is_empty() {

@@ -8,10 +8,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::Encoding;
+use super::{Encoding, ExportError};
 use crate::db::export::Scope;
 use crate::db::projects::Project;
-use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Format {
@@ -147,12 +146,12 @@ impl Options {
     /// `csv_safe`;
     /// `split` is left to the caller. An
     /// unknown name or a bad value is an error that says which.
-    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, AppError> {
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ExportError> {
         let bad = |name: &str, value: &str, want: &str| {
-            AppError::BadRequest(format!("{name}: {value:?} is not {want}"))
+            ExportError::BadOptions(format!("{name}: {value:?} is not {want}"))
         };
         let format = pairs.iter().find(|(k, _)| k == "format").ok_or_else(|| {
-            AppError::BadRequest(format!(
+            ExportError::BadOptions(format!(
                 "format is required: one of {}",
                 names(Format::ALL.map(Format::name))
             ))
@@ -206,7 +205,7 @@ impl Options {
                     options.test_ratio = value.parse().map_err(|_| bad(name, value, "a number"))?
                 }
                 other => {
-                    return Err(AppError::BadRequest(format!(
+                    return Err(ExportError::BadOptions(format!(
                         "{other} is not an export option"
                     )));
                 }
@@ -218,8 +217,8 @@ impl Options {
     }
 
     /// Refuses options that make no sense for this project.
-    pub fn check(&self, project: &Project) -> Result<(), AppError> {
-        let bad = |m: String| Err(AppError::BadRequest(m));
+    pub fn check(&self, project: &Project) -> Result<(), ExportError> {
+        let bad = |m: String| Err(ExportError::BadOptions(m));
         let q = project.questions;
         let k = project.responses_per_item;
         if matches!(self.format, Format::Pku | Format::SafeRlhf) {
@@ -267,8 +266,8 @@ impl Options {
 
     /// The suggestion options: a source for Dawid–Skene only, suggestions
     /// beside consolidated labels only.
-    fn check_suggestions(&self) -> Result<(), AppError> {
-        let bad = |m: String| Err(AppError::BadRequest(m));
+    fn check_suggestions(&self) -> Result<(), ExportError> {
+        let bad = |m: String| Err(ExportError::BadOptions(m));
         if self.with_suggestions && !self.format.is_consolidated() {
             return bad(format!(
                 "with_suggestions adds a column to consolidated records (pku, dpo-helpful, dpo-harmless, safe-rlhf), not to format {}{}",

@@ -14,13 +14,12 @@ use safepref_core::report;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Counts, Encoder, Format, Options};
+use super::{Counts, Encoder, ExportError, Format, Options};
 use crate::db::{
     self,
     export::{ItemRow, Scope},
     projects::Project,
 };
-use crate::error::AppError;
 
 /// The per-chunk work: consolidation, rows, encoding.
 pub(super) struct Pipeline<'a> {
@@ -43,7 +42,7 @@ pub(super) struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    pub(super) fn new(project: &'a Project, options: &'a Options) -> Result<Self, AppError> {
+    pub(super) fn new(project: &'a Project, options: &'a Options) -> Result<Self, ExportError> {
         let categories = project.category_names();
         let columns = options.columns();
         let encoders = options
@@ -104,7 +103,7 @@ impl<'a> Pipeline<'a> {
         &mut self,
         conn: &mut PgConnection,
         scope: &Scope,
-    ) -> Result<Model, AppError> {
+    ) -> Result<Model, ExportError> {
         let project = self.project;
         let mut fitter = Fitter::new(
             project.responses_per_item,
@@ -153,7 +152,7 @@ impl<'a> Pipeline<'a> {
         &mut self,
         mut items: Vec<ItemRow>,
         counts: &mut Counts,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ExportError> {
         counts.items_read += items.len() as u64;
         counts.annotations_read += items
             .iter()
@@ -187,7 +186,7 @@ impl<'a> Pipeline<'a> {
         &mut self,
         items: &mut [ItemRow],
         counts: &mut Counts,
-    ) -> Result<Vec<Consolidated>, AppError> {
+    ) -> Result<Vec<Consolidated>, ExportError> {
         let mut labels: Vec<Vec<(usize, Labels)>> = Vec::with_capacity(items.len());
         let mut adjudicated: HashMap<usize, Labels> = HashMap::new();
         for (n, item) in items.iter_mut().enumerate() {
@@ -226,7 +225,7 @@ impl<'a> Pipeline<'a> {
         let model = self
             .model
             .as_ref()
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no consolidation model")))?;
+            .ok_or_else(|| anyhow::anyhow!("no consolidation model"))?;
         // Only the `min_support` filter looks at each category's support.
         Ok(if self.options.min_support.is_some() {
             model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated)

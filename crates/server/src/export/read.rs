@@ -1,51 +1,17 @@
-//! The exporter's database side: read-only transactions sharing one
-//! snapshot, and the reader tasks that stream the scope's items, a range of
-//! keys at a time, as chunks for the pipeline.
+//! The exporter's reader tasks: they stream the scope's items, a range of
+//! keys at a time, as chunks for the pipeline, each in a read-only
+//! transaction of one shared snapshot (`db::snapshot`).
 
 use futures_util::TryStreamExt;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::ExportError;
 use super::{CHUNKS_AHEAD, READERS};
 use crate::db::{
     self,
     export::{ItemRow, Key, Reads, Scope},
 };
-use crate::error::AppError;
-
-/// A read-only repeatable-read transaction: a new snapshot, or the one
-/// another transaction exported (`pg_export_snapshot()`).
-pub(crate) async fn read_only(
-    pool: &PgPool,
-    snapshot: Option<&str>,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
-        .await?;
-    if let Some(id) = snapshot {
-        // SET takes no parameters; a snapshot id is hex digits and dashes.
-        if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "unexpected snapshot id {id:?}"
-            )));
-        }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "set transaction snapshot '{id}'"
-        )))
-        .execute(&mut *tx)
-        .await?;
-    }
-    // Compiling these long-running queries with JIT costs more than it
-    // saves; and each range query is planned for its own keys (a generic
-    // plan cannot see that a range is small, and may sort the project).
-    sqlx::query("set local jit = off").execute(&mut *tx).await?;
-    sqlx::query("set local plan_cache_mode = force_custom_plan")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
-}
 
 /// What a reader task reads (see [`super::run_in_chunks`]).
 #[derive(Clone)]
@@ -135,23 +101,20 @@ impl Readers {
     }
 
     /// The next chunk of the `range`-th range.
-    pub(super) async fn next(&mut self, range: usize) -> Result<Chunk, AppError> {
+    pub(super) async fn next(&mut self, range: usize) -> Result<Chunk, ExportError> {
         // A reader sends its error before it stops: stopping silently
         // means it panicked.
         let Some(chunk) = self.0[range % READERS].1.recv().await else {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "an export reader stopped early"
-            )));
+            return Err(anyhow::anyhow!("an export reader stopped early").into());
         };
         Ok(chunk?)
     }
 
     /// Waits for every reader to commit its transaction.
-    pub(super) async fn finish(self) -> Result<(), AppError> {
+    pub(super) async fn finish(self) -> Result<(), ExportError> {
         for (task, _) in self.0 {
-            task.await.map_err(|e| {
-                AppError::Internal(anyhow::anyhow!("the export's reader stopped: {e}"))
-            })??;
+            task.await
+                .map_err(|e| anyhow::anyhow!("the export's reader stopped: {e}"))??;
         }
         Ok(())
     }

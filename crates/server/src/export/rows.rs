@@ -9,9 +9,8 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
 use super::pipeline::Pipeline;
-use super::{Counts, Format};
+use super::{Counts, ExportError, Format};
 use crate::db::export::ItemRow;
-use crate::error::AppError;
 
 impl Pipeline<'_> {
     pub(super) fn item_rows(
@@ -19,7 +18,7 @@ impl Pipeline<'_> {
         item: ItemRow,
         record: &Consolidated,
         counts: &mut Counts,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ExportError> {
         let Some(labels) = &record.labels else {
             counts.items_needing_review += 1;
             return Ok(());
@@ -73,7 +72,7 @@ impl Pipeline<'_> {
         &mut self,
         mut item: ItemRow,
         counts: &mut Counts,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ExportError> {
         let ids = item.annotator_ids.take().unwrap_or_default();
         let labels = item.labels.take().unwrap_or_default();
         let votes: Vec<(usize, Labels)> = ids
@@ -91,7 +90,7 @@ impl Pipeline<'_> {
         &mut self,
         mut item: ItemRow,
         counts: &mut Counts,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ExportError> {
         let names = item.annotators.take().unwrap_or_default();
         let labels = item.labels.take().unwrap_or_default();
         let ids = item.annotator_ids.take().unwrap_or_default();
@@ -141,7 +140,7 @@ impl Pipeline<'_> {
         output: usize,
         rows: Vec<Vec<Value>>,
         counts: &mut Counts,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ExportError> {
         counts.rows[output] += rows.len() as u64;
         for row in rows {
             self.encoders[output].write_row(row)?;

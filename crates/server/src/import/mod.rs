@@ -32,7 +32,6 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
 use copy::{Chunk, ItemKeys};
 
 /// Errors listed in full; past this, only counted.
@@ -116,16 +115,6 @@ fn invalid_message(errors: &[String], total: usize) -> String {
     text
 }
 
-impl From<ImportError> for AppError {
-    fn from(err: ImportError) -> Self {
-        match err {
-            ImportError::Database(e) => e.into(),
-            ImportError::AlreadyImported { .. } => AppError::Conflict(err.to_string()),
-            other => AppError::BadRequest(other.to_string()),
-        }
-    }
-}
-
 /// Imports `sources` into `project`, each file as one batch, all in one
 /// transaction: either every file is imported or nothing is.
 pub async fn import_files(
@@ -152,11 +141,7 @@ pub async fn import_files(
     }
 
     let mut tx = pool.begin().await?;
-    prefer_fast_loading(&mut tx, project.id).await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('import:' || $1::text, 0))")
-        .bind(project.id)
-        .execute(&mut *tx)
-        .await?;
+    db::batches::begin_import(&mut tx, project.id).await?;
     for (source, sha) in &hashed {
         if let Some(earlier) = db::batches::find_by_sha256(&mut *tx, project.id, sha).await? {
             return Err(ImportError::AlreadyImported {
@@ -263,41 +248,6 @@ pub async fn import_files(
     }
     tx.commit().await?;
     Ok(reports)
-}
-
-/// Two settings that make bulk loading much cheaper for the server, which
-/// is the import's bottleneck; each is skipped where the server refuses it
-/// (a savepoint undoes the refusal without aborting the import):
-/// - lz4 for compressing long texts, several times faster than pglz;
-/// - `session_replication_role = replica` (superusers only, as with the
-///   embedded database), which skips the foreign-key check of every row. The
-///   rows reference only the batch made in this transaction and a project
-///   locked by it, so the checks could never fail. Constraints still hold.
-async fn prefer_fast_loading(
-    tx: &mut sqlx::PgConnection,
-    project_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    db::projects::lock_against_deletion(&mut *tx, project_id).await?;
-    for setting in [
-        "default_toast_compression = 'lz4'",
-        "session_replication_role = replica",
-    ] {
-        sqlx::query("savepoint setting").execute(&mut *tx).await?;
-        let sql = sqlx::AssertSqlSafe(format!("set local {setting}"));
-        match sqlx::query(sql).execute(&mut *tx).await {
-            Ok(_) => {
-                sqlx::query("release savepoint setting")
-                    .execute(&mut *tx)
-                    .await?
-            }
-            Err(_) => {
-                sqlx::query("rollback to savepoint setting")
-                    .execute(&mut *tx)
-                    .await?
-            }
-        };
-    }
-    Ok(())
 }
 
 #[derive(Debug, Default, Clone, Copy)]

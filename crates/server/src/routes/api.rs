@@ -19,8 +19,9 @@ use crate::app::AppState;
 use crate::auth::{
     CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, api_tokens, session, sign_in,
 };
-use crate::db::{self, api_tokens::ApiToken, items::StateCounts, users::User};
+use crate::db::{self, api_tokens::ApiToken, users::User};
 use crate::error::{AppError, Result};
+use crate::projects::{BatchPage, ItemStates, Progress, Project, StateCounts};
 use crate::{accounts, projects, queue, suggestions};
 
 /// Every /api/v1 route, one line each. A route added here is recorded as it
@@ -172,7 +173,7 @@ async fn lease(
 /// None when nothing is left for them.
 async fn lease_value(
     state: &AppState,
-    project: &db::projects::Project,
+    project: &Project,
     annotator: Uuid,
 ) -> Result<Option<Value>> {
     let Some(lease) = queue::lease(&state.pool, project, annotator).await? else {
@@ -183,11 +184,7 @@ async fn lease_value(
 
 /// A lease with the suggestions the project shows for its item
 /// (`lease_json`).
-async fn shown_lease(
-    state: &AppState,
-    project: &db::projects::Project,
-    lease: &queue::Lease,
-) -> Result<Value> {
+async fn shown_lease(state: &AppState, project: &Project, lease: &queue::Lease) -> Result<Value> {
     let shown = queue::shown_suggestions(&state.pool, project, lease.item.id).await?;
     Ok(lease_json(lease, &shown))
 }
@@ -273,13 +270,7 @@ async fn suggestion_list(
     RequireLead(_): RequireLead,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    if db::suggestions::project_of_item(&state.pool, id)
-        .await?
-        .is_none()
-    {
-        return Err(AppError::NotFound("there is no such item".into()));
-    }
-    let found = db::suggestions::of_item(&state.pool, id).await?;
+    let found = suggestions::of_item(&state.pool, id).await?;
     Ok(Json(json!({ "item_id": id, "suggestions": found })))
 }
 
@@ -465,23 +456,17 @@ async fn batches(
 ) -> Result<Json<Value>> {
     let project = projects::find(&state.pool, id).await?;
     let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000))?;
-    let total = db::batches::count(&state.pool, project.id).await?;
-    let rows = db::batches::page_with_progress(
-        &state.pool,
-        project.id,
-        Some(pager.per_page),
-        pager.offset(),
-    )
-    .await?;
+    let BatchPage { total, batches } =
+        projects::batch_page(&state.pool, &project, pager.per_page, pager.offset()).await?;
     let pager = pager.with_total(total);
-    let batches: Vec<Value> = rows.iter().map(batch_json).collect();
+    let batches: Vec<Value> = batches.iter().map(batch_json).collect();
     Ok(Json(json!({
         "total": total, "page": pager.page, "pages": pager.pages, "per_page": pager.per_page,
         "batches": batches,
     })))
 }
 
-fn batch_json(row: &db::batches::Progress) -> Value {
+fn batch_json(row: &Progress) -> Value {
     let b = &row.batch;
     json!({
         "id": b.id,
@@ -505,12 +490,8 @@ async fn progress(
     RequireLead(_): RequireLead,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let project = projects::find(&state.pool, id).await?;
-    let per_batch = db::items::states_by_batch(&state.pool, project.id).await?;
-    let all = per_batch
-        .iter()
-        .fold(StateCounts::default(), |sum, b| sum.plus(&b.counts));
-    let batches: Vec<Value> = per_batch
+    let ItemStates { all, batches } = projects::item_states(&state.pool, id).await?;
+    let batches: Vec<Value> = batches
         .iter()
         .map(|b| {
             let mut value = counts_json(&b.counts);
@@ -520,7 +501,7 @@ async fn progress(
         })
         .collect();
     let mut value = counts_json(&all);
-    value["project_id"] = json!(project.id);
+    value["project_id"] = json!(id);
     value["batches"] = json!(batches);
     Ok(Json(value))
 }

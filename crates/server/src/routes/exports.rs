@@ -20,10 +20,10 @@ use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireAdmin;
-use crate::db::{self, export::Job, projects::Project};
 use crate::error::{AppError, Result};
-use crate::export::files::{self, Destination};
-use crate::export::{self, Encoding, Format, Options, Sink};
+use crate::export::jobs::{self, Job, JobList, Storage};
+use crate::export::{self, Encoding, ExportError, Format, Options, Sink};
+use crate::projects::Project;
 
 /// Encoded chunks in flight between the exporter and a slow client.
 const CHANNEL_CHUNKS: usize = 8;
@@ -33,12 +33,6 @@ pub fn routes() -> Routes {
         .get("/admin/projects/{id}/exports", page)
         .post("/admin/projects/{id}/exports", start_job)
         .get("/admin/exports/{job}/files/{name}", download)
-}
-
-async fn project(state: &AppState, id: Uuid) -> Result<Project> {
-    db::projects::find(&state.pool, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no such project".into()))
 }
 
 #[derive(Template, WebTemplate)]
@@ -65,7 +59,7 @@ impl ExportsPage {
     }
 
     fn files(&self, job: &Job) -> Vec<String> {
-        job_files(job)
+        jobs::files(job)
     }
 
     fn describe(&self, job: &Job) -> String {
@@ -103,24 +97,6 @@ impl ExportsPage {
     }
 }
 
-/// A finished job's downloadable files: its outputs, manifest and card.
-fn job_files(job: &Job) -> Vec<String> {
-    let Some(manifest) = &job.manifest else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = manifest.0["files"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["name"].as_str().map(String::from))
-        .collect();
-    names.push("manifest.json".into());
-    if manifest.0["options"]["format"] == "safe-rlhf" {
-        names.push("README.md".into());
-    }
-    names
-}
-
 #[derive(Deserialize)]
 struct PageQuery {
     page: Option<i64>,
@@ -132,7 +108,7 @@ async fn page(
     Path(id): Path<Uuid>,
     Query(q): Query<PageQuery>,
 ) -> Result<ExportsPage> {
-    let project = project(&state, id).await?;
+    let project = export::find_project(&state.pool, id).await?;
     render(&state, &session, project, q.page, None).await
 }
 
@@ -143,19 +119,21 @@ async fn render(
     page: Option<i64>,
     error: Option<String>,
 ) -> Result<ExportsPage> {
-    let pager =
-        Pager::new(page, 20)?.with_total(db::export::job_count(&state.pool, project.id).await?);
-    let jobs = db::export::jobs(&state.pool, project.id, pager.per_page, pager.offset()).await?;
-    let sources = db::suggestions::sources(&state.pool, project.id).await?;
+    let pager = Pager::new(page, 20)?;
+    let JobList {
+        total,
+        jobs,
+        sources,
+    } = jobs::list(&state.pool, project.id, pager.per_page, pager.offset()).await?;
     Ok(ExportsPage {
         chrome: Chrome::new(Some(session)),
         refresh: jobs.iter().any(|j| j.state == "running"),
         project,
         jobs,
-        pager,
+        pager: pager.with_total(total),
         formats: Format::ALL.iter().map(|f| f.name()).collect(),
         encodings: Encoding::ALL.iter().map(|e| e.name()).collect(),
-        sources: sources.into_iter().map(|(name, _)| name).collect(),
+        sources,
         error,
     })
 }
@@ -167,7 +145,7 @@ async fn start_job(
     Path(id): Path<Uuid>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = project(&state, id).await?;
+    let project = export::find_project(&state.pool, id).await?;
     let checked = match Options::from_pairs(&pairs) {
         Ok(options) => export::check(&state.pool, &project, &options)
             .await
@@ -176,76 +154,18 @@ async fn start_job(
     };
     let options = match checked {
         Ok(options) => options,
-        Err(AppError::BadRequest(message)) => {
+        Err(ExportError::BadOptions(message)) => {
             let page = render(&state, &session, project, None, Some(message)).await?;
             return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    let job = Uuid::new_v4();
-    db::export::create_job(
-        &state.pool,
-        job,
-        project.id,
-        session.user.id,
-        &options.to_json(),
-    )
-    .await?;
-    db::audit::record(
-        &state.pool,
-        Some(session.user.id),
-        "export started",
-        &format!("project:{}", project.id),
-        None,
-        Some(serde_json::json!({"job": job, "options": options.to_json()})),
-    )
-    .await?;
-    let exports_dir = state.config.exports_dir.clone();
-    let dir = exports_dir.join(job.to_string());
-    let (project_id, kept) = (project.id, state.config.export_jobs_kept);
-    let pool = state.pool.clone();
-    tokio::spawn(async move {
-        if let Some(parent) = dir.parent() {
-            let _ = tokio::fs::create_dir_all(parent).await;
-        }
-        let outcome = files::export_to(
-            &pool,
-            &project,
-            &options,
-            &Destination::Directory(dir),
-            Some(job),
-        )
-        .await;
-        let finished = match &outcome {
-            Ok(manifest) => db::export::finish_job(&pool, job, Ok(manifest)).await,
-            Err(e) => {
-                tracing::warn!(job = %job, "export failed: {e:?}");
-                db::export::finish_job(&pool, job, Err(&e.to_string())).await
-            }
-        };
-        if let Err(e) = finished {
-            tracing::error!(job = %job, "could not record the export's end: {e}");
-        }
-        prune_jobs(&pool, &exports_dir, project_id, kept).await;
-    });
+    let storage = Storage {
+        dir: state.config.exports_dir.clone(),
+        kept: state.config.export_jobs_kept,
+    };
+    jobs::start(&state.pool, session.user.id, project, options, storage).await?;
     Ok(Redirect::to(&format!("/admin/projects/{id}/exports")).into_response())
-}
-
-/// Keeps the newest `kept` finished jobs of a project: older ones lose
-/// their row and their files (a job's files are its directory).
-async fn prune_jobs(pool: &sqlx::PgPool, exports_dir: &std::path::Path, project: Uuid, kept: u32) {
-    let old = match db::export::prune_jobs(pool, project, i64::from(kept)).await {
-        Ok(old) => old,
-        Err(e) => return tracing::warn!(%project, "could not prune old export jobs: {e}"),
-    };
-    for job in old {
-        let dir = exports_dir.join(job.to_string());
-        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(%job, "could not remove {}: {e}", dir.display());
-        }
-    }
 }
 
 /// One file of a finished job, streamed from disk.
@@ -255,17 +175,7 @@ async fn download(
     Path((job, name)): Path<(Uuid, String)>,
     request: Request,
 ) -> Result<Response> {
-    let found = db::export::job(&state.pool, job)
-        .await?
-        .filter(|j| j.state == "done")
-        .ok_or_else(|| AppError::NotFound("no finished export with this id".into()))?;
-    // Only names the manifest lists: never a path from the request.
-    if !job_files(&found).contains(&name) {
-        return Err(AppError::NotFound(format!(
-            "this export has no file {name:?}"
-        )));
-    }
-    let path = state.config.exports_dir.join(job.to_string()).join(&name);
+    let path = jobs::finished_file(&state.pool, &state.config.exports_dir, job, &name).await?;
     let mut response = ServeFile::new(path)
         .oneshot(request)
         .await
@@ -315,7 +225,7 @@ pub async fn api_export(
     Path(id): Path<Uuid>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = project(&state, id).await?;
+    let project = export::find_project(&state.pool, id).await?;
     let options = Options::from_pairs(&pairs)?;
     export::check(&state.pool, &project, &options).await?;
     let split = pairs
@@ -352,6 +262,8 @@ pub async fn api_export(
             tx: tx.clone(),
         };
         if let Err(e) = export::run(&pool, &project, &options, &mut sink).await {
+            // Worded and logged as a response would be.
+            let e = AppError::from(e);
             tracing::warn!("streamed export failed: {e:?}");
             // The body ends with an error, so the client sees a broken
             // download, never a short file that looks complete.

@@ -15,7 +15,6 @@ use super::registry::Routes;
 use super::{Chrome, ConfirmPage};
 use crate::app::AppState;
 use crate::auth::RequireAdmin;
-use crate::db;
 use crate::error::{AppError, Result};
 use crate::import::{self, ImportError, Options, Source};
 use crate::projects;
@@ -153,28 +152,12 @@ fn upload_name(name: Option<&str>) -> String {
     }
 }
 
-async fn batch_of(
-    state: &AppState,
-    project_id: Uuid,
-    batch_id: Uuid,
-) -> Result<db::batches::Batch> {
-    db::batches::find(&state.pool, batch_id)
-        .await?
-        .filter(|b| b.project_id == project_id)
-        .ok_or_else(|| AppError::NotFound("there is no such batch in this project".into()))
-}
-
 async fn confirm_delete_batch(
     State(state): State<AppState>,
     RequireAdmin(session): RequireAdmin,
     Path((id, batch_id)): Path<(Uuid, Uuid)>,
 ) -> Result<ConfirmPage> {
-    let batch = batch_of(&state, id, batch_id).await?;
-    if db::batches::has_annotations(&state.pool, batch_id).await? {
-        return Err(AppError::Conflict(
-            "this batch has annotations and cannot be deleted".into(),
-        ));
-    }
+    let batch = projects::deletable_batch(&state.pool, id, batch_id).await?;
     Ok(ConfirmPage {
         chrome: Chrome::new(Some(&session)),
         title: format!("Delete batch {} ({})?", batch.seq, batch.file_name),
@@ -195,8 +178,7 @@ async fn delete_batch(
     RequireAdmin(session): RequireAdmin,
     Path((id, batch_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Redirect> {
-    let batch = batch_of(&state, id, batch_id).await?;
-    projects::delete_batch(&state.pool, Some(session.user.id), &batch).await?;
+    projects::delete_batch(&state.pool, Some(session.user.id), id, batch_id).await?;
     Ok(Redirect::to(&format!("/admin/projects/{id}?done=deleted")))
 }
 

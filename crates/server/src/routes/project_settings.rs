@@ -18,12 +18,8 @@ use super::fields::form_field;
 use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};
-use crate::db::{
-    self,
-    projects::{Project, Settings, Wellbeing},
-};
 use crate::error::{AppError, Result};
-use crate::projects;
+use crate::projects::{self, Editable, Project, ProjectError, Settings, Wellbeing};
 
 /// The form pages; the form posts to `/admin/projects` (create) and
 /// `/admin/projects/{id}` (update), routed with the pages they answer.
@@ -400,10 +396,21 @@ pub(super) async fn create(
         Ok(project) => Ok(
             Redirect::to(&format!("/admin/projects/{}?done=created", project.id)).into_response(),
         ),
-        Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
-            Ok(refuse(values, err.to_string(), err.status()))
+        Err(err) => {
+            let (message, status) = refusal(err)?;
+            Ok(refuse(values, message, status))
         }
-        Err(other) => Err(other),
+    }
+}
+
+/// A refusal of the settings, shown on the form again with its message and
+/// status; a database failure goes to the error page instead.
+fn refusal(err: ProjectError) -> Result<(String, StatusCode)> {
+    match AppError::from(err) {
+        err @ (AppError::BadRequest(_) | AppError::Conflict(_)) => {
+            Ok((err.to_string(), err.status()))
+        }
+        other => Err(other),
     }
 }
 
@@ -412,8 +419,7 @@ async fn edit_form(
     RequireAdmin(session): RequireAdmin,
     Path(id): Path<Uuid>,
 ) -> Result<ProjectForm> {
-    let project = projects::find(&state.pool, id).await?;
-    let frozen = db::projects::has_annotations(&state.pool, id).await?;
+    let Editable { project, frozen } = projects::editable(&state.pool, id).await?;
     Ok(ProjectForm::edit(
         &session,
         &project,
@@ -429,8 +435,7 @@ pub(super) async fn update(
     Path(id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = projects::find(&state.pool, id).await?;
-    let frozen = db::projects::has_annotations(&state.pool, id).await?;
+    let Editable { project, frozen } = projects::editable(&state.pool, id).await?;
     let values = FormValues::from_fields(&fields);
     let current = project.settings();
     let refuse = |values: FormValues, message: String, status: StatusCode| {
@@ -446,10 +451,10 @@ pub(super) async fn update(
     };
     match projects::update(&state.pool, Some(session.user.id), &project, settings).await {
         Ok(()) => Ok(Redirect::to(&format!("/admin/projects/{id}?done=saved")).into_response()),
-        Err(err @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
-            Ok(refuse(values, err.to_string(), err.status()))
+        Err(err) => {
+            let (message, status) = refusal(err)?;
+            Ok(refuse(values, message, status))
         }
-        Err(other) => Err(other),
     }
 }
 

@@ -15,13 +15,9 @@ use super::project_settings::{create, format_minutes, update};
 use super::registry::Routes;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};
-use crate::db::{
-    self,
-    batches::Progress,
-    projects::{Project, Summary},
-};
 use crate::error::Result;
-use crate::{markdown, projects};
+use crate::markdown;
+use crate::projects::{self, Progress, Project, Summary};
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -42,7 +38,7 @@ async fn list(
     State(state): State<AppState>,
     RequireAdmin(session): RequireAdmin,
 ) -> Result<ProjectsPage> {
-    let projects = db::projects::summaries(&state.pool).await?;
+    let projects = projects::summaries(&state.pool).await?;
     Ok(ProjectsPage {
         chrome: Chrome::new(Some(&session)),
         projects,
@@ -121,18 +117,15 @@ pub(super) async fn project_page(
     notice: Option<&'static str>,
     import_errors: Option<String>,
 ) -> Result<ProjectPage> {
-    let project = projects::find(&state.pool, id).await?;
-    let batches = db::batches::with_progress(&state.pool, id).await?;
-    let frozen = db::projects::has_annotations(&state.pool, id).await?;
-    let sources = db::suggestions::sources(&state.pool, id).await?;
+    let overview = projects::overview(&state.pool, id).await?;
     Ok(ProjectPage {
         chrome: Chrome::new(Some(session)).with_notice(notice),
-        guidelines_html: markdown::render(&project.guidelines),
-        project,
-        batches,
-        frozen,
+        guidelines_html: markdown::render(&overview.project.guidelines),
+        project: overview.project,
+        batches: overview.batches,
+        frozen: overview.frozen,
         import_errors,
-        sources,
+        sources: overview.sources,
     })
 }
 

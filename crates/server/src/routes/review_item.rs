@@ -434,7 +434,7 @@ fn form_responses(
 
 async fn project_of_item(state: &AppState, item_id: Uuid) -> Result<Project> {
     let item = review::find_item(&state.pool, item_id).await?;
-    projects::find(&state.pool, item.project_id).await
+    Ok(projects::find(&state.pool, item.project_id).await?)
 }
 
 async fn adjudicate(

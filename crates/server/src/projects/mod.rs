@@ -1,23 +1,59 @@
 //! Project rules shared by the admin pages and `safepref project …`: valid
-//! settings, settings that freeze once labels exist, and the audit trail.
+//! settings, settings that freeze once labels exist, and the audit trail;
+//! what the project pages read (`pages`).
+
+mod pages;
 
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::db::{
-    self,
-    projects::{Project, Settings},
+use crate::db;
+pub use crate::db::batches::{Batch, Progress};
+pub use crate::db::items::{BatchStates, StateCounts};
+pub use crate::db::projects::{Project, Settings, Summary, Wellbeing};
+pub use pages::{
+    BatchPage, Editable, ItemStates, Overview, batch_page, editable, item_states, overview,
+    summaries,
 };
-use crate::error::AppError;
 
 /// Why label-defining settings cannot change any more, for pages and errors.
 pub const FROZEN_REASON: &str = "Responses per item, annotations per item, the taxonomy and the questions are \
      frozen because this project has annotations: changing them would change the meaning of labels already \
      given, or the queue's count of them.";
 
+/// What went wrong with a project, one of its batches or its crowd link.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// Settings (or crowd link settings) that break the rules: every problem.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("a project named {0:?} exists already")]
+    NameTaken(String),
+    /// A label-defining setting changed in a project with annotations.
+    #[error("{}", FROZEN_REASON)]
+    Frozen,
+    /// K changed in a project with items.
+    #[error(
+        "responses per item (K) cannot change from {from} to {to}: the project already has items with {from} responses each"
+    )]
+    ResponsesFixed { from: i32, to: i32 },
+    #[error("there is no such project")]
+    NoSuchProject,
+    #[error("there is no project named {0:?}")]
+    NoProjectNamed(String),
+    #[error("there is no such batch in this project")]
+    NoSuchBatch,
+    #[error("this batch has annotations and cannot be deleted")]
+    BatchAnnotated,
+    #[error("another project's link is called {0:?} already")]
+    LinkTaken(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// Says everything that is wrong with `s`, one message per problem.
-pub fn check(s: &Settings) -> Result<(), AppError> {
+pub fn check(s: &Settings) -> Result<(), ProjectError> {
     let mut problems = Vec::new();
     let name_len = s.name.trim().chars().count();
     if name_len == 0 || name_len > 200 {
@@ -90,7 +126,7 @@ pub fn check(s: &Settings) -> Result<(), AppError> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(AppError::BadRequest(problems.join("; ")))
+        Err(ProjectError::Invalid(problems))
     }
 }
 
@@ -98,7 +134,7 @@ pub async fn create(
     pool: &PgPool,
     actor: Option<Uuid>,
     settings: Settings,
-) -> Result<Project, AppError> {
+) -> Result<Project, ProjectError> {
     let settings = Settings {
         name: settings.name.trim().to_string(),
         ..settings
@@ -108,10 +144,7 @@ pub async fn create(
     let project = match db::projects::insert(&mut *tx, &settings, actor).await {
         Ok(project) => project,
         Err(e) if db::unique_violation(&e).is_some() => {
-            return Err(AppError::Conflict(format!(
-                "a project named {:?} exists already",
-                settings.name
-            )));
+            return Err(ProjectError::NameTaken(settings.name));
         }
         Err(e) => return Err(e.into()),
     };
@@ -135,7 +168,7 @@ pub async fn update(
     actor: Option<Uuid>,
     project: &Project,
     new: Settings,
-) -> Result<(), AppError> {
+) -> Result<(), ProjectError> {
     let new = Settings {
         name: new.name.trim().to_string(),
         ..new
@@ -148,24 +181,21 @@ pub async fn update(
         || new.taxonomy != old.taxonomy
         || new.questions != old.questions;
     if meaning_changed && db::projects::has_annotations(pool, project.id).await? {
-        return Err(AppError::Conflict(FROZEN_REASON.into()));
+        return Err(ProjectError::Frozen);
     }
     if new.responses_per_item != old.responses_per_item
         && db::projects::has_items(pool, project.id).await?
     {
-        return Err(AppError::Conflict(format!(
-            "responses per item (K) cannot change from {} to {}: the project already has items with {} responses each",
-            old.responses_per_item, new.responses_per_item, old.responses_per_item
-        )));
+        return Err(ProjectError::ResponsesFixed {
+            from: old.responses_per_item,
+            to: new.responses_per_item,
+        });
     }
     let mut tx = pool.begin().await?;
     match db::projects::update(&mut *tx, project.id, &new).await {
         Ok(()) => {}
         Err(e) if db::unique_violation(&e).is_some() => {
-            return Err(AppError::Conflict(format!(
-                "a project named {:?} exists already",
-                new.name
-            )));
+            return Err(ProjectError::NameTaken(new.name));
         }
         Err(e) => return Err(e.into()),
     }
@@ -195,29 +225,55 @@ pub fn subject(id: Uuid) -> String {
     format!("project:{id}")
 }
 
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Project, AppError> {
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Project, ProjectError> {
     db::projects::find(pool, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("there is no such project".into()))
+        .ok_or(ProjectError::NoSuchProject)
 }
 
-pub async fn find_by_name(pool: &PgPool, name: &str) -> Result<Project, AppError> {
+pub async fn find_by_name(pool: &PgPool, name: &str) -> Result<Project, ProjectError> {
     db::projects::find_by_name(pool, name)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no project named {name:?}")))
+        .ok_or_else(|| ProjectError::NoProjectNamed(name.to_string()))
 }
 
-/// Deletes a batch nobody has annotated, with its items, and audits it.
+/// One of the project's batches.
+async fn find_batch(
+    pool: &PgPool,
+    project_id: Uuid,
+    batch_id: Uuid,
+) -> Result<Batch, ProjectError> {
+    db::batches::find(pool, batch_id)
+        .await?
+        .filter(|b| b.project_id == project_id)
+        .ok_or(ProjectError::NoSuchBatch)
+}
+
+/// One of the project's batches that may be deleted: nobody has annotated it.
+pub async fn deletable_batch(
+    pool: &PgPool,
+    project_id: Uuid,
+    batch_id: Uuid,
+) -> Result<Batch, ProjectError> {
+    let batch = find_batch(pool, project_id, batch_id).await?;
+    if db::batches::has_annotations(pool, batch_id).await? {
+        return Err(ProjectError::BatchAnnotated);
+    }
+    Ok(batch)
+}
+
+/// Deletes one of the project's batches that nobody has annotated, with its
+/// items, and audits it.
 pub async fn delete_batch(
     pool: &PgPool,
     actor: Option<Uuid>,
-    batch: &db::batches::Batch,
-) -> Result<(), AppError> {
+    project_id: Uuid,
+    batch_id: Uuid,
+) -> Result<(), ProjectError> {
+    let batch = find_batch(pool, project_id, batch_id).await?;
     let mut tx = pool.begin().await?;
     if db::batches::has_annotations(&mut *tx, batch.id).await? {
-        return Err(AppError::Conflict(
-            "this batch has annotations and cannot be deleted".into(),
-        ));
+        return Err(ProjectError::BatchAnnotated);
     }
     db::batches::delete(&mut *tx, batch.id).await?;
     let before =
@@ -256,7 +312,7 @@ pub struct CrowdEntry {
 }
 
 /// Says everything that is wrong with the entry settings.
-fn check_entry(e: &CrowdEntry) -> Result<(), AppError> {
+fn check_entry(e: &CrowdEntry) -> Result<(), ProjectError> {
     let mut problems = Vec::new();
     let slug_ok = (1..=23).contains(&e.slug.len())
         && e.slug
@@ -289,7 +345,7 @@ fn check_entry(e: &CrowdEntry) -> Result<(), AppError> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(AppError::BadRequest(problems.join("; ")))
+        Err(ProjectError::Invalid(problems))
     }
 }
 
@@ -301,7 +357,7 @@ pub async fn set_crowd_entry(
     project: &Project,
     entry: CrowdEntry,
     action: EntryAction,
-) -> Result<(), AppError> {
+) -> Result<(), ProjectError> {
     check_entry(&entry)?;
     let token = match action {
         EntryAction::Save => project.crowd_token.clone(),
@@ -329,10 +385,7 @@ pub async fn set_crowd_entry(
     {
         Ok(()) => {}
         Err(e) if db::unique_violation(&e).is_some() => {
-            return Err(AppError::Conflict(format!(
-                "another project's link is called {:?} already",
-                entry.slug
-            )));
+            return Err(ProjectError::LinkTaken(entry.slug));
         }
         Err(e) => return Err(e.into()),
     }
