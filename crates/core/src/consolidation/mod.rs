@@ -100,7 +100,7 @@ use serde::{Deserialize, Serialize};
 
 pub use fitter::Fitter;
 pub use majority::TieRule;
-pub use model::{Memo, Model};
+pub use model::{CategorySupport, Memo, Model};
 pub use ranked_pairs::{InvalidBallot, RankedPairsResult, ranked_pairs};
 
 use crate::labels::{Decoded, Labels, Questions};
@@ -222,7 +222,7 @@ pub fn consolidate(
     }
     fitter
         .finish()
-        .consolidate(items, tie, min_support, adjudicated)
+        .consolidate(items, tie, min_support, adjudicated, CategorySupport::Named)
 }
 
 #[cfg(test)]

@@ -22,6 +22,17 @@ pub struct Model {
     pub(super) ds: Option<DsModel>,
 }
 
+/// Whether a consolidation names the support of every category of every
+/// response ([`ResponseSupport::categories`]). Naming them costs more than
+/// the rest of an item's consolidation, so callers that never look at them
+/// skip it; everything else, low-support review reasons included, is the
+/// same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CategorySupport {
+    Named,
+    Skipped,
+}
+
 impl Model {
     /// Consolidates a chunk of items with the fitted model, in input order;
     /// the same rules and output as [`consolidate`](super::consolidate).
@@ -36,25 +47,11 @@ impl Model {
         tie: TieRule,
         min_support: f64,
         adjudicated: &HashMap<usize, Labels>,
+        support: CategorySupport,
     ) -> Vec<Consolidated> {
         let items = items.iter().map(|it| (it.item, it.votes.as_slice()));
-        self.records(items, true, tie, min_support, adjudicated)
-    }
-
-    /// [`Model::consolidate`] without the support of each category (every
-    /// [`ResponseSupport::categories`] is left empty), for callers that
-    /// never look at it: naming every category of every response costs more
-    /// than the rest of an item's consolidation. Everything else is the
-    /// same, low-support review reasons included.
-    pub fn consolidate_without_category_support(
-        &self,
-        items: &[ItemAnnotations],
-        tie: TieRule,
-        min_support: f64,
-        adjudicated: &HashMap<usize, Labels>,
-    ) -> Vec<Consolidated> {
-        let items = items.iter().map(|it| (it.item, it.votes.as_slice()));
-        self.records(items, false, tie, min_support, adjudicated)
+        let named = support == CategorySupport::Named;
+        self.records(items, named, tie, min_support, adjudicated)
     }
 
     /// The severities of each item's consolidated labels (`None`: the
@@ -422,6 +419,7 @@ mod tests {
     use crate::rng::SplitMix64 as Rng;
     use crate::taxonomy::Taxonomy;
 
+    use super::CategorySupport::{Named, Skipped};
     use super::*;
 
     #[test]
@@ -439,7 +437,9 @@ mod tests {
             let model = fitter.finish();
             let chunked: Vec<Consolidated> = items
                 .chunks(7)
-                .flat_map(|chunk| model.consolidate(chunk, TieRule::Review, 0.0, &HashMap::new()))
+                .flat_map(|chunk| {
+                    model.consolidate(chunk, TieRule::Review, 0.0, &HashMap::new(), Named)
+                })
                 .collect();
             assert_eq!(whole, chunked, "{method:?}");
         }
@@ -457,13 +457,8 @@ mod tests {
             }
             let model = fitter.finish();
             // A high minimum support, so low-support reasons are compared too.
-            let full = model.consolidate(&items, TieRule::Review, 0.9, &HashMap::new());
-            let lean = model.consolidate_without_category_support(
-                &items,
-                TieRule::Review,
-                0.9,
-                &HashMap::new(),
-            );
+            let full = model.consolidate(&items, TieRule::Review, 0.9, &HashMap::new(), Named);
+            let lean = model.consolidate(&items, TieRule::Review, 0.9, &HashMap::new(), Skipped);
             assert!(full.iter().any(|c| c.labels.is_some()), "{method:?}");
             assert!(full.iter().any(|c| !c.review.is_empty()), "{method:?}");
             let mut stripped = full.clone();
@@ -569,8 +564,7 @@ mod tests {
                 // One memo for both tie rules: its patterns must tell them apart.
                 let mut memo = Memo::default();
                 for tie in [TieRule::Review, TieRule::Highest] {
-                    let expected =
-                        model.consolidate_without_category_support(&items, tie, 0.6, &adjudicated);
+                    let expected = model.consolidate(&items, tie, 0.6, &adjudicated, Skipped);
                     let got = model.records(
                         decoded_items.iter().map(|it| (it.item, it.votes)),
                         false,

@@ -7,7 +7,7 @@ use std::io;
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidation::{
-    Consolidated, Fitter, ItemAnnotations, Method, Model, TieRule, add_source_vote,
+    CategorySupport, Consolidated, Fitter, ItemAnnotations, Method, Model, TieRule, add_source_vote,
 };
 use safepref_core::labels::Labels;
 use safepref_core::report;
@@ -227,10 +227,11 @@ impl<'a> Pipeline<'a> {
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("no consolidation model"))?;
         // Only the `min_support` filter looks at each category's support.
-        Ok(if self.options.min_support.is_some() {
-            model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated)
+        let support = if self.options.min_support.is_some() {
+            CategorySupport::Named
         } else {
-            model.consolidate_without_category_support(&grouped, TieRule::Review, 0.0, &adjudicated)
-        })
+            CategorySupport::Skipped
+        };
+        Ok(model.consolidate(&grouped, TieRule::Review, 0.0, &adjudicated, support))
     }
 }

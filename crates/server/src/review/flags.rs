@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 use safepref_core::consolidation::{
-    Consolidated, Fitter, ItemAnnotations, Method, Model, ReviewReason, TieRule,
+    CategorySupport, Consolidated, Fitter, ItemAnnotations, Method, Model, ReviewReason, TieRule,
 };
 use safepref_core::export::min_support;
 use safepref_core::labels::{self, Labels};
@@ -59,6 +59,7 @@ pub(super) fn consolidate(
             TieRule::Review,
             project.review_min_support,
             &adjudicated,
+            CategorySupport::Named,
         )
         .remove(0)
 }
@@ -153,6 +154,7 @@ fn judge(project: &Project, model: &Model, chunk: &mut [Candidate]) -> Vec<db::r
         TieRule::Review,
         project.review_min_support,
         &HashMap::new(),
+        CategorySupport::Named,
     );
     records
         .iter()
