@@ -6,6 +6,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::wellbeing::WellbeingError;
+
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +157,22 @@ pub fn chain_once(err: &anyhow::Error) -> String {
         line.push_str(&cause);
     }
     line
+}
+
+// The daily cap (`crate::wellbeing`): 429 until midnight UTC.
+impl From<WellbeingError> for AppError {
+    fn from(err: WellbeingError) -> Self {
+        match err {
+            WellbeingError::DailyCapReached {
+                retry_after_seconds,
+                ..
+            } => AppError::TooManyRequests {
+                message: err.to_string(),
+                retry_after_seconds,
+            },
+            WellbeingError::Database(e) => e.into(),
+        }
+    }
 }
 
 #[cfg(test)]
