@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::queue::{BrokenRules, QueueError};
 use crate::wellbeing::WellbeingError;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -157,6 +158,40 @@ pub fn chain_once(err: &anyhow::Error) -> String {
         line.push_str(&cause);
     }
     line
+}
+
+// The queue's errors (`crate::queue`).
+impl From<QueueError> for AppError {
+    fn from(err: QueueError) -> Self {
+        use QueueError as Q;
+        match err {
+            Q::NoSuchAssignment | Q::NoSuchAnnotation => AppError::NotFound(err.to_string()),
+            Q::Paused => AppError::Paused(err.to_string()),
+            Q::NoteTooLong { .. } | Q::NoteHasNul => AppError::BadRequest(err.to_string()),
+            Q::Busy
+            | Q::SubmissionIdReused
+            | Q::AlreadySubmitted
+            | Q::SubmitAfterSkip
+            | Q::AdjudicatedMeanwhile
+            | Q::ItemComplete
+            | Q::TimeRanOut { .. }
+            | Q::SkipAfterSubmit
+            | Q::RevisionAdjudicated
+            | Q::GoldAnswerFinal
+            | Q::RevisionTooOld { .. } => AppError::Conflict(err.to_string()),
+            Q::Wellbeing(e) => e.into(),
+            Q::BrokenRules(e) => e.into(),
+            Q::Database(e) => e.into(),
+            Q::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+// Labels that break a project's rules (`crate::queue::check_labels`).
+impl From<BrokenRules> for AppError {
+    fn from(err: BrokenRules) -> Self {
+        AppError::BadRequest(err.0)
+    }
 }
 
 // The daily cap (`crate::wellbeing`): 429 until midnight UTC.
