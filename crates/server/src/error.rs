@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::accounts::AccountsError;
 use crate::queue::{BrokenRules, QueueError};
 use crate::wellbeing::WellbeingError;
 
@@ -206,6 +207,22 @@ impl From<WellbeingError> for AppError {
                 retry_after_seconds,
             },
             WellbeingError::Database(e) => e.into(),
+        }
+    }
+}
+
+// Account operations (`crate::accounts`).
+impl From<AccountsError> for AppError {
+    fn from(err: AccountsError) -> Self {
+        use AccountsError as A;
+        match err {
+            A::UsernameLength | A::UsernameCharacters(_) | A::WeakPassword(_) => {
+                AppError::BadRequest(err.to_string())
+            }
+            A::UsernameTaken(_) | A::LastAdmin { .. } => AppError::Conflict(err.to_string()),
+            A::NoSuchUsername(_) | A::NoSuchUser => AppError::NotFound(err.to_string()),
+            A::Auth(e) => e,
+            A::Database(e) => e.into(),
         }
     }
 }

@@ -141,6 +141,7 @@ async fn create(
         &form.password,
     )
     .await
+    .map_err(AppError::from)
     {
         Ok((user, Some(password))) => Ok(PasswordShown {
             chrome: Chrome::new(Some(&session)).with_notice(Some("The user was created.")),
