@@ -1,15 +1,19 @@
-//! Account operations shared by the admin pages and `safepref user …`: one
-//! place for their rules (valid usernames, strong-enough passwords, never
-//! lose the last admin) and their audit trail.
+//! Account operations shared by the admin pages, the account page and
+//! `safepref user …`: one place for their rules (valid usernames,
+//! strong-enough passwords, never lose the last admin) and their audit
+//! trail; and what the admin's pages about users read.
 
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::{api_tokens, password};
-use crate::db;
+use crate::db::{self, sign_in::Key};
 use crate::error::AppError;
+use crate::queue::{self, QueueError};
 
+pub use crate::db::api_tokens::ApiToken;
+pub use crate::db::audit::Entry;
 pub use crate::db::users::{Role, User};
 
 /// What an account operation refuses, and why.
@@ -24,6 +28,9 @@ pub enum AccountsError {
     /// What is wrong with a new password (`password::check_new`).
     #[error("{0}")]
     WeakPassword(String),
+    /// Changing one's own password: the current one given is not it.
+    #[error("The current password is wrong.")]
+    WrongPassword,
     #[error("there is no user named {0:?}")]
     NoSuchUsername(String),
     #[error("there is no such user")]
@@ -39,6 +46,9 @@ pub enum AccountsError {
     /// Hashing a password or revoking API tokens failed (`auth`'s errors).
     #[error(transparent)]
     Auth(#[from] AppError),
+    /// Signing out could not give the user's items back.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -130,6 +140,48 @@ pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<User, AccountsError> 
     db::users::find(pool, id)
         .await?
         .ok_or(AccountsError::NoSuchUser)
+}
+
+/// One page of the accounts, ordered by username, and how many there are.
+pub async fn page(
+    pool: &PgPool,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<User>, i64), AccountsError> {
+    Ok(db::users::page(pool, offset, limit).await?)
+}
+
+/// What the admin's page about one user shows.
+pub struct Overview {
+    pub user: User,
+    /// The newest changes to the account, newest first.
+    pub history: Vec<Entry>,
+    pub tokens: Vec<ApiToken>,
+    /// Failed sign-ins for the username within the throttle's window.
+    pub failed_sign_ins: i64,
+}
+
+/// Entries of the account's history the admin's page shows.
+const HISTORY_SHOWN: i64 = 20;
+
+/// The user with their history, API tokens and failed sign-ins within the
+/// throttle's window (`window_seconds`).
+pub async fn overview(
+    pool: &PgPool,
+    id: Uuid,
+    window_seconds: i64,
+) -> Result<Overview, AccountsError> {
+    let user = find_by_id(pool, id).await?;
+    let history = db::audit::for_subject(pool, &subject(id), HISTORY_SHOWN).await?;
+    let tokens = api_tokens::list(pool, &user).await?;
+    let failed =
+        db::sign_in::within_window(pool, Key::Username(&user.username), window_seconds).await?;
+    Ok(Overview {
+        user,
+        history,
+        tokens,
+        failed_sign_ins: failed.count,
+    })
 }
 
 /// Refuses to leave safepref without an enabled admin.
@@ -232,6 +284,38 @@ pub async fn reset_password(
     let (hash, generated) = choose_password(password).await?;
     store_password(pool, actor, user.id, &hash, "password reset").await?;
     Ok(generated)
+}
+
+/// The signed-in user changes their own password, proving the current one:
+/// every session of theirs ends (the caller opens a new one for this
+/// device) and their API tokens are revoked.
+pub async fn change_own_password(
+    pool: &PgPool,
+    user: &User,
+    current: String,
+    new: String,
+) -> Result<(), AccountsError> {
+    let hash = db::users::credentials(pool, &user.username)
+        .await?
+        .and_then(|(_, hash)| hash);
+    if !password::verify(current, hash).await? {
+        return Err(AccountsError::WrongPassword);
+    }
+    password::check_new(&new).map_err(AccountsError::WeakPassword)?;
+    let hash = password::hash(new).await?;
+    store_password(pool, Some(user.id), user.id, &hash, "password changed").await
+}
+
+/// Signs one session out: gives back the items the user holds, so others
+/// need not wait for the leases to expire, and ends the session.
+pub async fn sign_out(
+    pool: &PgPool,
+    user_id: Uuid,
+    token_hash: &[u8],
+) -> Result<(), AccountsError> {
+    queue::release_all(pool, user_id).await?;
+    db::sessions::delete(pool, token_hash).await?;
+    Ok(())
 }
 
 /// On a database without users, creates `admin` with a random password and

@@ -216,12 +216,14 @@ impl From<AccountsError> for AppError {
     fn from(err: AccountsError) -> Self {
         use AccountsError as A;
         match err {
-            A::UsernameLength | A::UsernameCharacters(_) | A::WeakPassword(_) => {
-                AppError::BadRequest(err.to_string())
-            }
+            A::UsernameLength
+            | A::UsernameCharacters(_)
+            | A::WeakPassword(_)
+            | A::WrongPassword => AppError::BadRequest(err.to_string()),
             A::UsernameTaken(_) | A::LastAdmin { .. } => AppError::Conflict(err.to_string()),
             A::NoSuchUsername(_) | A::NoSuchUser => AppError::NotFound(err.to_string()),
             A::Auth(e) => e,
+            A::Queue(e) => e.into(),
             A::Database(e) => e.into(),
         }
     }

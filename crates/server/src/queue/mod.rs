@@ -208,6 +208,16 @@ pub async fn project_of_assignment(
 /// A project in an annotator's list.
 pub type ProjectSummary = ProjectListing;
 
+/// A project as the start page lists it: its items, and how many are
+/// complete.
+pub use crate::db::projects::Summary as ProjectCounts;
+
+/// The projects on the start page, by name: every project, as in
+/// [`projects_for`].
+pub async fn start_page(pool: &PgPool) -> Result<Vec<ProjectCounts>, QueueError> {
+    Ok(db::projects::summaries(pool).await?)
+}
+
 /// The projects an annotator may work in: all of them for now.
 pub async fn projects_for(pool: &PgPool, user: &User) -> Result<Vec<ProjectSummary>, QueueError> {
     Ok(db::annotations::project_listings(pool, user.id).await?)
