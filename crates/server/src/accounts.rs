@@ -1,36 +1,100 @@
-//! Account operations shared by the admin pages and `safepref user …`: one
-//! place for their rules (valid usernames, strong-enough passwords, never
-//! lose the last admin) and their audit trail.
+//! Account operations shared by the admin pages, the account page and
+//! `safepref user …`: one place for their rules (valid usernames,
+//! strong-enough passwords, never lose the last admin) and their audit
+//! trail; and what the admin's pages about users read.
 
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::{api_tokens, password};
-use crate::db::{
-    self,
-    users::{Role, User},
-};
+use crate::db::{self, sign_in::Key};
 use crate::error::AppError;
+use crate::queue::{self, QueueError};
+
+pub use crate::db::api_tokens::ApiToken;
+pub use crate::db::audit::Entry;
+pub use crate::db::users::{Role, User};
+
+/// What an account operation refuses, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("a username has 1 to 64 characters")]
+    UsernameLength,
+    #[error("the username {0:?} may only use letters, digits and . _ - @")]
+    UsernameCharacters(String),
+    #[error("the username {0:?} is taken")]
+    UsernameTaken(String),
+    /// What is wrong with a new password (`password::check_new`).
+    #[error("{0}")]
+    WeakPassword(String),
+    /// Changing one's own password: the current one given is not it.
+    #[error("The current password is wrong.")]
+    WrongPassword,
+    #[error("there is no user named {0:?}")]
+    NoSuchUsername(String),
+    #[error("there is no such user")]
+    NoSuchUser,
+    /// The change (`what`) would leave safepref without an enabled admin.
+    #[error(
+        "{username} is the only active admin; {what} would leave nobody able to administer safepref. Make someone else an admin first."
+    )]
+    LastAdmin {
+        username: String,
+        what: &'static str,
+    },
+    /// Hashing a password or revoking API tokens failed (`auth`'s errors).
+    #[error(transparent)]
+    Auth(#[from] AppError),
+    /// Signing out could not give the user's items back.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// Says what is wrong with a username, if anything.
-pub fn check_username(username: &str) -> Result<(), AppError> {
+pub fn check_username(username: &str) -> Result<(), AccountsError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
     if username.is_empty() || username.len() > 64 {
-        return Err(AppError::BadRequest(
-            "a username has 1 to 64 characters".into(),
-        ));
+        return Err(AccountsError::UsernameLength);
     }
     if !username.chars().all(ok_char) {
-        return Err(AppError::BadRequest(format!(
-            "the username {username:?} may only use letters, digits and . _ - @"
-        )));
+        return Err(AccountsError::UsernameCharacters(username.to_string()));
     }
     Ok(())
 }
 
 fn subject(id: Uuid) -> String {
     format!("user:{id}")
+}
+
+/// The password to set: `given`, or a generated one when it is empty (then
+/// also returned, to show once); checked, and hashed.
+async fn choose_password(given: &str) -> Result<(String, Option<String>), AccountsError> {
+    let generated = given.is_empty().then(password::generate);
+    let password = generated.clone().unwrap_or_else(|| given.to_string());
+    password::check_new(&password).map_err(AccountsError::WeakPassword)?;
+    Ok((password::hash(password).await?, generated))
+}
+
+/// Stores a new password hash, ends the user's sessions and revokes their
+/// API tokens (a new password must lock out whoever held one), audited as
+/// `action`, which is also the tokens' reason.
+async fn store_password(
+    pool: &PgPool,
+    actor: Option<Uuid>,
+    user_id: Uuid,
+    hash: &str,
+    action: &str,
+) -> Result<(), AccountsError> {
+    let mut tx = pool.begin().await?;
+    db::users::set_password_hash(&mut *tx, user_id, hash).await?;
+    db::sessions::delete_for_user(&mut *tx, user_id).await?;
+    api_tokens::revoke_all(&mut tx, actor, user_id, action).await?;
+    db::audit::record(&mut *tx, actor, action, &subject(user_id), None, None).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Creates an account. `password` empty means: generate one. Returns the user
@@ -41,19 +105,14 @@ pub async fn create(
     username: &str,
     role: Role,
     password: &str,
-) -> Result<(User, Option<String>), AppError> {
+) -> Result<(User, Option<String>), AccountsError> {
     check_username(username)?;
-    let generated = password.is_empty().then(password::generate);
-    let password = generated.clone().unwrap_or_else(|| password.to_string());
-    password::check_new(&password).map_err(AppError::BadRequest)?;
-    let hash = password::hash(password).await?;
+    let (hash, generated) = choose_password(password).await?;
     let mut tx = pool.begin().await?;
     let user = match db::users::insert(&mut *tx, username, &hash, role).await {
         Ok(user) => user,
         Err(e) if db::unique_violation(&e).is_some() => {
-            return Err(AppError::Conflict(format!(
-                "the username {username:?} is taken"
-            )));
+            return Err(AccountsError::UsernameTaken(username.to_string()));
         }
         Err(e) => return Err(e.into()),
     };
@@ -71,28 +130,74 @@ pub async fn create(
     Ok((user, generated))
 }
 
-pub async fn find(pool: &PgPool, username: &str) -> Result<User, AppError> {
+pub async fn find(pool: &PgPool, username: &str) -> Result<User, AccountsError> {
     db::users::find_by_username(pool, username)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no user named {username:?}")))
+        .ok_or_else(|| AccountsError::NoSuchUsername(username.to_string()))
 }
 
-pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<User, AppError> {
+pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<User, AccountsError> {
     db::users::find(pool, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("there is no such user".into()))
+        .ok_or(AccountsError::NoSuchUser)
+}
+
+/// One page of the accounts, ordered by username, and how many there are.
+pub async fn page(
+    pool: &PgPool,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<User>, i64), AccountsError> {
+    Ok(db::users::page(pool, offset, limit).await?)
+}
+
+/// What the admin's page about one user shows.
+pub struct Overview {
+    pub user: User,
+    /// The newest changes to the account, newest first.
+    pub history: Vec<Entry>,
+    pub tokens: Vec<ApiToken>,
+    /// Failed sign-ins for the username within the throttle's window.
+    pub failed_sign_ins: i64,
+}
+
+/// Entries of the account's history the admin's page shows.
+const HISTORY_SHOWN: i64 = 20;
+
+/// The user with their history, API tokens and failed sign-ins within the
+/// throttle's window (`window_seconds`).
+pub async fn overview(
+    pool: &PgPool,
+    id: Uuid,
+    window_seconds: i64,
+) -> Result<Overview, AccountsError> {
+    let user = find_by_id(pool, id).await?;
+    let history = db::audit::for_subject(pool, &subject(id), HISTORY_SHOWN).await?;
+    let tokens = api_tokens::list(pool, &user).await?;
+    let failed =
+        db::sign_in::within_window(pool, Key::Username(&user.username), window_seconds).await?;
+    Ok(Overview {
+        user,
+        history,
+        tokens,
+        failed_sign_ins: failed.count,
+    })
 }
 
 /// Refuses to leave safepref without an enabled admin.
-async fn keep_an_admin(pool: &PgPool, user: &User, what: &str) -> Result<(), AppError> {
+async fn keep_an_admin(
+    pool: &PgPool,
+    user: &User,
+    what: &'static str,
+) -> Result<(), AccountsError> {
     if user.role == Role::Admin
         && !user.disabled
         && db::users::other_active_admins(pool, user.id).await? == 0
     {
-        return Err(AppError::Conflict(format!(
-            "{} is the only active admin; {what} would leave nobody able to administer safepref. Make someone else an admin first.",
-            user.username
-        )));
+        return Err(AccountsError::LastAdmin {
+            username: user.username.clone(),
+            what,
+        });
     }
     Ok(())
 }
@@ -102,7 +207,7 @@ pub async fn set_role(
     actor: Option<Uuid>,
     user: &User,
     role: Role,
-) -> Result<(), AppError> {
+) -> Result<(), AccountsError> {
     if role == user.role {
         return Ok(());
     }
@@ -136,7 +241,7 @@ pub async fn set_disabled(
     actor: Option<Uuid>,
     user: &User,
     disabled: bool,
-) -> Result<(), AppError> {
+) -> Result<(), AccountsError> {
     if disabled {
         keep_an_admin(pool, user, "disabling them").await?;
     }
@@ -175,31 +280,47 @@ pub async fn reset_password(
     actor: Option<Uuid>,
     user: &User,
     password: &str,
-) -> Result<Option<String>, AppError> {
-    let generated = password.is_empty().then(password::generate);
-    let password = generated.clone().unwrap_or_else(|| password.to_string());
-    password::check_new(&password).map_err(AppError::BadRequest)?;
-    let hash = password::hash(password).await?;
-    let mut tx = pool.begin().await?;
-    db::users::set_password_hash(&mut *tx, user.id, &hash).await?;
-    db::sessions::delete_for_user(&mut *tx, user.id).await?;
-    api_tokens::revoke_all(&mut tx, actor, user.id, "password reset").await?;
-    db::audit::record(
-        &mut *tx,
-        actor,
-        "password reset",
-        &subject(user.id),
-        None,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+) -> Result<Option<String>, AccountsError> {
+    let (hash, generated) = choose_password(password).await?;
+    store_password(pool, actor, user.id, &hash, "password reset").await?;
     Ok(generated)
+}
+
+/// The signed-in user changes their own password, proving the current one:
+/// every session of theirs ends (the caller opens a new one for this
+/// device) and their API tokens are revoked.
+pub async fn change_own_password(
+    pool: &PgPool,
+    user: &User,
+    current: String,
+    new: String,
+) -> Result<(), AccountsError> {
+    let hash = db::users::credentials(pool, &user.username)
+        .await?
+        .and_then(|(_, hash)| hash);
+    if !password::verify(current, hash).await? {
+        return Err(AccountsError::WrongPassword);
+    }
+    password::check_new(&new).map_err(AccountsError::WeakPassword)?;
+    let hash = password::hash(new).await?;
+    store_password(pool, Some(user.id), user.id, &hash, "password changed").await
+}
+
+/// Signs one session out: gives back the items the user holds, so others
+/// need not wait for the leases to expire, and ends the session.
+pub async fn sign_out(
+    pool: &PgPool,
+    user_id: Uuid,
+    token_hash: &[u8],
+) -> Result<(), AccountsError> {
+    queue::release_all(pool, user_id).await?;
+    db::sessions::delete(pool, token_hash).await?;
+    Ok(())
 }
 
 /// On a database without users, creates `admin` with a random password and
 /// returns it (once). Several processes starting together make one admin.
-pub async fn create_first_admin(pool: &PgPool) -> Result<Option<(String, String)>, AppError> {
+pub async fn create_first_admin(pool: &PgPool) -> Result<Option<(String, String)>, AccountsError> {
     if db::users::count(pool).await? > 0 {
         return Ok(None);
     }

@@ -6,6 +6,10 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::accounts::AccountsError;
+use crate::queue::{BrokenRules, QueueError};
+use crate::wellbeing::WellbeingError;
+
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -169,9 +173,38 @@ impl From<crate::review::ReviewError> for AppError {
             E::OwnAccount | E::NotAnAnnotator { .. } => AppError::Forbidden(message),
             E::NothingToRequeue(_) | E::Adjudicated => AppError::Conflict(message),
             E::NoSuchItem => AppError::NotFound(message),
-            E::Queue(err) | E::Accounts(err) => err,
+            E::BrokenRules(err) => AppError::from(err),
+            E::Queue(err) => AppError::from(err),
+            E::Accounts(err) => AppError::from(err),
             E::Database(err) => AppError::from(err),
             E::Encode(err) => AppError::Internal(err.into()),
+        }
+    }
+}
+
+// The queue's errors (`crate::queue`).
+impl From<QueueError> for AppError {
+    fn from(err: QueueError) -> Self {
+        use QueueError as Q;
+        match err {
+            Q::NoSuchAssignment | Q::NoSuchAnnotation => AppError::NotFound(err.to_string()),
+            Q::Paused => AppError::Paused(err.to_string()),
+            Q::NoteTooLong { .. } | Q::NoteHasNul => AppError::BadRequest(err.to_string()),
+            Q::Busy
+            | Q::SubmissionIdReused
+            | Q::AlreadySubmitted
+            | Q::SubmitAfterSkip
+            | Q::AdjudicatedMeanwhile
+            | Q::ItemComplete
+            | Q::TimeRanOut { .. }
+            | Q::SkipAfterSubmit
+            | Q::RevisionAdjudicated
+            | Q::GoldAnswerFinal
+            | Q::RevisionTooOld { .. } => AppError::Conflict(err.to_string()),
+            Q::Wellbeing(e) => e.into(),
+            Q::BrokenRules(e) => e.into(),
+            Q::Database(e) => e.into(),
+            Q::Internal(e) => AppError::Internal(e),
         }
     }
 }
@@ -191,6 +224,29 @@ impl From<crate::projects::ProjectError> for AppError {
             | E::ResponsesFixed { .. }
             | E::BatchAnnotated
             | E::LinkTaken(_) => AppError::Conflict(err.to_string()),
+        }
+    }
+}
+
+// Labels that break a project's rules (`crate::queue::check_labels`).
+impl From<BrokenRules> for AppError {
+    fn from(err: BrokenRules) -> Self {
+        AppError::BadRequest(err.0)
+    }
+}
+
+// The daily cap (`crate::wellbeing`): 429 until midnight UTC.
+impl From<WellbeingError> for AppError {
+    fn from(err: WellbeingError) -> Self {
+        match err {
+            WellbeingError::DailyCapReached {
+                retry_after_seconds,
+                ..
+            } => AppError::TooManyRequests {
+                message: err.to_string(),
+                retry_after_seconds,
+            },
+            WellbeingError::Database(e) => e.into(),
         }
     }
 }
@@ -278,6 +334,24 @@ impl From<crate::export::ExportError> for AppError {
             E::NoSuchProject | E::NoFinishedJob | E::NoSuchFile(_) => {
                 AppError::NotFound(err.to_string())
             }
+        }
+    }
+}
+
+// Account operations (`crate::accounts`).
+impl From<AccountsError> for AppError {
+    fn from(err: AccountsError) -> Self {
+        use AccountsError as A;
+        match err {
+            A::UsernameLength
+            | A::UsernameCharacters(_)
+            | A::WeakPassword(_)
+            | A::WrongPassword => AppError::BadRequest(err.to_string()),
+            A::UsernameTaken(_) | A::LastAdmin { .. } => AppError::Conflict(err.to_string()),
+            A::NoSuchUsername(_) | A::NoSuchUser => AppError::NotFound(err.to_string()),
+            A::Auth(e) => e,
+            A::Queue(e) => e.into(),
+            A::Database(e) => e.into(),
         }
     }
 }

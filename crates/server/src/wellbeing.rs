@@ -7,7 +7,24 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
+
+/// What keeps an annotator from more work today, or the database failing.
+#[derive(Debug, thiserror::Error)]
+pub enum WellbeingError {
+    /// The project's daily cap is reached; more work waits until midnight
+    /// UTC, `retry_after_seconds` from now.
+    #[error(
+        "You have labelled {done} items in this project today, its daily limit of {cap}. \
+         Thank you, and please come back tomorrow."
+    )]
+    DailyCapReached {
+        done: i64,
+        cap: u32,
+        retry_after_seconds: u64,
+    },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// A pause this long between two submissions is a break: it ends a run of
 /// work, and the break reminders count from the next submission.
@@ -61,7 +78,7 @@ pub async fn break_reminder(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
-) -> Result<Option<BreakDue>, AppError> {
+) -> Result<Option<BreakDue>, WellbeingError> {
     let w = &project.wellbeing;
     if w.break_every_items.is_none() && w.break_every_minutes.is_none() {
         return Ok(None);
@@ -76,12 +93,12 @@ pub async fn break_reminder(
 }
 
 /// Refuses more work once the annotator has done the project's daily cap
-/// today (UTC): 429, with the seconds until midnight UTC as Retry-After.
+/// today (UTC), with the seconds until midnight UTC.
 pub async fn check_daily_cap(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
-) -> Result<(), AppError> {
+) -> Result<(), WellbeingError> {
     let Some(cap) = project.wellbeing.daily_cap else {
         return Ok(());
     };
@@ -93,11 +110,9 @@ pub async fn check_daily_cap(
     }
     let now = OffsetDateTime::now_utc();
     let midnight = (now.date() + Duration::days(1)).midnight().assume_utc();
-    Err(AppError::TooManyRequests {
-        message: format!(
-            "You have labelled {done} items in this project today, its daily limit of {cap}. \
-             Thank you, and please come back tomorrow."
-        ),
+    Err(WellbeingError::DailyCapReached {
+        done,
+        cap,
         retry_after_seconds: (midnight - now).whole_seconds().max(1) as u64,
     })
 }

@@ -17,8 +17,8 @@ use safepref_server::db::{
     projects::{Project, Settings},
     users::Role,
 };
-use safepref_server::error::AppError;
 use safepref_server::import::{self, Options, Source};
+use safepref_server::queue::QueueError;
 use safepref_server::{AppState, projects, queue};
 use safepref_tests::TestApp;
 use serde_json::{Value, json};
@@ -1535,7 +1535,7 @@ async fn revisions_within_the_limit_until_adjudicated_are_audited() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, AppError::Conflict(m) if m.contains("Only your 2 most recent")),
+        matches!(&err, QueueError::RevisionTooOld { .. } if err.to_string().contains("Only your 2 most recent")),
         "{err:?}"
     );
     // Invalid labels: refused naming the rule.
@@ -1545,7 +1545,7 @@ async fn revisions_within_the_limit_until_adjudicated_are_audited() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, AppError::BadRequest(m) if m.contains("responses[1].severity")),
+        matches!(&err, QueueError::BrokenRules(m) if m.0.contains("responses[1].severity")),
         "{err:?}"
     );
     // Adjudicated: refused.
@@ -1558,7 +1558,7 @@ async fn revisions_within_the_limit_until_adjudicated_are_audited() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, AppError::Conflict(m) if m.contains("adjudicated")),
+        matches!(&err, QueueError::RevisionAdjudicated if err.to_string().contains("adjudicated")),
         "{err:?}"
     );
     assert!(
@@ -1568,11 +1568,11 @@ async fn revisions_within_the_limit_until_adjudicated_are_audited() {
     // Someone else's annotation: not found.
     assert!(matches!(
         queue::revise(&app.pool, &project, b.id, newest, &changed).await,
-        Err(AppError::NotFound(_))
+        Err(QueueError::NoSuchAnnotation)
     ));
     assert!(matches!(
         queue::annotation_for_revision(&app.pool, &project, b.id, newest).await,
-        Err(AppError::NotFound(_))
+        Err(QueueError::NoSuchAnnotation)
     ));
     assert_eq!(
         scalar(

@@ -6,7 +6,6 @@
 //! a real browser.
 
 use safepref_server::db::{projects::Project, users::Role};
-use safepref_server::error::AppError;
 use safepref_server::{queue, report};
 use safepref_tests::browser::{Page, TIMEOUT};
 use safepref_tests::{TestApp, safepref_binary};
@@ -217,7 +216,10 @@ async fn requeue_invalidates_the_work_and_gives_the_items_to_others() {
     .await
     .unwrap();
     let refused = queue::revise(pool, &project, a, old, &labels(true, 1, 2)).await;
-    assert!(matches!(refused, Err(AppError::NotFound(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(queue::QueueError::NoSuchAnnotation)),
+        "{refused:?}"
+    );
     let recent = queue::recent(pool, &project, a, 10).await.unwrap();
     assert_eq!(recent.len(), 1);
 

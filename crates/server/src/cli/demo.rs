@@ -30,7 +30,9 @@ pub async fn run(database: &Database) -> anyhow::Result<()> {
         {
             continue;
         }
-        let (user, password) = accounts::create(pool, None, username, role, "").await?;
+        let (user, password) = accounts::create(pool, None, username, role, "")
+            .await
+            .map_err(crate::error::AppError::from)?;
         made.push((user.username, role, password.unwrap_or_default()));
     }
 

@@ -257,7 +257,10 @@ async fn execute(
 }
 
 async fn serve(database: &Database, place: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<()> {
-    if let Some((username, password)) = accounts::create_first_admin(&database.pool).await? {
+    if let Some((username, password)) = accounts::create_first_admin(&database.pool)
+        .await
+        .map_err(crate::error::AppError::from)?
+    {
         println!("First start: created the admin account.");
         println!("  username: {username}");
         println!("  password: {password}");

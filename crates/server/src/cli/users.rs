@@ -3,12 +3,17 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
+use sqlx::PgPool;
 
 use super::UserCommand;
-use crate::accounts;
+use crate::accounts::{self, User};
 use crate::auth::throttle;
 use crate::db::{self, Database};
+use crate::error::AppError;
 
+/// Account errors go through `AppError` on their way out (here and in the
+/// helpers below), so that they read as the pages word them (a database
+/// that is down too).
 pub async fn run(database: &Database, command: UserCommand) -> anyhow::Result<()> {
     let pool = &database.pool;
     match command {
@@ -18,7 +23,9 @@ pub async fn run(database: &Database, command: UserCommand) -> anyhow::Result<()
             password_stdin,
         } => {
             let password = read_password(password_stdin, &format!("Password for {username}: "))?;
-            let (user, _) = accounts::create(pool, None, &username, role.into(), &password).await?;
+            let (user, _) = accounts::create(pool, None, &username, role.into(), &password)
+                .await
+                .map_err(AppError::from)?;
             println!("Created {} ({}).", user.username, user.role);
         }
         UserCommand::List => {
@@ -36,32 +43,43 @@ pub async fn run(database: &Database, command: UserCommand) -> anyhow::Result<()
             }
         }
         UserCommand::Disable { username } => {
-            let user = accounts::find(pool, &username).await?;
-            accounts::set_disabled(pool, None, &user, true).await?;
+            set_disabled(pool, &username, true).await?;
             println!("Disabled {username}; their sessions have ended.");
         }
         UserCommand::Enable { username } => {
-            let user = accounts::find(pool, &username).await?;
-            accounts::set_disabled(pool, None, &user, false).await?;
+            set_disabled(pool, &username, false).await?;
             println!("Enabled {username}.");
         }
         UserCommand::SetPassword {
             username,
             password_stdin,
         } => {
-            let user = accounts::find(pool, &username).await?;
+            let user = find(pool, &username).await?;
             let password =
                 read_password(password_stdin, &format!("New password for {username}: "))?;
-            accounts::reset_password(pool, None, &user, &password).await?;
+            accounts::reset_password(pool, None, &user, &password)
+                .await
+                .map_err(AppError::from)?;
             println!("Set a new password for {username}; their sessions have ended.");
         }
         UserCommand::Unlock { username } => {
-            let user = accounts::find(pool, &username).await?;
+            let user = find(pool, &username).await?;
             let cleared = throttle::unlock(pool, None, user.id, &user.username).await?;
             println!("Cleared {cleared} failed sign-ins of {username}; they may sign in again.");
         }
     }
     Ok(())
+}
+
+/// The user named `username`.
+async fn find(pool: &PgPool, username: &str) -> Result<User, AppError> {
+    Ok(accounts::find(pool, username).await?)
+}
+
+/// Disables or enables the user named `username`.
+async fn set_disabled(pool: &PgPool, username: &str, disabled: bool) -> Result<(), AppError> {
+    let user = accounts::find(pool, username).await?;
+    Ok(accounts::set_disabled(pool, None, &user, disabled).await?)
 }
 
 /// The password from stdin's first line, or asked twice at the terminal.

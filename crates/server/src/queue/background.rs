@@ -5,7 +5,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{SWEEP_BATCH, SWEEP_EVERY};
+use super::{QueueError, SWEEP_BATCH, SWEEP_EVERY};
 use crate::db::{self, projects::Project};
 use crate::error::AppError;
 
@@ -13,7 +13,7 @@ use crate::error::AppError;
 /// Called every [`SWEEP_EVERY`] by `safepref serve` and by [`super::lease()`] when it
 /// finds nothing. One sweep runs at a time across all processes (an advisory
 /// lock; a second one returns 0 at once).
-pub async fn release_expired(pool: &PgPool) -> Result<u64, AppError> {
+pub async fn release_expired(pool: &PgPool) -> Result<u64, QueueError> {
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;
@@ -29,7 +29,7 @@ pub async fn release_expired(pool: &PgPool) -> Result<u64, AppError> {
 }
 
 /// Releases all of an annotator's live leases (at sign-out); returns how many.
-pub async fn release_all(pool: &PgPool, annotator: Uuid) -> Result<u64, AppError> {
+pub async fn release_all(pool: &PgPool, annotator: Uuid) -> Result<u64, QueueError> {
     Ok(db::assignments::release_all(pool, annotator).await?)
 }
 
@@ -39,7 +39,7 @@ pub async fn release_in_project(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
-) -> Result<u64, AppError> {
+) -> Result<u64, QueueError> {
     Ok(db::assignments::release(pool, annotator, Some(project.id)).await?)
 }
 
@@ -49,7 +49,9 @@ pub async fn sweep_periodically(pool: PgPool) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match release_expired(&pool).await {
+        // As an `AppError`, as a request's would be: a database that went
+        // away marks the pool's connections for a ping before use.
+        match release_expired(&pool).await.map_err(AppError::from) {
             Ok(0) => {}
             Ok(n) => tracing::info!(leases = n, "released expired leases"),
             Err(e) => tracing::warn!(error = %e, "releasing expired leases"),

@@ -6,24 +6,23 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::background::release_expired;
-use super::{LEASE_ATTEMPTS, LONGEST_PAUSE_SHIFT, Lease};
+use super::{LEASE_ATTEMPTS, LONGEST_PAUSE_SHIFT, Lease, QueueError};
 use crate::db::{
     self,
     assignments::{GoldMode, LeaseOutcome},
     projects::Project,
 };
-use crate::error::AppError;
 
 /// The caller's live lease in the project if it has one (coming back within
 /// the lease gives the same item, and its time starts again), else a new
-/// one; None when nothing is left for this annotator. TooManyRequests once
-/// the annotator has done the project's daily cap today.
+/// one; None when nothing is left for this annotator. The daily cap's
+/// refusal once the annotator has done it today.
 pub async fn lease(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
-) -> Result<Option<Lease>, AppError> {
-    // The daily cap: 429 "come back tomorrow".
+) -> Result<Option<Lease>, QueueError> {
+    // The daily cap: "come back tomorrow".
     crate::wellbeing::check_daily_cap(pool, project, annotator).await?;
     let gold = GoldMode {
         mixed: project.gold_rate > 0.0,
@@ -45,13 +44,7 @@ pub async fn lease(
             Ok(LeaseOutcome::Leased(row)) => return Ok(Some(row.into())),
             // A lead paused this annotator here: no lease, not even the
             // live one.
-            Ok(LeaseOutcome::Paused) => {
-                return Err(AppError::Paused(
-                    "A lead has paused your work in this project, so no items are given to you for now. \
-                     Ask your lead when you can continue."
-                        .into(),
-                ));
-            }
+            Ok(LeaseOutcome::Paused) => return Err(QueueError::Paused),
             // Another request of this annotator leased at the same moment
             // (the next attempt finds its lease), or the only free items
             // were locked for a moment by other transactions (a submit, a
@@ -86,9 +79,7 @@ pub async fn lease(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::Conflict(
-        "the queue was busy with other requests for your next item; please try again".into(),
-    ))
+    Err(QueueError::Busy)
 }
 
 /// Whether the annotator's next new item should be a gold item: a
@@ -101,7 +92,7 @@ pub(super) async fn draw_gold(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
-) -> Result<bool, AppError> {
+) -> Result<bool, QueueError> {
     if project.gold_rate <= 0.0 {
         return Ok(false);
     }

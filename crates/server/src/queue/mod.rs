@@ -86,11 +86,13 @@
 //! another; none exists.
 
 mod background;
+mod error;
 mod lease;
 mod skip_revise;
 mod submit;
 
 pub use background::*;
+pub use error::{BrokenRules, QueueError};
 pub use lease::*;
 pub use skip_revise::*;
 pub use submit::*;
@@ -109,7 +111,6 @@ use crate::db::{
     projects::Project,
     users::User,
 };
-use crate::error::AppError;
 
 /// How often `safepref serve` sweeps expired leases.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -179,36 +180,46 @@ impl From<LeaseRow> for Lease {
 }
 
 /// The item of one of the annotator's assignments, whatever became of it
-/// (to show the form again after a refused submit); NotFound unless it is
-/// theirs.
+/// (to show the form again after a refused submit);
+/// [`QueueError::NoSuchAssignment`] unless it is theirs.
 pub async fn assigned_item(
     pool: &PgPool,
     annotator: Uuid,
     assignment_id: Uuid,
-) -> Result<LeasedItem, AppError> {
+) -> Result<LeasedItem, QueueError> {
     db::assignments::item_of(pool, assignment_id, annotator)
         .await?
         .map(LeasedItem::from)
-        .ok_or_else(no_such_assignment)
+        .ok_or(QueueError::NoSuchAssignment)
 }
 
-/// The project of one of the annotator's assignments; NotFound unless it is
-/// theirs.
+/// The project of one of the annotator's assignments;
+/// [`QueueError::NoSuchAssignment`] unless it is theirs.
 pub async fn project_of_assignment(
     pool: &PgPool,
     annotator: Uuid,
     assignment_id: Uuid,
-) -> Result<Project, AppError> {
+) -> Result<Project, QueueError> {
     db::assignments::project_of(pool, assignment_id, annotator)
         .await?
-        .ok_or_else(no_such_assignment)
+        .ok_or(QueueError::NoSuchAssignment)
 }
 
 /// A project in an annotator's list.
 pub type ProjectSummary = ProjectListing;
 
+/// A project as the start page lists it: its items, and how many are
+/// complete.
+pub use crate::db::projects::Summary as ProjectCounts;
+
+/// The projects on the start page, by name: every project, as in
+/// [`projects_for`].
+pub async fn start_page(pool: &PgPool) -> Result<Vec<ProjectCounts>, QueueError> {
+    Ok(db::projects::summaries(pool).await?)
+}
+
 /// The projects an annotator may work in: all of them for now.
-pub async fn projects_for(pool: &PgPool, user: &User) -> Result<Vec<ProjectSummary>, AppError> {
+pub async fn projects_for(pool: &PgPool, user: &User) -> Result<Vec<ProjectSummary>, QueueError> {
     Ok(db::annotations::project_listings(pool, user.id).await?)
 }
 

@@ -6,10 +6,9 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::submit::{check_labels, labels_json, no_such_assignment};
-use super::{LeasedItem, MAX_SKIP_NOTE_CHARS};
+use super::submit::{check_labels, labels_json};
+use super::{LeasedItem, MAX_SKIP_NOTE_CHARS, QueueError};
 use crate::db::{self, projects::Project};
-use crate::error::AppError;
 
 /// Why an annotator skipped an item (recorded for leads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +51,7 @@ impl SkipReason {
 
 /// Gives the item back with a reason; it never comes back to this
 /// annotator. Repeating a skip is harmless; skipping what was submitted is
-/// a Conflict.
+/// refused.
 pub async fn skip(
     pool: &PgPool,
     project: &Project,
@@ -60,30 +59,24 @@ pub async fn skip(
     assignment_id: Uuid,
     reason: SkipReason,
     note: Option<&str>,
-) -> Result<(), AppError> {
+) -> Result<(), QueueError> {
     let note = note.map(str::trim).filter(|n| !n.is_empty());
     if let Some(note) = note {
         let chars = note.chars().count();
         if chars > MAX_SKIP_NOTE_CHARS {
-            return Err(AppError::BadRequest(format!(
-                "the note is {chars} characters long; the limit is {MAX_SKIP_NOTE_CHARS}"
-            )));
+            return Err(QueueError::NoteTooLong { chars });
         }
         if note.contains('\0') {
-            return Err(AppError::BadRequest(
-                "the note contains a NUL character, which cannot be stored".into(),
-            ));
+            return Err(QueueError::NoteHasNul);
         }
     }
     let mut tx = pool.begin().await?;
     db::assignments::lock_item(&mut *tx, assignment_id, annotator, project.id)
         .await?
-        .ok_or_else(no_such_assignment)?;
+        .ok_or(QueueError::NoSuchAssignment)?;
     let before = db::assignments::skip(&mut *tx, assignment_id, reason.as_str(), note).await?;
     if before == crate::db::assignments::AssignmentState::Submitted {
-        return Err(AppError::Conflict(
-            "You have already submitted this item; there is nothing to skip.".into(),
-        ));
+        return Err(QueueError::SkipAfterSubmit);
     }
     tx.commit().await?;
     Ok(())
@@ -104,7 +97,7 @@ pub async fn progress(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
-) -> Result<Progress, AppError> {
+) -> Result<Progress, QueueError> {
     let row = db::annotations::progress(pool, project.id, annotator).await?;
     Ok(Progress {
         done_today: row.done_today,
@@ -133,7 +126,7 @@ pub async fn recent(
     project: &Project,
     annotator: Uuid,
     limit: i64,
-) -> Result<Vec<Recent>, AppError> {
+) -> Result<Vec<Recent>, QueueError> {
     let rows = db::annotations::recent(
         pool,
         project.id,
@@ -154,23 +147,19 @@ pub async fn recent(
         .collect())
 }
 
-pub(super) fn no_such_annotation() -> AppError {
-    AppError::NotFound("there is no such annotation of yours in this project".into())
-}
-
-/// The annotation with its item, for the revise form; NotFound unless it is
-/// the annotator's own.
+/// The annotation with its item, for the revise form;
+/// [`QueueError::NoSuchAnnotation`] unless it is the annotator's own.
 pub async fn annotation_for_revision(
     pool: &PgPool,
     project: &Project,
     annotator: Uuid,
     annotation_id: Uuid,
-) -> Result<(LeasedItem, Labels), AppError> {
+) -> Result<(LeasedItem, Labels), QueueError> {
     let own = db::annotations::own_with_item(pool, project.id, annotator, annotation_id)
         .await?
-        .ok_or_else(no_such_annotation)?;
+        .ok_or(QueueError::NoSuchAnnotation)?;
     let labels: Labels =
-        serde_json::from_value(own.labels).map_err(|e| AppError::Internal(e.into()))?;
+        serde_json::from_value(own.labels).map_err(|e| QueueError::Internal(e.into()))?;
     Ok((own.item.into(), labels))
 }
 
@@ -183,35 +172,24 @@ pub async fn revise(
     annotator: Uuid,
     annotation_id: Uuid,
     labels: &Labels,
-) -> Result<(), AppError> {
+) -> Result<(), QueueError> {
     check_labels(project, labels)?;
     let after = labels_json(labels)?;
     let mut tx = pool.begin().await?;
     let found = db::annotations::lock_for_revision(&mut *tx, project.id, annotator, annotation_id)
         .await?
-        .ok_or_else(no_such_annotation)?;
+        .ok_or(QueueError::NoSuchAnnotation)?;
     if found.adjudicated {
-        return Err(AppError::Conflict(
-            "A lead has adjudicated this item, so its annotations can no longer be revised.".into(),
-        ));
+        return Err(QueueError::RevisionAdjudicated);
     }
     // The expected answer was shown after the submit: a changed answer
     // would measure nothing.
     if found.gold && project.gold_feedback {
-        return Err(AppError::Conflict(
-            "This was a check item whose expected answer you have seen, so your answer is final."
-                .into(),
-        ));
+        return Err(QueueError::GoldAnswerFinal);
     }
     let allowed = i64::from(project.revisable_recent);
     if found.newer >= allowed {
-        return Err(AppError::Conflict(match allowed {
-            0 => "This project does not allow revising submissions.".into(),
-            1 => "Only your most recent submission can be revised; this one is older.".into(),
-            n => {
-                format!("Only your {n} most recent submissions can be revised; this one is older.")
-            }
-        }));
+        return Err(QueueError::RevisionTooOld { allowed });
     }
     if found.labels == after {
         return Ok(());

@@ -6,13 +6,12 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::Lease;
+use super::{BrokenRules, Lease, QueueError};
 use crate::db::{
     self,
     assignments::{LeaseOutcome, NewAnnotation, SubmitResult},
     projects::Project,
 };
-use crate::error::AppError;
 
 /// What a gold item expected, shown once it is submitted when the project
 /// gives feedback.
@@ -31,7 +30,7 @@ pub async fn gold_feedback(
     project: &Project,
     annotator: Uuid,
     assignment_id: Uuid,
-) -> Result<Option<GoldFeedback>, AppError> {
+) -> Result<Option<GoldFeedback>, QueueError> {
     if !project.gold_feedback {
         return Ok(None);
     }
@@ -53,20 +52,16 @@ pub async fn gold_feedback(
     }))
 }
 
-/// A BadRequest listing every broken label rule, one per line.
-pub fn broken_rules(errors: &[labels::LabelError]) -> AppError {
-    AppError::BadRequest(
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
+/// Every broken label rule, one per line, as whichever error the caller
+/// returns.
+pub fn broken_rules<E: From<BrokenRules>>(errors: &[labels::LabelError]) -> E {
+    let lines = errors.iter().map(ToString::to_string).collect::<Vec<_>>();
+    BrokenRules(lines.join("\n")).into()
 }
 
 /// Checks labels against the project's K, taxonomy and questions; the
 /// message lists every broken rule, one per line.
-pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), AppError> {
+pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), BrokenRules> {
     labels::validate(
         labels,
         project.responses_per_item,
@@ -76,21 +71,17 @@ pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), AppError> 
     .map_err(|errors| broken_rules(&errors))
 }
 
-pub(super) fn no_such_assignment() -> AppError {
-    AppError::NotFound("there is no such assignment of yours in this project".into())
-}
-
-pub(super) fn labels_json(labels: &Labels) -> Result<serde_json::Value, AppError> {
-    serde_json::to_value(labels).map_err(|e| AppError::Internal(e.into()))
+pub(super) fn labels_json(labels: &Labels) -> Result<serde_json::Value, QueueError> {
+    serde_json::to_value(labels).map_err(|e| QueueError::Internal(e.into()))
 }
 
 /// Stores the annotation for the assignment; returns its id.
 ///
 /// Idempotent on `submission_id`: a repeat gets the same id and stores
 /// nothing. Labels are checked with `safepref_core::labels::validate`
-/// (BadRequest listing every broken rule, one per line). A late submit (the
-/// lease expired) is accepted while the item has a free slot, else refused
-/// with Conflict. `seconds_spent` is the active time the page measured,
+/// ([`BrokenRules`] lists every broken rule, one per line). A late submit
+/// (the lease expired) is accepted while the item has a free slot, else
+/// refused ([`QueueError::TimeRanOut`]). `seconds_spent` is the active time the page measured,
 /// clamped to 0..=86400; not finite (NaN) means not measured (stored as null).
 pub async fn submit(
     pool: &PgPool,
@@ -100,7 +91,7 @@ pub async fn submit(
     submission_id: Uuid,
     labels: &Labels,
     seconds_spent: f64,
-) -> Result<Uuid, AppError> {
+) -> Result<Uuid, QueueError> {
     let submitted = submit_then_lease(
         pool,
         project,
@@ -135,10 +126,10 @@ pub async fn submit_then_lease(
     labels: &Labels,
     seconds_spent: f64,
     lease_next: bool,
-) -> Result<Submitted, AppError> {
+) -> Result<Submitted, QueueError> {
     check_labels(project, labels)?;
     let (display, source) = shown_policy(project);
-    let labels_text = serde_json::to_string(labels).map_err(|e| AppError::Internal(e.into()))?;
+    let labels_text = serde_json::to_string(labels).map_err(|e| QueueError::Internal(e.into()))?;
     let new = NewAnnotation {
         id: Uuid::now_v7(),
         project_id: project.id,
@@ -170,12 +161,9 @@ pub async fn submit_then_lease(
         (db::assignments::submit(pool, &new).await, None, None)
     };
     let result = match result {
-        Ok(result) => result.ok_or_else(no_such_assignment)?,
+        Ok(result) => result.ok_or(QueueError::NoSuchAssignment)?,
         Err(e) if db::unique_violation(&e).as_deref() == Some("annotations_submission_id_key") => {
-            return Err(AppError::Conflict(
-                "this submission id was already used for another item; reload the page and submit again"
-                    .into(),
-            ));
+            return Err(QueueError::SubmissionIdReused);
         }
         Err(e) => return Err(e.into()),
     };
@@ -243,7 +231,7 @@ pub(super) fn answer(
     project: &Project,
     result: &SubmitResult,
     submission_id: Uuid,
-) -> Result<Uuid, AppError> {
+) -> Result<Uuid, QueueError> {
     if let Some(id) = result.annotation_id {
         return Ok(id);
     }
@@ -251,33 +239,16 @@ pub(super) fn answer(
     match result.state {
         AssignmentState::Submitted => match (result.existing_id, result.existing_submission) {
             (Some(id), Some(earlier)) if earlier == submission_id => Ok(id),
-            _ => Err(AppError::Conflict(
-                "You have already submitted this item (perhaps from another tab); your labels are saved. \
-                 To change them, revise it from your recent submissions."
-                    .into(),
-            )),
+            _ => Err(QueueError::AlreadySubmitted),
         },
-        AssignmentState::Skipped => Err(AppError::Conflict(
-            "You skipped this item, so it went back to the queue; it can no longer be submitted.".into(),
-        )),
-        AssignmentState::Leased => {
-            // The item was completed or adjudicated under this lease (k was
-            // lowered, or a lead decided it): the lease is of no use now.
-            Err(AppError::Conflict(if result.adjudicated {
-                "A lead has adjudicated this item in the meantime, so these labels could not be saved. \
-                 Load the next item to continue."
-                    .into()
-            } else {
-                "This item already has all the annotations it needs, so these labels could not be saved. \
-                 Load the next item to continue."
-                    .into()
-            }))
-        }
-        AssignmentState::Expired => Err(AppError::Conflict(format!(
-                "Your time on this item ran out ({} minutes) and other annotators have since taken all of \
-                 its places, so these labels could not be saved. Load the next item to continue.",
-                project.lease_seconds / 60
-            ))),
+        AssignmentState::Skipped => Err(QueueError::SubmitAfterSkip),
+        // The item was completed or adjudicated under this lease (k was
+        // lowered, or a lead decided it): the lease is of no use now.
+        AssignmentState::Leased if result.adjudicated => Err(QueueError::AdjudicatedMeanwhile),
+        AssignmentState::Leased => Err(QueueError::ItemComplete),
+        AssignmentState::Expired => Err(QueueError::TimeRanOut {
+            minutes: project.lease_seconds / 60,
+        }),
     }
 }
 
@@ -299,7 +270,7 @@ pub async fn shown_suggestions(
     db: impl sqlx::PgExecutor<'_>,
     project: &Project,
     item_id: Uuid,
-) -> Result<Vec<Suggestion>, AppError> {
+) -> Result<Vec<Suggestion>, QueueError> {
     Ok(match shown_policy(project) {
         (Display::Blind, _) => Vec::new(),
         (_, Some(source)) => db::suggestions::from_source(db, item_id, source)
@@ -320,7 +291,7 @@ pub(super) async fn route(
     item_id: Uuid,
     given: &Labels,
     annotation_id: Uuid,
-) -> Result<(), AppError> {
+) -> Result<(), QueueError> {
     let Some(routing) = &project.suggestions.routing else {
         return Ok(());
     };

@@ -58,9 +58,7 @@ pub async fn release(
     target: &User,
 ) -> Result<u64, ReviewError> {
     check_may_act_on(actor, target)?;
-    let released = queue::release_in_project(pool, project, target.id)
-        .await
-        .map_err(ReviewError::Queue)?;
+    let released = queue::release_in_project(pool, project, target.id).await?;
     db::audit::record(
         pool,
         Some(actor.id),
@@ -77,12 +75,8 @@ pub async fn release(
 /// items it holds.
 pub async fn disable(pool: &PgPool, actor: &User, target: &User) -> Result<(), ReviewError> {
     check_may_act_on(actor, target)?;
-    accounts::set_disabled(pool, Some(actor.id), target, true)
-        .await
-        .map_err(ReviewError::Accounts)?;
-    queue::release_all(pool, target.id)
-        .await
-        .map_err(ReviewError::Queue)?;
+    accounts::set_disabled(pool, Some(actor.id), target, true).await?;
+    queue::release_all(pool, target.id).await?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@
 //! status.
 
 use super::MAX_REASON_CHARS;
+use crate::accounts::AccountsError;
 use crate::db::users::Role;
-use crate::error::AppError;
+use crate::queue::{BrokenRules, QueueError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -35,13 +36,15 @@ pub enum ReviewError {
          To change its labels, adjudicate it again."
     )]
     Adjudicated,
-    /// The queue's answer, as it gave it: labels that break a rule, or a
-    /// failed release.
+    /// Labels that break one of the project's rules.
     #[error(transparent)]
-    Queue(AppError),
+    BrokenRules(#[from] BrokenRules),
+    /// The queue's answer, as it gave it (a failed release).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     /// The accounts' answer, as they gave it (disabling the last admin).
     #[error(transparent)]
-    Accounts(AppError),
+    Accounts(#[from] AccountsError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// The adjudicated labels could not be turned into JSON.

@@ -97,7 +97,7 @@ pub async fn adjudicate(
     labels: &Labels,
     reason: &str,
 ) -> Result<(), ReviewError> {
-    queue::check_labels(project, labels).map_err(ReviewError::Queue)?;
+    queue::check_labels(project, labels)?;
     let reason = check_reason(reason)?;
     let after = serde_json::to_value(labels)?;
     let mut tx = pool.begin().await?;

@@ -10,10 +10,11 @@ use serde::Deserialize;
 
 use super::Chrome;
 use super::registry::Routes;
+use crate::accounts::{self, AccountsError, Role};
 use crate::app::AppState;
 use crate::auth::{CurrentUser, password};
-use crate::db::{self, users::Role};
 use crate::error::Result;
+use crate::queue::{self, ProjectCounts};
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -28,14 +29,14 @@ struct HomePage {
     chrome: Chrome,
     username: String,
     role_description: &'static str,
-    projects: Vec<db::projects::Summary>,
+    projects: Vec<ProjectCounts>,
 }
 
 async fn home(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
 ) -> Result<HomePage> {
-    let projects = db::projects::summaries(&state.pool).await?;
+    let projects = queue::start_page(&state.pool).await?;
     let role_description = match session.user.role {
         Role::Annotator => "an annotator: you label items",
         Role::Lead => "a lead: you label items, review agreement and adjudicate disputes",
@@ -109,35 +110,19 @@ async fn change_password(
         )
             .into_response()
     };
-    let hash = db::users::credentials(&state.pool, &session.user.username)
-        .await?
-        .and_then(|(_, hash)| hash);
-    if !password::verify(form.current, hash).await? {
-        return Ok(refuse("The current password is wrong.".into()));
+    let changed =
+        accounts::change_own_password(&state.pool, &session.user, form.current, form.new).await;
+    match changed {
+        Ok(()) => {}
+        Err(err @ AccountsError::WrongPassword) => return Ok(refuse(err.to_string())),
+        Err(AccountsError::WeakPassword(problem)) => {
+            return Ok(refuse(format!(
+                "The new password was not saved: {problem}."
+            )));
+        }
+        Err(other) => return Err(other.into()),
     }
-    if let Err(problem) = password::check_new(&form.new) {
-        return Ok(refuse(format!(
-            "The new password was not saved: {problem}."
-        )));
-    }
-    let hash = password::hash(form.new).await?;
-    let mut tx = state.pool.begin().await?;
-    db::users::set_password_hash(&mut *tx, session.user.id, &hash).await?;
-    // Sign out every other device; keep this one.
-    db::sessions::delete_for_user(&mut *tx, session.user.id).await?;
-    // And revoke the API tokens: a new password must lock out whoever held one.
-    let (me, because) = (session.user.id, "password changed");
-    crate::auth::api_tokens::revoke_all(&mut tx, Some(me), me, because).await?;
-    db::audit::record(
-        &mut *tx,
-        Some(session.user.id),
-        "password changed",
-        &format!("user:{}", session.user.id),
-        None,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    // Every session of the user ended, this one too: sign this device in again.
     let new = crate::auth::session::create(&state, &session.user, None).await?;
     let mut response = Redirect::to("/account?done=password").into_response();
     response.headers_mut().insert(

@@ -12,15 +12,9 @@ use uuid::Uuid;
 use super::registry::Routes;
 use super::tokens::Row as TokenRow;
 use super::{Chrome, ConfirmPage, Pager};
-use crate::accounts;
+use crate::accounts::{self, Entry, Role, User};
 use crate::app::AppState;
-use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password, throttle};
-use crate::db::{
-    self,
-    audit::Entry,
-    sign_in::Key::Username,
-    users::{Role, User},
-};
+use crate::auth::{ActiveSession, RequireAdmin, password, throttle};
 use crate::error::{AppError, Result};
 
 const USERS_PER_PAGE: i64 = 50;
@@ -60,7 +54,7 @@ async fn list(
     Query(query): Query<PageQuery>,
 ) -> Result<UsersPage> {
     let pager = Pager::new(query.page, USERS_PER_PAGE)?;
-    let (users, total) = db::users::page(&state.pool, pager.offset(), pager.per_page).await?;
+    let (users, total) = accounts::page(&state.pool, pager.offset(), pager.per_page).await?;
     Ok(UsersPage {
         chrome: Chrome::new(Some(&session)),
         users,
@@ -141,6 +135,7 @@ async fn create(
         &form.password,
     )
     .await
+    .map_err(AppError::from)
     {
         Ok((user, Some(password))) => Ok(PasswordShown {
             chrome: Chrome::new(Some(&session)).with_notice(Some("The user was created.")),
@@ -200,18 +195,15 @@ async fn show(
     Path(id): Path<Uuid>,
     Query(query): Query<DoneQuery>,
 ) -> Result<UserPage> {
-    let user = accounts::find_by_id(&state.pool, id).await?;
-    let history = db::audit::for_subject(&state.pool, &format!("user:{id}"), 20).await?;
-    let tokens = api_tokens::list(&state.pool, &user).await?;
     let window = state.config.throttle.window.as_secs() as i64;
-    let failed = db::sign_in::within_window(&state.pool, Username(&user.username), window).await?;
+    let overview = accounts::overview(&state.pool, id, window).await?;
     Ok(UserPage {
         chrome: Chrome::new(Some(&session)).with_notice(notice(query.done.as_deref())),
-        user,
+        user: overview.user,
         roles: Role::ALL,
-        history,
-        tokens: tokens.iter().map(TokenRow::from).collect(),
-        failed_sign_ins: failed.count,
+        history: overview.history,
+        tokens: overview.tokens.iter().map(TokenRow::from).collect(),
+        failed_sign_ins: overview.failed_sign_ins,
         window_minutes: window as u64 / 60,
     })
 }

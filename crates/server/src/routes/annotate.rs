@@ -20,8 +20,8 @@ use crate::app::AppState;
 use crate::auth::{ActiveSession, CurrentUser};
 use crate::db::projects::Project;
 use crate::error::{AppError, Result};
-use crate::queue::{self, GoldFeedback, LeasedItem, SkipReason};
-use crate::wellbeing;
+use crate::queue::{self, GoldFeedback, LeasedItem, QueueError, SkipReason};
+use crate::wellbeing::{self, WellbeingError};
 use crate::{markdown, projects};
 
 pub fn routes() -> Routes {
@@ -59,10 +59,11 @@ async fn page(
     }
     let lease = match queue::lease(&state.pool, &project, session.user.id).await {
         Ok(lease) => lease,
-        Err(AppError::TooManyRequests { message, .. }) => {
+        Err(QueueError::Wellbeing(cap @ WellbeingError::DailyCapReached { .. })) => {
+            let message = cap.to_string();
             return nothing_left(&state, &session, project, feedback, Some(message)).await;
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let Some(lease) = lease else {
         return nothing_left(&state, &session, project, feedback, None).await;
@@ -118,16 +119,18 @@ async fn save_or_show_again<F, Fut>(
     assignment_id: Option<Uuid>,
     action: String,
     next: String,
-    item: impl AsyncFnOnce() -> Result<LeasedItem>,
+    item: impl AsyncFnOnce() -> Result<LeasedItem, QueueError>,
     save: F,
 ) -> Result<Response>
 where
     F: FnOnce(Labels) -> Fut,
-    Fut: Future<Output = Result<()>>,
+    Fut: Future<Output = Result<(), QueueError>>,
 {
     let k = project.responses_per_item;
     let outcome = match labels_from(&fields, k, &project.questions) {
-        Ok(labels) => save(labels.clone()).await.map_err(|e| (Some(labels), e)),
+        Ok(labels) => save(labels.clone())
+            .await
+            .map_err(|e| (Some(labels), AppError::from(e))),
         Err(problems) => Err((None, AppError::BadRequest(problems.join("\n")))),
     };
     match outcome {
@@ -293,11 +296,9 @@ async fn revise(
     let action = format!("/annotate/{project_id}/revise/{annotation_id}");
     let (for_item, for_save) = (project.clone(), project.clone());
     let item = async || {
-        Ok(
-            queue::annotation_for_revision(pool, &for_item, annotator, annotation_id)
-                .await?
-                .0,
-        )
+        queue::annotation_for_revision(pool, &for_item, annotator, annotation_id)
+            .await
+            .map(|(item, _)| item)
     };
     let save = async move |labels: Labels| {
         queue::revise(pool, &for_save, annotator, annotation_id, &labels).await

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::auth::{
     CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, api_tokens, session, sign_in,
 };
-use crate::db::{self, api_tokens::ApiToken, users::User};
+use crate::db::{api_tokens::ApiToken, users::User};
 use crate::error::{AppError, Result};
 use crate::projects::{BatchPage, ItemStates, Progress, Project, StateCounts};
 use crate::{accounts, projects, queue, suggestions};
@@ -137,7 +137,7 @@ async fn users(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>> {
     let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000))?;
-    let (users, total) = db::users::page(&state.pool, pager.offset(), pager.per_page).await?;
+    let (users, total) = accounts::page(&state.pool, pager.offset(), pager.per_page).await?;
     let pager = pager.with_total(total);
     Ok(Json(
         json!({"total": total, "page": pager.page, "pages": pager.pages, "users": users}),

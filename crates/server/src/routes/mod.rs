@@ -32,9 +32,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 
+use crate::accounts::{Role, User};
 use crate::app::AppState;
 use crate::auth::ActiveSession;
-use crate::db::users::{Role, User};
 use registry::Routes;
 use uuid::Uuid;
 
@@ -185,8 +185,7 @@ pub async fn end_session(
             "this request uses a personal API token, which signing out does not end; revoke it with DELETE /api/v1/tokens/{id}".into(),
         ));
     }
-    crate::queue::release_all(&state.pool, session.user.id).await?;
-    crate::db::sessions::delete(&state.pool, session.token_hash()).await?;
+    crate::accounts::sign_out(&state.pool, session.user.id, session.token_hash()).await?;
     Ok(())
 }
 

@@ -15,10 +15,9 @@ use uuid::Uuid;
 
 use super::registry::Routes;
 use super::{Chrome, ConfirmPage};
-use crate::accounts;
+use crate::accounts::{self, ApiToken};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin, api_tokens, password};
-use crate::db::api_tokens::ApiToken;
 use crate::error::{AppError, Result};
 
 pub fn routes() -> Routes {

@@ -12,9 +12,10 @@ use safepref_server::db::{
     projects::{Project, Settings, Wellbeing},
     users::{Role, User},
 };
-use safepref_server::error::AppError;
 use safepref_server::import::{self, Options, Source};
+use safepref_server::queue::QueueError;
 use safepref_server::review::{self, ReviewError};
+use safepref_server::wellbeing::WellbeingError;
 use safepref_server::{projects, queue};
 use safepref_tests::{ServerProcess, TestDb};
 use serde_json::{Value, json};
@@ -248,8 +249,10 @@ impl World {
                 assignment: lease.assignment_id,
             }),
             Ok(None) => Ok(Leased::Nothing),
-            Err(AppError::Paused(_)) => Ok(Leased::Paused),
-            Err(AppError::TooManyRequests { .. }) => Ok(Leased::Capped),
+            Err(QueueError::Paused) => Ok(Leased::Paused),
+            Err(QueueError::Wellbeing(WellbeingError::DailyCapReached { .. })) => {
+                Ok(Leased::Capped)
+            }
             Err(e) => Err(format!("lease failed: {e:?}")),
         }
     }
@@ -317,7 +320,14 @@ impl World {
                     .next
                     .map(|lease| (self.item_index(lease.item.id), lease.assignment_id)),
             }),
-            Err(AppError::Conflict(_)) => Ok(Submitted::Refused),
+            Err(
+                QueueError::SubmissionIdReused
+                | QueueError::AlreadySubmitted
+                | QueueError::SubmitAfterSkip
+                | QueueError::AdjudicatedMeanwhile
+                | QueueError::ItemComplete
+                | QueueError::TimeRanOut { .. },
+            ) => Ok(Submitted::Refused),
             Err(e) => Err(format!("submit failed: {e:?}")),
         }
     }
@@ -408,7 +418,7 @@ impl World {
         let who = self.people[who].id;
         match queue::skip(&self.pool, &self.project, who, assignment, reason, None).await {
             Ok(()) => Ok(true),
-            Err(AppError::Conflict(_)) => Ok(false),
+            Err(QueueError::SkipAfterSubmit) => Ok(false),
             Err(e) => Err(format!("skip failed: {e:?}")),
         }
     }
@@ -438,7 +448,12 @@ impl World {
         let who = self.people[who].id;
         match queue::revise(&self.pool, &self.project, who, annotation, &labels).await {
             Ok(()) => Ok(true),
-            Err(AppError::NotFound(_) | AppError::Conflict(_)) => Ok(false),
+            Err(
+                QueueError::NoSuchAnnotation
+                | QueueError::RevisionAdjudicated
+                | QueueError::GoldAnswerFinal
+                | QueueError::RevisionTooOld { .. },
+            ) => Ok(false),
             Err(e) => Err(format!("revise failed: {e:?}")),
         }
     }
