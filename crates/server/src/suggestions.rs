@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use safepref_core::labels::LabelError;
 use safepref_core::suggestions::{self, ItemKey, Suggestion};
 use serde_json::json;
 use sqlx::PgPool;
@@ -15,6 +14,7 @@ use uuid::Uuid;
 use crate::db;
 use crate::import::{ImportError, MAX_LISTED_ERRORS, read};
 use crate::projects::{self, Project, ProjectError};
+use crate::queue::BrokenRules;
 
 /// Rows of a side file sent to the database per statement.
 const CHUNK_ROWS: usize = 2_000;
@@ -25,19 +25,13 @@ const CHUNK_ROWS: usize = 2_000;
 pub enum SuggestionError {
     #[error("there is no such item")]
     NoSuchItem,
-    /// The suggestion breaks the item's project's label rules: every broken
-    /// rule, one per line.
-    #[error("{}", broken_rules(.0))]
-    BrokenRules(Vec<LabelError>),
+    /// The suggestion breaks the item's project's label rules.
+    #[error(transparent)]
+    BrokenRules(#[from] BrokenRules),
     #[error(transparent)]
     Project(#[from] ProjectError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-fn broken_rules(errors: &[LabelError]) -> String {
-    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    lines.join("\n")
 }
 
 /// Checks a suggestion against the project's K, taxonomy and questions.
@@ -48,7 +42,7 @@ fn check(project: &Project, suggestion: &Suggestion) -> Result<(), SuggestionErr
         &project.taxonomy,
         &project.questions,
     )
-    .map_err(SuggestionError::BrokenRules)
+    .map_err(|errors| BrokenRules::listing(&errors).into())
 }
 
 /// The project of the item, which must exist.

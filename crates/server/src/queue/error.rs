@@ -1,6 +1,8 @@
 //! What the queue refuses and why, in the annotator's words; `crate::error`
 //! turns each into its HTTP answer (not found, conflict, bad request …).
 
+use safepref_core::labels::LabelError;
+
 use super::MAX_SKIP_NOTE_CHARS;
 use crate::wellbeing::WellbeingError;
 
@@ -95,6 +97,14 @@ fn revision_limit(allowed: i64) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BrokenRules(pub String);
+
+impl BrokenRules {
+    /// Every broken rule, one per line.
+    pub fn listing(errors: &[LabelError]) -> Self {
+        let lines = errors.iter().map(ToString::to_string).collect::<Vec<_>>();
+        BrokenRules(lines.join("\n"))
+    }
+}
 
 #[cfg(test)]
 mod tests {

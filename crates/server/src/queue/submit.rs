@@ -52,13 +52,6 @@ pub async fn gold_feedback(
     }))
 }
 
-/// Every broken label rule, one per line, as whichever error the caller
-/// returns.
-pub fn broken_rules<E: From<BrokenRules>>(errors: &[labels::LabelError]) -> E {
-    let lines = errors.iter().map(ToString::to_string).collect::<Vec<_>>();
-    BrokenRules(lines.join("\n")).into()
-}
-
 /// Checks labels against the project's K, taxonomy and questions; the
 /// message lists every broken rule, one per line.
 pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), BrokenRules> {
@@ -68,7 +61,7 @@ pub fn check_labels(project: &Project, labels: &Labels) -> Result<(), BrokenRule
         &project.taxonomy,
         &project.questions,
     )
-    .map_err(|errors| broken_rules(&errors))
+    .map_err(|errors| BrokenRules::listing(&errors))
 }
 
 pub(super) fn labels_json(labels: &Labels) -> Result<serde_json::Value, QueueError> {

@@ -15,9 +15,9 @@ use super::fields::form_field;
 use super::labels_form::{LETTERS, ResponseEntry};
 use crate::app::AppState;
 use crate::auth::ActiveSession;
-use crate::db::projects::Project;
 use crate::error::Result;
 use crate::markdown;
+use crate::projects::Project;
 use crate::queue::{self, GoldFeedback, LeasedItem, Progress, Recent};
 use crate::wellbeing::BreakDue;
 

@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::fields::form_field;
 use super::registry::Routes;
 use super::{Chrome, ConfirmPage, Pager};
+use crate::accounts::User;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead, password};
-use crate::db::{projects::Project, users::User};
 use crate::error::{AppError, Result};
+use crate::projects::Project;
 use crate::review::{self, Work, WorkBatch, WorkCounts};
 use crate::{accounts, projects};
 

@@ -15,11 +15,11 @@ use uuid::Uuid;
 
 use super::Pager;
 use super::registry::Routes;
+use crate::accounts::{ApiToken, User};
 use crate::app::AppState;
 use crate::auth::{
     CurrentUser, MaybeUser, PeerAddr, RequireAdmin, RequireLead, api_tokens, session, sign_in,
 };
-use crate::db::{api_tokens::ApiToken, users::User};
 use crate::error::{AppError, Result};
 use crate::projects::{BatchPage, ItemStates, Progress, Project, StateCounts};
 use crate::{accounts, projects, queue, suggestions};

@@ -17,8 +17,8 @@ use super::{Chrome, ConfirmPage};
 use crate::app::AppState;
 use crate::auth::crowd::{self, Join};
 use crate::auth::{ActiveSession, MaybeUser, PeerAddr, RequireAdmin, session, sign_in};
-use crate::db::projects::Project;
 use crate::error::{AppError, Result};
+use crate::projects::Project;
 use crate::projects::{self, CrowdEntry, EntryAction};
 use crate::queue::{self, GoldFeedback};
 

@@ -18,9 +18,9 @@ use crate::auth::RequireLead;
 use crate::dashboard::{
     self, Agreement, AnnotatorRow, BatchProgress, Filters, Pace, RoutingSavings, SortKey,
 };
-use crate::db::projects::Project;
 use crate::error::Result;
 use crate::projects;
+use crate::projects::Project;
 use crate::svg::{self, Svg};
 
 pub fn routes() -> Routes {

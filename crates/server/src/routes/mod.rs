@@ -1,5 +1,6 @@
-//! HTTP routes, one module per area. Handlers parse, call `db`/`auth`/`core`,
-//! and choose a template or JSON; they never write SQL.
+//! HTTP routes, one module per area. Handlers parse, call the services
+//! (`queue`, `review`, `accounts`, `projects` …), and choose a template or
+//! JSON; they never call `db` or write SQL.
 
 pub mod account;
 pub mod admin;

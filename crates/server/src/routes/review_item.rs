@@ -24,9 +24,9 @@ use super::registry::Routes;
 use super::review_queue::percent;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
-use crate::db::projects::Project;
 use crate::error::{AppError, Result};
 use crate::projects;
+use crate::projects::Project;
 use crate::review::{self, Adjudication, ItemAnnotation, ItemDetail, ItemState, Skip};
 
 pub fn routes() -> Routes {

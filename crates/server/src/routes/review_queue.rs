@@ -13,9 +13,9 @@ use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::db::projects::Project;
 use crate::error::{AppError, Result};
 use crate::projects;
+use crate::projects::Project;
 use crate::review::{self, ItemState, QueueEntry, QueueFilter};
 
 const QUEUE_PER_PAGE: i64 = 25;

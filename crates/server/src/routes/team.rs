@@ -9,10 +9,11 @@ use serde::Deserialize;
 
 use super::registry::Routes;
 use super::{Chrome, Pager};
+use crate::accounts::User;
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::db::{projects::Summary, users::User};
 use crate::error::Result;
+use crate::projects::Summary;
 use crate::review;
 
 pub fn routes() -> Routes {
