@@ -19,6 +19,7 @@ mod hostile;
 mod import;
 mod liveness;
 mod machine;
+mod members;
 mod pages;
 mod projects;
 mod queue;

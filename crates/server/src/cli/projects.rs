@@ -55,7 +55,7 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
             );
         }
         ProjectCommand::List => {
-            let summaries = db::projects::summaries(pool).await?;
+            let summaries = db::projects::summaries(pool, None).await?;
             if summaries.is_empty() {
                 println!("No projects yet: create one with `safepref project create --name NAME`.");
                 return Ok(());

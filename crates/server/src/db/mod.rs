@@ -12,6 +12,7 @@ pub mod crowd;
 pub mod dashboard;
 pub mod export;
 pub mod items;
+pub mod members;
 pub mod projects;
 pub mod report;
 pub mod review;

@@ -36,6 +36,44 @@ impl Default for Wellbeing {
     }
 }
 
+/// Who may work on a project besides admins: every annotator and lead
+/// (`open`), or only its members (`members`, see `db::members`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::Type, Serialize, Deserialize)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    #[default]
+    Open,
+    Members,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Open => "open",
+            Access::Members => "members",
+        }
+    }
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Access {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(Access::Open),
+            "members" => Ok(Access::Members),
+            _ => Err(format!("{s:?} is not a project access (open or members)")),
+        }
+    }
+}
+
 /// Everything about a project that people set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -107,6 +145,7 @@ pub struct Project {
     /// Items a crowd worker does before getting the completion code.
     pub crowd_quota: Option<i32>,
     pub crowd_completion_code: Option<String>,
+    pub access: Access,
 }
 
 impl Project {
@@ -163,6 +202,7 @@ pub(super) struct ProjectRow {
     crowd_token: Option<String>,
     crowd_quota: Option<i32>,
     crowd_completion_code: Option<String>,
+    access: Access,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -191,13 +231,14 @@ impl TryFrom<ProjectRow> for Project {
             crowd_token: row.crowd_token,
             crowd_quota: row.crowd_quota,
             crowd_completion_code: row.crowd_completion_code,
+            access: row.access,
         })
     }
 }
 
 const COLUMNS: &str = "id, name, guidelines, responses_per_item, annotations_per_item, lease_seconds, \
      revisable_recent, questions, taxonomy, gold_rate, gold_feedback, wellbeing, review_min_support, suggestions, created_at, \
-     slug, crowd_token, crowd_quota, crowd_completion_code";
+     slug, crowd_token, crowd_quota, crowd_completion_code, access";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -268,6 +309,42 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Project>, 
     .transpose()
 }
 
+/// The project if `viewer` may see it (`project_visible`): None for one
+/// they may not, exactly as for one that does not exist.
+pub async fn find_visible(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    viewer: Uuid,
+) -> Result<Option<Project>, sqlx::Error> {
+    sqlx::query_as::<_, ProjectRow>(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from projects where id = $1 and project_visible(id, access, $2)"
+    )))
+    .bind(id)
+    .bind(viewer)
+    .fetch_optional(db)
+    .await?
+    .map(Project::try_from)
+    .transpose()
+}
+
+/// Sets who may work on the project; the access it had before.
+pub async fn set_access(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    access: Access,
+) -> Result<Access, sqlx::Error> {
+    sqlx::query_scalar(
+        "update projects p set access = $2, updated_at = now()
+           from (select access from projects where id = $1 for update) old
+          where p.id = $1
+          returning old.access",
+    )
+    .bind(id)
+    .bind(access)
+    .fetch_one(db)
+    .await
+}
+
 /// Projects with at least one annotation (whose dashboards are kept warm).
 pub async fn annotated(db: impl PgExecutor<'_>) -> Result<Vec<Project>, sqlx::Error> {
     sqlx::query_as::<_, ProjectRow>(sqlx::AssertSqlSafe(format!(
@@ -307,16 +384,24 @@ pub struct Summary {
     pub items: i64,
     pub complete: i64,
     pub created_at: OffsetDateTime,
+    pub access: Access,
 }
 
-pub async fn summaries(db: impl PgExecutor<'_>) -> Result<Vec<Summary>, sqlx::Error> {
+/// Every project (`viewer` None), or those `viewer` may see.
+pub async fn summaries(
+    db: impl PgExecutor<'_>,
+    viewer: Option<Uuid>,
+) -> Result<Vec<Summary>, sqlx::Error> {
     sqlx::query_as(
-        "select p.id, p.name, p.responses_per_item, p.annotations_per_item, p.created_at,
+        "select p.id, p.name, p.responses_per_item, p.annotations_per_item, p.created_at, p.access,
                 (select count(*) from batches b where b.project_id = p.id) as batches,
                 (select count(*) from items i where i.project_id = p.id) as items,
                 (select count(*) from items i where i.project_id = p.id and i.state <> 'pending') as complete
-         from projects p order by p.name",
+         from projects p
+         where $1::uuid is null or project_visible(p.id, p.access, $1)
+         order by p.name",
     )
+    .bind(viewer)
     .fetch_all(db)
     .await
 }

@@ -33,9 +33,12 @@ macro_rules! sql_function {
 /// The files of /sql/functions, compiled in (a unit test keeps this list
 /// and the folder equal).
 pub static FUNCTIONS: &[SqlFunction] = &[
+    sql_function!("audit_entry_project"),
     sql_function!("audit_log_is_append_only"),
+    sql_function!("audit_log_project"),
     sql_function!("bump_queue_epoch"),
     sql_function!("lease_item"),
+    sql_function!("project_visible"),
     sql_function!("submit_and_lease"),
     sql_function!("submit_annotation"),
 ];

@@ -10,7 +10,7 @@ use crate::db;
 
 /// Every project with its counts, for the admin's list.
 pub async fn summaries(pool: &PgPool) -> Result<Vec<Summary>, ProjectError> {
-    Ok(db::projects::summaries(pool).await?)
+    Ok(db::projects::summaries(pool, None).await?)
 }
 
 /// What a project's page shows.

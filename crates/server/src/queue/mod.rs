@@ -215,7 +215,7 @@ pub use crate::db::projects::Summary as ProjectCounts;
 /// The projects on the start page, by name: every project, as in
 /// [`projects_for`].
 pub async fn start_page(pool: &PgPool) -> Result<Vec<ProjectCounts>, QueueError> {
-    Ok(db::projects::summaries(pool).await?)
+    Ok(db::projects::summaries(pool, None).await?)
 }
 
 /// The projects an annotator may work in: all of them for now.

@@ -22,7 +22,7 @@ pub struct Team {
 /// The projects, and `limit` annotators from `offset`.
 pub async fn team(pool: &PgPool, offset: i64, limit: i64) -> Result<Team, ReviewError> {
     let (annotators, total) = db::users::with_role(pool, Role::Annotator, offset, limit).await?;
-    let projects = db::projects::summaries(pool).await?;
+    let projects = db::projects::summaries(pool, None).await?;
     Ok(Team {
         projects,
         annotators,

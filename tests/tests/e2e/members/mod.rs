@@ -1,0 +1,4 @@
+//! Project membership (issue 25): who may see a project, and the project
+//! each audit entry is about.
+
+mod visibility;
