@@ -221,15 +221,21 @@ pub async fn set_role(
         api_tokens::revoke_all(&mut tx, actor, user.id, "role lowered").await?;
     }
     let (before, after) = (json!({"role": user.role}), json!({"role": role}));
-    db::audit::record(
-        &mut *tx,
-        actor,
-        "role changed",
-        &subject(user.id),
-        Some(before),
-        Some(after),
-    )
-    .await?;
+    audit_and_commit(tx, actor, "role changed", user.id, before, after).await
+}
+
+/// Records a change to the account `user` and commits it with the audit
+/// entry.
+async fn audit_and_commit(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    actor: Option<Uuid>,
+    action: &str,
+    user: Uuid,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> Result<(), AccountsError> {
+    let subject = subject(user);
+    db::audit::record(&mut *tx, actor, action, &subject, Some(before), Some(after)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -260,17 +266,7 @@ pub async fn set_disabled(
         json!({"disabled": user.disabled}),
         json!({"disabled": disabled}),
     );
-    db::audit::record(
-        &mut *tx,
-        actor,
-        action,
-        &subject(user.id),
-        Some(before),
-        Some(after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    audit_and_commit(tx, actor, action, user.id, before, after).await
 }
 
 /// Sets a new password (empty: generate one, returned to show once), ends

@@ -230,19 +230,39 @@ async fn confirm_disable(
     Path(id): Path<Uuid>,
 ) -> Result<ConfirmPage> {
     let user = accounts::find_by_id(&state.pool, id).await?;
-    Ok(ConfirmPage {
-        chrome: Chrome::new(Some(&session)),
-        title: format!("Disable {}?", user.username),
-        explanation: format!(
-            "{} will be signed out at once, their API tokens revoked for good, and they cannot sign in until an admin enables the account again. Their work is kept.",
-            user.username
+    let name = &user.username;
+    Ok(confirm_on_user(
+        &session,
+        id,
+        format!("Disable {name}?"),
+        format!(
+            "{name} will be signed out at once, their API tokens revoked for good, and they cannot sign in until an admin enables the account again. Their work is kept."
         ),
-        action: format!("/admin/users/{id}/disable"),
-        confirm_label: "Disable the account",
+        ("disable", "Disable the account"),
+        false,
+    ))
+}
+
+/// A confirmation page for `action` (its path under the user's page, and
+/// its button's label) on the account `id`.
+fn confirm_on_user(
+    session: &ActiveSession,
+    id: Uuid,
+    title: String,
+    explanation: String,
+    (action, confirm_label): (&str, &'static str),
+    ask_password: bool,
+) -> ConfirmPage {
+    ConfirmPage {
+        chrome: Chrome::new(Some(session)),
+        title,
+        explanation,
+        action: format!("/admin/users/{id}/{action}"),
+        confirm_label,
         cancel_href: format!("/admin/users/{id}"),
-        ask_password: false,
+        ask_password,
         min_length: password::MIN_LENGTH,
-    })
+    }
 }
 
 async fn disable(
@@ -282,19 +302,17 @@ async fn confirm_reset(
     Path(id): Path<Uuid>,
 ) -> Result<ConfirmPage> {
     let user = accounts::find_by_id(&state.pool, id).await?;
-    Ok(ConfirmPage {
-        chrome: Chrome::new(Some(&session)),
-        title: format!("Reset the password of {}?", user.username),
-        explanation: format!(
-            "{}'s current password stops working, they are signed out everywhere and their API tokens are revoked. You will see the new password once.",
-            user.username
+    let name = &user.username;
+    Ok(confirm_on_user(
+        &session,
+        id,
+        format!("Reset the password of {name}?"),
+        format!(
+            "{name}'s current password stops working, they are signed out everywhere and their API tokens are revoked. You will see the new password once."
         ),
-        action: format!("/admin/users/{id}/password"),
-        confirm_label: "Reset the password",
-        cancel_href: format!("/admin/users/{id}"),
-        ask_password: true,
-        min_length: password::MIN_LENGTH,
-    })
+        ("password", "Reset the password"),
+        true,
+    ))
 }
 
 #[derive(Deserialize)]
