@@ -5,12 +5,12 @@
 //! rules and the same audit entries; a project the caller may not see is a
 //! 404 like one that does not exist.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Json;
 use safepref_core::labels::Labels;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -79,9 +79,13 @@ async fn visible_item(
     }
 }
 
-/// Reads a JSON body into `T`; the wrong shape is a 400 naming the field.
-fn body<T: DeserializeOwned>(body: Value) -> Result<T> {
-    serde_json::from_value(body).map_err(|e| AppError::BadRequest(format!("the body: {e}")))
+/// A JSON body as `T`, or a 400 whose message names the field that is
+/// wrong (axum's rejection says where: `batches[0]: invalid type…`).
+type Body<T> = std::result::Result<Json<T>, JsonRejection>;
+
+fn body<T>(body: Body<T>) -> Result<T> {
+    body.map(|Json(t)| t)
+        .map_err(|e| AppError::BadRequest(e.body_text()))
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> String {
@@ -200,7 +204,7 @@ fn annotation_json(a: &ItemAnnotation) -> Value {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdjudicateBody {
-    labels: Value,
+    labels: Labels,
     reason: String,
 }
 
@@ -209,18 +213,16 @@ async fn adjudicate(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
-    Json(value): Json<Value>,
+    given: Body<AdjudicateBody>,
 ) -> Result<StatusCode> {
-    let given: AdjudicateBody = body(value)?;
-    let labels: Labels = serde_json::from_value(given.labels)
-        .map_err(|e| AppError::BadRequest(format!("labels: {e}")))?;
+    let given = body(given)?;
     let (_, project) = visible_item(&state, id, &session.user).await?;
     review::adjudicate(
         &state.pool,
         &project,
         &session.user,
         id,
-        &labels,
+        &given.labels,
         &given.reason,
     )
     .await?;
@@ -238,9 +240,9 @@ async fn send_back(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
-    Json(value): Json<Value>,
+    given: Body<ReasonBody>,
 ) -> Result<StatusCode> {
-    let given: ReasonBody = body(value)?;
+    let given = body(given)?;
     let (_, project) = visible_item(&state, id, &session.user).await?;
     review::send_back(&state.pool, &project, &session.user, id, &given.reason).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -306,9 +308,9 @@ async fn requeue(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
     Path(ids): Path<(Uuid, Uuid)>,
-    Json(value): Json<Value>,
+    given: Body<RequeueBody>,
 ) -> Result<Json<Value>> {
-    let given: RequeueBody = body(value)?;
+    let given = body(given)?;
     let (project, user) = load(&state, ids, &session.user).await?;
     let done = review::requeue(
         &state.pool,
