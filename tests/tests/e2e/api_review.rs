@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::fixtures::{label, labels};
 use crate::queue::annotator;
 use crate::review::{audited, counters, disputed, username};
+use crate::tokens::api_session;
 
 /// A caller of the JSON API: a bearer token, or a browser's session (which
 /// sends its CSRF token in the header, as the API asks of cookies).
@@ -23,19 +24,8 @@ enum Caller {
 impl Caller {
     /// A new user of `role` signed in by POST /api/v1/session, as a bearer.
     async fn bearer(app: &TestApp, role: Role) -> Caller {
-        let (username, password) = app.user(role).await;
-        let client = reqwest::Client::new();
-        let signed: Value = client
-            .post(app.url("/api/v1/session"))
-            .json(&json!({"username": username, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = signed["token"].as_str().expect("a token").to_string();
-        Caller::Bearer(client, app.base.clone(), token)
+        let (_, token) = api_session(app, role).await;
+        Caller::Bearer(reqwest::Client::new(), app.base.clone(), token)
     }
 
     async fn session(app: &TestApp, role: Role) -> Caller {
