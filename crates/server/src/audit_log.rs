@@ -1,11 +1,52 @@
-//! The audit log as the lead's page reads it: one page of entries, newest
-//! first, filtered by user, subject and action. Entries are written where
-//! the changes are made (`accounts`, `projects`, `review`), never edited.
+//! The audit log as the lead's page and the API read it: one page of
+//! entries, newest first, filtered by user, subject and action (`Query`, read
+//! the same for both). Entries are written where the changes are made
+//! (`accounts`, `projects`, `review`), never edited.
 
+use serde::Deserialize;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::db;
 pub use crate::db::audit::{Entry, Filter};
+use crate::review::given;
+
+/// The log's filters as the page's query string and the API's give them;
+/// empty values mean "any".
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Query {
+    /// The actor's username.
+    pub user: Option<String>,
+    /// An item id (matched as `item:<id>`) or a whole subject such as
+    /// `user:<id>`.
+    pub item: Option<String>,
+    pub action: Option<String>,
+}
+
+impl Query {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            user: given(&self.user),
+            subject: given(&self.item).map(|i| match i.parse::<Uuid>() {
+                Ok(id) => crate::review::subject_item(id),
+                Err(_) => i,
+            }),
+            action: given(&self.action),
+        }
+    }
+
+    /// The filters given, (name, value): for links that keep them.
+    pub fn given(&self) -> Vec<(&'static str, String)> {
+        [
+            ("user", &self.user),
+            ("item", &self.item),
+            ("action", &self.action),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
+        .collect()
+    }
+}
 
 /// What can go wrong reading the audit log: only the database, here; the
 /// page's query is checked by its handler. `impl From<AuditLogError> for

@@ -167,9 +167,11 @@ impl From<crate::review::ReviewError> for AppError {
         use crate::review::ReviewError as E;
         let message = err.to_string();
         match err {
-            E::NoReason | E::ReasonTooLong { .. } | E::ReasonHasNul | E::NoBatchChosen => {
-                AppError::BadRequest(message)
-            }
+            E::NoReason
+            | E::ReasonTooLong { .. }
+            | E::ReasonHasNul
+            | E::NoBatchChosen
+            | E::BadQuery(_) => AppError::BadRequest(message),
             E::OwnAccount | E::NotAnAnnotator { .. } => AppError::Forbidden(message),
             E::NothingToRequeue(_) | E::Adjudicated => AppError::Conflict(message),
             E::NoSuchItem => AppError::NotFound(message),

@@ -3,6 +3,7 @@
 
 mod annotate;
 mod api;
+mod api_review;
 mod auth;
 mod availability;
 mod browser;

@@ -24,7 +24,7 @@ async fn items_in_order(pool: &PgPool, project: Uuid) -> Vec<Uuid> {
         .unwrap()
 }
 
-async fn username(pool: &PgPool, id: Uuid) -> String {
+pub(crate) async fn username(pool: &PgPool, id: Uuid) -> String {
     sqlx::query_scalar("select username from users where id = $1")
         .bind(id)
         .fetch_one(pool)
@@ -43,7 +43,7 @@ async fn progress(pool: &PgPool, project: Uuid) -> i64 {
 }
 
 /// (state, done, leased, extra_annotations) of an item.
-async fn counters(pool: &PgPool, item: Uuid) -> (String, i32, i32, i32) {
+pub(crate) async fn counters(pool: &PgPool, item: Uuid) -> (String, i32, i32, i32) {
     sqlx::query_as("select state::text, done, leased, extra_annotations from items where id = $1")
         .bind(item)
         .fetch_one(pool)
@@ -52,7 +52,7 @@ async fn counters(pool: &PgPool, item: Uuid) -> (String, i32, i32, i32) {
 }
 
 /// The newest audit entry with this action: (subject, before, after).
-async fn audited(pool: &PgPool, action: &str) -> (String, Value, Value) {
+pub(crate) async fn audited(pool: &PgPool, action: &str) -> (String, Value, Value) {
     sqlx::query_as(
         "select subject, coalesce(before, 'null'), coalesce(after, 'null') from audit_log
           where action = $1 order by id desc limit 1",
@@ -321,7 +321,7 @@ async fn pause_stops_leases_and_release_gives_items_back() {
 /// Builds the queue scene (k = 3): item 1 split 2 to 1 (support 67%),
 /// item 2 tied 1 to 1 and skipped as unclear, item 3 a gold item A gets
 /// wrong. Returns (project, [a, b, c], [item1, item2, item3]).
-async fn disputed(app: &TestApp) -> (Project, [Uuid; 3], [Uuid; 3]) {
+pub(crate) async fn disputed(app: &TestApp) -> (Project, [Uuid; 3], [Uuid; 3]) {
     let project = sample(app).await;
     let pool = &app.pool;
     let items = items_in_order(pool, project.id).await;

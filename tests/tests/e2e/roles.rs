@@ -266,6 +266,44 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         Some(Role::Lead),
     ),
     (Method::Get, "/review/audit", Some(Role::Lead)),
+    // The review API (api_review.rs); {id} is no item: a lead gets a 404.
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/review-queue",
+        Some(Role::Lead),
+    ),
+    (Method::Get, "/api/v1/items/{id}/review", Some(Role::Lead)),
+    (
+        Method::Post,
+        "/api/v1/items/{id}/adjudicate",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/api/v1/items/{id}/send-back",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/pause",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/resume",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/release",
+        Some(Role::Lead),
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/requeue",
+        Some(Role::Lead),
+    ),
+    (Method::Get, "/api/v1/audit", Some(Role::Lead)),
     (Method::Get, "/api/v1/openapi.json", None),
     // Sign-out ends the session: keep it after every other signed-in row.
     (Method::Delete, "/api/v1/session", Some(Role::Annotator)),

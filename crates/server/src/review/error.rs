@@ -22,6 +22,10 @@ pub enum ReviewError {
     /// A lead acting on a lead or an admin.
     #[error("{username} is a {role}; a lead may act on annotators only. Ask an admin.")]
     NotAnAnnotator { username: String, role: Role },
+    /// A filter or page number of the queue that cannot be read; the
+    /// message names it.
+    #[error("{0}")]
+    BadQuery(String),
     #[error("choose at least one batch whose work should be requeued")]
     NoBatchChosen,
     /// The annotator (named) has no valid annotation in the chosen batches.

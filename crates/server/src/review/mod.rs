@@ -8,13 +8,14 @@
 //!
 //! The parts: `annotators` (a lead's actions on one annotator, and their
 //! work), `flags` (consolidation, the reasons an item needs review, the
-//! stored flags and the queue), `item` (one item: its page, adjudicate,
+//! stored flags and the queue), `query` (the queue's filters as sent), `item` (one item: its page, adjudicate,
 //! send back) and `team` (the lead's start page).
 
 mod annotators;
 mod error;
 mod flags;
 mod item;
+mod query;
 mod team;
 
 use uuid::Uuid;
@@ -23,6 +24,7 @@ pub use annotators::*;
 pub use error::ReviewError;
 pub use flags::*;
 pub use item::*;
+pub use query::{QueueQuery, given, whole_number};
 pub use team::*;
 
 pub use crate::db::adjudications::Adjudication;

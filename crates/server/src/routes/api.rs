@@ -59,6 +59,7 @@ pub fn routes() -> Routes {
         .add(M::GET, "/api/v1/items/{id}/suggestions", suggestion_list)
         .add(M::POST, "/api/v1/items/{id}/suggestions", suggestion_add)
         .add(M::GET, "/api/v1/openapi.json", super::openapi::serve)
+        .merge(super::api_review::routes())
 }
 
 /// Reads a JSON body into `T`; a body of the wrong shape is a 400 that says

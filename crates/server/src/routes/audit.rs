@@ -6,15 +6,14 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use uuid::Uuid;
 
-use super::fields::given;
 use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
-use crate::audit_log::{self, Entry, Filter};
+use crate::audit_log::{self, Entry};
 use crate::auth::RequireLead;
-use crate::error::{AppError, Result};
+use crate::error::Result;
+use crate::review::{given, whole_number};
 
 const PER_PAGE: i64 = 50;
 
@@ -25,9 +24,8 @@ pub fn routes() -> Routes {
 #[derive(Debug, Default, Deserialize)]
 struct AuditQuery {
     page: Option<String>,
-    user: Option<String>,
-    item: Option<String>,
-    action: Option<String>,
+    #[serde(flatten)]
+    filters: audit_log::Query,
 }
 
 struct Row {
@@ -55,47 +53,20 @@ fn json_text(value: &Option<serde_json::Value>) -> String {
     value.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-/// `item` is an item id (matched as `item:<id>`) or a whole subject such
-/// as `user:<id>`.
-fn subject(item: &str) -> String {
-    match item.parse::<Uuid>() {
-        Ok(id) => crate::review::subject_item(id),
-        Err(_) => item.to_string(),
-    }
-}
-
 async fn page(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
     Query(query): Query<AuditQuery>,
 ) -> Result<AuditPage> {
-    let requested = given(&query.page)
-        .map(|p| {
-            p.parse::<i64>().map_err(|_| {
-                AppError::BadRequest(format!("page must be a whole number, not {p:?}"))
-            })
-        })
-        .transpose()?;
-    let filter = Filter {
-        user: given(&query.user),
-        subject: given(&query.item).map(|i| subject(&i)),
-        action: given(&query.action),
-    };
+    let requested = whole_number("page", &query.page)?;
+    let filter = query.filters.filter();
     let pager = Pager::new(requested, PER_PAGE)?;
     let audit_log::Page {
         entries,
         total,
         actions,
     } = audit_log::page(&state.pool, &filter, pager.per_page, pager.offset()).await?;
-    let pairs: Vec<(&str, String)> = [
-        ("user", &query.user),
-        ("item", &query.item),
-        ("action", &query.action),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| given(v).map(|v| (k, v)))
-    .collect();
-    let link_prefix = match serde_urlencoded::to_string(&pairs) {
+    let link_prefix = match serde_urlencoded::to_string(query.filters.given()) {
         Ok(s) if !s.is_empty() => format!("{s}&"),
         _ => String::new(),
     };
@@ -113,9 +84,9 @@ async fn page(
         total,
         pager: pager.with_total(total),
         link_prefix,
-        user: given(&query.user).unwrap_or_default(),
-        item: given(&query.item).unwrap_or_default(),
-        action: given(&query.action).unwrap_or_default(),
+        user: given(&query.filters.user).unwrap_or_default(),
+        item: given(&query.filters.item).unwrap_or_default(),
+        action: given(&query.filters.action).unwrap_or_default(),
         actions,
     })
 }

@@ -8,6 +8,7 @@ pub mod annotate;
 mod annotate_page;
 pub mod annotators;
 pub mod api;
+pub mod api_review;
 pub mod assets;
 pub mod audit;
 pub mod crowd;

@@ -25,6 +25,14 @@ fn suggestion_schema() -> Value {
 }
 
 pub(super) fn components() -> Value {
+    let mut value = base_components();
+    if let Some(schemas) = value["schemas"].as_object_mut() {
+        schemas.extend(review_schemas());
+    }
+    value
+}
+
+fn base_components() -> Value {
     let uuid = || json!({"type": "string", "format": "uuid"});
     let time = || json!({"type": "string", "format": "date-time"});
     let maybe_time = || json!({"type": ["string", "null"], "format": "date-time"});
@@ -127,4 +135,99 @@ pub(super) fn components() -> Value {
                 "note": {"type": "string", "maxLength": 2000}}},
         },
     })
+}
+
+/// The lead's work (`api_review`): the queue's page, one item under
+/// review, the audit log's page.
+fn review_schemas() -> serde_json::Map<String, Value> {
+    let uuid = || json!({"type": "string", "format": "uuid"});
+    let time = || json!({"type": "string", "format": "date-time"});
+    let int = || json!({"type": "integer"});
+    let text = || json!({"type": "string"});
+    let nullable = |t: &str| json!({"type": [t, "null"]});
+    let list = |items: Value| json!({"type": "array", "items": items});
+    let state = || json!({"type": "string", "enum": ["pending", "complete", "adjudicated"]});
+    let page = |name: &str, items: Value| {
+        object(
+            &["total", "page", "pages", "per_page", name],
+            json!({"total": int(), "page": int(),
+            "pages": int(), "per_page": int(), name: list(items)}),
+        )
+    };
+    let entry = object(
+        &[
+            "item_id",
+            "batch",
+            "state",
+            "prompt_start",
+            "annotations",
+            "min_support",
+            "reasons",
+        ],
+        json!({
+        "item_id": uuid(), "batch": int(), "state": state(), "prompt_start": text(), "annotations": int(),
+        "min_support": {"type": "number", "description": "The lowest support of any field, 0 to 1"},
+        "reasons": list(text())}),
+    );
+    let annotation = object(
+        &[
+            "id",
+            "annotator",
+            "annotator_id",
+            "labels",
+            "submitted_at",
+            "valid",
+        ],
+        json!({
+        "id": uuid(), "annotator": text(), "annotator_id": uuid(), "labels": schema("Labels"),
+        "seconds_spent": nullable("number"), "submitted_at": time(), "revisions": int(),
+        "valid": {"type": "boolean", "description": "False once a lead requeued it (kept, not counted)"},
+        "invalidated_at": nullable("string"), "invalid_reason": nullable("string"),
+        "invalidated_by": nullable("string")}),
+    );
+    let item = object(
+        &["id", "project_id", "batch", "state", "prompt", "responses"],
+        json!({
+        "id": uuid(), "project_id": uuid(), "batch": int(), "external_id": nullable("string"),
+        "state": state(), "prompt": text(), "prompt_source": nullable("string"),
+        "responses": list(object(&["position", "text"], json!({"position": int(), "text": text()}))),
+        "done": int(), "leased": int(), "extra_annotations": int(),
+        "source_labels": {"description": "The dataset's own labels, as imported"},
+        "gold": {"description": "The gold labels of a gold item, else null"}}),
+    );
+    let review = object(
+        &[
+            "item",
+            "annotations",
+            "skips",
+            "adjudications",
+            "suggestions",
+            "consolidated",
+            "reasons",
+        ],
+        json!({
+        "item": item, "annotations": list(annotation),
+        "skips": list(object(&["annotator", "reason"], json!({"annotator": text(), "reason": text(),
+            "note": nullable("string")}))),
+        "adjudications": list(object(&["lead", "labels", "reason", "created_at"], json!({
+            "lead": text(), "labels": schema("Labels"), "reason": text(), "created_at": time()}))),
+        "suggestions": list(schema("Suggestion")),
+        "consolidated": object(&["labels", "adjudicated", "support"], json!({
+            "labels": {"description": "The final labels (the newest adjudication wins); null when a tie or conflict leaves none"},
+            "adjudicated": {"type": "boolean"},
+            "support": {"type": "object", "description": "The people's support of each field, 0 to 1"}})),
+        "reasons": {"type": "array", "items": text(), "description": "Why the item needs review, as the queue words it"}}),
+    );
+    let audit = object(
+        &["action", "subject", "at"],
+        json!({
+        "actor": nullable("string"), "action": text(), "subject": text(),
+        "before": {"description": "The state before, or null"}, "after": {"description": "The state after, or null"},
+        "at": time()}),
+    );
+    let mut schemas = serde_json::Map::new();
+    schemas.insert("ReviewQueuePage".into(), page("entries", entry));
+    schemas.insert("ItemReview".into(), review);
+    schemas.insert("AuditPage".into(), page("entries", audit));
+    schemas
 }

@@ -8,15 +8,14 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::fields::given;
 use super::registry::Routes;
 use super::{Chrome, Pager};
 use crate::app::AppState;
 use crate::auth::RequireLead;
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::projects;
 use crate::projects::Project;
-use crate::review::{self, ItemState, QueueEntry, QueueFilter};
+use crate::review::{self, QueueEntry, QueueQuery, whole_number};
 
 const QUEUE_PER_PAGE: i64 = 25;
 
@@ -24,81 +23,19 @@ pub fn routes() -> Routes {
     Routes::default().get("/review/projects/{id}/queue", queue)
 }
 
-/// The queue's query string; empty values mean "any".
+/// The queue's query string: the page number and the filters.
 #[derive(Debug, Default, Deserialize)]
-struct QueueQuery {
+struct PageQuery {
     page: Option<String>,
-    batch: Option<String>,
-    category: Option<String>,
-    severity: Option<String>,
-    status: Option<String>,
-    annotator: Option<String>,
-    reason: Option<String>,
+    #[serde(flatten)]
+    filters: QueueQuery,
 }
 
-fn number<T: std::str::FromStr>(name: &str, value: &Option<String>) -> Result<Option<T>> {
-    given(value)
-        .map(|v| {
-            v.parse().map_err(|_| {
-                AppError::BadRequest(format!("{name} must be a whole number, not {v:?}"))
-            })
-        })
-        .transpose()
-}
-
-impl QueueQuery {
-    fn filter(&self) -> Result<QueueFilter> {
-        let status = given(&self.status)
-            .map(|s| {
-                s.parse::<ItemState>().map_err(|_| {
-                    AppError::BadRequest(format!(
-                        "status must be pending, complete or adjudicated (or empty for all open items), not {s:?}"
-                    ))
-                })
-            })
-            .transpose()?;
-        let severity: Option<i32> = number("severity", &self.severity)?;
-        if severity.is_some_and(|s| !(0..=3).contains(&s)) {
-            return Err(AppError::BadRequest(
-                "severity must be 0 (safe) to 3 (severe)".into(),
-            ));
-        }
-        let reason = given(&self.reason);
-        if let Some(r) = &reason
-            && !review::REASON_KINDS.contains(&r.as_str())
-        {
-            return Err(AppError::BadRequest(format!(
-                "reason must be one of {} (or empty for any), not {r:?}",
-                review::REASON_KINDS.join(", ")
-            )));
-        }
-        Ok(QueueFilter {
-            reason,
-            batch: number("batch", &self.batch)?,
-            status,
-            category: given(&self.category),
-            severity,
-            annotator: given(&self.annotator),
-        })
-    }
-
-    /// The filters as a query string prefix for page links ("a=b&").
-    fn link_prefix(&self) -> String {
-        let pairs: Vec<(&str, String)> = [
-            ("batch", &self.batch),
-            ("category", &self.category),
-            ("severity", &self.severity),
-            ("status", &self.status),
-            ("annotator", &self.annotator),
-            ("reason", &self.reason),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
-        .collect();
-        match serde_urlencoded::to_string(&pairs) {
-            Ok(s) if !s.is_empty() => format!("{s}&"),
-            _ => String::new(),
-        }
+/// The filters as a query string prefix for page links ("a=b&").
+fn link_prefix(filters: &QueueQuery) -> String {
+    match serde_urlencoded::to_string(filters.given()) {
+        Ok(s) if !s.is_empty() => format!("{s}&"),
+        _ => String::new(),
     }
 }
 
@@ -130,11 +67,11 @@ async fn queue(
     State(state): State<AppState>,
     RequireLead(session): RequireLead,
     Path(project_id): Path<Uuid>,
-    Query(query): Query<QueueQuery>,
+    Query(query): Query<PageQuery>,
 ) -> Result<QueuePage> {
     let project = projects::find(&state.pool, project_id).await?;
-    let filter = query.filter()?;
-    let pager = Pager::new(number("page", &query.page)?, QUEUE_PER_PAGE)?;
+    let filter = query.filters.filter()?;
+    let pager = Pager::new(whole_number("page", &query.page)?, QUEUE_PER_PAGE)?;
     let (entries, total) = review::queue_page(
         &state.pool,
         &project,
@@ -157,15 +94,20 @@ async fn queue(
         rows,
         total,
         pager: pager.with_total(total as i64),
-        link_prefix: query.link_prefix(),
-        batch: given(&query.batch).unwrap_or_default(),
-        category: given(&query.category).unwrap_or_default(),
-        severity: given(&query.severity).unwrap_or_default(),
-        status: given(&query.status).unwrap_or_default(),
-        annotator: given(&query.annotator).unwrap_or_default(),
-        reason: given(&query.reason).unwrap_or_default(),
+        link_prefix: link_prefix(&query.filters),
+        batch: value(&query.filters.batch),
+        category: value(&query.filters.category),
+        severity: value(&query.filters.severity),
+        status: value(&query.filters.status),
+        annotator: value(&query.filters.annotator),
+        reason: value(&query.filters.reason),
         reason_kinds: review::REASON_KINDS,
     })
+}
+
+/// A filter's value for the form: as given, trimmed; blank for "any".
+fn value(v: &Option<String>) -> String {
+    review::given(v).unwrap_or_default()
 }
 
 /// A support as a whole percentage, "67%".
