@@ -8,6 +8,7 @@ pub mod annotate;
 mod annotate_page;
 pub mod annotators;
 pub mod api;
+mod api_members;
 pub mod assets;
 pub mod audit;
 pub mod crowd;
@@ -20,6 +21,7 @@ pub mod openapi;
 mod openapi_operations;
 mod openapi_schemas;
 pub mod project_batches;
+mod project_members;
 pub mod project_settings;
 pub mod projects;
 pub mod registry;
@@ -61,6 +63,7 @@ pub fn routes() -> Routes {
         .merge(projects::routes())
         .merge(project_settings::routes())
         .merge(project_batches::routes())
+        .merge(project_members::routes())
         .merge(api::routes())
         .merge(exports::routes())
         .merge(health::routes())

@@ -15,6 +15,7 @@ pub(super) fn operations() -> Vec<Op> {
     ops.extend(project_ops());
     ops.extend(queue_ops());
     ops.extend(suggestion_ops());
+    ops.extend(member_ops());
     ops.push(op(
         "GET",
         "/api/v1/openapi.json",
@@ -395,6 +396,52 @@ fn export_params() -> Vec<Value> {
             "test_ratio",
             "Share of prompts in the test split (format safe-rlhf)",
             json!({"type": "number", "minimum": 0, "maximum": 1, "default": 0.1}),
+        ),
+    ]
+}
+
+/// A project's people: its members and its access (admins).
+fn member_ops() -> Vec<Op> {
+    let project = || id_param("The project's id");
+    vec![
+        op(
+            "GET",
+            "/api/v1/projects/{id}/members",
+            "A project's access and its members, by username",
+            Who::Admins,
+            vec![project()],
+            None,
+            ok("The access and the members", schema("Members")),
+        ),
+        op(
+            "POST",
+            "/api/v1/projects/{id}/members",
+            "Add annotators and leads as members, all or nothing: a 400 names every username that does not exist, is an admin's or a crowd worker's; audited",
+            Who::Admins,
+            vec![project()],
+            Some(schema("NewMembers")),
+            ok(
+                "Who was added, and who was a member already",
+                schema("MembersAdded"),
+            ),
+        ),
+        op(
+            "DELETE",
+            "/api/v1/projects/{id}/members/{user_id}",
+            "Remove a member: their live leases in a members-only project are released, their annotations stay and count; audited",
+            Who::Admins,
+            vec![project(), path_param("user_id", "The member's user id")],
+            None,
+            ok("The member removed", schema("MemberRemoved")),
+        ),
+        op(
+            "PUT",
+            "/api/v1/projects/{id}/access",
+            "Set who may work on the project: open (every annotator and lead) or members (only its members; the live leases of everyone else are released); audited",
+            Who::Admins,
+            vec![project()],
+            Some(schema("NewAccess")),
+            ok("The access before and now", schema("AccessChanged")),
         ),
     ]
 }
