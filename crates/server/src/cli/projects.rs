@@ -91,13 +91,14 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
                 return Ok(());
             }
             println!(
-                "{:<40} {:>3} {:>3} {:>8} {:>9} {:>9}",
-                "name", "K", "k", "batches", "items", "complete"
+                "{:<40} {:<8} {:>3} {:>3} {:>8} {:>9} {:>9}",
+                "name", "access", "K", "k", "batches", "items", "complete"
             );
             for p in summaries {
                 println!(
-                    "{:<40} {:>3} {:>3} {:>8} {:>9} {:>9}",
+                    "{:<40} {:<8} {:>3} {:>3} {:>8} {:>9} {:>9}",
                     p.name,
+                    p.access.as_str(),
                     p.responses_per_item,
                     p.annotations_per_item,
                     p.batches,

@@ -92,6 +92,23 @@ pub async fn members_page(
     Ok((members, total))
 }
 
+/// The member `user_id` of the project, if they are one.
+pub async fn member(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Member>, sqlx::Error> {
+    sqlx::query_as(
+        "select u.id as user_id, u.username, u.role, u.disabled, m.added_at
+           from project_members m join users u on u.id = m.user_id
+          where m.project_id = $1 and m.user_id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// The annotators holding a live lease in the project who may not see it
 /// once its access is `access` (`project_visible`), with how many leases
 /// each holds.

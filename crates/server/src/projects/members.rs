@@ -287,8 +287,7 @@ pub async fn member(
     project: &Project,
     user_id: Uuid,
 ) -> Result<Member, MembersError> {
-    let members = db::members::list(pool, project.id).await?;
-    if let Some(m) = members.into_iter().find(|m| m.user_id == user_id) {
+    if let Some(m) = db::people::member(pool, project.id, user_id).await? {
         return Ok(m);
     }
     match db::users::find(pool, user_id).await? {

@@ -15,7 +15,7 @@ use super::projects::project_page_for;
 use super::registry::Routes;
 use super::{Chrome, ConfirmPage, Pager};
 use crate::app::AppState;
-use crate::auth::RequireAdmin;
+use crate::auth::{ActiveSession, RequireAdmin};
 use crate::db::{members::Member, people::Person, projects::Access};
 use crate::error::{AppError, Result};
 use crate::projects::{self, Project, members};
@@ -123,19 +123,33 @@ async fn confirm_access(
             "Every annotator and lead will see it and may work on it. The member list is kept, for when it is members only again.".to_string(),
         ),
     };
-    Ok(ConfirmPage {
-        chrome: Chrome::new(Some(&session)),
+    let label = match access {
+        Access::Members => "Make it members only",
+        Access::Open => "Open it to everyone",
+    };
+    let action = format!("/admin/projects/{id}/access?access={access}");
+    Ok(confirm(&session, id, title, explanation, action, label))
+}
+
+/// A confirmation whose Cancel goes back to the People section.
+fn confirm(
+    session: &ActiveSession,
+    project_id: Uuid,
+    title: String,
+    explanation: String,
+    action: String,
+    confirm_label: &'static str,
+) -> ConfirmPage {
+    ConfirmPage {
+        chrome: Chrome::new(Some(session)),
         title,
         explanation,
-        action: format!("/admin/projects/{id}/access?access={access}"),
-        confirm_label: match access {
-            Access::Members => "Make it members only",
-            Access::Open => "Open it to everyone",
-        },
-        cancel_href: format!("/admin/projects/{id}#people"),
+        action,
+        confirm_label,
+        cancel_href: format!("/admin/projects/{project_id}#people"),
         ask_password: false,
         min_length: 0,
-    })
+    }
 }
 
 async fn set_access(
@@ -201,16 +215,14 @@ async fn confirm_remove(
                 .to_string()
         }
     };
-    Ok(ConfirmPage {
-        chrome: Chrome::new(Some(&session)),
-        title: format!("Remove {} from {}?", member.username, project.name),
-        explanation: format!("{effect} The annotations they made stay and count."),
-        action: format!("/admin/projects/{id}/members/{user_id}/remove"),
-        confirm_label: "Remove",
-        cancel_href: format!("/admin/projects/{id}#people"),
-        ask_password: false,
-        min_length: 0,
-    })
+    Ok(confirm(
+        &session,
+        id,
+        format!("Remove {} from {}?", member.username, project.name),
+        format!("{effect} The annotations they made stay and count."),
+        format!("/admin/projects/{id}/members/{user_id}/remove"),
+        "Remove",
+    ))
 }
 
 async fn remove(

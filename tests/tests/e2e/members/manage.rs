@@ -158,6 +158,13 @@ async fn the_command_line_sets_access_and_manages_members() {
     assert!(!again.status.success());
     assert!(err(&again).contains("is not a member"), "{}", err(&again));
 
+    let projects = out(&cli(&app, &["project", "list"]).await);
+    let row = projects.lines().find(|l| l.starts_with(&name)).unwrap();
+    assert!(
+        row[name.len()..].trim_start().starts_with("members"),
+        "the list shows the access: {row}"
+    );
+
     let opened = cli(&app, &["project", "access", "--project", &name, "open"]).await;
     assert!(opened.status.success(), "{}", err(&opened));
     let p = safepref_server::projects::find(pool, p.id).await.unwrap();
