@@ -358,6 +358,25 @@ impl From<AccountsError> for AppError {
     }
 }
 
+// Managing a project's people (`crate::projects::members`): a username
+// that cannot be added is the caller's mistake; a member or user that is
+// not there is a 404.
+impl From<crate::projects::members::MembersError> for AppError {
+    fn from(err: crate::projects::members::MembersError) -> Self {
+        use crate::projects::members::MembersError as E;
+        match err {
+            E::Database(e) => e.into(),
+            E::Queue(e) => e.into(),
+            E::CannotAdd(_) | E::NoUsernames | E::TooMany(_) => {
+                AppError::BadRequest(err.to_string())
+            }
+            E::NotMember(_) | E::NoSuchUser | E::NoUserNamed(_) => {
+                AppError::NotFound(err.to_string())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

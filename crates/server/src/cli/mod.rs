@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use crate::accounts;
 use crate::app::{self, AppState};
 use crate::config::{Config, DatabaseArgs, ServeArgs};
-use crate::db::{self, Database, users::Role};
+use crate::db::{self, Database, projects::Access, users::Role};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,9 +93,51 @@ pub enum ProjectCommand {
         /// A Markdown file with the annotation guidelines.
         #[arg(long)]
         guidelines: Option<std::path::PathBuf>,
+        /// Who may work on it: `open` (every annotator and lead) or
+        /// `members` (only its members; add them with `project members add`).
+        #[arg(long, default_value_t = Access::Open)]
+        access: Access,
     },
     /// List projects with their counts.
     List,
+    /// Set who may work on a project: `open` or `members` (switching to
+    /// members releases the live leases of everyone who is not a member).
+    Access {
+        /// The project's name.
+        #[arg(long)]
+        project: String,
+        access: Access,
+    },
+    /// Add, remove or list a project's members (annotators and leads).
+    #[command(subcommand)]
+    Members(MembersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Add annotators and leads as members, all or nothing.
+    Add {
+        /// The project's name.
+        #[arg(long)]
+        project: String,
+        #[arg(required = true)]
+        usernames: Vec<String>,
+    },
+    /// Remove members; their annotations stay and count, their live leases
+    /// in a members-only project are released.
+    Remove {
+        /// The project's name.
+        #[arg(long)]
+        project: String,
+        #[arg(required = true)]
+        usernames: Vec<String>,
+    },
+    /// List the project's members.
+    List {
+        /// The project's name.
+        #[arg(long)]
+        project: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -187,6 +229,7 @@ impl Command {
             Command::Report { .. }
                 | Command::Export(_)
                 | Command::Project(ProjectCommand::List)
+                | Command::Project(ProjectCommand::Members(MembersCommand::List { .. }))
                 | Command::User(UserCommand::List)
         )
     }

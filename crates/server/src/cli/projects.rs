@@ -3,14 +3,14 @@
 use anyhow::Context;
 use safepref_core::taxonomy::Taxonomy;
 
-use super::{ImportArgs, ProjectCommand, TaxonomyArg};
+use super::{ImportArgs, MembersCommand, ProjectCommand, TaxonomyArg};
 use crate::db::{
     self, Database,
-    projects::{Project, Settings},
+    projects::{Access, Project, Settings},
 };
 use crate::error::AppError;
 use crate::import::{self, Options, Source};
-use crate::projects;
+use crate::projects::{self, members};
 
 pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result<()> {
     let pool = &database.pool;
@@ -22,6 +22,7 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
             taxonomy,
             lease_minutes,
             guidelines,
+            access,
         } => {
             let guidelines = match guidelines {
                 Some(path) => std::fs::read_to_string(&path)
@@ -46,14 +47,43 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
             let project = projects::create(pool, None, settings)
                 .await
                 .map_err(AppError::from)?;
+            if access != Access::Open {
+                members::set_access(pool, None, &project, access)
+                    .await
+                    .map_err(AppError::from)?;
+            }
             println!(
-                "Created project {:?}: K = {} responses per item, k = {} annotations per item, {} categories.",
+                "Created project {:?}: K = {} responses per item, k = {} annotations per item, {} categories, {}.",
                 project.name,
                 project.responses_per_item,
                 project.annotations_per_item,
-                project.taxonomy.categories.len()
+                project.taxonomy.categories.len(),
+                access_words(access)
             );
         }
+        ProjectCommand::Access { project, access } => {
+            let project = projects::find_by_name(pool, &project)
+                .await
+                .map_err(AppError::from)?;
+            let change = members::set_access(pool, None, &project, access)
+                .await
+                .map_err(AppError::from)?;
+            if change.before == change.after {
+                println!(
+                    "{:?} was already {}; nothing changed.",
+                    project.name,
+                    access_words(access)
+                );
+            } else {
+                println!(
+                    "{:?} is now {}; {} live lease(s) of people who are not members released.",
+                    project.name,
+                    access_words(access),
+                    change.released
+                );
+            }
+        }
+        ProjectCommand::Members(command) => run_members(pool, command).await?,
         ProjectCommand::List => {
             let summaries = db::projects::summaries(pool, None).await?;
             if summaries.is_empty() {
@@ -61,13 +91,14 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
                 return Ok(());
             }
             println!(
-                "{:<40} {:>3} {:>3} {:>8} {:>9} {:>9}",
-                "name", "K", "k", "batches", "items", "complete"
+                "{:<40} {:<8} {:>3} {:>3} {:>8} {:>9} {:>9}",
+                "name", "access", "K", "k", "batches", "items", "complete"
             );
             for p in summaries {
                 println!(
-                    "{:<40} {:>3} {:>3} {:>8} {:>9} {:>9}",
+                    "{:<40} {:<8} {:>3} {:>3} {:>8} {:>9} {:>9}",
                     p.name,
+                    p.access.as_str(),
                     p.responses_per_item,
                     p.annotations_per_item,
                     p.batches,
@@ -78,6 +109,83 @@ pub async fn run(database: &Database, command: ProjectCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// Access in words, as the CLI prints it.
+fn access_words(access: Access) -> &'static str {
+    match access {
+        Access::Open => "open to every annotator and lead",
+        Access::Members => "members only",
+    }
+}
+
+/// `safepref project members add|remove|list`.
+async fn run_members(pool: &sqlx::PgPool, command: MembersCommand) -> anyhow::Result<()> {
+    let named = |name: &str| {
+        let name = name.to_string();
+        async move {
+            projects::find_by_name(pool, &name)
+                .await
+                .map_err(AppError::from)
+        }
+    };
+    match command {
+        MembersCommand::Add { project, usernames } => {
+            let project = named(&project).await?;
+            let added = members::add(pool, None, &project, &usernames)
+                .await
+                .map_err(AppError::from)?;
+            if !added.added.is_empty() {
+                println!("Added to {:?}: {}.", project.name, added.added.join(", "));
+            }
+            if !added.already.is_empty() {
+                println!("Members already: {}.", added.already.join(", "));
+            }
+        }
+        MembersCommand::Remove { project, usernames } => {
+            let project = named(&project).await?;
+            for username in &usernames {
+                let removed = members::remove_named(pool, None, &project, username)
+                    .await
+                    .map_err(AppError::from)?;
+                println!(
+                    "Removed {:?} from {:?} ({} live lease(s) released; their annotations stay).",
+                    removed.username, project.name, removed.released
+                );
+            }
+        }
+        MembersCommand::List { project } => {
+            let project = named(&project).await?;
+            print_members(
+                &project,
+                &members::list(pool, &project)
+                    .await
+                    .map_err(AppError::from)?,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_members(project: &Project, list: &[crate::db::members::Member]) {
+    println!("{:?} is {}.", project.name, access_words(project.access));
+    if list.is_empty() {
+        println!(
+            "No members: add them with `safepref project members add --project NAME USER...`."
+        );
+        return;
+    }
+    println!("{:<32} {:<10} {:<9} added", "username", "role", "state");
+    for m in list {
+        let state = if m.disabled { "disabled" } else { "active" };
+        println!(
+            "{:<32} {:<10} {:<9} {}",
+            m.username,
+            m.role.as_str(),
+            state,
+            m.added_at.date()
+        );
+    }
 }
 
 pub async fn import(database: &Database, args: ImportArgs) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod export;
 pub mod items;
 pub mod members;
+pub mod people;
 pub mod projects;
 pub mod report;
 pub mod review;

@@ -2,6 +2,7 @@
 //! settings, settings that freeze once labels exist, and the audit trail;
 //! what the project pages read (`pages`).
 
+pub mod members;
 mod pages;
 
 use serde_json::json;

@@ -60,11 +60,12 @@ pub fn routes() -> Routes {
         .add(M::POST, "/api/v1/items/{id}/suggestions", suggestion_add)
         .add(M::GET, "/api/v1/openapi.json", super::openapi::serve)
         .merge(super::api_review::routes())
+        .merge(super::api_members::routes())
 }
 
 /// Reads a JSON body into `T`; a body of the wrong shape is a 400 that says
 /// what is wrong (axum's own rejection covers bodies that are not JSON).
-fn parse<T: DeserializeOwned>(body: Value) -> Result<T> {
+pub(super) fn parse<T: DeserializeOwned>(body: Value) -> Result<T> {
     serde_json::from_value(body).map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
@@ -336,7 +337,7 @@ async fn report(
     ))
 }
 
-fn rfc3339(at: time::OffsetDateTime) -> String {
+pub(super) fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

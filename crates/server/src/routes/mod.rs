@@ -8,6 +8,7 @@ pub mod annotate;
 mod annotate_page;
 pub mod annotators;
 pub mod api;
+mod api_members;
 pub mod api_review;
 pub mod assets;
 pub mod audit;
@@ -19,8 +20,10 @@ pub mod health;
 pub mod labels_form;
 pub mod openapi;
 mod openapi_operations;
+mod openapi_review_operations;
 mod openapi_schemas;
 pub mod project_batches;
+mod project_members;
 pub mod project_settings;
 pub mod projects;
 pub mod registry;
@@ -62,6 +65,7 @@ pub fn routes() -> Routes {
         .merge(projects::routes())
         .merge(project_settings::routes())
         .merge(project_batches::routes())
+        .merge(project_members::routes())
         .merge(api::routes())
         .merge(exports::routes())
         .merge(health::routes())

@@ -15,7 +15,8 @@ pub(super) fn operations() -> Vec<Op> {
     ops.extend(project_ops());
     ops.extend(queue_ops());
     ops.extend(suggestion_ops());
-    ops.extend(review_ops());
+    ops.extend(super::openapi_review_operations::review_ops());
+    ops.extend(member_ops());
     ops.push(op(
         "GET",
         "/api/v1/openapi.json",
@@ -293,7 +294,7 @@ fn suggestion_ops() -> Vec<Op> {
     ]
 }
 
-fn page_params() -> Vec<Value> {
+pub(super) fn page_params() -> Vec<Value> {
     vec![
         query(
             "page",
@@ -400,180 +401,48 @@ fn export_params() -> Vec<Value> {
     ]
 }
 
-/// The lead's work (`api_review`): the queue, one item, its two decisions,
-/// the actions on an annotator, and the audit log.
-fn review_ops() -> Vec<Op> {
-    let item = || id_param("The item's id");
-    let reason = || {
-        json!({"type": "string", "minLength": 1, "maxLength": 2000,
-                           "description": "Why: it goes to the audit log"})
-    };
-    let annotator = |action: &'static str, summary: &str, body: Option<Value>, success: Value| {
-        let path: &'static str = match action {
-            "pause" => "/api/v1/projects/{id}/annotators/{user_id}/pause",
-            "resume" => "/api/v1/projects/{id}/annotators/{user_id}/resume",
-            "release" => "/api/v1/projects/{id}/annotators/{user_id}/release",
-            _ => "/api/v1/projects/{id}/annotators/{user_id}/requeue",
-        };
-        let params = vec![
-            id_param("The project's id"),
-            path_param("user_id", "The annotator's id"),
-        ];
-        op("POST", path, summary, Who::Leads, params, body, success)
-    };
-    let closed = |required: &[&str], properties: Value| {
-        let mut value = object(required, properties);
-        value["additionalProperties"] = json!(false);
-        value
-    };
+/// A project's people: its members and its access (admins).
+fn member_ops() -> Vec<Op> {
+    let project = || id_param("The project's id");
     vec![
         op(
             "GET",
-            "/api/v1/projects/{id}/review-queue",
-            "The project's review queue, most disputed first, with the review page's filters",
-            Who::Leads,
-            [
-                vec![id_param("The project's id")],
-                review_queue_params(),
-                page_params(),
-            ]
-            .concat(),
+            "/api/v1/projects/{id}/members",
+            "A project's access and its members, by username",
+            Who::Admins,
+            vec![project()],
             None,
-            ok("A page of the queue", schema("ReviewQueuePage")),
-        ),
-        op(
-            "GET",
-            "/api/v1/items/{id}/review",
-            "An item as its review page shows it: prompt, responses, every annotation, skips, adjudications, suggestions",
-            Who::Leads,
-            vec![item()],
-            None,
-            ok("The item under review", schema("ItemReview")),
+            ok("The access and the members", schema("Members")),
         ),
         op(
             "POST",
-            "/api/v1/items/{id}/adjudicate",
-            "Set the item's final labels with a reason (audited; the newest adjudication wins)",
-            Who::Leads,
-            vec![item()],
-            Some(closed(
-                &["labels", "reason"],
-                json!({"labels": schema("Labels"), "reason": reason()}),
-            )),
-            no_content("Adjudicated"),
-        ),
-        op(
-            "POST",
-            "/api/v1/items/{id}/send-back",
-            "Ask for one more annotation of the item (audited; 409 for an adjudicated item)",
-            Who::Leads,
-            vec![item()],
-            Some(closed(&["reason"], json!({"reason": reason()}))),
-            no_content("Sent back"),
-        ),
-        annotator(
-            "pause",
-            "Pause the annotator in the project: no new items there (audited)",
-            None,
-            no_content("Paused"),
-        ),
-        annotator(
-            "resume",
-            "Let a paused annotator take items in the project again (audited)",
-            None,
-            no_content("Resumed"),
-        ),
-        annotator(
-            "release",
-            "Give the annotator's open items in the project back to the queue (audited)",
-            None,
+            "/api/v1/projects/{id}/members",
+            "Add annotators and leads as members, all or nothing: a 400 names every username that does not exist, is an admin's or a crowd worker's; audited",
+            Who::Admins,
+            vec![project()],
+            Some(schema("NewMembers")),
             ok(
-                "How many leases ended",
-                object(&["released"], json!({"released": {"type": "integer"}})),
-            ),
-        ),
-        annotator(
-            "requeue",
-            "Mark the annotator's annotations on the batches invalid and give the items to others (audited)",
-            Some(closed(
-                &["batches", "reason"],
-                json!({
-                "batches": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1},
-                            "description": "Batch numbers"},
-                "reason": reason()}),
-            )),
-            ok(
-                "What changed",
-                object(
-                    &["invalidated", "items_reopened"],
-                    json!({
-                "invalidated": {"type": "integer"}, "items_reopened": {"type": "integer"}}),
-                ),
+                "Who was added, and who was a member already",
+                schema("MembersAdded"),
             ),
         ),
         op(
-            "GET",
-            "/api/v1/audit",
-            "The audit log, newest first, with the audit page's filters",
-            Who::Leads,
-            [audit_params(), page_params()].concat(),
+            "DELETE",
+            "/api/v1/projects/{id}/members/{user_id}",
+            "Remove a member: their live leases in a members-only project are released, their annotations stay and count; audited",
+            Who::Admins,
+            vec![project(), path_param("user_id", "The member's user id")],
             None,
-            ok("A page of the log", schema("AuditPage")),
+            ok("The member removed", schema("MemberRemoved")),
         ),
-    ]
-}
-
-/// The review queue's filters, named as on its page.
-fn review_queue_params() -> Vec<Value> {
-    let text = || json!({"type": "string"});
-    vec![
-        query(
-            "batch",
-            "Only this batch (by number)",
-            json!({"type": "integer", "minimum": 1}),
-        ),
-        query(
-            "category",
-            "Only items where a valid annotation ticked this category",
-            text(),
-        ),
-        query(
-            "severity",
-            "Only items whose highest severity in a valid annotation is this",
-            json!({"type": "integer", "minimum": 0, "maximum": 3}),
-        ),
-        query(
-            "status",
-            "Only items in this state (absent: every item not adjudicated)",
-            json!({"type": "string", "enum": ["pending", "complete", "adjudicated"]}),
-        ),
-        query(
-            "annotator",
-            "Only items this annotator (username) annotated",
-            text(),
-        ),
-        query(
-            "reason",
-            "Only items with a reason of this kind",
-            json!({"type": "string", "enum": crate::review::REASON_KINDS}),
-        ),
-    ]
-}
-
-/// The audit log's filters, named as on its page.
-fn audit_params() -> Vec<Value> {
-    let text = || json!({"type": "string"});
-    vec![
-        query("user", "Only changes by this user (username)", text()),
-        query(
-            "item",
-            "Only entries about this item (its id) or subject (e.g. user:<id>)",
-            text(),
-        ),
-        query(
-            "action",
-            "Only this action, e.g. \"item adjudicated\"",
-            text(),
+        op(
+            "PUT",
+            "/api/v1/projects/{id}/access",
+            "Set who may work on the project: open (every annotator and lead) or members (only its members; the live leases of everyone else are released); audited",
+            Who::Admins,
+            vec![project()],
+            Some(schema("NewAccess")),
+            ok("The access before and now", schema("AccessChanged")),
         ),
     ]
 }

@@ -133,6 +133,26 @@ fn base_components() -> Value {
             "Skip": {"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {
                 "reason": {"type": "string", "enum": ["unclear", "wrong_language", "too_disturbing", "other"]},
                 "note": {"type": "string", "maxLength": 2000}}},
+            "Access": {"type": "string", "enum": ["open", "members"],
+                       "description": "open: every annotator and lead may work on the project; members: only its members (admins always)"},
+            "Member": object(&["user_id", "username", "role", "disabled", "added_at"], json!({
+                "user_id": uuid(), "username": {"type": "string"},
+                "role": {"type": "string", "enum": ["annotator", "lead"]},
+                "disabled": {"type": "boolean"}, "added_at": time()})),
+            "Members": object(&["project_id", "access", "members"], json!({
+                "project_id": uuid(), "access": schema("Access"),
+                "members": {"type": "array", "items": schema("Member")}})),
+            "NewMembers": {"type": "object", "required": ["usernames"], "additionalProperties": false,
+                "properties": {"usernames": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 200}}},
+            "MembersAdded": object(&["added", "already_members"], json!({
+                "added": {"type": "array", "items": {"type": "string"}},
+                "already_members": {"type": "array", "items": {"type": "string"}}})),
+            "MemberRemoved": object(&["removed", "leases_released"], json!({
+                "removed": {"type": "string", "description": "The username"}, "leases_released": int()})),
+            "NewAccess": {"type": "object", "required": ["access"], "additionalProperties": false,
+                "properties": {"access": schema("Access")}},
+            "AccessChanged": object(&["before", "access", "leases_released"], json!({
+                "before": schema("Access"), "access": schema("Access"), "leases_released": int()})),
         },
     })
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Chrome;
+use super::project_members::{People, people};
 use super::project_settings::{create, format_minutes, update};
 use super::registry::Routes;
 use crate::app::AppState;
@@ -56,6 +57,8 @@ pub(super) struct ProjectPage {
     import_errors: Option<String>,
     /// Sources of machine suggestions, with the items each suggested for.
     sources: Vec<(String, i64)>,
+    /// Who may work on it, its members, and the search for people to add.
+    people: People,
 }
 
 impl ProjectPage {
@@ -97,6 +100,9 @@ impl ProjectPage {
 #[derive(Deserialize)]
 struct DoneQuery {
     done: Option<String>,
+    /// The People section: a page of members, a search for people to add.
+    members_page: Option<i64>,
+    q: Option<String>,
 }
 
 fn notice(done: Option<&str>) -> Option<&'static str> {
@@ -106,6 +112,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "imported" => "The file was imported.",
         "suggested" => "The suggestions were imported.",
         "deleted" => "The batch was deleted.",
+        "access" => "Who may work on the project was changed.",
+        "added" => "The people checked are members now.",
+        "removed" => "The member was removed.",
         _ => return None,
     })
 }
@@ -117,7 +126,21 @@ pub(super) async fn project_page(
     notice: Option<&'static str>,
     import_errors: Option<String>,
 ) -> Result<ProjectPage> {
-    let overview = projects::overview(&state.pool, id).await?;
+    let project = projects::find(&state.pool, id).await?;
+    let people = people(state, &project, None, None, None).await?;
+    project_page_for(state, session, project, notice, import_errors, people).await
+}
+
+/// The project's page with its People section as given.
+pub(super) async fn project_page_for(
+    state: &AppState,
+    session: &ActiveSession,
+    project: Project,
+    notice: Option<&'static str>,
+    import_errors: Option<String>,
+    people: People,
+) -> Result<ProjectPage> {
+    let overview = projects::overview(&state.pool, project.id).await?;
     Ok(ProjectPage {
         chrome: Chrome::new(Some(session)).with_notice(notice),
         guidelines_html: markdown::render(&overview.project.guidelines),
@@ -126,6 +149,7 @@ pub(super) async fn project_page(
         frozen: overview.frozen,
         import_errors,
         sources: overview.sources,
+        people,
     })
 }
 
@@ -135,5 +159,8 @@ async fn show(
     Path(id): Path<Uuid>,
     Query(query): Query<DoneQuery>,
 ) -> Result<ProjectPage> {
-    project_page(&state, &session, id, notice(query.done.as_deref()), None).await
+    let project = projects::find(&state.pool, id).await?;
+    let people = people(&state, &project, query.members_page, query.q, None).await?;
+    let notice = notice(query.done.as_deref());
+    project_page_for(&state, &session, project, notice, None, people).await
 }
