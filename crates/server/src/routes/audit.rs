@@ -86,7 +86,14 @@ async fn page(
         entries,
         total,
         actions,
-    } = audit_log::page(&state.pool, &filter, pager.per_page, pager.offset()).await?;
+    } = audit_log::page(
+        &state.pool,
+        &session.user,
+        &filter,
+        pager.per_page,
+        pager.offset(),
+    )
+    .await?;
     let pairs: Vec<(&str, String)> = [
         ("user", &query.user),
         ("item", &query.item),

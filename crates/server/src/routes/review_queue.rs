@@ -132,7 +132,7 @@ async fn queue(
     Path(project_id): Path<Uuid>,
     Query(query): Query<QueueQuery>,
 ) -> Result<QueuePage> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let filter = query.filter()?;
     let pager = Pager::new(number("page", &query.page)?, QUEUE_PER_PAGE)?;
     let (entries, total) = review::queue_page(

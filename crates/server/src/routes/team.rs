@@ -49,7 +49,7 @@ async fn team(
         projects,
         annotators,
         total,
-    } = review::team(&state.pool, pager.offset(), pager.per_page).await?;
+    } = review::team(&state.pool, &session.user, pager.offset(), pager.per_page).await?;
     Ok(TeamPage {
         chrome: Chrome::new(Some(&session)),
         projects,
