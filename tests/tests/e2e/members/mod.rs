@@ -1,4 +1,6 @@
-//! Project membership (issue 25): who may see a project, and the project
-//! each audit entry is about.
+//! Project membership (issue 25): who may see a project, the project
+//! each audit entry is about, and the routes that keep hidden projects
+//! hidden.
 
+pub(crate) mod access;
 mod visibility;
