@@ -884,21 +884,13 @@ impl ProjectCaller {
             })),
             Body::SkipReason => Some(serde_json::json!({"reason": "unclear"})),
         };
-        let response = match json {
-            None => call(browser, method, path).await,
-            Some(json) => browser
-                .client
-                .post(format!("{}{path}", browser.base))
-                .header(
-                    "x-csrf-token",
-                    browser.csrf_token.clone().unwrap_or_default(),
-                )
-                .json(&json)
-                .send()
-                .await
-                .unwrap(),
-        };
-        crate::members::access::answer(response).await
+        match json {
+            None => crate::members::access::answer(call(browser, method, path).await).await,
+            Some(json) => {
+                let post = reqwest::Method::POST;
+                crate::members::access::api(&self.person, post, path, json).await
+            }
+        }
     }
 }
 
@@ -924,12 +916,7 @@ async fn every_route_into_a_project_answers_members_and_others_as_it_should() {
         .chain([target.id])
         .collect();
     crate::members::access::members_only(&app.pool, project.id, &members).await;
-    let item: uuid::Uuid =
-        sqlx::query_scalar("select id from items where project_id = $1 order by id desc limit 1")
-            .bind(project.id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let item = crate::members::access::an_item(&app.pool, project.id).await;
 
     let mut failures = Vec::new();
     for &(method, pattern, least, body) in PROJECT_ROUTES {

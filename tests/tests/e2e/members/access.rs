@@ -16,36 +16,17 @@ use uuid::Uuid;
 
 use crate::import::project_with_sample;
 
-/// A signed-in person: their id, a browser session and an API token.
+/// A signed-in person: their id and a browser session (which calls the
+/// API too, with its CSRF token in a header).
 pub(crate) struct Person {
     pub id: Uuid,
     pub browser: Browser,
-    pub token: String,
 }
 
 pub(crate) async fn person(app: &TestApp, role: Role) -> Person {
-    let (username, password) = app.user(role).await;
-    let mut browser = app.browser();
-    assert_eq!(browser.sign_in(&username, &password).await.status(), 303);
-    let session: Value = reqwest::Client::new()
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = sqlx::query_scalar("select id from users where username = $1")
-        .bind(&username)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    Person {
-        id,
-        browser,
-        token: session["token"].as_str().unwrap().to_string(),
-    }
+    let (browser, username) = app.signed_in(role).await;
+    let id = crate::fixtures::user_id(&app.pool, &username).await;
+    Person { id, browser }
 }
 
 /// Makes the project members only, with these members.
@@ -78,14 +59,16 @@ pub(crate) async fn answer(response: reqwest::Response) -> (u16, String) {
     (status, response.text().await.unwrap())
 }
 
-async fn api(
-    app: &TestApp,
-    who: &Person,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (u16, String) {
-    let request = crate::tokens::bearer(app, method.clone(), path, &who.token);
+/// Calls the API with the person's browser session.
+pub(crate) async fn api(who: &Person, method: Method, path: &str, body: Value) -> (u16, String) {
+    let browser = &who.browser;
+    let request = browser
+        .client
+        .request(method.clone(), format!("{}{path}", browser.base))
+        .header(
+            "x-csrf-token",
+            browser.csrf_token.clone().unwrap_or_default(),
+        );
     let request = if method == Method::GET {
         request
     } else {
@@ -125,7 +108,7 @@ async fn a_non_member_cannot_learn_that_a_members_only_project_exists() {
     for (home, listed) in [(&outsider, false), (&member, true)] {
         let (_, start) = page(home, "/").await;
         assert_eq!(start.contains(&project.name), listed, "the start page");
-        let (_, list) = api(&app, home, Method::GET, "/api/v1/projects", Value::Null).await;
+        let (_, list) = api(home, Method::GET, "/api/v1/projects", Value::Null).await;
         assert_eq!(list.contains(&p.to_string()), listed, "the API's list");
     }
 
@@ -161,14 +144,14 @@ async fn a_non_member_cannot_learn_that_a_members_only_project_exists() {
         (Method::POST, "/api/v1/projects/{p}/lease"),
     ] {
         let (real, random) = hidden(path.into());
-        let seen = api(&app, &outsider, method.clone(), &real, json!({})).await;
+        let seen = api(&outsider, method.clone(), &real, json!({})).await;
         assert_eq!(seen.0, 404, "{real}");
         assert_eq!(
             seen,
-            api(&app, &outsider, method.clone(), &random, json!({})).await
+            api(&outsider, method.clone(), &random, json!({})).await
         );
         assert!(!seen.1.contains(&project.name));
-        let by_member = api(&app, &member, method, &real, json!({})).await;
+        let by_member = api(&member, method, &real, json!({})).await;
         assert_eq!(by_member.0, 200, "a member: {real}: {}", by_member.1);
     }
 
@@ -176,18 +159,11 @@ async fn a_non_member_cannot_learn_that_a_members_only_project_exists() {
     let body = json!({"submission_id": Uuid::now_v7(), "labels": labels()});
     for (action, body) in [("submit", body), ("skip", json!({"reason": "unclear"}))] {
         let path = |id: Uuid| format!("/api/v1/assignments/{id}/{action}");
-        let seen = api(
-            &app,
-            &outsider,
-            Method::POST,
-            &path(assignment),
-            body.clone(),
-        )
-        .await;
+        let seen = api(&outsider, Method::POST, &path(assignment), body.clone()).await;
         assert_eq!(seen.0, 404, "{action}");
         assert_eq!(
             seen,
-            api(&app, &outsider, Method::POST, &path(Uuid::now_v7()), body).await
+            api(&outsider, Method::POST, &path(Uuid::now_v7()), body).await
         );
     }
     let annotations: i64 =
@@ -200,7 +176,7 @@ async fn a_non_member_cannot_learn_that_a_members_only_project_exists() {
 }
 
 /// The id of one of the project's items.
-async fn an_item(pool: &PgPool, project: Uuid) -> Uuid {
+pub(crate) async fn an_item(pool: &PgPool, project: Uuid) -> Uuid {
     sqlx::query_scalar("select id from items where project_id = $1 order by id limit 1")
         .bind(project)
         .fetch_one(pool)
