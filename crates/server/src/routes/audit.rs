@@ -1,5 +1,6 @@
 //! The audit log page (leads and admins): read-only, newest first,
-//! filtered by user, item and action. Nothing in the application edits or
+//! filtered by user, item and action. A lead reads the entries about the
+//! projects they lead and those about no project; an admin every entry. Nothing in the application edits or
 //! deletes audit entries (and a trigger refuses it).
 
 use askama::Template;

@@ -1,5 +1,5 @@
-//! The lead's area: the projects (each with its dashboard, see
-//! `routes::dashboard`) and the annotators.
+//! The lead's area: the projects they lead (an admin: all; each with its
+//! dashboard, see `routes::dashboard`) and the annotators.
 
 use askama::Template;
 use askama_web::WebTemplate;
