@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::db;
 pub use crate::db::audit::{Entry, Filter};
+use crate::db::users::User;
 use crate::review::given;
 
 /// The log's filters as the page's query string and the API's give them;
@@ -67,14 +68,19 @@ pub struct Page {
     pub actions: Vec<String>,
 }
 
+/// A page of the entries `viewer` may read: an admin every entry; a lead
+/// those about the projects they lead and those about no project (accounts,
+/// sign-ins).
 pub async fn page(
     pool: &PgPool,
+    viewer: &User,
     filter: &Filter,
     limit: i64,
     offset: i64,
 ) -> Result<Page, AuditLogError> {
-    let (entries, total) = db::audit::page(pool, filter, limit, offset).await?;
-    let actions = db::audit::actions(pool).await?;
+    let seen_by = crate::projects::seen_by(viewer);
+    let (entries, total) = db::audit::page(pool, seen_by, filter, limit, offset).await?;
+    let actions = db::audit::actions(pool, seen_by).await?;
     Ok(Page {
         entries,
         total,

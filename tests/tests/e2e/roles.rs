@@ -9,12 +9,16 @@
 //!
 //! The last column is a crowd worker of *another* project (joined by that
 //! project's entry link): every signed-in route is refused to them.
+//!
+//! The project dimension (`PROJECT_ROUTES`, issue 25): every route into one
+//! project's data × role × member or not of a members-only project.
 
 use safepref_server::db::users::Role;
+use safepref_server::projects::Project;
 use safepref_tests::{Browser, TestApp};
 use serde_json::Value;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Method {
     Get,
     Post,
@@ -495,6 +499,25 @@ const NOT_IN_THE_TABLE: [(&str, &str); 5] = [
     ("POST", "/p/{slug}/join"),  // crowd.rs: joining after "sign out and join"
 ];
 
+/// A path with each `{name}` made `{}`, to compare paths whatever their
+/// parameters are called.
+fn shape(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_brace = false;
+    for c in path.chars() {
+        match c {
+            '{' => in_brace = true,
+            '}' => {
+                in_brace = false;
+                out.push_str("{}");
+            }
+            _ if !in_brace => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Every route the server registers (pages and API) has a row: a route
 /// added without one fails here.
 #[test]
@@ -505,22 +528,6 @@ fn every_route_of_the_router_has_a_row() {
         .map(|(method, path)| (method.to_string(), path.to_string()))
         .collect();
     assert!(declared.len() > 40, "the routes were found: {declared:?}");
-    let shape = |path: &str| {
-        let mut out = String::new();
-        let mut in_brace = false;
-        for c in path.chars() {
-            match c {
-                '{' => in_brace = true,
-                '}' => {
-                    in_brace = false;
-                    out.push_str("{}");
-                }
-                _ if !in_brace => out.push(c),
-                _ => {}
-            }
-        }
-        out
-    };
     let listed: Vec<(String, String)> = ROUTES
         .iter()
         .map(|(m, p, _)| (format!("{m:?}").to_uppercase(), shape(p)))
@@ -685,4 +692,418 @@ async fn guessing_ids_gets_nothing() {
         }
     }
     assert_eq!(stored().await, before, "nothing changed");
+}
+
+// The project dimension (issue 25).
+
+/// What a row sends: a form with only the CSRF token (as `ROUTES`), or a
+/// valid JSON body, so that the project check is what answers.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    Form,
+    Labels,
+    SkipReason,
+    /// The review API's bodies: a reason; labels and a reason; no batch.
+    Reason,
+    Adjudication,
+    Requeue,
+}
+
+/// Every route (but the admins') that reaches one project's data, called
+/// on a members-only project by every role, as a member and as no member.
+/// `{project}` is the project; `{item}` one of its items; `{assignment}`
+/// and `{annotation}` the caller's own in it (from before the project was
+/// made members only); `{id}` an annotator. Allowed: an answer unlike the
+/// one for ids that do not exist. Denied: the very same answer, so a hidden
+/// project is not disclosed. Below the least role: 403, as in `ROUTES`.
+/// (Admin-only routes stay in `ROUTES` alone: admins see every project.)
+const PROJECT_ROUTES: &[(Method, &str, Role, Body)] = &[
+    (
+        Method::Get,
+        "/annotate/{project}",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/annotate/{project}/submit",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/annotate/{project}/skip",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/annotate/{project}/guidelines",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/annotate/{project}/revise/{annotation}",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/annotate/{project}/revise/{annotation}",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/lease",
+        Role::Annotator,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/api/v1/assignments/{assignment}/submit",
+        Role::Annotator,
+        Body::Labels,
+    ),
+    (
+        Method::Post,
+        "/api/v1/assignments/{assignment}/skip",
+        Role::Annotator,
+        Body::SkipReason,
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/report",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/batches",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/progress",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/api/v1/items/{item}/suggestions",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/queue",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/annotators/{id}",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/pause",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/resume",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/release",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/annotators/{id}/requeue",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/requeue",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/review/projects/{project}/annotators/{id}/disable",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/review/projects/{project}/annotators/{id}/disable",
+        Role::Lead,
+        Body::Form,
+    ),
+    (Method::Get, "/review/items/{item}", Role::Lead, Body::Form),
+    (
+        Method::Post,
+        "/review/items/{item}/adjudicate",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/review/items/{item}/send-back",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/api/v1/projects/{project}/review-queue",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Get,
+        "/api/v1/items/{item}/review",
+        Role::Lead,
+        Body::Form,
+    ),
+    (
+        Method::Post,
+        "/api/v1/items/{item}/adjudicate",
+        Role::Lead,
+        Body::Adjudication,
+    ),
+    (
+        Method::Post,
+        "/api/v1/items/{item}/send-back",
+        Role::Lead,
+        Body::Reason,
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/pause",
+        Role::Lead,
+        Body::Reason,
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/resume",
+        Role::Lead,
+        Body::Reason,
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/release",
+        Role::Lead,
+        Body::Reason,
+    ),
+    (
+        Method::Post,
+        "/api/v1/projects/{project}/annotators/{id}/requeue",
+        Role::Lead,
+        Body::Requeue,
+    ),
+];
+
+/// Lists of projects (or of what happened in them), with the least role:
+/// allowed, the project is in the list; denied, it is left out.
+const PROJECT_LISTS: [(&str, Role); 4] = [
+    ("/", Role::Annotator),
+    ("/api/v1/projects", Role::Annotator),
+    ("/review", Role::Lead),
+    ("/review/audit?action=project+created", Role::Lead),
+];
+
+/// Every non-admin row of `ROUTES` that reaches a project's data (by the
+/// project, an item, an assignment or an annotation) is in `PROJECT_ROUTES`.
+#[test]
+fn every_route_into_a_project_has_a_project_row() {
+    let into_a_project = |path: &str| {
+        path.contains("{project}")
+            || ["/review/items/", "/api/v1/assignments/", "/api/v1/items/"]
+                .iter()
+                .any(|start| path.starts_with(start))
+    };
+    let missing: Vec<String> = ROUTES
+        .iter()
+        .filter(|(_, path, least)| into_a_project(path) && *least != Some(Role::Admin))
+        .filter(|(method, path, _)| {
+            !PROJECT_ROUTES
+                .iter()
+                .any(|(m, p, ..)| m == method && shape(p) == shape(path))
+        })
+        .map(|(method, path, _)| format!("{method:?} {path}"))
+        .collect();
+    assert!(missing.is_empty(), "add to PROJECT_ROUTES: {missing:?}");
+}
+
+/// One caller of the project dimension, with their own assignment and
+/// annotation in the project.
+struct ProjectCaller {
+    role: Role,
+    member: bool,
+    person: crate::members::access::Person,
+    assignment: uuid::Uuid,
+    annotation: uuid::Uuid,
+}
+
+impl ProjectCaller {
+    /// Leases and submits one item, and leases another, while the project
+    /// is still open.
+    async fn new(app: &TestApp, project: &Project, role: Role, member: bool) -> Self {
+        use safepref_server::queue;
+        let person = crate::members::access::person(app, role).await;
+        let lease = || async {
+            let lease = queue::lease(&app.pool, project, person.id).await.unwrap();
+            lease.expect("an item is left").assignment_id
+        };
+        let done = lease().await;
+        let labels = crate::members::access::labels();
+        let annotation = queue::submit(
+            &app.pool,
+            project,
+            person.id,
+            done,
+            uuid::Uuid::new_v4(),
+            &labels,
+            5.0,
+        )
+        .await
+        .unwrap();
+        let assignment = lease().await;
+        ProjectCaller {
+            role,
+            member,
+            person,
+            assignment,
+            annotation,
+        }
+    }
+
+    /// The row's path with this caller's ids, or with ids of nothing.
+    fn path(&self, pattern: &str, project: uuid::Uuid, item: uuid::Uuid, real: bool) -> String {
+        let (assignment, annotation) = if real {
+            (self.assignment, self.annotation)
+        } else {
+            (uuid::Uuid::now_v7(), uuid::Uuid::now_v7())
+        };
+        pattern
+            .replace("{project}", &project.to_string())
+            .replace("{item}", &item.to_string())
+            .replace("{assignment}", &assignment.to_string())
+            .replace("{annotation}", &annotation.to_string())
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Body) -> (u16, String) {
+        let browser = &self.person.browser;
+        let json = match body {
+            Body::Form => None,
+            Body::Labels => Some(serde_json::json!({
+                "submission_id": uuid::Uuid::new_v4(),
+                "labels": crate::members::access::labels(),
+            })),
+            Body::SkipReason => Some(serde_json::json!({"reason": "unclear"})),
+            Body::Reason => Some(serde_json::json!({"reason": "a check of who may"})),
+            Body::Adjudication => Some(serde_json::json!({
+                "labels": crate::members::access::labels(),
+                "reason": "a check of who may",
+            })),
+            Body::Requeue => Some(serde_json::json!({"batches": [], "reason": "a check"})),
+        };
+        match json {
+            None => crate::members::access::answer(call(browser, method, path).await).await,
+            Some(json) => {
+                let post = reqwest::Method::POST;
+                crate::members::access::api(&self.person, post, path, json).await
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_route_into_a_project_answers_members_and_others_as_it_should() {
+    let app = TestApp::spawn().await;
+    let (project, _) = crate::import::project_with_sample(&app.pool).await;
+    let target = crate::members::access::person(&app, Role::Annotator).await;
+    let mut callers = Vec::new();
+    for (role, member) in [
+        (Role::Annotator, true),
+        (Role::Annotator, false),
+        (Role::Lead, true),
+        (Role::Lead, false),
+        (Role::Admin, false),
+    ] {
+        callers.push(ProjectCaller::new(&app, &project, role, member).await);
+    }
+    let members: Vec<uuid::Uuid> = callers
+        .iter()
+        .filter(|c| c.member)
+        .map(|c| c.person.id)
+        .chain([target.id])
+        .collect();
+    crate::members::access::members_only(&app.pool, project.id, &members).await;
+    let item = crate::members::access::an_item(&app.pool, project.id).await;
+
+    let mut failures = Vec::new();
+    for &(method, pattern, least, body) in PROJECT_ROUTES {
+        let pattern = pattern.replace("{id}", &target.id.to_string());
+        for caller in &callers {
+            let real = caller.path(&pattern, project.id, item, true);
+            let nowhere = caller.path(&pattern, uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), false);
+            let seen = caller.call(method, &real, body).await;
+            let of_nothing = caller.call(method, &nowhere, body).await;
+            let allowed = caller.member || caller.role == Role::Admin;
+            let verdict = if caller.role < least {
+                seen.0 == 403
+            } else if allowed {
+                seen != of_nothing && ![401, 403].contains(&seen.0) && seen.0 < 500
+            } else {
+                seen == of_nothing && seen.0 == 404
+            };
+            if !verdict {
+                let who = format!("{:?} (member: {})", caller.role, caller.member);
+                failures.push(format!("{method:?} {pattern} as {who}: {}", seen.0));
+            }
+        }
+    }
+    for (path, least) in PROJECT_LISTS {
+        for caller in &callers {
+            let (status, body) = caller.call(Method::Get, path, Body::Form).await;
+            let verdict = if caller.role < least {
+                status == 403
+            } else {
+                let allowed = caller.member || caller.role == Role::Admin;
+                status == 200 && body.contains(&project.name) == allowed
+            };
+            if !verdict {
+                let who = format!("{:?} (member: {})", caller.role, caller.member);
+                failures.push(format!("GET {path} as {who}: {status}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "wrong answers:\n{}",
+        failures.join("\n")
+    );
 }

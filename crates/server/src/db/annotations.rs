@@ -171,7 +171,8 @@ pub struct ProjectListing {
     pub done_by_me: i64,
 }
 
-/// Every project, with its counts and the annotator's own.
+/// The projects `annotator` may see (`project_visible`), with their counts
+/// and the annotator's own.
 pub async fn project_listings(
     db: impl PgExecutor<'_>,
     annotator: Uuid,
@@ -182,7 +183,9 @@ pub async fn project_listings(
                 (select coalesce(sum(g.complete), 0)::int8 from project_progress g where g.project_id = p.id) as complete,
                 (select count(*) from annotations an
                   where an.project_id = p.id and an.annotator_id = $1 and an.invalidated_at is null) as done_by_me
-           from projects p order by p.name",
+           from projects p
+          where project_visible(p.id, p.access, $1)
+          order by p.name",
     )
     .bind(annotator)
     .fetch_all(db)

@@ -68,21 +68,33 @@ pub struct Filter {
     pub action: Option<String>,
 }
 
-/// One page of entries matching the filter, newest first, and the total.
+/// The entries `$1` may read: with a viewer, those about a project they may
+/// see (`project_visible`) and those about no project; with none (an
+/// admin), all. The visible projects are listed once per query, not asked
+/// per entry.
+const SEEN_BY: &str = "($1::uuid is null or a.project_id is null
+          or a.project_id in (select p.id from projects p where project_visible(p.id, p.access, $1)))";
+
+/// One page of the entries `viewer` may read (None: all) matching the
+/// filter, newest first, and the total.
 pub async fn page(
     db: &sqlx::PgPool,
+    viewer: Option<Uuid>,
     filter: &Filter,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Entry>, i64), sqlx::Error> {
-    const WHERE: &str = "($1::text is null or u.username = $1)
-          and ($2::text is null or a.subject = $2)
-          and ($3::text is null or a.action = $3)";
+    let matching = format!(
+        "{SEEN_BY} and ($2::text is null or u.username = $2)
+          and ($3::text is null or a.subject = $3)
+          and ($4::text is null or a.action = $4)"
+    );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select u.username as actor, a.action, a.subject, a.before, a.after, a.at
            from audit_log a left join users u on u.id = a.actor_id
-          where {WHERE} order by a.id desc limit $4 offset $5"
+          where {matching} order by a.id desc limit $5 offset $6"
     )))
+    .bind(viewer)
     .bind(filter.user.as_deref())
     .bind(filter.subject.as_deref())
     .bind(filter.action.as_deref())
@@ -91,8 +103,9 @@ pub async fn page(
     .fetch_all(db)
     .await?;
     let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "select count(*) from audit_log a left join users u on u.id = a.actor_id where {WHERE}"
+        "select count(*) from audit_log a left join users u on u.id = a.actor_id where {matching}"
     )))
+    .bind(viewer)
     .bind(filter.user.as_deref())
     .bind(filter.subject.as_deref())
     .bind(filter.action.as_deref())
@@ -101,9 +114,16 @@ pub async fn page(
     Ok((rows, total))
 }
 
-/// The distinct actions, for the filter's choices.
-pub async fn actions(db: impl PgExecutor<'_>) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("select distinct action from audit_log order by action")
-        .fetch_all(db)
-        .await
+/// The distinct actions of the entries `viewer` may read (None: all), for
+/// the filter's choices.
+pub async fn actions(
+    db: impl PgExecutor<'_>,
+    viewer: Option<Uuid>,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select distinct a.action from audit_log a where {SEEN_BY} order by a.action"
+    )))
+    .bind(viewer)
+    .fetch_all(db)
+    .await
 }

@@ -404,3 +404,25 @@ pub async fn set_crowd_entry(
     tx.commit().await?;
     Ok(())
 }
+
+/// The project if `viewer` may see it (`project_visible`: an admin every
+/// project, a crowd worker the one they joined, anyone else the open ones
+/// and those they are a member of). One they may not see is
+/// [`ProjectError::NoSuchProject`], exactly like one that does not exist:
+/// its existence is not disclosed. Every route a person reaches a
+/// project's data by resolves it here, pages and API alike.
+pub async fn find_for(
+    pool: &PgPool,
+    viewer: &db::users::User,
+    id: Uuid,
+) -> Result<Project, ProjectError> {
+    db::projects::find_visible(pool, id, viewer.id)
+        .await?
+        .ok_or(ProjectError::NoSuchProject)
+}
+
+/// Whose view a list of projects (or of what happened in them) shows:
+/// None, everything, for an admin; else the person's own.
+pub fn seen_by(viewer: &db::users::User) -> Option<Uuid> {
+    (viewer.role < db::users::Role::Admin).then_some(viewer.id)
+}

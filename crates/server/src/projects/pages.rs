@@ -75,8 +75,7 @@ pub struct ItemStates {
     pub batches: Vec<BatchStates>,
 }
 
-pub async fn item_states(pool: &PgPool, id: Uuid) -> Result<ItemStates, ProjectError> {
-    let project = find(pool, id).await?;
+pub async fn item_states(pool: &PgPool, project: &Project) -> Result<ItemStates, ProjectError> {
     let batches = db::items::states_by_batch(pool, project.id).await?;
     let all = batches
         .iter()

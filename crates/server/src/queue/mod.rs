@@ -194,15 +194,21 @@ pub async fn assigned_item(
 }
 
 /// The project of one of the annotator's assignments;
-/// [`QueueError::NoSuchAssignment`] unless it is theirs.
+/// [`QueueError::NoSuchAssignment`] unless it is theirs and they may still
+/// see its project (a member removed, or a project made members only, after
+/// the lease): a hidden project's assignment answers as a random id does.
 pub async fn project_of_assignment(
     pool: &PgPool,
     annotator: Uuid,
     assignment_id: Uuid,
 ) -> Result<Project, QueueError> {
-    db::assignments::project_of(pool, assignment_id, annotator)
+    let project = db::assignments::project_of(pool, assignment_id, annotator)
         .await?
-        .ok_or(QueueError::NoSuchAssignment)
+        .ok_or(QueueError::NoSuchAssignment)?;
+    if !db::members::may_see(pool, project.id, annotator).await? {
+        return Err(QueueError::NoSuchAssignment);
+    }
+    Ok(project)
 }
 
 /// A project in an annotator's list.
@@ -212,13 +218,13 @@ pub type ProjectSummary = ProjectListing;
 /// complete.
 pub use crate::db::projects::Summary as ProjectCounts;
 
-/// The projects on the start page, by name: every project, as in
-/// [`projects_for`].
-pub async fn start_page(pool: &PgPool) -> Result<Vec<ProjectCounts>, QueueError> {
-    Ok(db::projects::summaries(pool, None).await?)
+/// The projects on the start page, by name: those the user may see, as in
+/// [`projects_for`] (an admin: every project).
+pub async fn start_page(pool: &PgPool, user: &User) -> Result<Vec<ProjectCounts>, QueueError> {
+    Ok(db::projects::summaries(pool, crate::projects::seen_by(user)).await?)
 }
 
-/// The projects an annotator may work in: all of them for now.
+/// The projects the user may work in (`project_visible`), by name.
 pub async fn projects_for(pool: &PgPool, user: &User) -> Result<Vec<ProjectSummary>, QueueError> {
     Ok(db::annotations::project_listings(pool, user.id).await?)
 }

@@ -21,11 +21,21 @@ use crate::db::{
 };
 use crate::queue;
 
-/// The item as its review page shows it.
-pub async fn find_item(pool: &PgPool, item_id: Uuid) -> Result<ItemDetail, ReviewError> {
-    db::review::item(pool, item_id)
+/// The item as its review page shows it, with its project, if `viewer`
+/// may see that project; an item of a project they may not see is
+/// [`ReviewError::NoSuchItem`], exactly like one that does not exist.
+pub async fn find_item_for(
+    pool: &PgPool,
+    viewer: &User,
+    item_id: Uuid,
+) -> Result<(ItemDetail, Project), ReviewError> {
+    let item = db::review::item(pool, item_id)
         .await?
-        .ok_or(ReviewError::NoSuchItem)
+        .ok_or(ReviewError::NoSuchItem)?;
+    let project = db::projects::find_visible(pool, item.project_id, viewer.id)
+        .await?
+        .ok_or(ReviewError::NoSuchItem)?;
+    Ok((item, project))
 }
 
 /// What an item's review page shows besides the item itself.

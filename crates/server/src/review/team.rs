@@ -1,4 +1,4 @@
-//! The lead's start page: every project with its counts, and the
+//! The lead's start page: the projects they lead with their counts, and the
 //! annotators, a page at a time.
 
 use sqlx::PgPool;
@@ -19,10 +19,16 @@ pub struct Team {
     pub total: i64,
 }
 
-/// The projects, and `limit` annotators from `offset`.
-pub async fn team(pool: &PgPool, offset: i64, limit: i64) -> Result<Team, ReviewError> {
+/// The projects `lead` may see (an admin: all), and `limit` annotators
+/// from `offset`.
+pub async fn team(
+    pool: &PgPool,
+    lead: &User,
+    offset: i64,
+    limit: i64,
+) -> Result<Team, ReviewError> {
     let (annotators, total) = db::users::with_role(pool, Role::Annotator, offset, limit).await?;
-    let projects = db::projects::summaries(pool, None).await?;
+    let projects = db::projects::summaries(pool, crate::projects::seen_by(lead)).await?;
     Ok(Team {
         projects,
         annotators,

@@ -36,7 +36,7 @@ async fn home(
     State(state): State<AppState>,
     CurrentUser(session): CurrentUser,
 ) -> Result<HomePage> {
-    let projects = queue::start_page(&state.pool).await?;
+    let projects = queue::start_page(&state.pool, &session.user).await?;
     let role_description = match session.user.role {
         Role::Annotator => "an annotator: you label items",
         Role::Lead => "a lead: you label items, review agreement and adjudicate disputes",

@@ -46,7 +46,7 @@ async fn page(
     Path(project_id): Path<Uuid>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let feedback = match query.after {
         Some(after) => queue::gold_feedback(&state.pool, &project, session.user.id, after).await?,
         None => None,
@@ -162,7 +162,7 @@ async fn submit(
     Path(project_id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let field = |name: &str| form_field(&fields, name);
     let uuid = |name: &str| field(name).and_then(|v| v.parse::<Uuid>().ok());
     let (Some(assignment_id), Some(submission_id)) = (uuid("assignment_id"), uuid("submission_id"))
@@ -216,7 +216,7 @@ async fn skip(
     Path(project_id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Redirect> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let get = |name: &str| form_field(&fields, name);
     let assignment_id = get("assignment_id")
         .and_then(|v| v.parse().ok())
@@ -248,7 +248,7 @@ async fn guidelines(
     CurrentUser(session): CurrentUser,
     Path(project_id): Path<Uuid>,
 ) -> Result<GuidelinesPage> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     Ok(GuidelinesPage {
         chrome: Chrome::new(Some(&session)),
         guidelines_html: markdown::render(&project.guidelines),
@@ -263,7 +263,7 @@ async fn revise_form(
     CurrentUser(session): CurrentUser,
     Path((project_id, annotation_id)): Path<(Uuid, Uuid)>,
 ) -> Result<AnnotatePage> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let (item, labels) =
         queue::annotation_for_revision(&state.pool, &project, session.user.id, annotation_id)
             .await?;
@@ -291,7 +291,7 @@ async fn revise(
     Path((project_id, annotation_id)): Path<(Uuid, Uuid)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let (pool, annotator) = (&state.pool, session.user.id);
     let action = format!("/annotate/{project_id}/revise/{annotation_id}");
     let (for_item, for_save) = (project.clone(), project.clone());

@@ -96,8 +96,15 @@ fn when(at: time::OffsetDateTime) -> String {
     format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
 }
 
-async fn load(state: &AppState, project_id: Uuid, user_id: Uuid) -> Result<(Project, User)> {
-    let project = projects::find(&state.pool, project_id).await?;
+/// The project, if the lead may see it (else 404, as for no project), and
+/// the annotator.
+async fn load(
+    state: &AppState,
+    session: &ActiveSession,
+    project_id: Uuid,
+    user_id: Uuid,
+) -> Result<(Project, User)> {
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let user = accounts::find_by_id(&state.pool, user_id).await?;
     Ok((project, user))
 }
@@ -145,7 +152,7 @@ async fn show(
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
     Query(query): Query<ShowQuery>,
 ) -> Result<WorkPage> {
-    let (project, user) = load(&state, project_id, user_id).await?;
+    let (project, user) = load(&state, &session, project_id, user_id).await?;
     let notice = match query.done.as_deref() {
         Some("paused") => Some("Paused: they get no new items in this project until resumed."),
         Some("resumed") => Some("Resumed: they can take items in this project again."),
@@ -189,7 +196,7 @@ async fn set_paused(
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
     paused: bool,
 ) -> Result<Redirect> {
-    let (project, user) = load(&state, project_id, user_id).await?;
+    let (project, user) = load(&state, &session, project_id, user_id).await?;
     review::set_paused(&state.pool, &project, &session.user, &user, paused).await?;
     Ok(back(
         project_id,
@@ -203,7 +210,7 @@ async fn release(
     RequireLead(session): RequireLead,
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Redirect> {
-    let (project, user) = load(&state, project_id, user_id).await?;
+    let (project, user) = load(&state, &session, project_id, user_id).await?;
     review::release(&state.pool, &project, &session.user, &user).await?;
     Ok(back(project_id, user_id, "released"))
 }
@@ -213,7 +220,7 @@ async fn confirm_disable(
     RequireLead(session): RequireLead,
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<ConfirmPage> {
-    let (_, user) = load(&state, project_id, user_id).await?;
+    let (_, user) = load(&state, &session, project_id, user_id).await?;
     Ok(ConfirmPage {
         chrome: Chrome::new(Some(&session)),
         title: format!("Disable {}?", user.username),
@@ -234,7 +241,7 @@ async fn disable(
     RequireLead(session): RequireLead,
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Redirect> {
-    let (_, user) = load(&state, project_id, user_id).await?;
+    let (_, user) = load(&state, &session, project_id, user_id).await?;
     review::disable(&state.pool, &session.user, &user).await?;
     Ok(back(project_id, user_id, "disabled"))
 }
@@ -244,7 +251,7 @@ async fn requeue_form(
     RequireLead(session): RequireLead,
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<WorkPage> {
-    let (project, user) = load(&state, project_id, user_id).await?;
+    let (project, user) = load(&state, &session, project_id, user_id).await?;
     let batches = review::work_batches(&state.pool, &project, &user).await?;
     let requeue = Requeue {
         batches,
@@ -264,7 +271,7 @@ async fn requeue(
     Path((project_id, user_id)): Path<(Uuid, Uuid)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let (project, user) = load(&state, project_id, user_id).await?;
+    let (project, user) = load(&state, &session, project_id, user_id).await?;
     let mut chosen = Vec::new();
     for (key, value) in fields.iter().filter(|(k, _)| k == "batch") {
         chosen.push(value.parse::<i32>().map_err(|_| {

@@ -22,7 +22,7 @@ use crate::auth::{
 };
 use crate::error::{AppError, Result};
 use crate::projects::{BatchPage, ItemStates, Progress, Project, StateCounts};
-use crate::{accounts, projects, queue, suggestions};
+use crate::{accounts, projects, queue, review, suggestions};
 
 /// Every /api/v1 route, one line each. A route added here is recorded as it
 /// is routed, and the OpenAPI test (in `openapi`) fails until the document
@@ -162,7 +162,7 @@ async fn lease(
     CurrentUser(session): CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
-    let project = projects::find(&state.pool, id).await?;
+    let project = projects::find_for(&state.pool, &session.user, id).await?;
     Ok(
         match lease_value(&state, &project, session.user.id).await? {
             Some(lease) => Json(lease).into_response(),
@@ -269,9 +269,11 @@ async fn submit(
 /// Every source's suggestion for an item (leads and admins).
 async fn suggestion_list(
     State(state): State<AppState>,
-    RequireLead(_): RequireLead,
+    RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
+    // An item of a project the lead may not see is no item to them.
+    review::find_item_for(&state.pool, &session.user, id).await?;
     let found = suggestions::of_item(&state.pool, id).await?;
     Ok(Json(json!({ "item_id": id, "suggestions": found })))
 }
@@ -326,12 +328,12 @@ async fn skip(
 /// The agreement report (leads and admins): the same numbers as `safepref report`.
 async fn report(
     State(state): State<AppState>,
-    RequireLead(_): RequireLead,
+    RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>> {
+    let project = projects::find_for(&state.pool, &session.user, id).await?;
     let scope = crate::report::ReportScope::from_pairs(&pairs)?;
-    let project = crate::projects::find(&state.pool, id).await?;
     Ok(Json(
         crate::report::build(&state.pool, &project, &scope).await?,
     ))
@@ -424,7 +426,7 @@ async fn project(
     CurrentUser(session): CurrentUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let project = projects::find(&state.pool, id).await?;
+    let project = projects::find_for(&state.pool, &session.user, id).await?;
     let progress = queue::progress(&state.pool, &project, session.user.id).await?;
     Ok(Json(json!({
         "id": project.id,
@@ -452,11 +454,11 @@ async fn project(
 /// A project's batches in import order, a page at a time (leads, admins).
 async fn batches(
     State(state): State<AppState>,
-    RequireLead(_): RequireLead,
+    RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>> {
-    let project = projects::find(&state.pool, id).await?;
+    let project = projects::find_for(&state.pool, &session.user, id).await?;
     let pager = Pager::new(query.page, query.per_page.unwrap_or(100).clamp(1, 1000))?;
     let BatchPage { total, batches } =
         projects::batch_page(&state.pool, &project, pager.per_page, pager.offset()).await?;
@@ -489,10 +491,11 @@ fn batch_json(row: &Progress) -> Value {
 /// Where a project's items stand, in all and per batch (leads, admins).
 async fn progress(
     State(state): State<AppState>,
-    RequireLead(_): RequireLead,
+    RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let ItemStates { all, batches } = projects::item_states(&state.pool, id).await?;
+    let project = projects::find_for(&state.pool, &session.user, id).await?;
+    let ItemStates { all, batches } = projects::item_states(&state.pool, &project).await?;
     let batches: Vec<Value> = batches
         .iter()
         .map(|b| {

@@ -21,8 +21,8 @@ use crate::app::AppState;
 use crate::audit_log;
 use crate::auth::RequireLead;
 use crate::error::{AppError, Result};
-use crate::projects::{Project, ProjectError};
-use crate::review::{self, ItemAnnotation, QueueEntry, QueueQuery, ReviewError, whole_number};
+use crate::projects::{self, Project};
+use crate::review::{self, ItemAnnotation, QueueEntry, QueueQuery, whole_number};
 
 pub fn routes() -> Routes {
     use Method as M;
@@ -52,31 +52,6 @@ pub fn routes() -> Routes {
             requeue,
         )
         .add(M::GET, "/api/v1/audit", audit)
-}
-
-/// The project if `viewer` may see it (`project_visible`); one they may
-/// not see is "no such project", word for word as one that does not exist.
-// Merge note: to be replaced by the projects service's access check once
-// it has one (issue 25's membership work adds it to the pages).
-async fn visible_project(state: &AppState, id: Uuid, viewer: &User) -> Result<Project> {
-    crate::db::projects::find_visible(&state.pool, id, viewer.id)
-        .await?
-        .ok_or_else(|| ProjectError::NoSuchProject.into())
-}
-
-/// The item and its project, if the viewer may see the project; else "no
-/// such item", as for an item that does not exist.
-async fn visible_item(
-    state: &AppState,
-    id: Uuid,
-    viewer: &User,
-) -> Result<(review::ItemDetail, Project)> {
-    let item = review::find_item(&state.pool, id).await?;
-    match visible_project(state, item.project_id, viewer).await {
-        Ok(project) => Ok((item, project)),
-        Err(AppError::NotFound(_)) => Err(ReviewError::NoSuchItem.into()),
-        Err(other) => Err(other),
-    }
 }
 
 /// A JSON body as `T`, or a 400 whose message names the field that is
@@ -114,7 +89,7 @@ async fn queue(
     Path(id): Path<Uuid>,
     Query(params): Query<QueueParams>,
 ) -> Result<Json<Value>> {
-    let project = visible_project(&state, id, &session.user).await?;
+    let project = projects::find_for(&state.pool, &session.user, id).await?;
     let filter = params.filters.filter()?;
     let pager = pager(&params.page, &params.per_page)?;
     let (entries, total) = review::queue_page(
@@ -147,7 +122,7 @@ async fn item(
     RequireLead(session): RequireLead,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>> {
-    let (item, project) = visible_item(&state, id, &session.user).await?;
+    let (item, project) = review::find_item_for(&state.pool, &session.user, id).await?;
     let found = review::item_review(&state.pool, &project, &item).await?;
     let responses: Vec<Value> = item
         .responses
@@ -216,7 +191,7 @@ async fn adjudicate(
     given: Body<AdjudicateBody>,
 ) -> Result<StatusCode> {
     let given = body(given)?;
-    let (_, project) = visible_item(&state, id, &session.user).await?;
+    let (_, project) = review::find_item_for(&state.pool, &session.user, id).await?;
     review::adjudicate(
         &state.pool,
         &project,
@@ -243,14 +218,14 @@ async fn send_back(
     given: Body<ReasonBody>,
 ) -> Result<StatusCode> {
     let given = body(given)?;
-    let (_, project) = visible_item(&state, id, &session.user).await?;
+    let (_, project) = review::find_item_for(&state.pool, &session.user, id).await?;
     review::send_back(&state.pool, &project, &session.user, id, &given.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The project (if the caller may see it) and the annotator acted on.
 async fn load(state: &AppState, ids: (Uuid, Uuid), viewer: &User) -> Result<(Project, User)> {
-    let project = visible_project(state, ids.0, viewer).await?;
+    let project = projects::find_for(&state.pool, viewer, ids.0).await?;
     let user = accounts::find_by_id(&state.pool, ids.1).await?;
     Ok((project, user))
 }
@@ -337,12 +312,13 @@ struct AuditParams {
 /// The audit log, newest first, filtered as the page.
 async fn audit(
     State(state): State<AppState>,
-    RequireLead(_): RequireLead,
+    RequireLead(session): RequireLead,
     Query(params): Query<AuditParams>,
 ) -> Result<Json<Value>> {
     let pager = pager(&params.page, &params.per_page)?;
     let page = audit_log::page(
         &state.pool,
+        &session.user,
         &params.filters.filter(),
         pager.per_page,
         pager.offset(),

@@ -1,5 +1,6 @@
 //! The audit log page (leads and admins): read-only, newest first,
-//! filtered by user, item and action. Nothing in the application edits or
+//! filtered by user, item and action. A lead reads the entries about the
+//! projects they lead and those about no project; an admin every entry. Nothing in the application edits or
 //! deletes audit entries (and a trigger refuses it).
 
 use askama::Template;
@@ -65,7 +66,14 @@ async fn page(
         entries,
         total,
         actions,
-    } = audit_log::page(&state.pool, &filter, pager.per_page, pager.offset()).await?;
+    } = audit_log::page(
+        &state.pool,
+        &session.user,
+        &filter,
+        pager.per_page,
+        pager.offset(),
+    )
+    .await?;
     let link_prefix = match serde_urlencoded::to_string(query.filters.given()) {
         Ok(s) if !s.is_empty() => format!("{s}&"),
         _ => String::new(),

@@ -148,7 +148,7 @@ async fn page(
 ) -> Result<DashboardPage> {
     let filters = Filters::from_pairs(&pairs)?;
     let pool = &state.pool;
-    let project = projects::find(pool, id).await?;
+    let project = projects::find_for(pool, &session.user, id).await?;
     let now = OffsetDateTime::now_utc();
     let batch = filters.scope.batch;
     let view = dashboard::view(pool, &project, &filters, now).await?;

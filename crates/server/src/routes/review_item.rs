@@ -25,7 +25,6 @@ use super::review_queue::percent;
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireLead};
 use crate::error::{AppError, Result};
-use crate::projects;
 use crate::projects::Project;
 use crate::review::{self, Adjudication, ItemAnnotation, ItemDetail, ItemState, Skip};
 
@@ -295,8 +294,7 @@ async fn item_page(
     notice: Option<&'static str>,
 ) -> Result<ItemPage> {
     let pool = &state.pool;
-    let item = review::find_item(pool, item_id).await?;
-    let project = projects::find(pool, item.project_id).await?;
+    let (item, project) = review::find_item_for(pool, &session.user, item_id).await?;
     let found = review::item_review(pool, &project, &item).await?;
     let record = &found.record;
     let annotations = found.annotations.iter().map(annotation_view).collect();
@@ -432,9 +430,13 @@ fn form_responses(
         .collect()
 }
 
-async fn project_of_item(state: &AppState, item_id: Uuid) -> Result<Project> {
-    let item = review::find_item(&state.pool, item_id).await?;
-    Ok(projects::find(&state.pool, item.project_id).await?)
+async fn project_of_item(
+    state: &AppState,
+    session: &ActiveSession,
+    item_id: Uuid,
+) -> Result<Project> {
+    let (_, project) = review::find_item_for(&state.pool, &session.user, item_id).await?;
+    Ok(project)
 }
 
 async fn adjudicate(
@@ -443,7 +445,7 @@ async fn adjudicate(
     Path(item_id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = project_of_item(&state, item_id).await?;
+    let project = project_of_item(&state, &session, item_id).await?;
     let k = project.responses_per_item;
     let reason = form_field(&fields, "reason").unwrap_or("").to_string();
     let outcome = match labels_from(&fields, k, &project.questions) {
@@ -485,7 +487,7 @@ async fn send_back(
     Path(item_id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let project = project_of_item(&state, item_id).await?;
+    let project = project_of_item(&state, &session, item_id).await?;
     let reason = form_field(&fields, "reason").unwrap_or("");
     let outcome = review::send_back(&state.pool, &project, &session.user, item_id, reason).await;
     match outcome.map_err(AppError::from) {

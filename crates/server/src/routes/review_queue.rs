@@ -69,7 +69,7 @@ async fn queue(
     Path(project_id): Path<Uuid>,
     Query(query): Query<PageQuery>,
 ) -> Result<QueuePage> {
-    let project = projects::find(&state.pool, project_id).await?;
+    let project = projects::find_for(&state.pool, &session.user, project_id).await?;
     let filter = query.filters.filter()?;
     let pager = Pager::new(whole_number("page", &query.page)?, QUEUE_PER_PAGE)?;
     let (entries, total) = review::queue_page(

@@ -1,5 +1,5 @@
-//! The lead's area: the projects (each with its dashboard, see
-//! `routes::dashboard`) and the annotators.
+//! The lead's area: the projects they lead (an admin: all; each with its
+//! dashboard, see `routes::dashboard`) and the annotators.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -49,7 +49,7 @@ async fn team(
         projects,
         annotators,
         total,
-    } = review::team(&state.pool, pager.offset(), pager.per_page).await?;
+    } = review::team(&state.pool, &session.user, pager.offset(), pager.per_page).await?;
     Ok(TeamPage {
         chrome: Chrome::new(Some(&session)),
         projects,
