@@ -15,6 +15,7 @@ mod annotators;
 mod error;
 mod flags;
 mod item;
+mod summary;
 mod team;
 
 use uuid::Uuid;
