@@ -99,6 +99,9 @@ async fn the_queue_and_an_item_read_as_the_pages_show_them() {
         );
         let reasons = page["entries"][0]["reasons"].to_string();
         assert!(reasons.contains("tie on helpfulness"), "{reasons}");
+        // The page's one line, as the page shows it.
+        let summary = page["entries"][0]["summary"].as_str().unwrap_or_default();
+        assert!(summary.contains("helpful: tie"), "{summary}");
         assert_eq!(page["entries"][0]["state"], "pending");
     }
     let lead = Caller::bearer(&app, Role::Lead).await;

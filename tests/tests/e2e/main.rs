@@ -27,6 +27,7 @@ mod queue;
 mod queue_model;
 mod report;
 mod review;
+mod review_queue_page;
 mod roles;
 mod scaleout;
 mod sql_functions;

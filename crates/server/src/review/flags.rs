@@ -258,7 +258,8 @@ async fn judge_all(
 /// The review queue: items with a reason, lowest minimum support first
 /// (then batch and file order); one page of them and the total. The flags
 /// are refreshed first (cheap when little changed), then filtered, ordered
-/// and paged in SQL.
+/// and paged in SQL; each row's summary is written from its reasons and
+/// the page's votes (the stored flags keep no counts).
 pub async fn queue_page(
     pool: &PgPool,
     project: &Project,
@@ -268,7 +269,17 @@ pub async fn queue_page(
 ) -> Result<(Vec<db::review::QueueEntry>, usize), ReviewError> {
     refresh_flags(pool, project).await?;
     let mut conn = pool.acquire().await?;
-    let (rows, total) =
+    let (mut rows, total) =
         db::review::queue_page(&mut conn, project.id, filter, limit as i64, offset as i64).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.item_id).collect();
+    let mut votes: HashMap<Uuid, Vec<Labels>> = db::review::votes(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, labels)| (id, labels.into_iter().map(|l| l.0).collect()))
+        .collect();
+    for row in &mut rows {
+        let votes = votes.remove(&row.item_id).unwrap_or_default();
+        row.summary = super::summary::summary(&row.reasons, &votes);
+    }
     Ok((rows, total as usize))
 }

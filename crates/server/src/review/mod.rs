@@ -8,14 +8,16 @@
 //!
 //! The parts: `annotators` (a lead's actions on one annotator, and their
 //! work), `flags` (consolidation, the reasons an item needs review, the
-//! stored flags and the queue), `query` (the queue's filters as sent), `item` (one item: its page, adjudicate,
-//! send back) and `team` (the lead's start page).
+//! stored flags and the queue), `summary` (each queued item's reasons in
+//! one line), `query` (the queue's filters as sent), `item` (one item: its
+//! page, adjudicate, send back) and `team` (the lead's start page).
 
 mod annotators;
 mod error;
 mod flags;
 mod item;
 mod query;
+mod summary;
 mod team;
 
 use uuid::Uuid;

@@ -112,7 +112,7 @@ fn entry_json(e: &QueueEntry) -> Value {
     json!({
         "item_id": e.item_id, "batch": e.batch_seq, "state": e.state,
         "prompt_start": e.prompt_start, "annotations": e.annotations,
-        "min_support": e.min_support, "reasons": e.reasons,
+        "min_support": e.min_support, "summary": e.summary.join(" · "), "reasons": e.reasons,
     })
 }
 

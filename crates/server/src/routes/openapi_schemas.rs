@@ -182,11 +182,13 @@ fn review_schemas() -> serde_json::Map<String, Value> {
             "prompt_start",
             "annotations",
             "min_support",
+            "summary",
             "reasons",
         ],
         json!({
         "item_id": uuid(), "batch": int(), "state": state(), "prompt_start": text(), "annotations": int(),
         "min_support": {"type": "number", "description": "The lowest support of any field, 0 to 1"},
+        "summary": {"type": "string", "description": "The reasons in one line, as the queue page shows them, e.g. \"A: safe? 2 of 3 unsafe · helpful: tie\""},
         "reasons": list(text())}),
     );
     let annotation = object(

@@ -26,7 +26,7 @@ pub use item::{
     ItemAnnotation, ItemDetail, LockedItem, Skip, add_progress, item, item_annotations, item_skips,
     lock_item, set_item_state,
 };
-pub use queue::{QueueEntry, QueueFilter, queue_page};
+pub use queue::{QueueEntry, QueueFilter, queue_page, votes};
 
 /// Shards of `project_progress` (migration 0003); every statement that
 /// counts progress picks one with [`shard_of`].

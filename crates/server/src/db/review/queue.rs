@@ -1,8 +1,10 @@
 //! The review queue's pages: the flagged items matching a lead's filters,
 //! lowest support first.
 
+use safepref_core::labels::Labels;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
+use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
@@ -34,6 +36,10 @@ pub struct QueueEntry {
     pub annotations: i32,
     pub min_support: f64,
     pub reasons: Vec<String>,
+    /// Why, in parts of one line ("A: safe? 2 of 3 unsafe", "helpful: tie"),
+    /// written by `review::queue_page` from the reasons and the votes.
+    #[sqlx(skip)]
+    pub summary: Vec<String>,
 }
 
 /// The filter's conditions on `f` (review_flags) and `i` (items), after
@@ -91,6 +97,22 @@ pub async fn queue_page(
     .fetch_one(db)
     .await?;
     Ok((rows, total))
+}
+
+/// The valid votes on these items (a page of the queue), by item; an item
+/// with none is left out.
+pub async fn votes(
+    db: &mut PgConnection,
+    items: &[Uuid],
+) -> Result<Vec<(Uuid, Vec<Json<Labels>>)>, sqlx::Error> {
+    sqlx::query_as(
+        "select item_id, array_agg(labels) from annotations
+          where item_id = any($1) and invalidated_at is null
+          group by item_id",
+    )
+    .bind(items)
+    .fetch_all(db)
+    .await
 }
 
 /// Binds $1 to $7 of [`QUEUE_WHERE`].
