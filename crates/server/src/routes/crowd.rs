@@ -52,6 +52,22 @@ impl JoinQuery {
     }
 }
 
+/// The link as a page of its own, read and checked (the project's link is
+/// open, the token right, the client not over its join limit).
+async fn checked_join<'a>(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    slug: &'a str,
+    query: &'a JoinQuery,
+) -> Result<(Join<'a>, Project)> {
+    refuse_unless_top_level(headers)?;
+    let join = query.join(slug)?;
+    let client = sign_in::client_address(state, headers, peer);
+    let project = crowd::check(state, join, &client).await?;
+    Ok((join, project))
+}
+
 /// The link as followed: signs the worker in (creating their account on
 /// the first visit) and sends them to the project's annotation page. A
 /// browser signed in as someone else is asked first (nothing is ended).
@@ -64,10 +80,7 @@ async fn join(
     Path(slug): Path<String>,
     Query(query): Query<JoinQuery>,
 ) -> Result<Response> {
-    refuse_unless_top_level(&headers)?;
-    let join = query.join(&slug)?;
-    let client = sign_in::client_address(&state, &headers, peer);
-    let project = crowd::check(&state, join, &client).await?;
+    let (join, project) = checked_join(&state, &headers, peer, &slug, &query).await?;
     if let Some(session) = &previous
         && !crowd::is_worker(session, &project, join.worker_id)
     {
@@ -86,10 +99,7 @@ async fn join_confirmed(
     Path(slug): Path<String>,
     Query(query): Query<JoinQuery>,
 ) -> Result<Response> {
-    refuse_unless_top_level(&headers)?;
-    let join = query.join(&slug)?;
-    let client = sign_in::client_address(&state, &headers, peer);
-    let project = crowd::check(&state, join, &client).await?;
+    let (join, project) = checked_join(&state, &headers, peer, &slug, &query).await?;
     enter(&state, &headers, &project, join, previous.as_ref()).await
 }
 
