@@ -64,20 +64,3 @@ pub async fn list(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<Vec<Membe
     .fetch_all(db)
     .await
 }
-
-/// Whether `viewer` may see the project (see `project_visible`); false for
-/// a project or a user that does not exist.
-pub async fn may_see(
-    db: impl PgExecutor<'_>,
-    project_id: Uuid,
-    viewer: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let seen: Option<bool> = sqlx::query_scalar(
-        "select project_visible(p.id, p.access, $2) from projects p where p.id = $1",
-    )
-    .bind(project_id)
-    .bind(viewer)
-    .fetch_optional(db)
-    .await?;
-    Ok(seen == Some(true))
-}

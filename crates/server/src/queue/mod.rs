@@ -202,13 +202,9 @@ pub async fn project_of_assignment(
     annotator: Uuid,
     assignment_id: Uuid,
 ) -> Result<Project, QueueError> {
-    let project = db::assignments::project_of(pool, assignment_id, annotator)
+    db::assignments::project_of(pool, assignment_id, annotator)
         .await?
-        .ok_or(QueueError::NoSuchAssignment)?;
-    if !db::members::may_see(pool, project.id, annotator).await? {
-        return Err(QueueError::NoSuchAssignment);
-    }
-    Ok(project)
+        .ok_or(QueueError::NoSuchAssignment)
 }
 
 /// A project in an annotator's list.

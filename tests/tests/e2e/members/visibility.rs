@@ -22,7 +22,15 @@ async fn person(pool: &PgPool, role: Role) -> Uuid {
 }
 
 async fn sees(pool: &PgPool, project: Uuid, viewer: Uuid) -> bool {
-    db::members::may_see(pool, project, viewer).await.unwrap()
+    // The rule itself, as every query asks it; false for no such project.
+    sqlx::query_scalar::<_, bool>(
+        "select coalesce((select project_visible(p.id, p.access, $2) from projects p where p.id = $1), false)",
+    )
+    .bind(project)
+    .bind(viewer)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

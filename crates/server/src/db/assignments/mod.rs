@@ -101,7 +101,8 @@ pub async fn item_of(
     .await
 }
 
-/// The project an assignment belongs to, if the assignment is the annotator's.
+/// The project an assignment belongs to, if the assignment is the
+/// annotator's and they may still see the project (`project_visible`).
 pub async fn project_of(
     db: impl PgExecutor<'_>,
     assignment_id: Uuid,
@@ -110,7 +111,7 @@ pub async fn project_of(
     // `p.*`: `ProjectRow` reads the columns it knows by name.
     sqlx::query_as::<_, ProjectRow>(
         "select p.* from projects p join assignments a on a.project_id = p.id
-          where a.id = $1 and a.annotator_id = $2",
+          where a.id = $1 and a.annotator_id = $2 and project_visible(p.id, p.access, $2)",
     )
     .bind(assignment_id)
     .bind(annotator)
