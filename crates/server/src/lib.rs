@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod host_check;
 pub mod import;
+pub mod judge;
 pub mod markdown;
 pub mod pg;
 pub mod projects;

@@ -18,6 +18,7 @@ mod formats;
 mod gold;
 mod hostile;
 mod import;
+mod judge;
 mod liveness;
 mod machine;
 mod members;

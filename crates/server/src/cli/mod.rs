@@ -5,6 +5,7 @@
 mod demo;
 mod export;
 mod projects;
+mod suggest;
 mod users;
 
 use std::time::Duration;
@@ -71,6 +72,8 @@ pub enum Command {
     },
     /// Export consolidated preference data (or every annotation) for training.
     Export(export::ExportArgs),
+    /// Ask a model (an OpenAI-compatible chat endpoint) for a suggestion per item.
+    Suggest(suggest::SuggestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +299,7 @@ async fn execute(
             report(database, &project, &pairs, format).await
         }
         Command::Export(args) => export::run(database, args).await,
+        Command::Suggest(args) => suggest::run(database, args).await,
     }
 }
 

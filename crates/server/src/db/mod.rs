@@ -12,6 +12,7 @@ pub mod crowd;
 pub mod dashboard;
 pub mod export;
 pub mod items;
+pub mod judge;
 pub mod members;
 pub mod people;
 pub mod projects;
