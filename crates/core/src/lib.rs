@@ -4,6 +4,7 @@
 pub mod agreement;
 pub mod consolidation;
 pub mod export;
+pub mod judge;
 pub mod labels;
 pub mod machine;
 pub mod records;
