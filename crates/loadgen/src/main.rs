@@ -5,17 +5,20 @@
 //! `safepref-loadgen stats-bench` times the agreement report's figures.
 //! `safepref-loadgen load --target URL --project NAME ...` runs simulated
 //! annotators against servers (see [`safepref_loadgen::load`]).
+//! `safepref-loadgen fake-llm` serves canned chat completions for
+//! `safepref suggest` benchmarks (see [`safepref_loadgen::fake_llm`]).
 
 mod pku;
 mod stats;
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
+use safepref_loadgen::fake_llm::{self, FakeLlm};
 use safepref_loadgen::load;
 
 #[derive(Parser)]
@@ -55,6 +58,19 @@ enum Command {
     /// Simulated annotators over HTTP; prints annotations/s, latency per
     /// endpoint and errors, then checks the queue invariants in the database.
     Load(LoadArgs),
+    /// An OpenAI-compatible chat-completions server that answers every
+    /// request with a valid suggestion after a fixed latency; serves until
+    /// Ctrl-C, after printing `listening on BASE_URL`.
+    FakeLlm {
+        /// 0: any free port.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// How many responses the suggested items have.
+        #[arg(long, default_value_t = 2)]
+        responses: usize,
+    },
 }
 
 #[derive(Args)]
@@ -162,10 +178,39 @@ fn run_load(args: LoadArgs) -> ExitCode {
     }
 }
 
+/// Serves canned completions until Ctrl-C.
+fn run_fake_llm(port: u16, latency_ms: u64, responses: usize) -> ExitCode {
+    let script = fake_llm::benchmark_script(Duration::from_millis(latency_ms), responses);
+    // One thread, like `load`: it shares the machine with what it measures.
+    let served = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let server = FakeLlm::start_on(port, false, script).await?;
+                println!("listening on {}", server.base_url());
+                io::stdout().flush()?;
+                tokio::signal::ctrl_c().await
+            })
+        });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("safepref-loadgen fake-llm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Load(args) => run_load(args),
+        Command::FakeLlm {
+            port,
+            latency_ms,
+            responses,
+        } => run_fake_llm(port, latency_ms, responses),
         Command::StatsBench {
             items,
             annotators,
