@@ -113,3 +113,74 @@ async fn a_rerun_after_a_kill_finishes_the_rest_without_duplicates() {
             .unwrap();
     assert_eq!(states, ["running", "done"]);
 }
+
+#[tokio::test]
+async fn ctrl_c_lets_the_calls_in_flight_finish_and_says_how_to_go_on() {
+    let db = TestDb::new().await;
+    let prompts: Vec<String> = (0..ITEMS)
+        .map(|i| format!("Item {i:02} case:stop"))
+        .collect();
+    let project = project_with(&db.pool, &prompts).await;
+    let llm = FakeLlm::start(|_: &Value, _| Reply::Slow {
+        delay: Duration::from_millis(150),
+        then: Box::new(Reply::Content {
+            text: good_answer(),
+            logprob: None,
+        }),
+    })
+    .await
+    .unwrap();
+    let child = tokio::process::Command::new(safepref_binary())
+        .args([
+            "suggest",
+            "--project",
+            &project.name,
+            "--endpoint",
+            &llm.base_url(),
+            "--model",
+            MODEL,
+            "--concurrency",
+            "2",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stored_count(&db.pool).await < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run stores suggestions"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the command ends after Ctrl-C")
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Stopped before the end: run the same command again"),
+        "{stdout}"
+    );
+    let stored = stored_count(&db.pool).await;
+    assert!(
+        stored < ITEMS as i64,
+        "stopped before the end ({stored} stored)"
+    );
+    // Every call that was made was answered and stored: none was cut off.
+    assert_eq!(llm.requests().len() as i64, stored);
+    let state: String = sqlx::query_scalar("select state from judge_runs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "interrupted");
+}
