@@ -13,7 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -48,6 +48,8 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
     /// Earlier requests with the same first user message.
     pub attempt: usize,
+    /// When the request arrived, so tests can check the waits between tries.
+    pub at: Instant,
 }
 
 type Script = dyn Fn(&Value, usize) -> Reply + Send + Sync;
@@ -149,6 +151,7 @@ impl Shared {
                 body,
                 headers,
                 attempt,
+                at: Instant::now(),
             });
         }
         attempt

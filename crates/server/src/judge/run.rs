@@ -545,8 +545,12 @@ async fn fail(
 pub struct DryRun {
     pub source: String,
     pub first_request: Option<Value>,
-    pub answers: Vec<(Uuid, Result<(Suggestion, &'static str), String>)>,
+    pub answers: Vec<(Uuid, DryAnswer)>,
 }
+
+/// An item's checked suggestion and where its scores came from, or why
+/// there is none.
+pub type DryAnswer = Result<(Suggestion, &'static str), String>;
 
 /// Asks about the first `items` pending items and stores nothing (not the
 /// run, not the template, not the failures).

@@ -242,6 +242,12 @@ async fn every_answer_is_checked_and_every_failure_kept() {
     assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "{stderr}");
     assert_eq!(rows_containing(&db.pool, KEY).await, Vec::<String>::new());
 
+    // Progress: on a pipe, plain lines (the last one at the end).
+    assert!(
+        stderr.contains("[########################] 11/11  stored 7  failed 4"),
+        "{stderr}"
+    );
+
     // The summary and the run's record.
     for line in [
         "suggestions stored           7",

@@ -94,7 +94,7 @@ pub async fn suggest(db_url: &str, project: &Project, endpoint: &str, extra: &[&
         .args(&args)
         .env("DATABASE_URL", db_url)
         .env("SAFEPREF_LLM_API_KEY", KEY)
-        .env("RUST_LOG", "debug")
+        .env("SAFEPREF_LOG", "debug")
         .output()
         .await
         .unwrap()
