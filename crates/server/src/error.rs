@@ -340,6 +340,23 @@ impl From<crate::export::ExportError> for AppError {
     }
 }
 
+// judge: asking a model for suggestions; a run's options and a template the
+// caller gave are theirs to fix, a run that is not there a 404.
+impl From<crate::judge::JudgeError> for AppError {
+    fn from(err: crate::judge::JudgeError) -> Self {
+        use crate::judge::JudgeError as E;
+        match err {
+            E::BadOptions(_) | E::Template(_) | E::Model(_) | E::Endpoint(_) => {
+                AppError::BadRequest(err.to_string())
+            }
+            E::NoSuchBatch { .. } | E::NoSuchRun => AppError::NotFound(err.to_string()),
+            E::AlreadyRunning => AppError::Conflict(err.to_string()),
+            E::Project(e) => e.into(),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
 // Account operations (`crate::accounts`).
 impl From<AccountsError> for AppError {
     fn from(err: AccountsError) -> Self {

@@ -99,6 +99,23 @@ const ROUTES: &[(Method, &str, Option<Role>)] = &[
         "/api/v1/projects/{project}/export",
         Some(Role::Admin),
     ),
+    // Model suggestions ({id} is no run: an admin gets past the role check
+    // to a 404; the POST's empty form is a 400 that starts nothing).
+    (
+        Method::Get,
+        "/admin/projects/{project}/model-runs",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Post,
+        "/admin/projects/{project}/model-runs",
+        Some(Role::Admin),
+    ),
+    (
+        Method::Get,
+        "/admin/projects/{project}/model-runs/{id}",
+        Some(Role::Admin),
+    ),
     // A project's people ({id}, an annotator who is no member: a 404 past
     // the role check; the API's bodies are missing: a 400/415).
     (

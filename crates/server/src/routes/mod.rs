@@ -18,6 +18,8 @@ pub mod exports;
 mod fields;
 pub mod health;
 pub mod labels_form;
+pub mod model_runs;
+mod model_runs_form;
 pub mod openapi;
 mod openapi_operations;
 mod openapi_review_operations;
@@ -68,6 +70,7 @@ pub fn routes() -> Routes {
         .merge(project_members::routes())
         .merge(api::routes())
         .merge(exports::routes())
+        .merge(model_runs::routes())
         .merge(health::routes())
         .merge(assets::routes())
 }

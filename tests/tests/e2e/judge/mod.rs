@@ -1,9 +1,10 @@
 //! `safepref suggest` against a scripted OpenAI-compatible server started by
 //! the test (`safepref_loadgen::fake_llm`): what is stored, what is refused
 //! and kept with its raw text, the retries made, the key kept out of logs
-//! and the database, and a rerun after a kill.
+//! and the database, a rerun after a kill, and the admin page's runs.
 
 mod answers;
+mod page;
 mod resume;
 mod route;
 
