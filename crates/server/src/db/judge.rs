@@ -4,7 +4,7 @@
 
 use safepref_core::suggestions::Suggestion;
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -346,14 +346,23 @@ pub async fn failure_counts(
 }
 
 /// Whether any of the project's runs is going on (heard from in the last
-/// minute): the page starts one at a time per project.
-pub async fn running(pool: &PgPool, project_id: Uuid) -> Result<bool, sqlx::Error> {
+/// minute), asked under a lock on the project's runs held to the end of the
+/// transaction: the page starts one run at a time per project, and two
+/// requests at once must not both see none.
+pub async fn lock_and_check_running(
+    tx: &mut PgConnection,
+    project_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('judge runs:' || $1::text, 0))")
+        .bind(project_id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query_scalar(
         "select exists (select 1 from judge_runs where project_id = $1 and state = 'running'
                           and heartbeat_at >= now() - interval '1 minute')",
     )
     .bind(project_id)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await
 }
 

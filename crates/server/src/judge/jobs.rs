@@ -17,9 +17,6 @@ pub use crate::db::judge::{Failure, Run};
 /// Starts a run in the background, one per project at a time. The key is
 /// the server's `SAFEPREF_LLM_API_KEY`, read now and kept in memory only.
 pub async fn start(pool: &PgPool, plan: Plan) -> Result<Uuid, JudgeError> {
-    if db::judge::running(pool, plan.project.id).await? {
-        return Err(JudgeError::AlreadyRunning);
-    }
     let client = ChatClient::new(
         &plan.endpoint,
         &plan.model,

@@ -203,12 +203,18 @@ struct Shared<'a> {
     tally: Tally,
 }
 
-/// Records the run and its template; returns the run's id.
+/// Records the run and its template; returns the run's id. A page's run
+/// is refused while another run of the project is going on.
 pub async fn begin(pool: &PgPool, plan: &Plan) -> Result<Uuid, JudgeError> {
     let source = plan.check(pool).await?;
     let version = plan.template.version();
     let run = Uuid::new_v4();
     let mut tx = pool.begin().await?;
+    if plan.origin == Origin::Page
+        && db::judge::lock_and_check_running(&mut tx, plan.project.id).await?
+    {
+        return Err(JudgeError::AlreadyRunning);
+    }
     db::judge::save_template(&mut *tx, &version, plan.template.text()).await?;
     db::judge::create_run(
         &mut *tx,

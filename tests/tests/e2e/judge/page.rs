@@ -258,3 +258,44 @@ async fn the_page_says_whether_the_server_has_a_key_and_never_shows_it() {
         }
     }
 }
+
+/// Two starts at the same moment: the check for a live run and the new
+/// run's row are one step under the project's lock. While one start's
+/// transaction holds it, the other waits, and then sees the new run.
+#[tokio::test]
+async fn a_second_start_waits_for_the_first_and_sees_its_run() {
+    use safepref_server::db::judge::{NewRun, create_run, lock_and_check_running, save_template};
+    let app = TestApp::spawn().await;
+    let project = project_with(&app.pool, &["Race case:race".to_string()]).await;
+    let template = Template::default_template();
+    save_template(&app.pool, &template.version(), template.text())
+        .await
+        .unwrap();
+    let mut first = app.pool.begin().await.unwrap();
+    assert!(
+        !lock_and_check_running(&mut first, project.id)
+            .await
+            .unwrap()
+    );
+    let pool = app.pool.clone();
+    let second = tokio::spawn(async move {
+        let mut tx = pool.begin().await.unwrap();
+        lock_and_check_running(&mut tx, project.id).await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second start waits for the lock");
+    let run = NewRun {
+        id: Uuid::new_v4(),
+        project_id: project.id,
+        requested_by: None,
+        origin: "page",
+        endpoint: "http://127.0.0.1:9/v1",
+        model: MODEL,
+        source: &source(),
+        template_version: &template.version(),
+        options: serde_json::json!({}),
+    };
+    create_run(&mut *first, &run).await.unwrap();
+    first.commit().await.unwrap();
+    assert!(second.await.unwrap(), "then it sees the first start's run");
+}
