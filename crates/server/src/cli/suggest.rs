@@ -148,7 +148,7 @@ fn explain(e: JudgeError) -> anyhow::Error {
 
 async fn dry_run(database: &Database, client: &ChatClient, plan: &Plan) -> anyhow::Result<()> {
     let limit = plan.limit.unwrap_or(3);
-    let dry = run::dry_run(&database.pool, client, plan, limit)
+    let dry = crate::judge::dry_run::dry_run(&database.pool, client, plan, limit)
         .await
         .map_err(explain)?;
     let Some(request) = &dry.first_request else {

@@ -6,9 +6,11 @@
 //!
 //! - `client`: the HTTP calls, with timeouts, retries and `Retry-After`;
 //! - `run`: one run over a project's items, resumable, with progress;
+//! - `dry_run`: `--dry-run`, which asks and shows but stores nothing;
 //! - `jobs`: the admin page's runs in the background, and what its pages read.
 
 pub mod client;
+pub mod dry_run;
 pub mod jobs;
 pub mod run;
 
