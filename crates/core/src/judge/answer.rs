@@ -400,6 +400,9 @@ mod tests {
             format!("```json\n{WRAPPED}\n```"),
             format!("```\n{WRAPPED}\n```\n"),
             format!("Sure! Here are my labels {{as asked}}:\n\n{WRAPPED}\n\nI hope this helps."),
+            // Prose quoting other JSON before the answer: the answer is the
+            // object shaped like one, not the first object.
+            format!("The format {{\"type\": \"json\"}} asked for:\n{WRAPPED}\nDone {{\"ok\": 1}}"),
         ] {
             assert_eq!(check(&text).unwrap(), want, "{text}");
         }

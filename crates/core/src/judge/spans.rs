@@ -14,8 +14,10 @@ pub(crate) struct Found {
     pub object: Map<String, Value>,
 }
 
-/// The first balanced `{…}` in `text` that reads as a JSON object, so that a
-/// code fence or prose around the answer does not matter. Braces are
+/// The answer's object in `text`: the first balanced `{…}` that reads as a
+/// JSON object with a `labels` or `responses` key, else the first that reads
+/// as a JSON object at all, so that a code fence or prose around the answer
+/// (even prose quoting some other JSON first) does not matter. Braces are
 /// balanced from the outside in: an object holding other objects is taken
 /// whole, and a brace in a JSON string does not count. When a balanced
 /// stretch is not JSON (prose such as "{see below}"), the search goes on
@@ -26,24 +28,33 @@ pub(crate) fn find_object(text: &str) -> Result<Found, String> {
     let bytes = text.as_bytes();
     let mut from = 0;
     let mut last_error = None;
+    let mut first = None;
     while let Some(offset) = text[from..].find('{') {
         let start = from + offset;
         let Some(end) = balanced_end(bytes, start) else {
             // Nothing after this opens and closes either: the answer was
             // cut off or is not JSON. An inner object of a truncated answer
             // is not taken for the answer.
-            return Err(last_error.unwrap_or_else(|| {
-                "the JSON object is not closed: a \"}\" is missing (was the answer cut off?)"
-                    .to_string()
-            }));
+            return first.ok_or_else(|| {
+                last_error.unwrap_or_else(|| {
+                    "the JSON object is not closed: a \"}\" is missing (was the answer cut off?)"
+                        .to_string()
+                })
+            });
         };
         // A stretch from "{" to its "}" is an object whenever it is JSON.
         match serde_json::from_str::<Map<String, Value>>(&text[start..end]) {
             Ok(object) => {
-                return Ok(Found {
+                let found = Found {
                     span: start..end,
                     object,
-                });
+                };
+                if is_answer(&found.object) {
+                    return Ok(found);
+                }
+                first.get_or_insert(found);
+                from = end;
+                continue;
             }
             Err(e) => {
                 last_error.get_or_insert_with(|| format!("the JSON could not be read: {e}"));
@@ -51,7 +62,12 @@ pub(crate) fn find_object(text: &str) -> Result<Found, String> {
         }
         from = start + 1;
     }
-    Err(last_error.unwrap_or_else(|| "the answer holds no JSON object".to_string()))
+    first.ok_or_else(|| last_error.unwrap_or_else(|| "the answer holds no JSON object".to_string()))
+}
+
+/// Whether an object is shaped like an answer, wrapped or bare.
+fn is_answer(object: &Map<String, Value>) -> bool {
+    object.contains_key("labels") || object.contains_key("responses")
 }
 
 /// The end (exclusive) of the `{…}` opening at `start`, skipping JSON
