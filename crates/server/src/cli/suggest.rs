@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::db::Database;
 use crate::error::AppError;
 use crate::judge::run::{self, Origin, Plan, Snapshot, Summary};
-use crate::judge::{ApiKey, ChatClient, JudgeError, Patience};
+use crate::judge::{ApiKey, ChatClient, Patience};
 
 #[derive(Debug, clap::Args)]
 pub struct SuggestArgs {
@@ -101,13 +101,13 @@ pub async fn run(database: &Database, args: SuggestArgs) -> anyhow::Result<()> {
     if args.dry_run {
         return dry_run(database, &client, &plan).await;
     }
-    let run = run::begin(pool, &plan).await.map_err(explain)?;
+    let run = run::begin(pool, &plan).await.map_err(AppError::from)?;
     eprintln!(
         "Asking {} at {} about project {:?} ({}; {}).",
         plan.model,
         args.endpoint,
         plan.project.name,
-        plan.source().map_err(explain)?,
+        plan.source().map_err(AppError::from)?,
         if key.is_some() {
             "with the key in SAFEPREF_LLM_API_KEY"
         } else {
@@ -129,7 +129,7 @@ pub async fn run(database: &Database, args: SuggestArgs) -> anyhow::Result<()> {
     let bar = Bar::new();
     let summary = run::execute(pool, &client, &plan, run, &|s| bar.show(s), stop)
         .await
-        .map_err(explain)?;
+        .map_err(AppError::from)?;
     bar.finish();
     print_summary(&plan, &summary);
     if let (Some(threshold), false) = (args.route_at, summary.interrupted) {
@@ -138,19 +138,11 @@ pub async fn run(database: &Database, args: SuggestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn explain(e: JudgeError) -> anyhow::Error {
-    match e {
-        JudgeError::Database(e) => AppError::from(e).into(),
-        JudgeError::Project(e) => AppError::from(e).into(),
-        e => anyhow::anyhow!("{e}"),
-    }
-}
-
 async fn dry_run(database: &Database, client: &ChatClient, plan: &Plan) -> anyhow::Result<()> {
     let limit = plan.limit.unwrap_or(3);
     let dry = crate::judge::dry_run::dry_run(&database.pool, client, plan, limit)
         .await
-        .map_err(explain)?;
+        .map_err(AppError::from)?;
     let Some(request) = &dry.first_request else {
         println!(
             "No item of project {:?} lacks a suggestion from {}: nothing to ask.",

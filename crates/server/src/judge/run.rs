@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
@@ -149,7 +149,7 @@ struct Tally {
     tokens_in: AtomicU64,
     tokens_out: AtomicU64,
     /// Whether the server reported usage at all (else tokens are unknown).
-    usage_seen: AtomicU64,
+    usage_seen: AtomicBool,
     failures: Mutex<BTreeMap<String, u64>>,
     scores_from: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -162,7 +162,7 @@ impl Tally {
     fn count_usage(&self, completion: &Completion) {
         if let Some(n) = completion.tokens_in {
             self.tokens_in.fetch_add(n, Ordering::Relaxed);
-            self.usage_seen.fetch_add(1, Ordering::Relaxed);
+            self.usage_seen.store(true, Ordering::Relaxed);
         }
         if let Some(n) = completion.tokens_out {
             self.tokens_out.fetch_add(n, Ordering::Relaxed);
@@ -170,7 +170,7 @@ impl Tally {
     }
 
     fn tokens(&self) -> (Option<u64>, Option<u64>) {
-        if self.usage_seen.load(Ordering::Relaxed) == 0 {
+        if !self.usage_seen.load(Ordering::Relaxed) {
             return (None, None);
         }
         (
@@ -199,6 +199,8 @@ struct Shared<'a> {
     plan: &'a Plan,
     schema: Value,
     source: String,
+    /// The template's version, stored with every suggestion.
+    version: String,
     run: Uuid,
     tally: Tally,
 }
@@ -299,6 +301,7 @@ async fn work(
         plan,
         schema: judge::answer_schema(&plan.context()),
         source: source.clone(),
+        version: plan.template.version(),
         run,
         tally: Tally::default(),
     };
@@ -506,13 +509,7 @@ async fn store(
         labels: answer.labels,
         scores,
     };
-    db::judge::store_suggestion(
-        shared.pool,
-        item,
-        &suggestion,
-        &shared.plan.template.version(),
-    )
-    .await?;
+    db::judge::store_suggestion(shared.pool, item, &suggestion, &shared.version).await?;
     *shared
         .tally
         .scores_from

@@ -11,8 +11,7 @@ use safepref_tests::TestDb;
 use serde_json::{Value, json};
 
 use super::{
-    KEY, MODEL, case_of, good_answer, item_id, project_with, rows_containing, source, stored,
-    suggest, text,
+    KEY, MODEL, case_of, good_answer, project_with, rows_containing, source, stored, suggest, text,
 };
 
 const CASES: [&str; 11] = [
@@ -300,7 +299,6 @@ async fn every_answer_is_checked_and_every_failure_kept() {
         "{asked:?}"
     );
     assert_eq!(stored(&db.pool, &source).await.len(), 7);
-    let _ = item_id(&db.pool, "Question case:good").await;
 }
 
 #[tokio::test]

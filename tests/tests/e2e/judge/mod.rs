@@ -16,7 +16,6 @@ use safepref_server::import::Options;
 use safepref_tests::safepref_binary;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::import::{import_text, project};
 
@@ -143,12 +142,4 @@ pub async fn rows_containing(pool: &PgPool, needle: &str) -> Vec<String> {
         }
     }
     found
-}
-
-pub async fn item_id(pool: &PgPool, prompt: &str) -> Uuid {
-    sqlx::query_scalar("select id from items where prompt = $1")
-        .bind(prompt)
-        .fetch_one(pool)
-        .await
-        .unwrap()
 }
