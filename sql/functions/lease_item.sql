@@ -31,6 +31,14 @@
 -- So the lease answers "nothing left" only when no pending item exists that
 -- this annotator may take (the liveness rule, docs/ARCHITECTURE.md).
 --
+-- Before both, the annotator's cursor (below) is moved up to their
+-- frontier, and the first statement's window leaves out the started items
+-- before it without looking at their assignments: those are all finished by
+-- this annotator (an annotator far ahead of the others has finished every
+-- started item, and probing each of the 100 was most of their lease's
+-- cost). Moving the cursor passes each item once, so it costs a lease a
+-- step or two.
+--
 -- The last stage must not read, on every lease, every item the annotator
 -- has done: at a project's tail that is most of them. `lease_cursors`
 -- keeps, per annotator and project, a position in batch and file order
@@ -73,8 +81,58 @@ create or replace function lease_item(
 -- statements mean the columns.
 #variable_conflict use_column
 declare
-    answered bigint;
+    answered   bigint;
+    -- The annotator's frontier: every item before it is not pending or
+    -- finished by them.
+    from_batch integer;
+    from_seq   integer;
 begin
+    -- 0. The cursor moved up to the frontier, as the last stage does.
+    with epoch as (
+         select coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0) as n
+     ),
+     saved as (
+         select c.batch_seq, c.seq
+           from lease_cursors c
+          where c.project_id = p_project and c.annotator_id = p_annotator
+            and c.epoch = (select n from epoch)
+     ),
+     frontier as (
+         select i.batch_seq, i.seq
+           from items i
+          where i.project_id = p_project
+            and (i.batch_seq, i.seq) >= (coalesce((select batch_seq from saved), -2147483648),
+                                         coalesce((select seq from saved), -2147483648))
+            and i.state = 'pending'
+            and not exists (select 1 from assignments a
+                             where a.item_id = i.id and a.annotator_id = p_annotator
+                               and a.state in ('submitted', 'skipped'))
+          order by i.batch_seq, i.seq
+          limit 1
+     ),
+     start as (
+         select coalesce((select batch_seq from frontier), 2147483647) as batch_seq,
+                coalesce((select seq from frontier), 2147483647) as seq
+     ),
+     moved as (
+         update lease_cursors c
+            set batch_seq = s.batch_seq, seq = s.seq, epoch = (select n from epoch)
+           from start s
+          where c.project_id = p_project and c.annotator_id = p_annotator
+            and (c.batch_seq, c.seq, c.epoch) is distinct from (s.batch_seq, s.seq, (select n from epoch))
+            and c.ctid in (select l.ctid from lease_cursors l
+                            where l.project_id = p_project and l.annotator_id = p_annotator
+                              for no key update skip locked)
+     ),
+     first_cursor as (
+         insert into lease_cursors (project_id, annotator_id, batch_seq, seq, epoch)
+         select p_project, p_annotator, s.batch_seq, s.seq, (select n from epoch)
+           from start s
+          where not exists (select 1 from lease_cursors l
+                             where l.project_id = p_project and l.annotator_id = p_annotator)
+         on conflict (project_id, annotator_id) do nothing
+     )
+    select s.batch_seq, s.seq into from_batch, from_seq from start s;
     -- 1. Migration 0026's statement: renew the live lease, or take a gold
     --    item (the draw), a started item among the first 100, or a new
     --    one. Nearly every lease ends here, on its own cached plan.
@@ -110,7 +168,8 @@ begin
                   order by w.done desc, w.batch_seq, w.seq
                   limit 100) s
            join items i on i.id = s.id
-          where i.state = 'pending' and (i.gold is null or not p_gold_mixed)
+          where (s.batch_seq, s.seq) >= (from_batch, from_seq)
+            and i.state = 'pending' and (i.gold is null or not p_gold_mixed)
             and i.done + i.leased < p_k + i.extra_annotations
             and not (select yes from paused)
             and not exists (select 1 from renewed)

@@ -82,3 +82,51 @@ async fn started_items_past_the_first_hundred_reach_every_annotator() {
     }
     assert_eq!(seen.len(), 250, "the second annotator got every item");
 }
+
+/// An annotator ahead of the others: each lease moves their cursor up to
+/// the item it gives them (every item before it is one they finished), so
+/// the lease's window of started items, all theirs, is passed over from
+/// there instead of being looked at item by item; the others are given
+/// those started items all the same.
+#[tokio::test]
+async fn a_lease_moves_the_cursor_of_an_annotator_ahead_past_what_they_finished() {
+    let app = TestApp::spawn().await;
+    let project = project_with_items(&app.pool, 300, 3, 5).await;
+    let ahead = annotator(&app.pool).await;
+    let mut held = None;
+    for n in 0..=150 {
+        let lease = ahead.lease(&app.base, project.id).await.expect("a lease");
+        if n < 150 {
+            ahead
+                .submit_ok(&app.base, lease.assignment, &labels())
+                .await;
+        } else {
+            held = Some(lease.item);
+        }
+    }
+    let (cursor, item): ((i32, i32), (i32, i32)) = sqlx::query_as::<_, (i32, i32, i32, i32)>(
+        "select c.batch_seq, c.seq, i.batch_seq, i.seq
+           from lease_cursors c, items i
+          where c.project_id = $1 and c.annotator_id = $2 and i.id = $3",
+    )
+    .bind(project.id)
+    .bind(ahead.id)
+    .bind(held.unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .map(|(a, b, c, d)| ((a, b), (c, d)))
+    .expect("the annotator ahead has a cursor");
+    assert_eq!(
+        cursor, item,
+        "the cursor is at the item the last lease gave"
+    );
+
+    let behind = annotator(&app.pool).await;
+    let first = behind.lease(&app.base, project.id).await.expect("a lease");
+    let done: i32 = sqlx::query_scalar("select done from items where id = $1")
+        .bind(first.item)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(done, 1, "the one behind is given a started item first");
+}
