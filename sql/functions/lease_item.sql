@@ -87,52 +87,11 @@ declare
     from_batch integer;
     from_seq   integer;
 begin
-    -- 0. The cursor moved up to the frontier, as the last stage does.
-    with epoch as (
-         select coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0) as n
-     ),
-     saved as (
-         select c.batch_seq, c.seq
-           from lease_cursors c
-          where c.project_id = p_project and c.annotator_id = p_annotator
-            and c.epoch = (select n from epoch)
-     ),
-     frontier as (
-         select i.batch_seq, i.seq
-           from items i
-          where i.project_id = p_project
-            and (i.batch_seq, i.seq) >= (coalesce((select batch_seq from saved), -2147483648),
-                                         coalesce((select seq from saved), -2147483648))
-            and i.state = 'pending'
-            and not exists (select 1 from assignments a
-                             where a.item_id = i.id and a.annotator_id = p_annotator
-                               and a.state in ('submitted', 'skipped'))
-          order by i.batch_seq, i.seq
-          limit 1
-     ),
-     start as (
-         select coalesce((select batch_seq from frontier), 2147483647) as batch_seq,
-                coalesce((select seq from frontier), 2147483647) as seq
-     ),
-     moved as (
-         update lease_cursors c
-            set batch_seq = s.batch_seq, seq = s.seq, epoch = (select n from epoch)
-           from start s
-          where c.project_id = p_project and c.annotator_id = p_annotator
-            and (c.batch_seq, c.seq, c.epoch) is distinct from (s.batch_seq, s.seq, (select n from epoch))
-            and c.ctid in (select l.ctid from lease_cursors l
-                            where l.project_id = p_project and l.annotator_id = p_annotator
-                              for no key update skip locked)
-     ),
-     first_cursor as (
-         insert into lease_cursors (project_id, annotator_id, batch_seq, seq, epoch)
-         select p_project, p_annotator, s.batch_seq, s.seq, (select n from epoch)
-           from start s
-          where not exists (select 1 from lease_cursors l
-                             where l.project_id = p_project and l.annotator_id = p_annotator)
-         on conflict (project_id, annotator_id) do nothing
-     )
-    select s.batch_seq, s.seq into from_batch, from_seq from start s;
+    -- 0. The annotator's cursor, if it is of the project's current epoch.
+    select c.batch_seq, c.seq into from_batch, from_seq
+      from lease_cursors c
+     where c.project_id = p_project and c.annotator_id = p_annotator
+       and c.epoch = coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0);
     -- 1. Migration 0026's statement: renew the live lease, or take a gold
     --    item (the draw), a started item among the first 100, or a new
     --    one. Nearly every lease ends here, on its own cached plan.
@@ -168,7 +127,7 @@ begin
                   order by w.done desc, w.batch_seq, w.seq
                   limit 100) s
            join items i on i.id = s.id
-          where (s.batch_seq, s.seq) >= (from_batch, from_seq)
+          where (s.batch_seq, s.seq) >= (coalesce(from_batch, -2147483648), coalesce(from_seq, -2147483648))
             and i.state = 'pending' and (i.gold is null or not p_gold_mixed)
             and i.done + i.leased < p_k + i.extra_annotations
             and not (select yes from paused)
@@ -233,6 +192,57 @@ begin
       where l.id is not null or (select yes from paused) or f.found > 0;
     get diagnostics answered = row_count;
     if answered > 0 then
+        -- A new item: the window had nothing for them. Move the cursor up
+        -- to their frontier for the next lease's window, as the last stage
+        -- does.
+        if exists (select 1 from assignments a join items i on i.id = a.item_id
+                    where a.id = p_new and i.done = 0) then
+            with epoch as (
+                 select coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0) as n
+             ),
+             saved as (
+                 select c.batch_seq, c.seq
+                   from lease_cursors c
+                  where c.project_id = p_project and c.annotator_id = p_annotator
+                    and c.epoch = (select n from epoch)
+             ),
+             frontier as (
+                 select i.batch_seq, i.seq
+                   from items i
+                  where i.project_id = p_project
+                    and (i.batch_seq, i.seq) >= (coalesce((select batch_seq from saved), -2147483648),
+                                                 coalesce((select seq from saved), -2147483648))
+                    and i.state = 'pending'
+                    and not exists (select 1 from assignments a
+                                     where a.item_id = i.id and a.annotator_id = p_annotator
+                                       and a.state in ('submitted', 'skipped'))
+                  order by i.batch_seq, i.seq
+                  limit 1
+             ),
+             start as (
+                 select coalesce((select batch_seq from frontier), 2147483647) as batch_seq,
+                        coalesce((select seq from frontier), 2147483647) as seq
+             ),
+             moved as (
+                 update lease_cursors c
+                    set batch_seq = s.batch_seq, seq = s.seq, epoch = (select n from epoch)
+                   from start s
+                  where c.project_id = p_project and c.annotator_id = p_annotator
+                    and (c.batch_seq, c.seq, c.epoch) is distinct from (s.batch_seq, s.seq, (select n from epoch))
+                    and c.ctid in (select l.ctid from lease_cursors l
+                                    where l.project_id = p_project and l.annotator_id = p_annotator
+                                      for no key update skip locked)
+             ),
+             first_cursor as (
+                 insert into lease_cursors (project_id, annotator_id, batch_seq, seq, epoch)
+                 select p_project, p_annotator, s.batch_seq, s.seq, (select n from epoch)
+                   from start s
+                  where not exists (select 1 from lease_cursors l
+                                     where l.project_id = p_project and l.annotator_id = p_annotator)
+                 on conflict (project_id, annotator_id) do nothing
+             )
+            select s.batch_seq, s.seq into from_batch, from_seq from start s;
+        end if;
         return;
     end if;
     -- 2. Nothing there: every pending item this annotator may take, from
