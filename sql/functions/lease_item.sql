@@ -31,13 +31,13 @@
 -- So the lease answers "nothing left" only when no pending item exists that
 -- this annotator may take (the liveness rule, docs/ARCHITECTURE.md).
 --
--- Before both, the annotator's cursor (below) is moved up to their
--- frontier, and the first statement's window leaves out the started items
--- before it without looking at their assignments: those are all finished by
--- this annotator (an annotator far ahead of the others has finished every
--- started item, and probing each of the 100 was most of their lease's
--- cost). Moving the cursor passes each item once, so it costs a lease a
--- step or two.
+-- The first statement's window also leaves out the started items before
+-- the annotator's cursor (below) without looking at their assignments:
+-- those are all finished by this annotator. An annotator far ahead of the
+-- others has finished every started item, and probing each of the 100 was
+-- most of their lease's cost. So after a lease of a new item (the window
+-- had nothing for them) the cursor is moved up to their frontier, as the
+-- last stage does; moving it passes each item once.
 --
 -- The last stage must not read, on every lease, every item the annotator
 -- has done: at a project's tail that is most of them. `lease_cursors`
