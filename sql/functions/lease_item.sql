@@ -193,8 +193,10 @@ begin
     get diagnostics answered = row_count;
     if answered > 0 then
         -- A new item: the window had nothing for them. Move the cursor up
-        -- to their frontier for the next lease's window, as the last stage
-        -- does.
+        -- to their frontier for the next lease's window. The same steps as
+        -- the last stage's, written out twice: the last stage must find
+        -- its frontier in the snapshot of its own search (it alone may
+        -- answer "nothing left"), so it cannot call a statement of its own.
         if exists (select 1 from assignments a join items i on i.id = a.item_id
                     where a.id = p_new and i.done = 0) then
             with epoch as (
