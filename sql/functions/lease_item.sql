@@ -35,9 +35,9 @@
 -- the annotator's cursor (below) without looking at their assignments:
 -- those are all finished by this annotator. An annotator far ahead of the
 -- others has finished every started item, and probing each of the 100 was
--- most of their lease's cost. So after a lease of a new item (the window
--- had nothing for them) the cursor is moved up to their frontier, as the
--- last stage does; moving it passes each item once.
+-- most of their lease's cost. So when a lease took a new item and the
+-- window's first item is one they finished, the cursor is moved up to
+-- their frontier, as the last stage does; moving it passes each item once.
 --
 -- The last stage must not read, on every lease, every item the annotator
 -- has done: at a project's tail that is most of them. `lease_cursors`
