@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::registry::Routes;
 use super::tokens::Row as TokenRow;
-use super::{Chrome, ConfirmPage, Pager};
+use super::{Chrome, ConfirmPage, PageQuery, Pager};
 use crate::accounts::{self, Entry, Role, User};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin, password, throttle};
@@ -41,11 +41,6 @@ struct UsersPage {
     users: Vec<User>,
     total: i64,
     pager: Pager,
-}
-
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
 }
 
 async fn list(

@@ -10,14 +10,13 @@ use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
 
 use super::registry::Routes;
-use super::{Chrome, Pager};
+use super::{Chrome, PageQuery, Pager};
 use crate::app::AppState;
 use crate::auth::RequireAdmin;
 use crate::error::{AppError, Result};
@@ -95,11 +94,6 @@ impl ExportsPage {
         }
         parts.join(", ")
     }
-}
-
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
 }
 
 async fn page(

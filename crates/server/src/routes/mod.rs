@@ -136,6 +136,12 @@ pub struct ConfirmPage {
     pub min_length: usize,
 }
 
+/// A list page's `?page=N` (1-based; absent: the first).
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    pub page: Option<i64>,
+}
+
 /// Page numbers for a list: `page` is 1-based.
 pub struct Pager {
     pub page: i64,

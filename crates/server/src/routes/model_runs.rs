@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::model_runs_form::{FieldError, Refusal, RunForm, refusal};
 use super::registry::Routes;
-use super::{Chrome, Pager};
+use super::{Chrome, PageQuery, Pager};
 use crate::app::AppState;
 use crate::auth::{ActiveSession, RequireAdmin};
 use crate::error::Result;
@@ -162,11 +162,6 @@ fn meaning(kind: &str) -> &'static str {
         "bad_response" => "the server refused the request or sent no chat completion",
         _ => "",
     }
-}
-
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
 }
 
 async fn page(

@@ -5,10 +5,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 
-use serde::Deserialize;
-
 use super::registry::Routes;
-use super::{Chrome, Pager};
+use super::{Chrome, PageQuery, Pager};
 use crate::accounts::User;
 use crate::app::AppState;
 use crate::auth::RequireLead;
@@ -33,11 +31,6 @@ struct TeamPage {
 
 /// Annotators listed per page of the team page.
 const ANNOTATORS_PER_PAGE: i64 = 100;
-
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
-}
 
 async fn team(
     State(state): State<AppState>,
