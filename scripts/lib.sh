@@ -57,6 +57,10 @@ elapsed_s() {
     awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }'
 }
 
+# Benchmarks: psql as the superuser on the embedded cluster in $data (the
+# caller's variable), stopping at the first error.
+psql_() { psql -q -h "$data/run" -U postgres -d safepref -v ON_ERROR_STOP=1 "$@"; }
+
 # Benchmarks: `safepref serve` on a free loopback port, in the background,
 # with its embedded PostgreSQL in DATA; sets $server (its pid) and $base
 # (its URL). Usage: start_server BIN DATA LOG
