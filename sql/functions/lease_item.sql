@@ -35,9 +35,9 @@
 -- the annotator's cursor (below) without looking at their assignments:
 -- those are all finished by this annotator. An annotator far ahead of the
 -- others has finished every started item, and probing each of the 100 was
--- most of their lease's cost. So when a lease took a new item and the
--- window's first item is one they finished, the cursor is moved up to
--- their frontier, as the last stage does; moving it passes each item once.
+-- most of their lease's cost. So when the window's first item is one they
+-- finished, the lease moves the cursor up to their frontier, as the last
+-- stage does; moving it passes each item once.
 --
 -- The last stage must not read, on every lease, every item the annotator
 -- has done: at a project's tail that is most of them. `lease_cursors`
@@ -192,26 +192,23 @@ begin
       where l.id is not null or (select yes from paused) or f.found > 0;
     get diagnostics answered = row_count;
     if answered > 0 then
-        -- A new item, and the window's first item is one they finished:
-        -- the window had nothing for them, and the next lease's would
-        -- probe their own items again. (In a crowd the window is mostly
-        -- items others hold.) Move the cursor up to their frontier. The
-        -- same steps as the last stage's, written out twice: the last
-        -- stage must find its frontier in the snapshot of its own search
-        -- (it alone may answer "nothing left"), so it cannot call a
+        -- The window's first item is one they finished: the next lease's
+        -- window would probe their own items again. (In a crowd it is
+        -- mostly items others hold.) Move the cursor up to their frontier,
+        -- with the same steps as the last stage's, written out twice: the
+        -- last stage must find its frontier in the snapshot of its own
+        -- search (it alone may answer "nothing left"), so it cannot call a
         -- statement of its own.
-        if exists (select 1 from assignments a join items i on i.id = a.item_id
-                    where a.id = p_new and i.done = 0)
-           and exists (select 1
-                         from (select w.id from items w
-                                where w.project_id = p_project and w.state = 'pending' and w.done > 0
-                                  and (w.batch_seq, w.seq) >= (coalesce(from_batch, -2147483648),
-                                                               coalesce(from_seq, -2147483648))
-                                order by w.done desc, w.batch_seq, w.seq
-                                limit 1) t
-                        where exists (select 1 from assignments a
-                                       where a.item_id = t.id and a.annotator_id = p_annotator
-                                         and a.state in ('submitted', 'skipped'))) then
+        if exists (select 1
+                     from (select w.id from items w
+                            where w.project_id = p_project and w.state = 'pending' and w.done > 0
+                              and (w.batch_seq, w.seq) >= (coalesce(from_batch, -2147483648),
+                                                           coalesce(from_seq, -2147483648))
+                            order by w.done desc, w.batch_seq, w.seq
+                            limit 1) t
+                    where exists (select 1 from assignments a
+                                   where a.item_id = t.id and a.annotator_id = p_annotator
+                                     and a.state in ('submitted', 'skipped'))) then
             with epoch as (
                  select coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0) as n
              ),
