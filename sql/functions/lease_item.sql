@@ -6,15 +6,17 @@
 -- trip to PostgreSQL, and every commit, costs CPU on both sides. Its plans
 -- are PL/pgSQL's, kept per connection like a prepared statement's.
 --
--- Two statements. The first renews the annotator's live lease, or takes a
--- gold item (the caller's draw), a started item among the first 100, or a
--- new one: nearly every lease ends there, on its own cached plan. The
--- window of 100 keeps that statement cheap, but on its own it would strand
--- work: every started item past the window that the annotator has not done
--- would wait for someone else. So the second statement, run only when the
--- first found nothing, is a last stage (written into the first statement it
--- cost every lease about a tenth more PostgreSQL CPU in scripts/bench,
--- though it never ran there):
+-- First one read of what decides the path (a lead's pause, the live
+-- lease, the annotator's cursor). Then the live lease renewed, or a gold
+-- item taken (the caller's draw), each a statement of its own run only
+-- when needed; then one statement takes a started item among the first
+-- 100, or a new one: nearly every lease ends there, on its own cached
+-- plan. The window of 100 keeps that statement cheap, but on its own it
+-- would strand work: every started item past the window that the
+-- annotator has not done would wait for someone else. So a last
+-- statement, run only when the one before found nothing, is a last stage
+-- (written into the statement before it cost every lease about a tenth
+-- more PostgreSQL CPU in scripts/bench, though it never ran there):
 --
 -- - `candidate`: every pending item below its wanted number of
 --   annotations that is not this annotator's, in batch and file order,
@@ -31,8 +33,8 @@
 -- So the lease answers "nothing left" only when no pending item exists that
 -- this annotator may take (the liveness rule, docs/ARCHITECTURE.md).
 --
--- The first statement's window also leaves out the started items before
--- the annotator's cursor (below) without looking at their assignments:
+-- The started window also leaves out the started items before the
+-- annotator's cursor (below) without looking at their assignments:
 -- those are all finished by this annotator. An annotator far ahead of the
 -- others has finished every started item, and probing each of the 100 was
 -- most of their lease's cost. So when the window's first item is one they
@@ -50,13 +52,12 @@
 -- last stage starts at its cursor, finds the first item past it that is
 -- pending and not finished by this annotator (the `frontier`: an item they
 -- hold, had expire, or may take), starts the search there and saves it as
--- the new cursor, with the number it read. New items need no cursor: they
--- are the first statement's. A lease past its time is not "finished", so
--- the cursor never passes one.
+-- the new cursor, with the number it read. New items need no cursor: the
+-- statement before the last stage takes them. A lease past its time is not
+-- "finished", so the cursor never passes one.
 --
 -- The comments inside the body are part of the function as the database
--- holds it, so they stay as written: "Migration 0026's statement" is the
--- first statement.
+-- holds it.
 create or replace function lease_item(
     p_project       uuid,
     p_annotator     uuid,
@@ -82,44 +83,62 @@ create or replace function lease_item(
 #variable_conflict use_column
 declare
     answered   bigint;
+    paused_now boolean;
+    -- The annotator's live lease, and what renewing it gave.
+    live       uuid;
+    renewed    uuid;
+    renewed_item uuid;
+    renewed_expires timestamp with time zone;
+    -- The gold item the caller's draw took, if any.
+    drawn      uuid;
     -- The annotator's frontier: every item before it is not pending or
     -- finished by them.
     from_batch integer;
     from_seq   integer;
 begin
-    -- 0. The annotator's cursor, if it is of the project's current epoch.
-    select c.batch_seq, c.seq into from_batch, from_seq
-      from lease_cursors c
-     where c.project_id = p_project and c.annotator_id = p_annotator
+    -- 0. One read of what decides the path: a pause, the live lease, and
+    --    the annotator's cursor if it is of the project's current epoch.
+    select exists (select 1 from paused_annotators pa
+                    where pa.project_id = p_project and pa.annotator_id = p_annotator),
+           (select a.id from assignments a
+             where a.project_id = p_project and a.annotator_id = p_annotator and a.state = 'leased'),
+           c.batch_seq, c.seq
+      into paused_now, live, from_batch, from_seq
+      from (select) one
+      left join lease_cursors c
+        on c.project_id = p_project and c.annotator_id = p_annotator
        and c.epoch = coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0);
-    -- 1. Migration 0026's statement: renew the live lease, or take a gold
-    --    item (the draw), a started item among the first 100, or a new
-    --    one. Nearly every lease ends here, on its own cached plan.
+    if paused_now then
+        return query select true, 0::bigint, null::uuid, null::timestamptz, null::uuid, null::text,
+                            null::text, null::smallint[], null::text[], null::boolean;
+        return;
+    end if;
+    -- Each branch below is a statement of its own, run only when it is
+    -- needed: a statement's plan sets up every branch it has on every
+    -- call (in scripts/bench, executor start-up was the largest share of
+    -- PostgreSQL's CPU), and renewals and gold draws are rare.
+    if live is not null then
+        -- Not renewed when it ended meanwhile (a submit in another tab,
+        -- the sweeper): then the lease goes on to take an item.
+        update assignments a
+           set expires_at = now() + p_lease_seconds * interval '1 second'
+         where a.id = live and a.state = 'leased'
+        returning a.id, a.item_id, a.expires_at into renewed, renewed_item, renewed_expires;
+    end if;
+    if renewed is null and p_gold_draw then
+        select i.id into drawn
+          from items i
+         where i.project_id = p_project and i.gold is not null
+           and not exists (select 1 from assignments a
+                            where a.item_id = i.id and a.annotator_id = p_annotator and a.state <> 'expired')
+         order by hashtext(i.id::text || p_annotator::text)
+         limit 1
+           for no key update skip locked;
+    end if;
+    -- 1. The renewed lease or the drawn gold item, else a started item
+    --    among the first 100, or a new one. Nearly every lease ends here.
     return query
-    with paused as (
-         select exists (select 1 from paused_annotators pa
-                         where pa.project_id = p_project and pa.annotator_id = p_annotator) as yes
-     ),
-     renewed as (
-         update assignments a
-            set expires_at = now() + p_lease_seconds * interval '1 second'
-          where a.project_id = p_project and a.annotator_id = p_annotator and a.state = 'leased'
-            and not (select yes from paused)
-      returning a.id, a.item_id, a.expires_at
-     ),
-     gold_candidate as (
-         select i.id
-           from items i
-          where p_gold_draw and i.project_id = p_project and i.gold is not null
-            and not (select yes from paused)
-            and not exists (select 1 from renewed)
-            and not exists (select 1 from assignments a
-                             where a.item_id = i.id and a.annotator_id = p_annotator and a.state <> 'expired')
-          order by hashtext(i.id::text || p_annotator::text)
-          limit 1
-            for no key update skip locked
-     ),
-     started_candidate as (
+    with started_candidate as (
          select i.id
            from (select w.id, w.done, w.batch_seq, w.seq
                    from items w
@@ -127,12 +146,10 @@ begin
                   order by w.done desc, w.batch_seq, w.seq
                   limit 100) s
            join items i on i.id = s.id
-          where (s.batch_seq, s.seq) >= (coalesce(from_batch, -2147483648), coalesce(from_seq, -2147483648))
+          where renewed is null and drawn is null
+            and (s.batch_seq, s.seq) >= (coalesce(from_batch, -2147483648), coalesce(from_seq, -2147483648))
             and i.state = 'pending' and (i.gold is null or not p_gold_mixed)
             and i.done + i.leased < p_k + i.extra_annotations
-            and not (select yes from paused)
-            and not exists (select 1 from renewed)
-            and not exists (select 1 from gold_candidate)
             and not exists (select 1 from assignments a
                              where a.item_id = s.id and a.annotator_id = p_annotator and a.state <> 'expired')
           order by s.done desc, s.batch_seq, s.seq
@@ -142,12 +159,10 @@ begin
      new_candidate as (
          select i.id
            from items i
-          where i.project_id = p_project and i.state = 'pending' and i.done < 1
+          where renewed is null and drawn is null
+            and i.project_id = p_project and i.state = 'pending' and i.done < 1
             and (i.gold is null or not p_gold_mixed)
             and i.leased < p_k + i.extra_annotations
-            and not (select yes from paused)
-            and not exists (select 1 from renewed)
-            and not exists (select 1 from gold_candidate)
             and not exists (select 1 from started_candidate)
             and not exists (select 1 from assignments a
                              where a.item_id = i.id and a.annotator_id = p_annotator and a.state <> 'expired')
@@ -156,7 +171,7 @@ begin
             for no key update skip locked
      ),
      candidate as (
-         select id from gold_candidate
+         select drawn as id where drawn is not null
          union all select id from started_candidate
          union all select id from new_candidate
      ),
@@ -175,12 +190,12 @@ begin
            from leased where items.id = leased.item_id
      ),
      lease as (
-         select id, item_id, expires_at from renewed
+         select renewed as id, renewed_item as item_id, renewed_expires as expires_at where renewed is not null
          union all
          select id, item_id, expires_at from leased
      )
      -- The item's columns as `item_content!` (db/assignments.rs) gives them.
-     select (select yes from paused), f.found, l.id, l.expires_at,
+     select false, f.found, l.id, l.expires_at,
             i.id, i.prompt, i.prompt_source,
             array(select r.position from responses r where r.item_id = i.id order by r.position),
             array(select r.text from responses r where r.item_id = i.id order by r.position),
@@ -189,7 +204,7 @@ begin
        left join lease l on true
        left join items i on i.id = l.item_id
       -- No row when it found nothing: the second statement answers.
-      where l.id is not null or (select yes from paused) or f.found > 0;
+      where l.id is not null or f.found > 0;
     get diagnostics answered = row_count;
     if answered > 0 then
         -- The window's first item is one they finished: the next lease's
@@ -260,11 +275,7 @@ begin
     -- 2. Nothing there: every pending item this annotator may take, from
     --    their cursor (see the top of this file).
     return query
-    with paused as (
-         select exists (select 1 from paused_annotators pa
-                         where pa.project_id = p_project and pa.annotator_id = p_annotator) as yes
-     ),
-     epoch as (
+    with epoch as (
          select coalesce((select q.epoch from queue_epochs q where q.project_id = p_project), 0) as n
      ),
      saved as (
@@ -294,8 +305,7 @@ begin
      candidate as (
          select i.id
            from items i
-          where not (select yes from paused)
-            and i.project_id = p_project
+          where i.project_id = p_project
             and (i.batch_seq, i.seq) >= ((select batch_seq from start), (select seq from start))
             and i.state = 'pending'
             and i.done + i.leased < p_k + i.extra_annotations
@@ -328,8 +338,7 @@ begin
      -- No row could be locked: is one free that other transactions held
      -- for a moment? Then the caller tries again.
      waiting as (
-         select not (select yes from paused)
-                and not exists (select 1 from candidate)
+         select not exists (select 1 from candidate)
                 and (exists (select 1 from items i
                               where p_gold_draw and i.project_id = p_project and i.gold is not null
                                 and not exists (select 1 from assignments a
@@ -359,7 +368,7 @@ begin
          update items set leased = items.leased + 1
            from leased where items.id = leased.item_id
      )
-     select (select yes from paused), f.found + (select yes from waiting)::int, l.id, l.expires_at,
+     select false, f.found + (select yes from waiting)::int, l.id, l.expires_at,
             i.id, i.prompt, i.prompt_source,
             array(select r.position from responses r where r.item_id = i.id order by r.position),
             array(select r.text from responses r where r.item_id = i.id order by r.position),

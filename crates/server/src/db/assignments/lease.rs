@@ -130,10 +130,11 @@ pub(super) const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ];
 
 /// The annotator's lease in the project: one call of the `lease_item`
-/// function (sql/functions/lease_item.sql), one round trip, one transaction; one
-/// statement in it, and a second (the last stage below) only when the
-/// first found nothing. Nothing happens while a lead has paused the annotator
-/// in the project (`paused`, read first, with no lock):
+/// function (sql/functions/lease_item.sql), one round trip, one transaction.
+/// Its first read says which path the lease takes (a pause, a live lease, the
+/// cursor); each step below is then a statement of its own, run only when
+/// the one before left the lease open. Nothing happens while a lead has
+/// paused the annotator in the project (read first, with no lock):
 ///
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
 ///    gives the same item; a lease past its time but not yet swept still
@@ -153,7 +154,7 @@ pub(super) const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ///    started items, and looking at all of them on every lease made each
 ///    lease dearer the further ahead they were. Only when the window and
 ///    the new items give nothing, every pending item below its wanted
-///    number (the function's second statement: batch and file order, no window; gold
+///    number (the function's last statement: batch and file order, no window; gold
 ///    items too), from the annotator's cursor (`lease_cursors`: before it,
 ///    nothing is pending that they have not finished; a reopened item
 ///    makes every cursor of the project stale through `queue_epochs`), so
