@@ -66,10 +66,13 @@ begin
     -- What the annotator saw (annotations.suggestion_mode): the project's
     -- display mode if it showed them a suggestion for this item (from
     -- `p_source`, or from any source when null), else blind.
-    if p_display <> 'blind' and exists (select 1 from suggestions s
-                                         where s.item_id = item
-                                           and (p_source is null or s.source = p_source)) then
-        shown := p_display;
+    -- (Two tests: the first alone is a plain expression, which PL/pgSQL
+    -- evaluates without setting up a query.)
+    if p_display <> 'blind' then
+        if exists (select 1 from suggestions s
+                    where s.item_id = item and (p_source is null or s.source = p_source)) then
+            shown := p_display;
+        end if;
     end if;
     with cur as (
         select a.id, a.state, a.item_id, a.expires_at <= now() as expired, a.refused_submission,
@@ -107,12 +110,6 @@ begin
                state = case when ok.item_state = 'pending' and i.done + 1 >= ok.wanted
                             then 'complete'::item_state else i.state end
           from ok where i.id = ok.item_id
-    ),
-    completed as (
-        insert into project_progress as p (project_id, shard, complete)
-        select p_project, p_shard, 1 from ok
-         where ok.item_state = 'pending' and ok.done + 1 >= ok.wanted
-        on conflict (project_id, shard) do update set complete = p.complete + 1
     )
     select cur.item_id, cur.state::text as state, cur.expired, cur.done, cur.leased,
            cur.item_state::text as item_state, cur.wanted, cur.gold,
@@ -121,6 +118,13 @@ begin
            an.id as existing_id, an.submission_id as existing_submission
       into r
       from cur left join annotations an on an.assignment_id = cur.id;
+    -- A statement of its own, run only when the item completed: written
+    -- into the one above it was set up on every submit.
+    if r.annotation_id is not null and r.item_state = 'pending' and r.done + 1 >= r.wanted then
+        insert into project_progress as p (project_id, shard, complete)
+        values (p_project, p_shard, 1)
+        on conflict (project_id, shard) do update set complete = p.complete + 1;
+    end if;
     if r.annotation_id is null and r.state = 'leased' then
         -- Completed or adjudicated under this lease: the lease is of no use.
         update assignments a set state = 'expired', ended_at = now()
