@@ -136,13 +136,20 @@ begin
            for no key update skip locked;
     end if;
     -- 1. The renewed lease or the drawn gold item, else a started item
-    --    among the first 100, or a new one. Nearly every lease ends here.
+    --    among the first 100 with room, or a new one. Nearly every lease
+    --    ends here.
     return query
     with started_candidate as (
          select i.id
            from (select w.id, w.done, w.batch_seq, w.seq
                    from items w
                   where w.project_id = p_project and w.state = 'pending' and w.done > 0
+                    -- Items full of leases are not in the window (tested
+                    -- here on the row the index scan read anyway, and again
+                    -- on the locked row below), so 100 blocked items
+                    -- cannot hide a started item with room behind them.
+                    and w.done + w.leased < p_k + w.extra_annotations
+                    and (w.gold is null or not p_gold_mixed)
                   order by w.done desc, w.batch_seq, w.seq
                   limit 100) s
            join items i on i.id = s.id

@@ -130,3 +130,37 @@ async fn a_lease_moves_the_cursor_of_an_annotator_ahead_past_what_they_finished(
         .unwrap();
     assert_eq!(done, 1, "the one behind is given a started item first");
 }
+
+/// Rule 6, finish what is started: a started item with room comes before
+/// any new item, however many started items full of leases come first.
+/// (When the window of 100 counted those, a lease behind 100 of them took
+/// a new item.)
+#[tokio::test]
+async fn a_started_item_with_room_behind_a_hundred_full_ones_comes_before_a_new_one() {
+    let app = TestApp::spawn().await;
+    let project = project_with_items(&app.pool, 150, 2, 5).await;
+    // One annotator starts the first 101 items.
+    let first = annotator(&app.pool).await;
+    for _ in 0..101 {
+        let lease = first.lease(&app.base, project.id).await.expect("a lease");
+        first
+            .submit_ok(&app.base, lease.assignment, &labels())
+            .await;
+    }
+    // A hundred others each hold one of them: with k = 2 those are full.
+    for _ in 0..100 {
+        let holder = annotator(&app.pool).await;
+        holder.lease(&app.base, project.id).await.expect("a lease");
+    }
+    let last = annotator(&app.pool).await;
+    let lease = last.lease(&app.base, project.id).await.expect("a lease");
+    let done: i32 = sqlx::query_scalar("select done from items where id = $1")
+        .bind(lease.item)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        done, 1,
+        "the last annotator is given the started item with room"
+    );
+}

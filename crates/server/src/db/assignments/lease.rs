@@ -146,8 +146,8 @@ pub(super) const NEXT_LEASE_COLUMNS: [&str; 10] = [
 ///    items are regular items unless `gold.mixed`) —
 ///    pending, `done + leased < k + extra_annotations` (a lead's send-back
 ///    asks for more), not one this annotator holds, submitted or
-///    skipped: among the first 100 started items (`started_candidate`,
-///    most annotations first), else the first new one (`new_candidate`,
+///    skipped: among the first 100 started items with room
+///    (`started_candidate`, most annotations first), else the first new one (`new_candidate`,
 ///    batch order; `done < 1` is `done = 0` written as a range, which
 ///    only the queue's index serves in this order). The window bounds the
 ///    work: an annotator who runs ahead of the others has labelled most
