@@ -210,7 +210,7 @@ begin
        from (select count(*) as found from candidate) f
        left join lease l on true
        left join items i on i.id = l.item_id
-      -- No row when it found nothing: the second statement answers.
+      -- No row when it found nothing: the last stage answers.
       where l.id is not null or f.found > 0;
     get diagnostics answered = row_count;
     if answered > 0 then

@@ -132,38 +132,37 @@ pub(super) const NEXT_LEASE_COLUMNS: [&str; 10] = [
 /// The annotator's lease in the project: one call of the `lease_item`
 /// function (sql/functions/lease_item.sql), one round trip, one transaction.
 /// Its first read says which path the lease takes (a pause, a live lease, the
-/// cursor); each step below is then a statement of its own, run only when
-/// the one before left the lease open. Nothing happens while a lead has
-/// paused the annotator in the project (read first, with no lock):
+/// cursor). Renewing and drawing gold are statements of their own, run only
+/// when needed; the rest is one statement, and the last stage (below) a
+/// second, run only when that found nothing. Nothing happens while a lead
+/// has paused the annotator in the project (read first, with no lock):
 ///
 /// 1. `renewed`: their live lease, if any, gets a fresh expiry (coming back
 ///    gives the same item; a lease past its time but not yet swept still
 ///    holds its slot, so it is simply taken up again).
 /// 2. otherwise `candidate`: when `gold.draw` (the caller drew a gold item), a
-///    gold item this annotator has not had (`gold_candidate`; gold items
-///    are not bounded by k: every annotator may get each once); else, or
-///    if none is left, the first free regular item in queue order (gold
-///    items are regular items unless `gold.mixed`) —
-///    pending, `done + leased < k + extra_annotations` (a lead's send-back
-///    asks for more), not one this annotator holds, submitted or
-///    skipped: among the first 100 started items with room
-///    (`started_candidate`, most annotations first), else the first new one (`new_candidate`,
-///    batch order; `done < 1` is `done = 0` written as a range, which
-///    only the queue's index serves in this order). The window bounds the
-///    work: an annotator who runs ahead of the others has labelled most
-///    started items, and looking at all of them on every lease made each
-///    lease dearer the further ahead they were. Only when the window and
-///    the new items give nothing, every pending item below its wanted
-///    number (the function's last statement: batch and file order, no window; gold
-///    items too), from the annotator's cursor (`lease_cursors`: before it,
-///    nothing is pending that they have not finished; a reopened item
-///    makes every cursor of the project stale through `queue_epochs`), so
-///    the lease never strands work: "nothing left" means no pending item
-///    exists that this annotator may take. Each is
-///    locked `for no key update skip locked`, so
-///    concurrent leases (in any process) never wait for each other and
-///    never get the same row. PostgreSQL re-checks the counters on the
-///    newest row version before it hands the row over.
+///    gold item this annotator has not had (`drawn`; gold items are not bounded
+///    by k: every annotator may get each once); else, or if none is left, the
+///    first free regular item in queue order (gold items are regular items
+///    unless `gold.mixed`) — pending, `done + leased < k + extra_annotations`
+///    (a lead's send-back asks for more), not one this annotator holds,
+///    submitted or skipped: among the first 100 started items with room
+///    (`started_candidate`, most annotations first), else the first new one
+///    (`new_candidate`, batch order; `done < 1` is `done = 0` written as a
+///    range, which only the queue's index serves in this order). The window
+///    bounds the work: an annotator who runs ahead of the others has labelled
+///    most started items, and looking at all of them on every lease made each
+///    lease dearer the further ahead they were. Only when the window and the
+///    new items give nothing, every pending item below its wanted number (the
+///    function's last statement: batch and file order, no window; gold items
+///    too), from the annotator's cursor (`lease_cursors`: before it, nothing is
+///    pending that they have not finished; a reopened item makes every cursor
+///    of the project stale through `queue_epochs`), so the lease never strands
+///    work: "nothing left" means no pending item exists that this annotator may
+///    take. Each is locked `for no key update skip locked`, so concurrent
+///    leases (in any process) never wait for each other and never get the same
+///    row. PostgreSQL re-checks the counters on the newest row version before
+///    it hands the row over.
 /// 3. `leased`: the assignment row — new, or the annotator's own expired row
 ///    for this item taken up again (same id, so a page holding it still works).
 /// 4. `counted`: `leased + 1` on the item, whose lock we hold.
